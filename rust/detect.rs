@@ -1,0 +1,259 @@
+//! SCRFD face detection: letterbox resize, inference, decoding of the anchor grid, NMS.
+//! Follows insightface's `scrfd.py` step for step so that boxes and landmarks agree with it.
+
+use ndarray::Array4;
+
+use crate::error::{Error, Result};
+use crate::image::{ImageView, PixelVisitor, Pixels};
+use crate::runtime::{Model, Output};
+
+/// One detected face in the photo's pixel coordinates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// Box corners `[x1, y1, x2, y2]`.
+    pub bbox: [f32; 4],
+    /// Detector confidence in [0, 1].
+    pub score: f32,
+    /// Left eye, right eye, nose, left and right mouth corner (as seen in the picture), `[x, y]`.
+    pub landmarks: [[f32; 2]; 5],
+}
+
+/// The SCRFD detector with the output layout read from the model.
+pub struct Detector {
+    model: Model,
+    /// Feature-map strides, in the model's output order.
+    strides: Vec<usize>,
+    anchors_per_cell: usize,
+}
+
+impl Detector {
+    /// Wraps a loaded model after checking it has SCRFD's outputs with landmarks.
+    pub fn new(model: Model) -> Result<Self> {
+        let outputs = model.output_count();
+        let (strides, anchors_per_cell) = match outputs {
+            9 => (vec![8, 16, 32], 2),
+            15 => (vec![8, 16, 32, 64, 128], 1),
+            6 | 10 => {
+                return Err(Error::model(format!(
+                    "detector {} has no landmark outputs: facedb needs an SCRFD model with keypoints (_kps)",
+                    model.path().display()
+                )))
+            }
+            n => {
+                return Err(Error::model(format!(
+                    "{} is not an SCRFD detector: expected 9 or 15 outputs (scores, boxes, keypoints per stride), found {n}",
+                    model.path().display()
+                )))
+            }
+        };
+        Ok(Detector { model, strides, anchors_per_cell })
+    }
+
+    /// The model file this detector was loaded from.
+    pub fn path(&self) -> &std::path::Path {
+        self.model.path()
+    }
+
+    /// Runs one pass at `size` x `size` and returns the candidates scoring at least `threshold`,
+    /// in the photo's coordinates, before NMS.
+    pub fn candidates(&self, image: &ImageView, size: usize, threshold: f32) -> Result<Vec<Detection>> {
+        let (tensor, scale) = letterbox(image, size);
+        let outputs = self.model.run(tensor.view())?;
+        self.decode(&outputs, size, scale, threshold)
+    }
+
+    fn decode(&self, outputs: &[Output], size: usize, scale: f64, threshold: f32) -> Result<Vec<Detection>> {
+        let levels = self.strides.len();
+        let mut found = Vec::new();
+        for (level, &stride) in self.strides.iter().enumerate() {
+            let cells = size / stride;
+            let anchors = cells * cells * self.anchors_per_cell;
+            let (scores, boxes, kps) =
+                (&outputs[level].data, &outputs[level + levels].data, &outputs[level + 2 * levels].data);
+            if scores.len() != anchors || boxes.len() != anchors * 4 || kps.len() != anchors * 10 {
+                return Err(Error::model(format!(
+                    "detector {} output for stride {stride} has {} scores, {} box and {} keypoint values; expected {anchors}, {} and {} at input {size}",
+                    self.model.path().display(),
+                    scores.len(),
+                    boxes.len(),
+                    kps.len(),
+                    anchors * 4,
+                    anchors * 10
+                )));
+            }
+            let s = stride as f32;
+            for (i, &score) in scores.iter().enumerate() {
+                if score < threshold {
+                    continue;
+                }
+                let cell = i / self.anchors_per_cell;
+                let cx = ((cell % cells) * stride) as f32;
+                let cy = ((cell / cells) * stride) as f32;
+                let d = &boxes[i * 4..i * 4 + 4];
+                let k = &kps[i * 10..i * 10 + 10];
+                let back = |v: f32| (f64::from(v) / scale) as f32;
+                let mut landmarks = [[0f32; 2]; 5];
+                for (j, point) in landmarks.iter_mut().enumerate() {
+                    *point = [back(cx + k[2 * j] * s), back(cy + k[2 * j + 1] * s)];
+                }
+                found.push(Detection {
+                    bbox: [back(cx - d[0] * s), back(cy - d[1] * s), back(cx + d[2] * s), back(cy + d[3] * s)],
+                    score,
+                    landmarks,
+                });
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Resizes the photo into the top-left of a `size` x `size` canvas keeping its aspect ratio,
+/// as insightface does (sizes truncated with int(), cv2 INTER_LINEAR without antialiasing,
+/// rounded to 8 bits), and normalises to an NCHW RGB tensor: (x - 127.5) / 128.
+/// Returns the tensor and the scale from photo to canvas pixels.
+pub(crate) fn letterbox(image: &ImageView, size: usize) -> (Array4<f32>, f64) {
+    let (w, h) = (image.width(), image.height());
+    let ratio = h as f64 / w as f64;
+    let (new_w, new_h) = if ratio > 1.0 {
+        (((size as f64 / ratio) as usize).max(1), size)
+    } else {
+        (size, ((size as f64 * ratio) as usize).max(1))
+    };
+    let scale = new_h as f64 / h as f64;
+    let pad = (0.0 - 127.5) / 128.0;
+    let mut tensor = Array4::<f32>::from_elem((1, 3, size, size), pad);
+    let plane = size * size;
+    if let Some(out) = tensor.as_slice_mut() {
+        image.visit(Resize { out, size, plane, new_w, new_h });
+    }
+    (tensor, scale)
+}
+
+/// Sampling positions of cv2's INTER_LINEAR along one axis: (index, weight of the next).
+fn linear_taps(src: usize, dst: usize) -> Vec<(usize, usize, f32)> {
+    let scale = src as f64 / dst as f64;
+    (0..dst)
+        .map(|d| {
+            let pos = (d as f64 + 0.5) * scale - 0.5;
+            let mut i = pos.floor();
+            let mut frac = (pos - i) as f32;
+            if i < 0.0 {
+                i = 0.0;
+                frac = 0.0;
+            }
+            let mut i = i as usize;
+            if i >= src - 1 {
+                i = src - 1;
+                frac = 0.0;
+            }
+            (i, (i + 1).min(src - 1), frac)
+        })
+        .collect()
+}
+
+struct Resize<'o> {
+    out: &'o mut [f32],
+    size: usize,
+    plane: usize,
+    new_w: usize,
+    new_h: usize,
+}
+
+impl PixelVisitor for Resize<'_> {
+    type Output = ();
+
+    fn visit<P: Pixels>(self, px: &P) {
+        let xs = linear_taps(px.width(), self.new_w);
+        let ys = linear_taps(px.height(), self.new_h);
+        for (dy, &(y0, y1, fy)) in ys.iter().enumerate() {
+            for (dx, &(x0, x1, fx)) in xs.iter().enumerate() {
+                let (a, b, c, d) = (px.rgb(x0, y0), px.rgb(x1, y0), px.rgb(x0, y1), px.rgb(x1, y1));
+                let at = dy * self.size + dx;
+                for ch in 0..3 {
+                    let top = a[ch] + (b[ch] - a[ch]) * fx;
+                    let bottom = c[ch] + (d[ch] - c[ch]) * fx;
+                    let v = (top + (bottom - top) * fy).round();
+                    self.out[ch * self.plane + at] = (v - 127.5) / 128.0;
+                }
+            }
+        }
+    }
+}
+
+/// Greedy non-maximum suppression as insightface computes it (areas with +1 pixel):
+/// keeps the best-scoring box and drops those overlapping it by more than `iou`.
+pub fn nms(mut candidates: Vec<Detection>, iou: f32) -> Vec<Detection> {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let area = |d: &Detection| (d.bbox[2] - d.bbox[0] + 1.0) * (d.bbox[3] - d.bbox[1] + 1.0);
+    let mut kept: Vec<Detection> = Vec::new();
+    for cand in candidates {
+        let overlaps = kept.iter().any(|k| {
+            let w = (k.bbox[2].min(cand.bbox[2]) - k.bbox[0].max(cand.bbox[0]) + 1.0).max(0.0);
+            let h = (k.bbox[3].min(cand.bbox[3]) - k.bbox[1].max(cand.bbox[1]) + 1.0).max(0.0);
+            let inter = w * h;
+            inter / (area(k) + area(&cand) - inter) > iou
+        });
+        if !overlaps {
+            kept.push(cand);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ChannelOrder;
+
+    fn det(bbox: [f32; 4], score: f32) -> Detection {
+        Detection { bbox, score, landmarks: [[0.0; 2]; 5] }
+    }
+
+    #[test]
+    fn nms_keeps_best_of_overlapping_and_separate_boxes() {
+        let kept = nms(
+            vec![
+                det([0.0, 0.0, 9.0, 9.0], 0.6),
+                det([1.0, 1.0, 10.0, 10.0], 0.9),
+                det([50.0, 50.0, 59.0, 59.0], 0.7),
+            ],
+            0.4,
+        );
+        let scores: Vec<f32> = kept.iter().map(|d| d.score).collect();
+        assert_eq!(scores, vec![0.9, 0.7]);
+    }
+
+    #[test]
+    fn nms_keeps_boxes_at_exactly_the_threshold() {
+        // Two 10x10 boxes (areas 100 with the +1 convention) overlapping by 4x10:
+        // IoU = 40 / 160 = 0.25, kept at threshold 0.25 and dropped below it.
+        let boxes = vec![det([0.0, 0.0, 9.0, 9.0], 0.9), det([6.0, 0.0, 15.0, 9.0], 0.8)];
+        assert_eq!(nms(boxes.clone(), 0.25).len(), 2);
+        assert_eq!(nms(boxes, 0.2).len(), 1);
+    }
+
+    #[test]
+    fn linear_taps_match_cv2_for_halving() {
+        // Halving: destination pixel d samples source 2d + 0.5, i.e. the mean of 2d and 2d+1.
+        let taps = linear_taps(8, 4);
+        assert_eq!(taps[1], (2, 3, 0.5));
+        // Upscaling clamps at both borders.
+        let taps = linear_taps(2, 4);
+        assert_eq!(taps[0], (0, 1, 0.0));
+        assert_eq!(taps[3], (1, 1, 0.0));
+    }
+
+    #[test]
+    fn letterbox_pads_and_scales() {
+        // A 4x2 white image into 8x8: resized to 8x4 at the top, the rest padded with zeros.
+        let data = [255u8; 4 * 2 * 3];
+        let view = ImageView::new(&data, 4, 2, 3, ChannelOrder::Rgb, 12, "t").expect("view");
+        let (t, scale) = letterbox(&view, 8);
+        assert_eq!(scale, 2.0);
+        let white = (255.0 - 127.5) / 128.0;
+        let pad = -127.5 / 128.0;
+        assert_eq!(t[[0, 0, 0, 7]], white);
+        assert_eq!(t[[0, 2, 3, 0]], white);
+        assert_eq!(t[[0, 1, 4, 0]], pad);
+    }
+}

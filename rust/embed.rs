@@ -1,0 +1,113 @@
+//! ArcFace recognition: aligned crops of all faces of a photo in one batch, L2-normalised.
+
+use ndarray::Array4;
+
+use crate::align::{warp_face, CROP};
+use crate::detect::Detection;
+use crate::error::{Error, Result};
+use crate::image::ImageView;
+use crate::runtime::Model;
+
+/// Largest number of faces run through the recognizer at once (bounds memory on crowds).
+const MAX_BATCH: usize = 32;
+
+/// The ArcFace recognizer.
+pub struct Recognizer {
+    model: Model,
+}
+
+impl Recognizer {
+    /// Wraps a loaded model after checking it looks like an ArcFace recognizer.
+    pub fn new(model: Model) -> Result<Self> {
+        if !is_recognizer(&model) {
+            return Err(Error::model(format!(
+                "{} is not an ArcFace recognizer: expected one input of shape [N, 3, 112, 112] and one output, found input {:?} and {} outputs",
+                model.path().display(),
+                model.input_shape(),
+                model.output_count()
+            )));
+        }
+        Ok(Recognizer { model })
+    }
+
+    /// The model file this recognizer was loaded from.
+    pub fn path(&self) -> &std::path::Path {
+        self.model.path()
+    }
+
+    /// One L2-normalised template per detection, in the same order.
+    pub fn embed(&self, image: &ImageView, faces: &[Detection]) -> Result<Vec<Vec<f32>>> {
+        let mut templates = Vec::with_capacity(faces.len());
+        for chunk in faces.chunks(MAX_BATCH) {
+            let mut batch = Array4::<f32>::zeros((chunk.len(), 3, CROP, CROP));
+            for (i, face) in chunk.iter().enumerate() {
+                let mut slot = batch.index_axis_mut(ndarray::Axis(0), i);
+                if let Some(out) = slot.as_slice_mut() {
+                    warp_face(image, &face.landmarks, out);
+                }
+            }
+            let outputs = self.model.run(batch.view())?;
+            let out = outputs.first().ok_or_else(|| Error::model("recognizer returned no output"))?;
+            let n = chunk.len();
+            if out.data.is_empty() || out.data.len() % n != 0 {
+                return Err(Error::model(format!(
+                    "recognizer {} returned {} values for {n} faces (shape {:?})",
+                    self.model.path().display(),
+                    out.data.len(),
+                    out.shape
+                )));
+            }
+            let dim = out.data.len() / n;
+            templates.extend(out.data.chunks(dim).map(normalized));
+        }
+        Ok(templates)
+    }
+}
+
+/// Whether a model has the recognizer's shape: one output, input [N, 3, 112, 112].
+pub(crate) fn is_recognizer(model: &Model) -> bool {
+    let shape = model.input_shape();
+    model.output_count() == 1
+        && shape.len() == 4
+        && shape[1..].iter().zip([3, 112, 112]).all(|(&d, want)| d == want || d < 0)
+}
+
+/// `v / |v|`; an all-zero vector stays zero.
+pub fn normalized(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt();
+    if norm == 0.0 {
+        return v.to_vec();
+    }
+    v.iter().map(|x| (f64::from(*x) / norm) as f32).collect()
+}
+
+/// Cosine similarity of two templates (their dot product when both are unit length).
+pub fn similarity(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        (dot / (na * nb)) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalized_has_unit_length() {
+        let v = normalized(&[3.0, 4.0]);
+        assert_eq!(v, vec![0.6, 0.8]);
+        assert_eq!(normalized(&[0.0, 0.0]), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn similarity_is_cosine() {
+        assert!((similarity(&[1.0, 0.0], &[2.0, 0.0]) - 1.0).abs() < 1e-6);
+        assert!(similarity(&[1.0, 0.0], &[0.0, 5.0]).abs() < 1e-6);
+        assert_eq!(similarity(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
+    }
+}

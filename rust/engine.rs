@@ -1,0 +1,299 @@
+//! The face engine: photo in, faces with templates out. Ties decode, detect, align and
+//! embed together and runs batches of photos in parallel.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::detect::{nms, Detection, Detector};
+use crate::embed::{is_recognizer, Recognizer};
+use crate::error::{Error, Result};
+use crate::image::{self, DecodeLimits, Image, ImageView};
+use crate::runtime::{self, Model, ModelFiles, ModelSources};
+
+/// Everything that configures an engine, with the reference pipeline's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// Where the models and ONNX Runtime are (see [`runtime::locate`]).
+    pub models: ModelSources,
+    /// Side of the main detection pass (a multiple of 32).
+    pub det_size: usize,
+    /// Lowest detector score kept from the main pass.
+    pub det_threshold: f32,
+    /// Side of the coarse pass that finds faces filling the frame; None turns it off.
+    pub coarse_size: Option<usize>,
+    /// Lowest detector score kept from the coarse pass.
+    pub coarse_threshold: f32,
+    /// IoU above which the weaker of two overlapping detections is dropped.
+    pub nms_threshold: f32,
+    /// ONNX Runtime intra-op threads per session; None uses every core.
+    pub threads: Option<usize>,
+    /// Sessions per model, so that this many photos can be in inference at once.
+    pub sessions: usize,
+    /// Pixel and byte limits for decoding.
+    pub limits: DecodeLimits,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            models: ModelSources::default(),
+            det_size: 640,
+            det_threshold: 0.5,
+            coarse_size: Some(128),
+            coarse_threshold: 0.7,
+            nms_threshold: 0.4,
+            threads: None,
+            sessions: 1,
+            limits: DecodeLimits::default(),
+        }
+    }
+}
+
+impl EngineConfig {
+    fn validate(&self) -> Result<()> {
+        let bad = |message: String| Err(Error::Config { message });
+        for (name, size) in [("det_size", Some(self.det_size)), ("coarse_size", self.coarse_size)] {
+            if let Some(size) = size {
+                if size < 32 || size % 32 != 0 || size > 4096 {
+                    return bad(format!("{name} must be a multiple of 32 between 32 and 4096, got {size}"));
+                }
+            }
+        }
+        for (name, v) in [
+            ("det_threshold", self.det_threshold),
+            ("coarse_threshold", self.coarse_threshold),
+            ("nms_threshold", self.nms_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return bad(format!("{name} must be between 0 and 1, got {v}"));
+            }
+        }
+        if self.threads == Some(0) {
+            return bad("threads must be at least 1 (or None for every core)".into());
+        }
+        if self.sessions == 0 || self.sessions > 64 {
+            return bad(format!("sessions must be between 1 and 64, got {}", self.sessions));
+        }
+        if self.limits.max_pixels == 0 || self.limits.max_bytes == 0 {
+            return bad("max_pixels and max_bytes must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// A face found in a photo: where it is, how sure the detector is, and its template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Face {
+    /// Box corners `[x1, y1, x2, y2]` in the photo's pixels.
+    pub bbox: [f32; 4],
+    /// Detector confidence in [0, 1].
+    pub score: f32,
+    /// Left eye, right eye, nose, left and right mouth corner, `[x, y]`.
+    pub landmarks: [[f32; 2]; 5],
+    /// L2-normalised template (512 values for the insightface recognizers).
+    pub embedding: Vec<f32>,
+}
+
+impl Face {
+    /// Box area in square pixels.
+    pub fn area(&self) -> f32 {
+        (self.bbox[2] - self.bbox[0]).max(0.0) * (self.bbox[3] - self.bbox[1]).max(0.0)
+    }
+}
+
+/// A photo to process: a file, encoded bytes, or pixels the caller holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// An image file.
+    Path(&'a Path),
+    /// An encoded image (JPEG, PNG, ...); the name is used in errors.
+    Bytes(&'a [u8], &'a str),
+    /// Pixels already decoded.
+    Pixels(ImageView<'a>, &'a str),
+}
+
+impl Source<'_> {
+    /// How errors name this photo.
+    pub fn name(&self) -> String {
+        match self {
+            Source::Path(p) => p.display().to_string(),
+            Source::Bytes(_, name) | Source::Pixels(_, name) => (*name).to_owned(),
+        }
+    }
+}
+
+/// Detects, aligns and embeds faces. Safe to share between threads.
+pub struct FaceEngine {
+    detector: Detector,
+    recognizer: Recognizer,
+    config: EngineConfig,
+}
+
+impl FaceEngine {
+    /// Finds ONNX Runtime and the models, loads them, and checks what they are.
+    pub fn new(config: EngineConfig) -> Result<Self> {
+        config.validate()?;
+        let found = runtime::locate(&config.models)?;
+        let env = runtime::environment(&found.ort_library)?;
+        let threads = config.threads.unwrap_or(0);
+        let load = |path: &Path| Model::load(&env, path, threads, config.sessions);
+        let (detector, recognizer) = match found.models {
+            ModelFiles::Files { detector, recognizer } => (load(&detector)?, load(&recognizer)?),
+            ModelFiles::Folder { dir, detector, recognizer } => {
+                let (d, r) = classify_folder(&dir, threads, &env)?;
+                let d = match detector {
+                    Some(p) => load(&p)?,
+                    None => load(&d)?,
+                };
+                let r = match recognizer {
+                    Some(p) => load(&p)?,
+                    None => load(&r)?,
+                };
+                (d, r)
+            }
+        };
+        let mut config = config;
+        config.models.detector = Some(detector.path().to_owned());
+        config.models.recognizer = Some(recognizer.path().to_owned());
+        config.models.ort_library = Some(found.ort_library);
+        Ok(FaceEngine { detector: Detector::new(detector)?, recognizer: Recognizer::new(recognizer)?, config })
+    }
+
+    /// The configuration in use, with the model and library paths that were found.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The detector's model file.
+    pub fn detector_path(&self) -> &Path {
+        self.detector.path()
+    }
+
+    /// The recognizer's model file.
+    pub fn recognizer_path(&self) -> &Path {
+        self.recognizer.path()
+    }
+
+    /// Reads and decodes an image file with this engine's limits.
+    pub fn open(&self, path: &Path) -> Result<Image> {
+        image::open(path, &self.config.limits)
+    }
+
+    /// Decodes encoded image bytes with this engine's limits.
+    pub fn decode(&self, bytes: &[u8], name: &str) -> Result<Image> {
+        image::decode(bytes, name, &self.config.limits)
+    }
+
+    /// Finds the faces (boxes, scores, landmarks) without computing templates; sorted by the
+    /// box's left edge.
+    pub fn find_faces(&self, image: &ImageView) -> Result<Vec<Detection>> {
+        let c = &self.config;
+        let mut candidates = self.detector.candidates(image, c.det_size, c.det_threshold)?;
+        if let Some(size) = c.coarse_size {
+            candidates.extend(self.detector.candidates(image, size, c.coarse_threshold)?);
+        }
+        let mut faces = nms(candidates, c.nms_threshold);
+        faces.sort_by(|a, b| a.bbox[0].total_cmp(&b.bbox[0]));
+        Ok(faces)
+    }
+
+    /// All faces in the photo with their templates, sorted by the box's left edge.
+    pub fn detect(&self, image: &ImageView) -> Result<Vec<Face>> {
+        let found = self.find_faces(image)?;
+        let templates = self.recognizer.embed(image, &found)?;
+        Ok(found
+            .into_iter()
+            .zip(templates)
+            .map(|(d, embedding)| Face { bbox: d.bbox, score: d.score, landmarks: d.landmarks, embedding })
+            .collect())
+    }
+
+    /// Decodes (when needed) and detects one photo.
+    pub fn detect_source(&self, source: &Source) -> Result<Vec<Face>> {
+        match source {
+            Source::Path(path) => self.detect(&self.open(path)?.view()),
+            Source::Bytes(bytes, name) => self.detect(&self.decode(bytes, name)?.view()),
+            Source::Pixels(view, _) => self.detect(view),
+        }
+    }
+
+    /// The template of the largest face in the photo; `NoFace` when there is none.
+    pub fn embedding(&self, source: &Source) -> Result<Vec<f32>> {
+        let faces = self.detect_source(source)?;
+        faces
+            .into_iter()
+            .max_by(|a, b| a.area().total_cmp(&b.area()))
+            .map(|f| f.embedding)
+            .ok_or_else(|| Error::NoFace { input: source.name() })
+    }
+
+    /// Detects every photo of a batch on `workers` threads (0: one per core), so that decoding
+    /// one photo overlaps inference on another. Results come back in input order, one per
+    /// photo; a failed photo does not stop the others.
+    pub fn detect_many(&self, sources: &[Source], workers: usize) -> Vec<Result<Vec<Face>>> {
+        let workers = match workers {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            n => n,
+        }
+        .min(sources.len())
+        .max(1);
+        let results: Vec<Mutex<Option<Result<Vec<Face>>>>> = sources.iter().map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let work = || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(source) = sources.get(i) else { break };
+            let result = self.detect_source(source);
+            *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        };
+        if workers == 1 {
+            work();
+        } else {
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(work);
+                }
+            });
+        }
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                slot.into_inner().unwrap_or_else(|e| e.into_inner()).unwrap_or_else(|| {
+                    Err(Error::model(format!("photo {i} of the batch was not processed (a worker stopped)")))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Tells the detector and the recognizer of a FACEDB_MODELS folder apart by their inputs and
+/// outputs; exactly one of each is expected.
+fn classify_folder(dir: &Path, threads: usize, env: &ort::environment::Environment) -> Result<(PathBuf, PathBuf)> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::model(format!("FACEDB_MODELS folder {} cannot be read: {e}", dir.display())))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("onnx")))
+        .collect();
+    files.sort();
+    let (mut detectors, mut recognizers) = (Vec::new(), Vec::new());
+    for file in files {
+        let Ok(model) = Model::load(env, &file, threads, 1) else { continue };
+        if matches!(model.output_count(), 9 | 15) {
+            detectors.push(file);
+        } else if is_recognizer(&model) {
+            recognizers.push(file);
+        }
+    }
+    let pick = |found: Vec<PathBuf>, what: &str| match found.len() {
+        1 => Ok(found.into_iter().next().unwrap_or_default()),
+        0 => Err(Error::model(format!("FACEDB_MODELS folder {} holds no {what} ONNX file", dir.display()))),
+        _ => Err(Error::model(format!(
+            "FACEDB_MODELS folder {} holds several {what}s: {}",
+            dir.display(),
+            found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ))),
+    };
+    Ok((pick(detectors, "SCRFD detector")?, pick(recognizers, "ArcFace recognizer")?))
+}

