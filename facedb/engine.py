@@ -39,9 +39,10 @@ __all__ = [
 #: OpenCV's layout (HxWx3 BGR, HxWx4 BGRA or HxW gray).
 ImageInput: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview | NDArray[np.uint8]
 
-#: Cosine similarity at or above which two faces are taken to be one person. Chosen on the
-#: real photos in ../shared/faces (see README, "Threshold"): genuine pairs there score 0.62 and
-#: more, different people 0.18 and less; 0.40 leaves a margin of about 0.2 on either side.
+#: Cosine similarity at or above which two faces are taken to be one person. Measured on the
+#: real photos of ../shared/faces by benchmarks/threshold.py (README, "Threshold"): scored as
+#: a gallery scores, genuine matches are >= 0.65 and other people <= 0.14 (any two photos:
+#: >= 0.56 and <= 0.16); 0.40 sits in the middle, about 0.25 from either side.
 DEFAULT_THRESHOLD = 0.40
 
 
@@ -165,8 +166,12 @@ class FaceEngine:
         threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
         self.threshold = _check_threshold("threshold", threshold)
-        for name, value in (("det_size", det_size), ("sessions", sessions), ("max_pixels", max_pixels),
-                            ("max_bytes", max_bytes)):
+        for name, value in (
+            ("det_size", det_size),
+            ("sessions", sessions),
+            ("max_pixels", max_pixels),
+            ("max_bytes", max_bytes),
+        ):
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if threads is not None and (not isinstance(threads, int) or threads <= 0):
@@ -256,7 +261,9 @@ class FaceEngine:
         if batch:
             yield from self._run_batch(batch, errors, workers)
 
-    def _run_batch(self, batch: list[object], errors: str, workers: int) -> Iterator[list[Face] | FaceDBError]:
+    def _run_batch(
+        self, batch: list[object], errors: str, workers: int
+    ) -> Iterator[list[Face] | FaceDBError]:
         for result in self._native.detect_many(batch, workers):
             if isinstance(result, FaceDBError):
                 if errors == "raise":

@@ -92,7 +92,8 @@ impl PixelVisitor for Warp<'_> {
                     continue;
                 }
                 let (x0, y0) = (x0 as i64, y0 as i64);
-                let (a, b, c, d) = (fetch(x0, y0), fetch(x0 + 1, y0), fetch(x0, y0 + 1), fetch(x0 + 1, y0 + 1));
+                let (a, b, c, d) =
+                    (fetch(x0, y0), fetch(x0 + 1, y0), fetch(x0, y0 + 1), fetch(x0 + 1, y0 + 1));
                 for ch in 0..3 {
                     let top = a[ch] + (b[ch] - a[ch]) * fx;
                     let bottom = c[ch] + (d[ch] - c[ch]) * fx;

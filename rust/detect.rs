@@ -97,7 +97,12 @@ impl Detector {
                     *point = [back(cx + k[2 * j] * s), back(cy + k[2 * j + 1] * s)];
                 }
                 found.push(Detection {
-                    bbox: [back(cx - d[0] * s), back(cy - d[1] * s), back(cx + d[2] * s), back(cy + d[3] * s)],
+                    bbox: [
+                        back(cx - d[0] * s),
+                        back(cy - d[1] * s),
+                        back(cx + d[2] * s),
+                        back(cy + d[3] * s),
+                    ],
                     score,
                     landmarks,
                 });

