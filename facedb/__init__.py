@@ -6,7 +6,16 @@ Find faces in photos and compare them::
     faces = facedb.detect("group.jpg")            # list[facedb.Face], left to right
     v = facedb.verify("a.jpg", "b.jpg")           # facedb.Verification
     e = facedb.embedding("a.jpg")                 # float32[512] of the largest face
+
+Keep a gallery of people and ask who is who::
+
+    with facedb.FaceDB("gallery") as db:
+        db.enroll("Tom Hanks", ["tom.png", "hanks.jpg"])
+        for r in db.identify("group.jpg"):
+            print(r.person.name if r.person else "unknown", r.similarity)
 """
+
+from typing import TYPE_CHECKING, Any
 
 from facedb.engine import (
     DEFAULT_THRESHOLD,
@@ -35,16 +44,37 @@ from facedb.errors import (
     PersonNotFound,
 )
 
+if TYPE_CHECKING:
+    from facedb.gallery import Candidate, CheckReport, Enrollment, FaceDB, Identification, Person
+
 __version__ = "0.1.0"
+
+# The gallery pulls in SQLAlchemy, alembic and FAISS: loaded on first use, so that
+# `import facedb` stays quick for code that only compares faces.
+_GALLERY_NAMES = {"Candidate", "CheckReport", "Enrollment", "FaceDB", "Identification", "Person"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _GALLERY_NAMES:
+        from facedb import gallery
+
+        return getattr(gallery, name)
+    raise AttributeError(f"module 'facedb' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "Candidate",
+    "CheckReport",
     "ConfigError",
+    "Enrollment",
     "EnrollmentRefused",
     "Face",
+    "FaceDB",
     "FaceDBError",
     "FaceEngine",
     "GalleryError",
+    "Identification",
     "ImageError",
     "ImageInput",
     "ImageNotFound",
@@ -52,6 +82,7 @@ __all__ = [
     "ModelError",
     "MultipleFacesError",
     "NoFaceError",
+    "Person",
     "PersonNotFound",
     "Verification",
     "__version__",

@@ -61,6 +61,10 @@ class Engine:
         """The recognizer's model file."""
 
     @property
+    def embedding_size(self) -> int:
+        """Length of the templates."""
+
+    @property
     def ort_library(self) -> str | None:
         """The ONNX Runtime library in use."""
 

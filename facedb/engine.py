@@ -206,6 +206,11 @@ class FaceEngine:
         return Path(self._native.recognizer_path)
 
     @property
+    def embedding_size(self) -> int:
+        """Length of the templates (512 for the insightface recognizers)."""
+        return self._native.embedding_size
+
+    @property
     def model_id(self) -> str:
         """Names the recognizer that makes this engine's templates: file name and content
         hash. Templates of different recognizers cannot be compared."""

@@ -85,11 +85,19 @@ class MultipleFacesError(FaceDBError, ValueError):
 
 
 class EnrollmentRefused(FaceDBError, ValueError):
-    """Enrollment photos refused by the gallery's gate; the message names each and why."""
+    """Enrollment photos refused by the gallery's gate; the message names each and why.
+
+    Attributes:
+        refused: (photo, reason) for each refused photo.
+    """
 
     code = "enrollment_refused"
     http_status = 422
     exit_code = 3
+
+    def __init__(self, message: str, refused: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.refused: list[tuple[str, str]] = list(refused or [])
 
 
 class PersonNotFound(FaceDBError, KeyError):

@@ -14,12 +14,14 @@ const MAX_BATCH: usize = 32;
 /// The ArcFace recognizer.
 pub struct Recognizer {
     model: Model,
+    dimension: usize,
 }
 
 impl Recognizer {
     /// Wraps a loaded model after checking it looks like an ArcFace recognizer.
     pub fn new(model: Model) -> Result<Self> {
-        if !is_recognizer(&model) {
+        let dimension = model.output_shapes().first().and_then(|s| s.last().copied()).unwrap_or(-1);
+        if !is_recognizer(&model) || dimension <= 0 {
             return Err(Error::model(format!(
                 "{} is not an ArcFace recognizer: expected one input of shape [N, 3, 112, 112] and one output, found input {:?} and {} outputs",
                 model.path().display(),
@@ -27,7 +29,12 @@ impl Recognizer {
                 model.output_count()
             )));
         }
-        Ok(Recognizer { model })
+        Ok(Recognizer { model, dimension: dimension as usize })
+    }
+
+    /// Length of the templates this recognizer makes (512 for the insightface models).
+    pub fn dimension(&self) -> usize {
+        self.dimension
     }
 
     /// The model file this recognizer was loaded from.
@@ -58,6 +65,13 @@ impl Recognizer {
                 )));
             }
             let dim = out.data.len() / n;
+            if dim != self.dimension {
+                return Err(Error::model(format!(
+                    "recognizer {} made {dim}-d templates; its declared output is {}-d",
+                    self.model.path().display(),
+                    self.dimension
+                )));
+            }
             templates.extend(out.data.chunks(dim).map(normalized));
         }
         Ok(templates)

@@ -179,6 +179,11 @@ impl FaceEngine {
         self.recognizer.path()
     }
 
+    /// Length of the templates (512 for the insightface recognizers).
+    pub fn embedding_size(&self) -> usize {
+        self.recognizer.dimension()
+    }
+
     /// Reads and decodes an image file with this engine's limits.
     pub fn open(&self, path: &Path) -> Result<Image> {
         image::open(path, &self.config.limits)

@@ -333,6 +333,12 @@ impl Engine {
         self.engine.recognizer_path().to_owned()
     }
 
+    /// Length of the templates.
+    #[getter]
+    fn embedding_size(&self) -> usize {
+        self.engine.embedding_size()
+    }
+
     /// The ONNX Runtime library in use.
     #[getter]
     fn ort_library(&self) -> Option<PathBuf> {

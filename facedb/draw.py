@@ -1,0 +1,49 @@
+"""Drawing identification results onto a photo (``facedb identify --draw``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw, ImageFont
+
+from facedb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from facedb.gallery import Identification
+
+__all__ = ["draw_identifications"]
+
+KNOWN = (46, 204, 64)
+UNKNOWN = (255, 65, 54)
+
+
+def draw_identifications(rgb: NDArray[np.uint8], results: Sequence[Identification], out: Path) -> None:
+    """Writes the photo (HxWx3 RGB) with a box per face, labelled with the name and the
+    similarity (green: named; red: unknown or ambiguous)."""
+    image = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+    draw = ImageDraw.Draw(image)
+    size = max(12, min(image.size) // 40)
+    try:
+        font: ImageFont.ImageFont | ImageFont.FreeTypeFont = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has no sized default font
+        font = ImageFont.load_default()
+    width = max(2, min(image.size) // 300)
+    for r in results:
+        x1, y1, x2, y2 = (float(v) for v in r.face.bbox)
+        color = KNOWN if r.person is not None else UNKNOWN
+        draw.rectangle((x1, y1, x2, y2), outline=color, width=width)
+        name = r.person.name if r.person is not None else ("ambiguous" if r.ambiguous else "unknown")
+        label = f"{name} {r.similarity:.2f}"
+        left, top, right, bottom = draw.textbbox((x1, y1), label, font=font)
+        top_y = y1 - (bottom - top) - 4 if y1 - (bottom - top) - 4 >= 0 else y2 + 2
+        draw.rectangle((x1, top_y, x1 + (right - left) + 4, top_y + (bottom - top) + 4), fill=color)
+        draw.text((x1 + 2, top_y + 2 - (top - y1)), label, fill=(255, 255, 255), font=font)
+    suffix = out.suffix.lower()
+    if suffix not in (".jpg", ".jpeg", ".png", ".webp", ".bmp"):
+        raise ConfigError(f"--draw needs a .jpg, .png, .webp or .bmp file name, got {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image.save(out, quality=92) if suffix in (".jpg", ".jpeg") else image.save(out)

@@ -1,0 +1,865 @@
+"""The gallery: people enrolled from photos, and "who is this?" for any new photo.
+
+SQL (facedb.store) is the source of truth; the vector index (facedb.index) is derived from
+it, saved beside it, and caught up or rebuilt whenever it lags behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+
+from facedb.engine import DEFAULT_THRESHOLD, Face, FaceEngine, ImageInput, default_engine
+from facedb.errors import (
+    ConfigError,
+    EnrollmentRefused,
+    FaceDBError,
+    GalleryError,
+    PersonNotFound,
+)
+from facedb.indexsync import SyncedIndex
+from facedb.models import FaceRow, PersonRow
+from facedb.store import FaceInfo, Store
+
+__all__ = [
+    "Candidate",
+    "CheckReport",
+    "Enrollment",
+    "FaceDB",
+    "Identification",
+    "Person",
+]
+
+log = logging.getLogger("facedb")
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone in the gallery.
+
+    Attributes:
+        id: stable, never reused.
+        name: a label (several people may share one).
+        metadata: what the application stored with them (read-only mapping).
+        face_count: how many templates they have.
+        created_at: when they were enrolled (UTC).
+    """
+
+    id: int
+    name: str
+    metadata: Mapping[str, Any]
+    face_count: int
+    created_at: datetime
+
+    def __repr__(self) -> str:
+        return f"Person(id={self.id}, name={self.name!r}, face_count={self.face_count})"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A person who resembles a face, with their best similarity over their faces."""
+
+    person: Person
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    """Who one face in a photo is.
+
+    Attributes:
+        face: the face found.
+        person: who it is, or None when nobody passes the threshold or it is ambiguous.
+        similarity: the named person's similarity, else the best candidate's (0 without any).
+        candidates: the most similar people, best first (at most k).
+        ambiguous: the best two people were too close to tell apart.
+    """
+
+    face: Face
+    person: Person | None
+    similarity: float
+    candidates: list[Candidate]
+    ambiguous: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    """What an enrollment did: the person, the new face ids, and the photos skipped as
+    already enrolled (photo, reason)."""
+
+    person: Person
+    added: list[int]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """The gallery's consistency: SQL faces against the vector index."""
+
+    ok: bool
+    people: int
+    faces: int
+    indexed: int
+    missing_from_index: int
+    extra_in_index: int
+    repaired: bool
+    index_kind: str
+    problems: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    photo: str
+    face: Face
+    sha256: str | None
+
+
+def _photo_name(photo: ImageInput) -> str:
+    if isinstance(photo, str | os.PathLike):
+        return os.fspath(photo)
+    if isinstance(photo, np.ndarray):
+        return "<array " + "x".join(str(d) for d in photo.shape) + ">"
+    return f"<{len(photo)} bytes>"
+
+
+def _content_hash(photo: ImageInput) -> str | None:
+    """sha256 of an encoded photo's bytes (None for arrays and unreadable paths)."""
+    try:
+        if isinstance(photo, str | os.PathLike):
+            digest = hashlib.sha256()
+            with open(photo, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            return digest.hexdigest()
+        if isinstance(photo, bytes | bytearray | memoryview):
+            return hashlib.sha256(photo).hexdigest()
+        return hashlib.sha256(np.ascontiguousarray(photo).tobytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _person(row: PersonRow, face_count: int) -> Person:
+    return Person(
+        id=int(row.id),
+        name=row.name,
+        metadata=MappingProxyType(json.loads(row.metadata_json or "{}")),
+        face_count=face_count,
+        created_at=row.created_at,
+    )
+
+
+class FaceDB:
+    """A gallery of people: enroll from photos, then identify the faces in any photo.
+
+    Args:
+        path: a folder (created if missing) holding gallery.db and the index; or a SQL URL
+            (anything containing ``://``), like ``url``.
+        url: a SQLAlchemy URL for the metadata (``postgresql://user@host/db``); the vector
+            index then lives in ``cache_dir``.
+        engine: the face engine; default: :func:`facedb.default_engine`.
+        threshold: similarity at which a face is taken to be a person.
+        min_face_size: enrollment refuses faces whose box's short side is smaller (pixels).
+        min_det_score: enrollment refuses faces the detector is less sure of.
+        ambiguity_margin: a face whose best two people are closer than this is ambiguous.
+        index: ``"auto"`` (exact while small, approximate past a size), ``"exact"`` or
+            ``"approximate"``.
+        cache_dir: where a SQL-URL gallery keeps its vector index.
+
+    Example:
+        >>> with facedb.FaceDB("gallery") as db:
+        ...     db.enroll("Tom Hanks", ["tom.png", "hanks.jpg"])
+        ...     for r in db.identify("group.jpg"):
+        ...         print(r.person.name if r.person else "unknown", r.similarity)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        url: str | None = None,
+        engine: FaceEngine | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+        min_face_size: float = 48.0,
+        min_det_score: float = 0.6,
+        ambiguity_margin: float = 0.05,
+        index: str = "auto",
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if path is not None and url is not None:
+            raise ConfigError("give a folder or a url, not both")
+        text_path = None if path is None else str(os.fspath(path))
+        if text_path is not None and "://" in text_path:
+            path, url = None, text_path
+        if path is None and url is None:
+            raise ConfigError("FaceDB needs a folder or a url")
+        for name, value in (
+            ("threshold", threshold),
+            ("ambiguity_margin", ambiguity_margin),
+            ("min_det_score", min_det_score),
+        ):
+            if not 0.0 <= float(value) <= 1.0:
+                raise ConfigError(f"{name} must be between 0 and 1, got {value}")
+        if min_face_size < 0:
+            raise ConfigError(f"min_face_size must be >= 0, got {min_face_size}")
+        self.threshold = float(threshold)
+        self.min_face_size = float(min_face_size)
+        self.min_det_score = float(min_det_score)
+        self.ambiguity_margin = float(ambiguity_margin)
+        self.engine = engine or default_engine()
+        self._lock = threading.RLock()
+        self._closed = False
+
+        if url is None:
+            assert path is not None
+            folder = Path(path)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise GalleryError(f"cannot create the gallery folder {folder}: {e.strerror}") from None
+            if not folder.is_dir():
+                raise GalleryError(f"{folder} is not a folder")
+            self.location = str(folder)
+            self.store = Store(f"sqlite:///{folder.resolve() / 'gallery.db'}")
+            index_dir = folder / "index"
+        else:
+            self.store = Store(url)
+            self.location = self.store.safe_url
+            base = (
+                Path(cache_dir)
+                if cache_dir
+                else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+            )
+            key = hashlib.sha256(self.store.safe_url.encode()).hexdigest()[:16]
+            index_dir = (base / "facedb" / key) if not cache_dir else base / key
+        self.facts = self.store.claim(self.engine.model_id, self.engine.embedding_size)
+        self.index = SyncedIndex.open(
+            index_dir,
+            dimension=self.facts.dimension,
+            model_id=self.facts.model_id,
+            kind=index,
+            store=self.store,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Saves the index, checkpoints the database and releases files. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.index.close()
+            self.store.close()
+
+    def __enter__(self) -> FaceDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            try:
+                self.close()
+            except Exception:
+                pass
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise GalleryError(f"the gallery {self.location} is closed")
+
+    def _sync(self) -> None:
+        """Catches the index up with SQL (another process may have written)."""
+        self._check_open()
+        self.index.sync(self.store)
+
+    # -- people ----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """How many people the gallery holds."""
+        self._check_open()
+        with self.store.read() as s:
+            return int(s.query(PersonRow).count())
+
+    def people(self) -> list[Person]:
+        """Everybody, by id."""
+        self._check_open()
+        with self.store.read() as s:
+            rows = list(s.scalars(select(PersonRow).order_by(PersonRow.id)))
+            counts = Store.face_counts(s, [r.id for r in rows]) if rows else {}
+            return [_person(r, counts.get(r.id, 0)) for r in rows]
+
+    def get(self, person_id: int) -> Person:
+        """The person with this id.
+
+        Raises:
+            PersonNotFound: nobody has it.
+        """
+        self._check_open()
+        with self.store.read() as s:
+            row = s.get(PersonRow, int(person_id))
+            if row is None:
+                raise PersonNotFound(f"no person with id {person_id} in {self.location}")
+            return _person(row, Store.face_counts(s, [row.id]).get(row.id, 0))
+
+    def find(self, name: str) -> list[Person]:
+        """Everybody with exactly this name (names are labels, so maybe several)."""
+        self._check_open()
+        with self.store.read() as s:
+            rows = list(s.scalars(select(PersonRow).where(PersonRow.name == name).order_by(PersonRow.id)))
+            counts = Store.face_counts(s, [r.id for r in rows]) if rows else {}
+            return [_person(r, counts.get(r.id, 0)) for r in rows]
+
+    def resolve(self, who: Person | int | str) -> Person:
+        """A person given as a Person, an id, or an exact name (a number is an id first).
+
+        Raises:
+            PersonNotFound: no such person, or a name that several people share (the message
+                lists their ids).
+        """
+        if isinstance(who, Person):
+            return self.get(who.id)
+        if isinstance(who, int) or (isinstance(who, str) and who.strip().isdigit()):
+            try:
+                return self.get(int(who))
+            except PersonNotFound:
+                if isinstance(who, int):
+                    raise
+        matches = self.find(str(who))
+        if not matches:
+            what = "with id or name" if str(who).strip().isdigit() else "named"
+            raise PersonNotFound(f"no person {what} {who!r} in {self.location}")
+        if len(matches) > 1:
+            ids = ", ".join(str(p.id) for p in matches)
+            raise PersonNotFound(f"{len(matches)} people are named {who!r} (ids {ids}): give an id")
+        return matches[0]
+
+    def rename(self, person: Person | int | str, name: str) -> Person:
+        """Gives a person a new name."""
+        _check_name(name)
+        target = self.resolve(person)
+        with self.store.write() as s:
+            row = s.get(PersonRow, target.id)
+            if row is None:
+                raise PersonNotFound(f"no person with id {target.id} in {self.location}")
+            row.name = name
+        return self.get(target.id)
+
+    def remove(self, person: Person | int | str) -> None:
+        """Removes a person and erases their templates from the database, its WAL and the
+        index files. The erasure is complete when this returns if no other process has the
+        gallery open, otherwise when the last one closes it."""
+        target = self.resolve(person)
+        with self.store.write() as s:
+            face_ids = Store.face_ids_of(s, [target.id])
+            row = s.get(PersonRow, target.id)
+            if row is None:
+                raise PersonNotFound(f"no person with id {target.id} in {self.location}")
+            s.delete(row)
+            s.flush()
+            generation = Store.bump(s, removed=face_ids)
+        self._after_write(removed=face_ids, generation=generation)
+
+    def remove_face(self, face_id: int) -> None:
+        """Removes one template (and erases it like :meth:`remove`).
+
+        Raises:
+            GalleryError: no face has this id.
+        """
+        self._check_open()
+        with self.store.write() as s:
+            row = s.get(FaceRow, int(face_id))
+            if row is None:
+                raise GalleryError(f"no face with id {face_id} in {self.location}")
+            s.delete(row)
+            s.flush()
+            generation = Store.bump(s, removed=[int(face_id)])
+        self._after_write(removed=[int(face_id)], generation=generation)
+
+    def faces(self, person: Person | int | str) -> list[dict[str, Any]]:
+        """The faces of a person: id, box, detector score, source photo name and hash."""
+        target = self.resolve(person)
+        with self.store.read() as s:
+            rows = s.scalars(select(FaceRow).where(FaceRow.person_id == target.id).order_by(FaceRow.id))
+            return [
+                {
+                    "id": int(r.id),
+                    "bbox": None if r.x1 is None else [r.x1, r.y1, r.x2, r.y2],
+                    "score": r.det_score,
+                    "image": r.image_name,
+                    "sha256": r.image_sha256,
+                    "created_at": r.created_at,
+                }
+                for r in rows
+            ]
+
+    # -- enrollment ------------------------------------------------------------------------
+
+    def enroll(
+        self,
+        name: str,
+        photos: Iterable[ImageInput] | ImageInput,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+        largest_face: bool = False,
+    ) -> Person:
+        """Adds photos to the one person of this name, or creates them.
+
+        All or nothing: if one photo is refused, nothing is written and the
+        :class:`EnrollmentRefused` error names each refused photo with its reason. A photo
+        already enrolled for this person (same content) is skipped and logged.
+
+        Args:
+            metadata: stored with a new person (merged into an existing one's).
+            force: enroll a photo even if it looks more like somebody else.
+            largest_face: take the largest face of a photo with several instead of refusing it.
+
+        Raises:
+            EnrollmentRefused: some photo had no face, several faces, a face too small or
+                uncertain, or a face closer to another person.
+            PersonNotFound: several people already have this name.
+        """
+        return self.enroll_photos(name, photos, metadata, force=force, largest_face=largest_face).person
+
+    def enroll_photos(
+        self,
+        name: str,
+        photos: Iterable[ImageInput] | ImageInput,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+        largest_face: bool = False,
+    ) -> Enrollment:
+        """Like :meth:`enroll`, returning what was added and what was skipped."""
+        _check_name(name)
+        self._check_open()
+        existing = self.find(name)
+        if len(existing) > 1:
+            ids = ", ".join(str(p.id) for p in existing)
+            raise PersonNotFound(f"{len(existing)} people are named {name!r} (ids {ids}): add faces by id")
+        person = existing[0] if existing else None
+        return self._add(person, name, _as_list(photos), dict(metadata or {}), force, largest_face)
+
+    def add_faces(
+        self,
+        person: Person | int | str,
+        photos: Iterable[ImageInput] | ImageInput,
+        *,
+        force: bool = False,
+        largest_face: bool = False,
+    ) -> Person:
+        """Adds photos of an existing person (same gate and rules as :meth:`enroll`)."""
+        target = self.resolve(person)
+        return self._add(target, target.name, _as_list(photos), {}, force, largest_face).person
+
+    def _add(
+        self,
+        person: Person | None,
+        name: str,
+        photos: list[ImageInput],
+        metadata: dict[str, Any],
+        force: bool,
+        largest_face: bool,
+    ) -> Enrollment:
+        if not photos:
+            raise EnrollmentRefused(f"no photos given to enroll {name!r}")
+        accepted, refused, skipped = self._gate(person, photos, largest_face, force)
+        if refused:
+            lines = "; ".join(f"{photo}: {reason}" for photo, reason in refused)
+            raise EnrollmentRefused(
+                f"nothing enrolled for {name!r}: {len(refused)} of {len(photos)} photo(s) refused: {lines}",
+                refused,
+            )
+        with self.store.write() as s:
+            if person is None:
+                (person_id,) = Store.add_people(s, [name], [metadata])
+            else:
+                row_or_none = s.get(PersonRow, person.id)
+                if row_or_none is None:
+                    raise PersonNotFound(f"person {person.id} was removed meanwhile")
+                person_id = person.id
+                if metadata:
+                    merged = {**json.loads(row_or_none.metadata_json or "{}"), **metadata}
+                    row_or_none.metadata_json = json.dumps(merged, sort_keys=True)
+            # Another writer may have enrolled the same photo since the gate looked.
+            known = {
+                h for h in s.scalars(select(FaceRow.image_sha256).where(FaceRow.person_id == person_id)) if h
+            }
+            fresh = [a for a in accepted if a.sha256 is None or a.sha256 not in known]
+            skipped += [(a.photo, "already enrolled for this person") for a in accepted if a not in fresh]
+            templates = np.vstack([a.face.embedding for a in fresh]) if fresh else None
+            added: list[int] = []
+            generation = None
+            if templates is not None:
+                infos = [
+                    FaceInfo(
+                        bbox=[float(v) for v in a.face.bbox],
+                        det_score=a.face.score,
+                        image_sha256=a.sha256,
+                        image_name=Path(a.photo).name[:1000],
+                    )
+                    for a in fresh
+                ]
+                added = Store.add_faces(s, [person_id] * len(fresh), self.facts.model_id, templates, infos)
+                generation = Store.bump(s, added=added)
+        for photo, reason in skipped:
+            log.info("skipped %s for %s: %s", photo, name, reason)
+        if generation is not None and templates is not None:
+            self._after_write(added=added, vectors=templates, generation=generation)
+        return Enrollment(person=self.get(person_id), added=added, skipped=skipped)
+
+    def _gate(
+        self, person: Person | None, photos: list[ImageInput], largest_face: bool, force: bool
+    ) -> tuple[list[_Accepted], list[tuple[str, str]], list[tuple[str, str]]]:
+        """Checks every photo; returns the accepted faces, the refused and the skipped photos."""
+        names = [_photo_name(p) for p in photos]
+        hashes = [_content_hash(p) for p in photos]
+        known: set[str] = set()
+        if person is not None:
+            with self.store.read() as s:
+                known = {
+                    h
+                    for h in s.scalars(select(FaceRow.image_sha256).where(FaceRow.person_id == person.id))
+                    if h
+                }
+        accepted: list[_Accepted] = []
+        refused: list[tuple[str, str]] = []
+        skipped: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        results = list(self.engine.detect_many(photos, errors="return"))
+        for photo, digest, result in zip(names, hashes, results, strict=True):
+            if digest is not None and (digest in known or digest in seen):
+                skipped.append((photo, "already enrolled for this person"))
+                continue
+            if isinstance(result, FaceDBError):
+                refused.append((photo, str(result)))
+                continue
+            if not result:
+                refused.append((photo, "no face found"))
+                continue
+            if len(result) > 1 and not largest_face:
+                refused.append(
+                    (photo, f"{len(result)} faces found; enrollment needs one (or largest_face=True)")
+                )
+                continue
+            face = max(result, key=lambda f: f.area)
+            short_side = min(face.width, face.height)
+            if short_side < self.min_face_size:
+                refused.append(
+                    (photo, f"face too small ({short_side:.0f} px, need {self.min_face_size:.0f})")
+                )
+                continue
+            if face.score < self.min_det_score:
+                refused.append(
+                    (
+                        photo,
+                        f"face too uncertain (detector score {face.score:.2f}, need "
+                        f"{self.min_det_score:.2f})",
+                    )
+                )
+                continue
+            if digest is not None:
+                seen.add(digest)
+            accepted.append(_Accepted(photo, face, digest))
+        if not force and accepted:
+            refused += self._likely_mislabels(person, accepted)
+        return accepted, refused, skipped
+
+    def _likely_mislabels(self, person: Person | None, accepted: list[_Accepted]) -> list[tuple[str, str]]:
+        """Photos closer to somebody else than to this person's own faces (the gallery's
+        enrolled faces and the other new photos of this call)."""
+        self._sync()
+        own = np.vstack([a.face.embedding for a in accepted])
+        if person is not None:
+            ids = self.store.templates(self._face_ids(person.id), self.facts.dimension)[1]
+            own = np.vstack([own, ids]) if len(ids) else own
+        problems = []
+        for i, a in enumerate(accepted):
+            others = [
+                c
+                for c in self._candidates(a.face.embedding[None, :], 3)[0]
+                if person is None or c.person.id != person.id
+            ]
+            if not others or others[0].similarity < self.threshold:
+                continue
+            own_sims = [float(a.face.embedding @ own[j]) for j in range(len(own)) if j != i]
+            best_own = max(own_sims, default=-1.0)
+            if others[0].similarity > best_own:
+                who = others[0].person
+                refused = (
+                    f"looks like {who.name} (id {who.id}, similarity {others[0].similarity:.2f}) "
+                    f"more than this person ({best_own:.2f}): a likely mislabel (force=True to enroll)"
+                )
+                problems.append((a.photo, refused))
+        return problems
+
+    def _face_ids(self, person_id: int) -> list[int]:
+        with self.store.read() as s:
+            return Store.face_ids_of(s, [person_id])
+
+    def import_embeddings(
+        self,
+        names: Sequence[str],
+        embeddings: NDArray[np.floating[Any]],
+        metadata: Sequence[Mapping[str, Any]] | None = None,
+    ) -> list[Person]:
+        """Bulk import: one new person per row of ``embeddings`` (float32[N, D]), trusted
+        (the per-photo gates do not apply). Rows are L2-normalised.
+
+        Raises:
+            ConfigError: wrong shape, dtype or dimension, non-finite values, or names and
+                rows that do not pair up.
+        """
+        self._check_open()
+        matrix = _check_matrix(embeddings, self.facts.dimension, "embeddings")
+        if len(names) != len(matrix):
+            raise ConfigError(f"{len(names)} names for {len(matrix)} embeddings")
+        if metadata is not None and len(metadata) != len(matrix):
+            raise ConfigError(f"{len(metadata)} metadata entries for {len(matrix)} embeddings")
+        for name in names:
+            _check_name(name)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        if np.any(norms == 0):
+            raise ConfigError("an embedding is all zeros")
+        matrix = (matrix / norms).astype(np.float32)
+        people: list[Person] = []
+        batch = 20_000
+        for start in range(0, len(matrix), batch):
+            part = matrix[start : start + batch]
+            part_names = list(names[start : start + batch])
+            part_meta = (
+                [dict(m) for m in metadata[start : start + batch]]
+                if metadata is not None
+                else [{}] * len(part)
+            )
+            created = datetime.now(UTC)
+            with self.store.write() as s:
+                person_ids = Store.add_people(s, part_names, part_meta, created)
+                face_ids = Store.add_faces(s, person_ids, self.facts.model_id, part, [FaceInfo()] * len(part))
+                generation = Store.bump(s, added=face_ids)
+            people += [
+                Person(id=pid, name=n, metadata=MappingProxyType(m), face_count=1, created_at=created)
+                for pid, n, m in zip(person_ids, part_names, part_meta, strict=True)
+            ]
+            self._after_write(added=face_ids, vectors=part, generation=generation)
+        return people
+
+    def _after_write(
+        self,
+        *,
+        generation: int,
+        added: Sequence[int] = (),
+        vectors: NDArray[np.float32] | None = None,
+        removed: Sequence[int] = (),
+    ) -> None:
+        """Applies a committed change to the index and saves it; erasure after removals."""
+        with self._lock:
+            self.index.apply(generation, added=added, vectors=vectors, removed=removed, store=self.store)
+            if removed:
+                self.store.checkpoint()
+
+    # -- search ----------------------------------------------------------------------------
+
+    def search(self, embeddings: NDArray[np.floating[Any]], k: int = 5) -> list[list[Candidate]]:
+        """The k people most similar to each template (no photo needed), best first.
+
+        Args:
+            embeddings: float32[D] or float32[N, D].
+        """
+        self._sync()
+        if k <= 0:
+            raise ConfigError(f"k must be positive, got {k}")
+        matrix = _check_matrix(np.atleast_2d(np.asarray(embeddings)), self.facts.dimension, "embeddings")
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        matrix = (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)
+        return self._candidates(matrix, k)
+
+    def _candidates(self, matrix: NDArray[np.float32], k: int) -> list[list[Candidate]]:
+        if len(self.index) == 0:
+            return [[] for _ in range(len(matrix))]
+        # A person may own several of the nearest faces: fetch more faces than people wanted.
+        wanted = min(len(self.index), max(4 * k, 16))
+        sims, ids = self.index.search(matrix, wanted)
+        owners = self.store.owners(sorted({int(i) for i in ids.ravel() if i >= 0}))
+        best: list[dict[int, float]] = []
+        for row_sims, row_ids in zip(sims, ids, strict=True):
+            per_person: dict[int, float] = {}
+            for sim, face_id in zip(row_sims, row_ids, strict=True):
+                pid = owners.get(int(face_id))
+                if pid is not None and float(sim) > per_person.get(pid, -2.0):
+                    per_person[pid] = float(sim)
+            best.append(per_person)
+        people = self._people_by_id({pid for b in best for pid in b})
+        out = []
+        for per_person in best:
+            ranked = sorted(per_person.items(), key=lambda kv: -kv[1])[:k]
+            out.append([Candidate(people[pid], sim) for pid, sim in ranked if pid in people])
+        return out
+
+    def _people_by_id(self, ids: set[int]) -> dict[int, Person]:
+        if not ids:
+            return {}
+        with self.store.read() as s:
+            rows = list(s.scalars(select(PersonRow).where(PersonRow.id.in_(ids))))
+            counts = Store.face_counts(s, [r.id for r in rows])
+            return {int(r.id): _person(r, counts.get(r.id, 0)) for r in rows}
+
+    def identify(
+        self, photo: ImageInput, k: int = 5, *, threshold: float | None = None
+    ) -> list[Identification]:
+        """Who each face in the photo is, one Identification per face, left to right.
+
+        In one photo a person is named at most once: faces are assigned jointly, best match
+        first. A face whose best two people are within ``ambiguity_margin`` is ambiguous
+        and named nobody. A photo without faces gives ``[]``.
+        """
+        limit = self.threshold if threshold is None else _check_unit("threshold", threshold)
+        faces = self.engine.detect(photo)
+        if not faces:
+            return []
+        self._sync()
+        matrix = np.vstack([f.embedding for f in faces]).astype(np.float32)
+        candidates = self._candidates(matrix, max(k, 2))
+        # Joint assignment: best (face, person) pairs first, each person and face once.
+        pairs = sorted(
+            (
+                (c.similarity, i, c.person.id)
+                for i, cands in enumerate(candidates)
+                for c in cands
+                if c.similarity >= limit
+            ),
+            reverse=True,
+        )
+        ambiguous = [
+            len(c) >= 2
+            and c[0].similarity >= limit
+            and c[0].similarity - c[1].similarity < self.ambiguity_margin
+            for c in candidates
+        ]
+        named: dict[int, tuple[int, float]] = {}
+        taken: set[int] = set()
+        for sim, i, pid in pairs:
+            if i in named or pid in taken or ambiguous[i]:
+                continue
+            named[i] = (pid, sim)
+            taken.add(pid)
+        results = []
+        for i, face in enumerate(faces):
+            cands = candidates[i][:k]
+            person = None
+            similarity = cands[0].similarity if cands else 0.0
+            if i in named:
+                pid, similarity = named[i]
+                person = next(c.person for c in candidates[i] if c.person.id == pid)
+            results.append(Identification(face, person, similarity, cands, ambiguous[i]))
+        return results
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    def check(self, *, repair: bool = True) -> CheckReport:
+        """Compares the SQL faces with the vector index; rebuilds the index when they
+        disagree (``repair=False`` only reports)."""
+        self._check_open()
+        with self._lock:
+            self.index.sync(self.store)
+            with self.store.read() as s:
+                sql_ids = {int(i) for i in s.scalars(select(FaceRow.id))}
+                people = int(s.query(PersonRow).count())
+                models = {m for m in s.scalars(select(FaceRow.model_id).distinct())}
+            indexed = self.index.ids()
+            missing = sql_ids - indexed
+            extra = indexed - sql_ids
+            problems = []
+            if missing:
+                problems.append(f"{len(missing)} face(s) in the database are missing from the index")
+            if extra:
+                problems.append(f"{len(extra)} face(s) in the index are not in the database")
+            foreign = models - {self.facts.model_id}
+            if foreign:
+                problems.append(f"faces of other models in the database: {', '.join(sorted(foreign))}")
+            repaired = False
+            if (missing or extra) and repair:
+                self.index.rebuild(self.store)
+                repaired = True
+            return CheckReport(
+                ok=not problems,
+                people=people,
+                faces=len(sql_ids),
+                indexed=len(self.index),
+                missing_from_index=len(missing),
+                extra_in_index=len(extra),
+                repaired=repaired,
+                index_kind=self.index.kind,
+                problems=problems,
+            )
+
+    def rebuild_index(self) -> None:
+        """Rebuilds the vector index from the database's templates."""
+        self._check_open()
+        with self._lock:
+            self.index.rebuild(self.store)
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes and settings: people, faces, model, index kind and folder, threshold."""
+        self._sync()
+        with self.store.read() as s:
+            people = int(s.query(PersonRow).count())
+            faces = int(s.query(FaceRow).count())
+        return {
+            "location": self.location,
+            "people": people,
+            "faces": faces,
+            "model": self.facts.model_id,
+            "dimension": self.facts.dimension,
+            "generation": self.store.generation(),
+            "index": self.index.kind,
+            "index_folder": str(self.index.folder),
+            "threshold": self.threshold,
+        }
+
+    def __repr__(self) -> str:
+        return f"FaceDB({self.location!r})"
+
+
+def _as_list(photos: Iterable[ImageInput] | ImageInput) -> list[ImageInput]:
+    if isinstance(photos, str | bytes | bytearray | memoryview | os.PathLike | np.ndarray):
+        return [photos]
+    return list(photos)
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"a person's name must be a non-empty string, got {name!r}")
+    if len(name) > 500:
+        raise ConfigError(f"a person's name is limited to 500 characters, got {len(name)}")
+
+
+def _check_unit(name: str, value: float) -> float:
+    if not 0.0 <= float(value) <= 1.0:
+        raise ConfigError(f"{name} must be between 0 and 1, got {value}")
+    return float(value)
+
+
+def _check_matrix(value: Any, dimension: int, what: str) -> NDArray[np.float32]:
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiu":
+        raise ConfigError(f"{what} must be numbers, got dtype {array.dtype}")
+    if array.ndim != 2 or array.shape[1] != dimension:
+        raise ConfigError(f"{what} must have shape (N, {dimension}), got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ConfigError(f"{what} contain NaN or infinite values")
+    return array.astype(np.float32, copy=False)

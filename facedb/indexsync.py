@@ -1,0 +1,230 @@
+"""Keeps the derived vector index in step with the SQL store.
+
+The SQL store is the source of truth. The index is stamped with the SQL generation it
+reflects; on open, and before every call, a lagging index is caught up from the store's
+change log (or rebuilt from every template when the log no longer reaches back). Saves are
+serialised between processes with a lock file, and a process whose files were replaced by
+another process's save reloads them before saving its own.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from facedb.errors import ConfigError
+from facedb.index import MANIFEST_NAME, FaissStore, IndexUnavailable, Mode
+from facedb.store import Store
+
+__all__ = ["SyncedIndex"]
+
+log = logging.getLogger("facedb")
+
+
+def _disk_generation(folder: Path) -> int | None:
+    """The generation stamped in the saved manifest (unverified; open() verifies)."""
+    try:
+        value = json.loads((folder / MANIFEST_NAME).read_text()).get("generation")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
+
+
+class SyncedIndex:
+    """A :class:`~facedb.index.FaissStore` kept at the SQL store's generation.
+
+    Thread-safe: one lock orders catch-ups, writes and saves; searches go to the store,
+    whose own readers-writer lock lets them run together.
+    """
+
+    def __init__(self, folder: Path, dimension: int, model_id: str, mode: Mode) -> None:
+        self.folder = folder
+        self.dimension = dimension
+        self.model_id = model_id
+        self.mode: Mode = mode
+        self._vectors = FaissStore(folder, dim=dimension, model=model_id, mode=mode)
+        self._generation = -1  # the SQL generation the in-memory index reflects
+        self._on_disk: int | None = None  # the generation of the files as we last saw them
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, folder: Path, *, dimension: int, model_id: str, kind: str, store: Store) -> SyncedIndex:
+        """Opens the index saved in ``folder`` and catches it up, or rebuilds it."""
+        if kind not in ("auto", "exact", "approximate"):
+            raise ConfigError(f"index must be 'auto', 'exact' or 'approximate', got {kind!r}")
+        index = cls(folder, dimension, model_id, kind)  # type: ignore[arg-type]
+        with index._lock, index._file_lock():
+            index._load(store)
+        return index
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def kind(self) -> str:
+        """The search structure in use."""
+        return self._vectors.kind
+
+    @property
+    def generation(self) -> int:
+        """The SQL generation the index reflects."""
+        return self._generation
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def search(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Top-k face ids per query: (similarities, ids), -1 where there are fewer."""
+        return self._vectors.search(queries, k)
+
+    def ids(self) -> set[int]:
+        """Every face id in the index."""
+        return {int(i) for i in self._vectors.ids()}
+
+    # -- keeping up ------------------------------------------------------------------------
+
+    def sync(self, store: Store) -> None:
+        """Catches up with SQL when another process (or a crash) left the index behind."""
+        if store.generation() == self._generation:
+            return
+        with self._lock:
+            current = store.generation()
+            if current != self._generation:
+                self._catch_up(store)
+                self._save(store)
+
+    def apply(
+        self,
+        generation: int,
+        *,
+        added: Sequence[int] = (),
+        vectors: NDArray[np.float32] | None = None,
+        removed: Sequence[int] = (),
+        store: Store,
+    ) -> None:
+        """Applies a change this process just committed as ``generation`` and saves it."""
+        with self._lock:
+            if generation == self._generation + 1:
+                if removed:
+                    self._vectors.remove(np.asarray(removed, dtype=np.int64))
+                if added and vectors is not None:
+                    self._vectors.add(np.asarray(added, dtype=np.int64), vectors)
+                self._generation = generation
+            else:
+                self._catch_up(store)  # other writers came in between: replay the log
+            self._save(store)
+
+    def rebuild(self, store: Store) -> None:
+        """Builds the index anew from every template in SQL and saves it."""
+        with self._lock, self._file_lock():
+            self._rebuild_locked(store)
+            log.info("rebuilt the vector index in %s: %d templates", self.folder, len(self._vectors))
+
+    def close(self) -> None:
+        """Releases the index (everything is saved after each change)."""
+        with self._lock:
+            self._vectors.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """Serialises loads and saves of the folder between processes."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _load(self, store: Store) -> None:
+        """Loads the saved index (holding the file lock) and brings it up to SQL."""
+        current = store.generation()
+        try:
+            loaded = FaissStore.open(
+                self.folder,
+                dim=self.dimension,
+                model=self.model_id,
+                generation=current,
+                allow_stale=True,
+                mode=self.mode,
+            )
+        except IndexUnavailable as e:
+            if e.reason != "missing":
+                log.warning("vector index in %s unusable (%s): rebuilding from the database", self.folder, e)
+            self._rebuild_locked(store)
+            return
+        self._vectors.close()
+        self._vectors = loaded
+        self._generation = loaded.generation if loaded.generation is not None else -1
+        self._on_disk = self._generation
+        if self._generation != current:
+            self._catch_up(store)
+            self._save_locked(store)
+
+    def _catch_up(self, store: Store) -> None:
+        """Replays the change log after our generation; rebuilds if it does not reach."""
+        changes = store.changes_since(self._generation) if self._generation >= 0 else None
+        if changes is None:
+            self._rebuild_in_memory(store)
+            return
+        if changes.removed:
+            self._vectors.remove(np.fromiter(changes.removed, dtype=np.int64))
+        fresh = sorted(i for i in changes.added if not self._vectors.contains(i))
+        if fresh:
+            ids, vectors = store.templates(fresh, self.dimension)
+            if len(ids):
+                self._vectors.add(ids, vectors)
+        self._generation = changes.generation
+
+    def _rebuild_in_memory(self, store: Store) -> None:
+        fresh = FaissStore(self.folder, dim=self.dimension, model=self.model_id, mode=self.mode)
+        with store.read() as s:
+            generation = Store.current_generation(s)
+            for ids, vectors in Store.iter_templates(s, self.dimension):
+                if len(ids):
+                    fresh.add(ids, vectors)
+        old, self._vectors = self._vectors, fresh
+        old.close()
+        self._generation = generation
+
+    def _rebuild_locked(self, store: Store) -> None:
+        self._rebuild_in_memory(store)
+        self._save_locked(store)
+
+    def _save(self, store: Store) -> None:
+        with self._file_lock():
+            self._save_locked(store)
+
+    def _save_locked(self, store: Store) -> None:
+        """Saves under the file lock. If another process saved since we loaded, its files
+        replaced ours: reload them and catch up before writing our state over them."""
+        on_disk = _disk_generation(self.folder)
+        if on_disk is not None and on_disk != self._on_disk and on_disk != self._generation:
+            target = self._generation
+            try:
+                loaded = FaissStore.open(
+                    self.folder,
+                    dim=self.dimension,
+                    model=self.model_id,
+                    generation=target,
+                    allow_stale=True,
+                    mode=self.mode,
+                )
+                self._vectors.close()
+                self._vectors = loaded
+                self._generation = loaded.generation if loaded.generation is not None else -1
+                self._catch_up(store)
+            except IndexUnavailable:
+                pass  # unusable files: ours overwrite them
+        self._vectors.save(max(self._generation, 0))
+        self._on_disk = self._generation

@@ -1,0 +1,1 @@
+"""Alembic migrations of the gallery schema; applied by facedb.store when a gallery opens."""

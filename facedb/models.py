@@ -1,0 +1,79 @@
+"""The gallery's SQL schema as SQLAlchemy models. The schema itself is owned by the alembic
+migrations in facedb/migrations; these classes describe the newest revision."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# BIGINT on servers, INTEGER on SQLite (where only INTEGER PRIMARY KEY is the rowid).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the gallery's tables."""
+
+
+class GalleryRow(Base):
+    """One row of gallery-wide facts: the model that made the templates, their dimension, and
+    the generation, bumped by every change to the set of templates."""
+
+    __tablename__ = "gallery"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    dimension: Mapped[int] = mapped_column(Integer)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PersonRow(Base):
+    """A person. Names are labels, not keys: several people may share one."""
+
+    __tablename__ = "people"
+    __table_args__ = (Index("ix_people_name", "name"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(500))
+    metadata_json: Mapped[str] = mapped_column("metadata", Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FaceRow(Base):
+    """One template of a person, with where it came from. Ids are never reused (AUTOINCREMENT),
+    so an index entry can never come to mean another face."""
+
+    __tablename__ = "faces"
+    __table_args__ = (
+        Index("ix_faces_person", "person_id"),
+        Index("ix_faces_person_image", "person_id", "image_sha256"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    person_id: Mapped[int] = mapped_column(Id, ForeignKey("people.id", ondelete="CASCADE"))
+    template: Mapped[bytes] = mapped_column(LargeBinary)
+    model_id: Mapped[str] = mapped_column(String(200))
+    x1: Mapped[float | None] = mapped_column(Float, nullable=True)
+    y1: Mapped[float | None] = mapped_column(Float, nullable=True)
+    x2: Mapped[float | None] = mapped_column(Float, nullable=True)
+    y2: Mapped[float | None] = mapped_column(Float, nullable=True)
+    det_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    image_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    image_name: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChangeRow(Base):
+    """Which face ids each generation added or removed, so that another process (or an index
+    saved a little earlier) catches up without rereading every template."""
+
+    __tablename__ = "changes"
+    __table_args__ = (Index("ix_changes_generation", "generation"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
+    face_id: Mapped[int] = mapped_column(BigInteger)
+    op: Mapped[str] = mapped_column(String(8))  # "add" or "remove"

@@ -1,0 +1,195 @@
+"""The `facedb` command through its real entry point (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FACEDB = Path(sys.executable).with_name("facedb")
+
+
+def run(
+    *args: str, db: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    command = [str(FACEDB)] + (["--db", str(db)] if db is not None else []) + list(args)
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def one_error_line(result: subprocess.CompletedProcess[str], status: int, *needles: str) -> str:
+    assert result.returncode == status, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("facedb: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Path:
+    db = tmp_path_factory.mktemp("cli") / "gallery"
+    out = ok(run("import", str(faces_dir / "gallery"), db=db))
+    assert "9 face(s) added" in out and "5 people" in out
+    return db
+
+
+def test_import_again_skips_what_is_enrolled(gallery: Path, faces_dir: Path) -> None:
+    out = ok(run("import", str(faces_dir / "gallery"), db=gallery))
+    assert "0 face(s) added, 9 photo(s) skipped" in out
+    assert out.count("already enrolled for this person") == 9
+
+
+def test_import_reports_refused_photos_and_enrolls_the_rest(tmp_path: Path, faces_dir: Path) -> None:
+    folder = tmp_path / "people"
+    (folder / "obama").mkdir(parents=True)
+    shutil.copy(faces_dir / "gallery/obama/obama.jpg", folder / "obama" / "a.jpg")
+    shutil.copy(faces_dir / "probes/obama_and_biden.jpg", folder / "obama" / "group.jpg")
+    (folder / "obama" / "broken.jpg").write_bytes(b"not a jpeg")
+    out = ok(run("import", str(folder), db=tmp_path / "g"))
+    assert "1 face(s) added, 2 photo(s) skipped" in out
+    assert "group.jpg: 3 faces found" in out and "broken.jpg" in out
+
+
+def test_identify_json(gallery: Path, faces_dir: Path) -> None:
+    doc = json.loads(ok(run("identify", str(faces_dir / "probes/obama_and_biden.jpg"), "--json", db=gallery)))
+    (entry,) = doc
+    assert entry["image"].endswith("obama_and_biden.jpg")
+    names = [f["person"]["name"] if f["person"] else None for f in entry["faces"]]
+    assert names == ["biden", "obama", None]
+    face = entry["faces"][0]
+    assert set(face) == {"bbox", "score", "person", "similarity", "ambiguous", "candidates"}
+    assert set(face["person"]) == {"id", "name"} and len(face["bbox"]) == 4
+    assert set(face["candidates"][0]) == {"id", "name", "similarity"}
+
+
+def test_identify_table_and_drawing(gallery: Path, faces_dir: Path, tmp_path: Path) -> None:
+    drawn = tmp_path / "out.jpg"
+    out = ok(run("identify", str(faces_dir / "probes/kit_with_rose.jpg"), "--draw", str(drawn), db=gallery))
+    assert "rose_leslie (id" in out and "kit_harington (id" in out
+    assert drawn.stat().st_size > 10_000
+    folder = tmp_path / "drawn"
+    ok(
+        run(
+            "identify",
+            str(faces_dir / "probes/obama1.jpg"),
+            str(faces_dir / "closeups/biden.jpg"),
+            "--draw",
+            str(folder),
+            db=gallery,
+        )
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["biden.jpg", "obama1.jpg"]
+
+
+def test_people_stats_check_verify(gallery: Path, faces_dir: Path) -> None:
+    people = json.loads(ok(run("people", "--json", db=gallery)))
+    assert [p["name"] for p in people] == ["alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"]
+    stats = json.loads(ok(run("stats", "--json", db=gallery)))
+    assert stats["people"] == 5 and stats["faces"] == 9 and stats["index"]
+    assert "consistent" in ok(run("check", db=gallery))
+    out = ok(run("verify", str(faces_dir / "gallery/obama/obama.jpg"), str(faces_dir / "probes/obama1.jpg")))
+    assert out.startswith("same person")
+    doc = json.loads(
+        ok(
+            run(
+                "verify",
+                "--json",
+                str(faces_dir / "gallery/obama/obama.jpg"),
+                str(faces_dir / "gallery/biden/biden2.jpg"),
+            )
+        )
+    )
+    assert doc["same_person"] is False
+    assert "rebuilt the index: 9 templates" in ok(run("rebuild-index", db=gallery))
+
+
+def test_enroll_rename_remove(tmp_path: Path, faces_dir: Path) -> None:
+    db = tmp_path / "g"
+    out = ok(
+        run(
+            "enroll",
+            "Barack",
+            str(faces_dir / "gallery/obama/obama.jpg"),
+            "--metadata",
+            '{"id": "E1"}',
+            db=db,
+        )
+    )
+    assert "enrolled Barack (id 1)" in out
+    ok(run("rename", "Barack", "Barack Obama", db=db))
+    people = json.loads(ok(run("people", "--json", db=db)))
+    assert people[0]["name"] == "Barack Obama" and people[0]["metadata"] == {"id": "E1"}
+    assert "erased 1 template" in ok(run("remove", "1", db=db))
+    assert json.loads(ok(run("people", "--json", db=db))) == []
+
+
+def test_database_from_environment(tmp_path: Path, faces_dir: Path) -> None:
+    env = {"FACEDB_DB": str(tmp_path / "envdb")}
+    ok(run("enroll", "x", str(faces_dir / "gallery/obama/obama.jpg"), env=env))
+    assert (tmp_path / "envdb" / "gallery.db").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "needle"),
+    [
+        (["identify", "/nonexistent/photo.jpg"], 2, "/nonexistent/photo.jpg"),
+        (["remove", "nobody"], 4, "no person named 'nobody'"),
+        (["rename", "999", "x"], 4, "no person with id or name '999'"),
+        (["enroll", "x", "{wall}"], 3, "wall.png: no face found"),
+        (["enroll", "x", "--metadata", "[1]", "{wall}"], 2, "--metadata must be a JSON object"),
+        (["identify", "-k", "0", "{wall}"], 2, "-k must be positive"),
+    ],
+)
+def test_errors_are_one_line(tmp_path: Path, args: list[str], status: int, needle: str) -> None:
+    import cv2
+    import numpy as np
+
+    wall = tmp_path / "wall.png"
+    cv2.imwrite(str(wall), np.full((100, 100, 3), 100, dtype=np.uint8))
+    args = [a.replace("{wall}", str(wall)) for a in args]
+    one_error_line(run(*args, db=tmp_path / "g"), status, needle)
+
+
+def test_ambiguous_name_lists_ids(tmp_path: Path) -> None:
+    db = tmp_path / "g"
+    code = (
+        "import numpy as np, facedb\n"
+        f"with facedb.FaceDB({str(db)!r}) as db:\n"
+        "    db.import_embeddings(['Sam', 'Sam'], np.eye(2, 512))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    one_error_line(run("remove", "Sam", db=db), 4, "2 people are named 'Sam' (ids 1, 2)")
+
+
+def test_missing_database_setting(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "FACEDB_DB"}
+    result = subprocess.run([str(FACEDB), "people"], capture_output=True, text=True, env=env, timeout=60)
+    one_error_line(result, 2, "--db")
+
+
+def test_newer_gallery_is_exit_6(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "g"
+    ok(run("people", db=db))
+    with sqlite3.connect(db / "gallery.db") as conn:
+        conn.execute("update alembic_version set version_num = 'zzzz'")
+    one_error_line(run("people", db=db), 6, "newer facedb")

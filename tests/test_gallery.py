@@ -1,0 +1,466 @@
+"""The gallery on real photos: enrollment rules, identification, removal and erasure,
+consistency with the index, threads and several openers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import facedb
+from facedb import FaceDB
+
+
+def enroll_gallery(db: FaceDB, faces_dir: Path) -> None:
+    for person in sorted((faces_dir / "gallery").iterdir()):
+        db.enroll(person.name, sorted(person.iterdir()))
+
+
+@pytest.fixture(scope="module")
+def known(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> FaceDB:
+    """A gallery with everybody of ../shared/faces/gallery enrolled."""
+    db = FaceDB(tmp_path_factory.mktemp("known"))
+    enroll_gallery(db, faces_dir)
+    return db
+
+
+def test_every_expected_face_is_named(known: FaceDB, faces_dir: Path, expected: dict[str, list[str]]) -> None:
+    wrong = []
+    for image, names in expected.items():
+        got = [r.person.name if r.person else "unknown" for r in known.identify(faces_dir / image)]
+        if got != names:
+            wrong.append(f"{image}: {got} != {names}")
+    assert not wrong, wrong
+
+
+def test_identification_shape(known: FaceDB, faces_dir: Path) -> None:
+    results = known.identify(faces_dir / "probes/obama_and_biden.jpg", k=3)
+    assert [r.face.bbox[0] for r in results] == sorted(r.face.bbox[0] for r in results)
+    biden, obama, stranger = results
+    assert biden.person is not None and biden.person.name == "biden"
+    assert biden.similarity == biden.candidates[0].similarity >= known.threshold
+    assert len({c.person.id for c in biden.candidates}) == len(biden.candidates) <= 3
+    sims = [c.similarity for c in obama.candidates]
+    assert sims == sorted(sims, reverse=True)
+    assert stranger.person is None and not stranger.ambiguous and stranger.similarity < known.threshold
+
+
+def test_no_face_is_an_empty_answer(known: FaceDB) -> None:
+    assert known.identify(np.full((200, 200, 3), 90, dtype=np.uint8)) == []
+
+
+def test_people_queries(known: FaceDB) -> None:
+    assert len(known) == 5
+    names = [p.name for p in known.people()]
+    assert names == sorted(names)
+    (obama,) = known.find("obama")
+    assert obama.face_count == 2
+    assert known.get(obama.id) == obama
+    assert known.resolve(str(obama.id)) == obama == known.resolve("obama")
+    assert known.find("nobody") == []
+    with pytest.raises(facedb.PersonNotFound, match="12345") as info:
+        known.get(12345)
+    assert isinstance(info.value, KeyError)
+    assert str(info.value) == f"no person with id 12345 in {known.location}"
+
+
+def test_search_by_template(known: FaceDB, faces_dir: Path) -> None:
+    probe = facedb.embedding(faces_dir / "probes/obama1.jpg")
+    (one,) = known.search(probe, k=2)
+    assert one[0].person.name == "obama" and len(one) == 2
+    two = known.search(np.vstack([probe, probe]), k=1)
+    assert len(two) == 2 and two[0][0].person.name == "obama"
+    with pytest.raises(facedb.ConfigError, match="shape"):
+        known.search(np.zeros(3), k=1)
+    with pytest.raises(facedb.ConfigError, match="NaN"):
+        known.search(np.full(512, np.nan), k=1)
+
+
+# -- enrollment rules ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> FaceDB:
+    gallery = FaceDB(tmp_path / "g")
+    yield gallery
+    gallery.close()
+
+
+def test_the_gate_accepts_every_reference_photo(db: FaceDB, faces_dir: Path, wheel_photos: Path) -> None:
+    enroll_gallery(db, faces_dir)
+    for photo in sorted((faces_dir / "closeups").iterdir()):
+        db.enroll(photo.stem, [photo])
+    db.enroll("Yao Ming", [wheel_photos / "yaoming.jpg"])
+    assert len(db) == 6
+
+
+def test_enrollment_is_all_or_nothing(db: FaceDB, faces_dir: Path, tmp_path: Path) -> None:
+    wall = tmp_path / "wall.png"
+    cv2.imwrite(str(wall), np.full((300, 300, 3), 128, dtype=np.uint8))
+    group = faces_dir / "probes/obama_and_biden.jpg"
+    good = faces_dir / "gallery/obama/obama.jpg"
+    with pytest.raises(facedb.EnrollmentRefused) as info:
+        db.enroll("obama", [good, wall, group, tmp_path / "missing.jpg"])
+    message = str(info.value)
+    assert "wall.png: no face" in message
+    assert "obama_and_biden.jpg: 3 faces" in message
+    assert "missing.jpg" in message
+    assert "obama.jpg" not in message.replace("obama_and_biden.jpg", "")
+    assert len(info.value.refused) == 3
+    assert len(db) == 0 and db.stats()["faces"] == 0
+
+
+def test_largest_face_option(db: FaceDB, faces_dir: Path) -> None:
+    person = db.enroll("someone", [faces_dir / "probes/obama_and_biden.jpg"], largest_face=True)
+    assert person.face_count == 1
+
+
+def test_small_and_uncertain_faces_are_refused(db: FaceDB, wheel_photos: Path, tmp_path: Path) -> None:
+    img = cv2.imread(str(wheel_photos / "yaoming.jpg"))
+    small = cv2.resize(img, None, fx=0.3, fy=0.3, interpolation=cv2.INTER_AREA)
+    canvas = np.full((400, 400, 3), 255, dtype=np.uint8)
+    canvas[100 : 100 + small.shape[0], 100 : 100 + small.shape[1]] = small
+    faces = facedb.detect(canvas)
+    assert len(faces) == 1 and min(faces[0].width, faces[0].height) < 48
+    with pytest.raises(facedb.EnrollmentRefused, match="too small"):
+        db.enroll("tiny", [canvas])
+    strict = FaceDB(tmp_path / "strict", min_det_score=0.95)
+    with pytest.raises(facedb.EnrollmentRefused, match="detector score 0.90, need 0.95"):
+        strict.enroll("yao", [wheel_photos / "yaoming.jpg"])
+    strict.close()
+
+
+def test_identical_photos_are_skipped(db: FaceDB, faces_dir: Path) -> None:
+    first = db.enroll_photos("obama", [faces_dir / "gallery/obama/obama.jpg"])
+    again = db.enroll_photos("obama", [faces_dir / "more/obama.jpg", faces_dir / "gallery/obama/obama2.jpg"])
+    assert len(first.added) == 1 and len(again.added) == 1
+    assert again.skipped == [(str(faces_dir / "more/obama.jpg"), "already enrolled for this person")]
+    assert again.person.face_count == 2
+    twice = db.enroll_photos("obama", [faces_dir / "more/obama3.jpg"] * 2)
+    assert len(twice.added) == 1 and len(twice.skipped) == 1
+
+
+def test_a_likely_mislabel_is_refused_unless_forced(db: FaceDB, faces_dir: Path) -> None:
+    db.enroll("obama", [faces_dir / "gallery/obama/obama.jpg"])
+    db.enroll("biden", [faces_dir / "gallery/biden/biden2.jpg"])
+    with pytest.raises(facedb.EnrollmentRefused, match="looks like biden"):
+        db.enroll("obama", [faces_dir / "gallery/biden/biden.jpg"])
+    with pytest.raises(facedb.EnrollmentRefused, match="looks like obama"):
+        db.enroll("a newcomer", [faces_dir / "probes/obama1.jpg"])
+    assert db.find("obama")[0].face_count == 1
+    forced = db.enroll("obama", [faces_dir / "gallery/biden/biden.jpg"], force=True)
+    assert forced.face_count == 2
+
+
+def test_names_are_labels(db: FaceDB, faces_dir: Path) -> None:
+    a = db.enroll("Alex", [faces_dir / "gallery/alex_lacamoire/img1.jpg"])
+    b_id = db.import_embeddings(["Alex"], np.random.default_rng(0).normal(size=(1, 512)))[0].id
+    assert [p.id for p in db.find("Alex")] == [a.id, b_id]
+    with pytest.raises(facedb.PersonNotFound, match=f"ids {a.id}, {b_id}"):
+        db.enroll("Alex", [faces_dir / "probes/alex_lacamoire1.jpg"])
+    with pytest.raises(facedb.PersonNotFound, match="2 people"):
+        db.resolve("Alex")
+    more = db.add_faces(a.id, [faces_dir / "probes/alex_lacamoire1.jpg"])
+    assert more.face_count == 2
+    renamed = db.rename(b_id, "Alexandra")
+    assert renamed.name == "Alexandra" and db.resolve("Alex").id == a.id
+    with pytest.raises(facedb.ConfigError):
+        db.rename(a.id, "  ")
+
+
+def test_metadata_is_kept(db: FaceDB, faces_dir: Path) -> None:
+    p = db.enroll("kit", [faces_dir / "gallery/kit_harington/john1.jpeg"], metadata={"employee_id": "E17"})
+    assert p.metadata == {"employee_id": "E17"}
+    p = db.enroll("kit", [faces_dir / "gallery/kit_harington/john2.jpeg"], metadata={"team": "north"})
+    assert dict(p.metadata) == {"employee_id": "E17", "team": "north"}
+    with pytest.raises(TypeError):
+        p.metadata["x"] = 1  # type: ignore[index]
+
+
+# -- identification rules --------------------------------------------------------------------
+
+
+def test_a_person_is_named_once_per_photo(db: FaceDB, faces_dir: Path) -> None:
+    db.enroll("kit", [faces_dir / "gallery/kit_harington/john1.jpeg"])
+    img = cv2.imread(str(faces_dir / "probes/johnsnow_test1.jpg"))
+    twice = np.hstack([img, img])
+    results = db.identify(twice)
+    assert len(results) == 2
+    named = [r for r in results if r.person is not None]
+    assert len(named) == 1 and named[0].person.name == "kit"
+
+
+def test_too_close_to_call_is_ambiguous(db: FaceDB, faces_dir: Path) -> None:
+    db.enroll("kit", [faces_dir / "gallery/kit_harington/john1.jpeg"])
+    db.enroll("jon snow", [faces_dir / "gallery/kit_harington/john1.jpeg"], force=True)
+    (r,) = db.identify(faces_dir / "probes/johnsnow_test1.jpg")
+    assert r.ambiguous and r.person is None
+    assert {c.person.name for c in r.candidates[:2]} == {"kit", "jon snow"}
+    assert r.similarity >= db.threshold
+
+
+def test_threshold_override(known: FaceDB, faces_dir: Path) -> None:
+    (r,) = known.identify(faces_dir / "probes/obama1.jpg", threshold=0.99)
+    assert r.person is None and r.candidates[0].person.name == "obama"
+
+
+# -- removal and erasure ---------------------------------------------------------------------
+
+
+def files_containing(folder: Path, needle: bytes) -> list[str]:
+    found = []
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = Path(root) / name
+            if needle in path.read_bytes():
+                found.append(str(path.relative_to(folder)))
+    return found
+
+
+def test_removal_erases_templates_everywhere(tmp_path: Path, faces_dir: Path) -> None:
+    folder = tmp_path / "g"
+    db = FaceDB(folder)
+    enroll_gallery(db, faces_dir)
+    obama = db.find("obama")[0]
+    kept = db.find("biden")[0]
+    with db.store.read() as s:
+        from facedb.models import FaceRow
+
+        blobs = {r.person_id: r.template for r in s.query(FaceRow)}
+    gone, stays = blobs[obama.id], blobs[kept.id]
+    assert files_containing(folder, gone)  # stored before removal
+    db.remove(obama)
+    assert files_containing(folder, gone) == []
+    # The scan can find a kept template: nothing hides by encoding.
+    assert files_containing(folder, stays)
+    with pytest.raises(facedb.PersonNotFound):
+        db.get(obama.id)
+    (r,) = db.identify(faces_dir / "probes/obama1.jpg")
+    assert r.person is None and all(c.person.id != obama.id for c in r.candidates)
+    db.close()
+    db = FaceDB(folder)
+    assert files_containing(folder, gone) == []
+    (r,) = db.identify(faces_dir / "probes/obama1.jpg")
+    assert all(c.person.id != obama.id for c in r.candidates)
+    assert db.check().ok
+    db.close()
+
+
+def test_remove_face(db: FaceDB, faces_dir: Path) -> None:
+    p = db.enroll("obama", [faces_dir / "gallery/obama/obama.jpg", faces_dir / "gallery/obama/obama2.jpg"])
+    face_ids = [f["id"] for f in db.faces(p)]
+    db.remove_face(face_ids[0])
+    assert db.get(p.id).face_count == 1
+    assert db.index.ids() == {face_ids[1]}
+    with pytest.raises(facedb.GalleryError, match=str(face_ids[0])):
+        db.remove_face(face_ids[0])
+
+
+def test_import_embeddings_checks_its_input(db: FaceDB) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 512)).astype(np.float32)
+    people = db.import_embeddings(["a", "b", "c"], x, metadata=[{"n": 1}, {}, {}])
+    assert [p.name for p in people] == ["a", "b", "c"] and people[0].metadata == {"n": 1}
+    best = db.search(x[1] * 3.0, k=1)[0][0]
+    assert best.person.name == "b" and best.similarity == pytest.approx(1.0, abs=1e-5)
+    bad: list[tuple[Any, str]] = [
+        (x[:, :100], "shape"),
+        (x[0], "shape"),
+        (np.full((1, 512), np.inf), "NaN or infinite"),
+        (np.zeros((1, 512)), "all zeros"),
+        (np.array([["a"] * 512]), "numbers"),
+    ]
+    for matrix, message in bad:
+        with pytest.raises(facedb.ConfigError, match=message):
+            db.import_embeddings(["z"] * len(np.atleast_2d(matrix)), matrix)
+    with pytest.raises(facedb.ConfigError, match="2 names for 3"):
+        db.import_embeddings(["a", "b"], x)
+    assert len(db) == 3
+
+
+# -- consistency -----------------------------------------------------------------------------
+
+
+def test_corrupt_or_missing_index_is_rebuilt(tmp_path: Path, faces_dir: Path) -> None:
+    folder = tmp_path / "g"
+    with FaceDB(folder) as db:
+        enroll_gallery(db, faces_dir)
+    segment = next((folder / "index").glob("*.fseg"))
+    data = bytearray(segment.read_bytes())
+    data[-10] ^= 0xFF
+    segment.write_bytes(bytes(data))
+    with FaceDB(folder) as db:
+        assert len(db.index) == 9 and db.check().ok
+        (r,) = db.identify(faces_dir / "probes/obama1.jpg")
+        assert r.person is not None and r.person.name == "obama"
+    shutil.rmtree(folder / "index")
+    with FaceDB(folder) as db:
+        assert len(db.index) == 9 and db.check().ok
+
+
+def test_check_repairs_a_diverged_index(db: FaceDB, faces_dir: Path) -> None:
+    enroll_gallery(db, faces_dir)
+    db.index._vectors.remove(np.asarray(sorted(db.index.ids())[:2], dtype=np.int64))
+    report = db.check(repair=False)
+    assert not report.ok and report.missing_from_index == 2 and not report.repaired
+    report = db.check()
+    assert report.repaired and db.check().ok
+
+
+def test_another_model_is_refused(tmp_path: Path, faces_dir: Path) -> None:
+    folder = tmp_path / "g"
+    with FaceDB(folder) as db:
+        db.import_embeddings(["a"], np.ones((1, 512)))
+        with db.store.write() as s:
+            from facedb.models import GalleryRow
+
+            s.get(GalleryRow, 1).model_id = "someone-elses-model"  # type: ignore[union-attr]
+    with pytest.raises(facedb.GalleryError, match="someone-elses-model"):
+        FaceDB(folder)
+
+
+def test_two_openers_see_each_others_writes(tmp_path: Path, faces_dir: Path) -> None:
+    a = FaceDB(tmp_path / "g")
+    b = FaceDB(tmp_path / "g")
+    a.enroll("obama", [faces_dir / "gallery/obama/obama.jpg"])
+    (r,) = b.identify(faces_dir / "probes/obama1.jpg")
+    assert r.person is not None and r.person.name == "obama"
+    b.remove(r.person)
+    (r,) = a.identify(faces_dir / "probes/obama1.jpg")
+    assert r.person is None and r.candidates == []
+    b.enroll("biden", [faces_dir / "gallery/biden/biden2.jpg"])
+    a.enroll("kit", [faces_dir / "gallery/kit_harington/john1.jpeg"])
+    assert a.check().ok and b.check().ok
+    a.close()
+    b.close()
+    with FaceDB(tmp_path / "g") as c:
+        assert sorted(p.name for p in c.people()) == ["biden", "kit"]
+        assert c.check().ok and len(c.index) == 2
+
+
+def test_threads_identify_while_one_enrolls(tmp_path: Path, faces_dir: Path) -> None:
+    db = FaceDB(tmp_path / "g")
+    db.enroll("obama", [faces_dir / "gallery/obama/obama.jpg"])
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                (r,) = db.identify(faces_dir / "probes/obama1.jpg")
+                if r.person is None or r.person.name != "obama":
+                    errors.append(f"wrong answer {r}")
+            except Exception as e:
+                errors.append(repr(e))
+
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for t in readers:
+        t.start()
+    try:
+        for person in sorted((faces_dir / "gallery").iterdir()):
+            if person.name != "obama":
+                db.enroll(person.name, sorted(person.iterdir()))
+        db.import_embeddings([f"p{i}" for i in range(50)], np.random.default_rng(2).normal(size=(50, 512)))
+    finally:
+        stop.set()
+        for t in readers:
+            t.join(60)
+    assert not errors, errors[:3]
+    assert len(db) == 55
+    db.close()
+
+
+def test_closed_gallery(tmp_path: Path) -> None:
+    db = FaceDB(tmp_path / "g")
+    db.close()
+    db.close()
+    with pytest.raises(facedb.GalleryError, match="closed"):
+        db.people()
+
+
+def test_bad_locations(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(facedb.GalleryError):
+        FaceDB(tmp_path / "file")
+    with pytest.raises(facedb.ConfigError):
+        FaceDB()
+    with pytest.raises(facedb.ConfigError):
+        FaceDB(tmp_path / "g", threshold=2.0)
+    with pytest.raises(facedb.ConfigError, match="index"):
+        FaceDB(tmp_path / "g", index="hnsw")
+
+
+# -- properties ------------------------------------------------------------------------------
+
+DIM = 512
+
+
+@st.composite
+def operations(draw: st.DrawFn) -> list[tuple[str, int]]:
+    ops = draw(
+        st.lists(
+            st.tuples(st.sampled_from(["add", "add", "remove", "search"]), st.integers(0, 10_000)),
+            min_size=1,
+            max_size=25,
+        )
+    )
+    return ops
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=operations())
+def test_add_remove_search_match_brute_force(tmp_path: Path, ops: list[tuple[str, int]]) -> None:
+    """Whatever the sequence of imports and removals, search ranks people exactly as brute
+    force over the people still there, also after reopening."""
+    folder = tmp_path / f"h{abs(hash(tuple(ops)))}"
+    shutil.rmtree(folder, ignore_errors=True)
+    db = FaceDB(folder)
+    model: dict[int, np.ndarray] = {}
+    try:
+        for op, seed in ops:
+            rng = np.random.default_rng(seed)
+            if op == "add":
+                vectors = rng.normal(size=(1 + seed % 3, DIM)).astype(np.float32)
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                for p, v in zip(
+                    db.import_embeddings([f"n{seed}"] * len(vectors), vectors), vectors, strict=True
+                ):
+                    model[p.id] = v
+            elif op == "remove" and model:
+                victim = sorted(model)[seed % len(model)]
+                db.remove(victim)
+                del model[victim]
+            elif op == "search":
+                check_search(db, model, rng)
+        db.close()
+        db = FaceDB(folder)
+        check_search(db, model, np.random.default_rng(7))
+        assert db.check(repair=False).ok
+    finally:
+        db.close()
+
+
+def check_search(db: FaceDB, model: dict[int, np.ndarray], rng: np.random.Generator) -> None:
+    query = rng.normal(size=DIM).astype(np.float32)
+    query /= np.linalg.norm(query)
+    got = db.search(query, k=3)[0]
+    if not model:
+        assert got == []
+        return
+    sims = {i: float(v @ query) for i, v in model.items()}
+    # The best three similarities, each reported for a person who really has it (ties may
+    # come in either order), and no person twice.
+    np.testing.assert_allclose(
+        [c.similarity for c in got], sorted(sims.values(), reverse=True)[:3], atol=1e-5
+    )
+    for c in got:
+        assert c.similarity == pytest.approx(sims[c.person.id], abs=1e-5)
+    assert len({c.person.id for c in got}) == len(got)

@@ -1,0 +1,92 @@
+"""The gallery with its metadata on a real PostgreSQL server (started by `make test`)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+import facedb
+from facedb.store import Store, migrate
+
+from .conftest import missing
+
+
+@pytest.fixture(scope="module")
+def server_url() -> str:
+    url = os.environ.get("FACEDB_TEST_POSTGRES_URL")
+    if not url:
+        missing("no PostgreSQL server: FACEDB_TEST_POSTGRES_URL is not set (make test starts one)")
+    assert url is not None
+    return url
+
+
+@pytest.fixture
+def pg_url(server_url: str) -> Iterator[str]:
+    """A fresh database on the test server, dropped afterwards."""
+    name = f"facedb_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_gallery_on_postgres(
+    pg_url: str, tmp_path: Path, faces_dir: Path, expected: dict[str, list[str]]
+) -> None:
+    with facedb.FaceDB(url=pg_url, cache_dir=tmp_path / "cache") as db:
+        for person in sorted((faces_dir / "gallery").iterdir()):
+            db.enroll(person.name, sorted(person.iterdir()))
+        for image, names in expected.items():
+            got = [r.person.name if r.person else "unknown" for r in db.identify(faces_dir / image)]
+            assert got == names, image
+        stats = db.stats()
+        assert stats["people"] == 5 and stats["index_folder"].startswith(str(tmp_path / "cache"))
+        assert "postgresql" in stats["location"]
+        db.remove(db.resolve("obama"))
+    with facedb.FaceDB(url=pg_url, cache_dir=tmp_path / "cache") as db:
+        assert len(db) == 4 and db.check().ok
+        (r,) = db.identify(faces_dir / "probes/obama1.jpg")
+        assert r.person is None
+
+
+def test_two_machines_share_a_gallery(pg_url: str, tmp_path: Path) -> None:
+    """Two openers with separate index caches, as on two machines, see each other's writes."""
+    a = facedb.FaceDB(pg_url, cache_dir=tmp_path / "a")
+    b = facedb.FaceDB(pg_url, cache_dir=tmp_path / "b")
+    x = np.random.default_rng(3).normal(size=(4, 512))
+    people = a.import_embeddings(["w", "x", "y", "z"], x)
+    assert b.search(x[2], k=1)[0][0].person.id == people[2].id
+    b.remove(people[2].id)
+    assert all(c.person.id != people[2].id for c in a.search(x[2], k=4)[0])
+    a.close()
+    b.close()
+
+
+def test_migrations_round_trip_on_postgres(pg_url: str) -> None:
+    store = Store(pg_url)
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"people", "faces", "gallery", "changes"} <= tables
+    with store.engine.connect() as conn, conn.begin():
+        migrate(conn, "base")
+    assert set(inspect(store.engine).get_table_names()) == {"alembic_version"}
+    with store.engine.connect() as conn, conn.begin():
+        migrate(conn, "head")
+    assert set(inspect(store.engine).get_table_names()) == tables
+    store.close()
+
+
+def test_password_never_appears_in_errors(server_url: str) -> None:
+    url = make_url(server_url).set(password="s3cret-pw", database="does_not_exist")
+    with pytest.raises(facedb.GalleryError) as info:
+        facedb.FaceDB(url=url.render_as_string(hide_password=False))
+    assert "s3cret-pw" not in str(info.value)
