@@ -294,6 +294,128 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from facedb.service import ServiceSettings, create_app
+
+    db = _open_db(args)
+    settings = ServiceSettings(max_upload_bytes=args.max_upload_mb * 1024 * 1024)
+    print(
+        f"facedb: serving {db.location} on http://{args.host}:{args.port} (OpenAPI at /docs)", file=sys.stderr
+    )
+    try:
+        uvicorn.run(
+            create_app(db, settings),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            workers=1,
+            access_log=args.log_level == "debug",
+        )
+    finally:
+        db.close()
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from facedb.keys import KeyStore
+
+    with _open_db(args) as db:
+        keys = KeyStore(db.store)
+        if args.action == "create":
+            record, secret = keys.create(args.scope, args.name or "")
+            print(secret)
+            print(f"created key {record.id} ({record.scope}); it is shown only now", file=sys.stderr)
+        elif args.action == "list":
+            rows = [["ID", "NAME", "PREFIX", "SCOPE", "CREATED", "REVOKED"]]
+            for k in keys.list():
+                rows.append(
+                    [
+                        str(k.id),
+                        k.name,
+                        k.prefix + "...",
+                        k.scope,
+                        k.created_at.strftime("%Y-%m-%d %H:%M"),
+                        k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "",
+                    ]
+                )
+            _print_table(rows, sys.stdout)
+        else:
+            if args.id is None:
+                raise ConfigError("keys revoke needs the key's id")
+            record = keys.revoke(args.id)
+            print(f"revoked key {record.id} ({record.name or record.prefix})")
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from facedb.attendance import WatchSettings, watch
+
+    settings = WatchSettings(rate=args.rate, votes=args.votes, window=args.window, cooldown=args.cooldown)
+    with _open_db(args) as db:
+        logged = watch(db, args.source, settings, duration=args.duration)
+    for v in logged:
+        who = (
+            f"{v.person_name} (id {v.person_id})" if v.person_id is not None else f"stranger #{v.stranger_id}"
+        )
+        print(
+            f"{v.first_seen.astimezone().isoformat(timespec='seconds')}  {who}  similarity {v.similarity:.3f}"
+        )
+    print(f"{len(logged)} visit(s) logged from {args.source}", file=sys.stderr)
+    return 0
+
+
+def _when(text: str | None) -> Any:
+    from datetime import date, datetime
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"not an ISO date or time: {text!r} (e.g. 2026-11-25 or 2026-11-25T08:00)"
+        ) from None
+
+
+def cmd_attendance(args: argparse.Namespace) -> int:
+    import csv
+
+    from facedb.attendance import attendance
+
+    with _open_db(args) as db:
+        rows = attendance(db, _when(args.since), _when(args.until))
+    header = ["date", "person_id", "name", "first_seen", "last_seen", "visits"]
+    table = [
+        [
+            r.day.isoformat(),
+            "" if r.person_id is None else str(r.person_id),
+            r.name,
+            r.first_seen.astimezone().isoformat(timespec="seconds"),
+            r.last_seen.astimezone().isoformat(timespec="seconds"),
+            str(r.visits),
+        ]
+        for r in rows
+    ]
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        writer.writerows(table)
+    else:
+        _print_table([[h.upper() for h in header], *table], sys.stdout)
+    return 0
+
+
+def cmd_forget_strangers(args: argparse.Namespace) -> int:
+    from facedb.attendance import forget_strangers
+
+    with _open_db(args) as db:
+        n = forget_strangers(db)
+    print(f"forgot {n} stranger(s) and their sightings")
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 
@@ -357,6 +479,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("stats", cmd_stats, "sizes, model and index of the gallery")
     p.add_argument("--json", action="store_true")
+
+    p = add("serve", cmd_serve, "serve the gallery over HTTP (FastAPI; OpenAPI at /docs)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-upload-mb", type=int, default=20, help="largest photo upload (default 20 MB)")
+    p.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+
+    p = add("keys", cmd_keys, "create, list or revoke HTTP API keys")
+    p.add_argument("action", choices=["create", "list", "revoke"])
+    p.add_argument("id", nargs="?", type=int, help="the key to revoke")
+    p.add_argument("--scope", default="read", choices=["read", "enroll", "admin"])
+    p.add_argument("--name", help="a label for the key")
+
+    p = add("watch", cmd_watch, "log who passes in front of a video file, camera index or stream URL")
+    p.add_argument("source")
+    p.add_argument("--rate", type=float, default=5.0, help="frames sampled per second (default 5)")
+    p.add_argument("--votes", type=int, default=3, help="samples a face must be recognised in (default 3)")
+    p.add_argument("--window", type=int, default=5, help="of this many recent samples (default 5)")
+    p.add_argument("--cooldown", type=float, default=600.0, help="seconds before a new visit (default 600)")
+    p.add_argument("--duration", type=float, help="stop a live source after this many seconds")
+
+    p = add("attendance", cmd_attendance, "who was seen when: first and last sighting per person per day")
+    p.add_argument("--since", help="ISO date or time (default: today)")
+    p.add_argument("--until", help="ISO date or time (default: the end of the since day)")
+    p.add_argument("--csv", action="store_true")
+
+    add("forget-strangers", cmd_forget_strangers, "erase the templates and sightings of unknown faces")
     return parser
 
 

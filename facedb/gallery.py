@@ -463,8 +463,34 @@ class FaceDB:
         largest_face: bool = False,
     ) -> Person:
         """Adds photos of an existing person (same gate and rules as :meth:`enroll`)."""
+        return self.add_photos(person, photos, force=force, largest_face=largest_face).person
+
+    def add_photos(
+        self,
+        person: Person | int | str,
+        photos: Iterable[ImageInput] | ImageInput,
+        *,
+        force: bool = False,
+        largest_face: bool = False,
+    ) -> Enrollment:
+        """Like :meth:`add_faces`, returning what was added and what was skipped."""
         target = self.resolve(person)
-        return self._add(target, target.name, _as_list(photos), {}, force, largest_face).person
+        return self._add(target, target.name, _as_list(photos), {}, force, largest_face)
+
+    def create_person(
+        self,
+        name: str,
+        photos: Iterable[ImageInput] | ImageInput,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+        largest_face: bool = False,
+    ) -> Enrollment:
+        """Enrolls a new person even if somebody already has this name (names are labels);
+        same gate and rules as :meth:`enroll`."""
+        _check_name(name)
+        self._check_open()
+        return self._add(None, name, _as_list(photos), dict(metadata or {}), force, largest_face)
 
     def _add(
         self,

@@ -77,3 +77,60 @@ class ChangeRow(Base):
     generation: Mapped[int] = mapped_column(BigInteger)
     face_id: Mapped[int] = mapped_column(BigInteger)
     op: Mapped[str] = mapped_column(String(8))  # "add" or "remove"
+
+
+class ApiKeyRow(Base):
+    """An HTTP API key: only its SHA-256 is stored; the secret is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(16))  # read, enroll or admin
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class StrangerRow(Base):
+    """A face seen by a watch that matched nobody, kept to group its recurrences. Its
+    template is biometric data too: removed with `facedb forget-strangers`."""
+
+    __tablename__ = "strangers"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    template: Mapped[bytes] = mapped_column(LargeBinary)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SightingRow(Base):
+    """One visit: a person (or a stranger) recognised in enough sampled frames, from the first
+    to the last frame they were seen in before the cool-down ended."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (
+        Index("ix_sightings_first_seen", "first_seen"),
+        Index("ix_sightings_person", "person_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    person_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("people.id", ondelete="CASCADE"), nullable=True
+    )
+    stranger_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("strangers.id", ondelete="CASCADE"), nullable=True
+    )
+    source: Mapped[str] = mapped_column(String(1000))
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    similarity: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    frames: Mapped[int] = mapped_column(Integer)

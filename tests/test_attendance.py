@@ -1,0 +1,163 @@
+"""`facedb watch` and `facedb attendance` on a video built from the bundled photos."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import facedb
+from facedb.attendance import Watcher, WatchSettings, attendance, forget_strangers, sightings, watch
+
+FACEDB = Path(sys.executable).with_name("facedb")
+FPS = 10
+SIZE = (1280, 800)
+
+
+def canvas() -> np.ndarray:
+    return np.full((SIZE[1], SIZE[0], 3), 90, dtype=np.uint8)
+
+
+def placed(photo: Path) -> np.ndarray:
+    img = cv2.imread(str(photo))
+    frame = canvas()
+    frame[: img.shape[0], : img.shape[1]] = img[: SIZE[1], : SIZE[0]]
+    return frame
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory, wheel_photos: Path, faces_dir: Path) -> Path:
+    """3 s of players.jpg, 3 s of nobody, 3 s of Yao Ming alone, then Obama in two frames
+    (one sampled frame at 5 per second: a lucky frame that must not check him in), 1 s of nobody."""
+    path = tmp_path_factory.mktemp("video") / "door.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, SIZE)
+    assert writer.isOpened()
+    scenes = [
+        (placed(wheel_photos / "players.jpg"), 3 * FPS),
+        (canvas(), 3 * FPS),
+        (placed(wheel_photos / "yaoming.jpg"), 3 * FPS),
+        (placed(faces_dir / "gallery/obama/obama2.jpg"), 2),
+        (canvas(), FPS),
+    ]
+    for frame, count in scenes:
+        for _ in range(count):
+            writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def gallery(tmp_path: Path, wheel_photos: Path, faces_dir: Path) -> facedb.FaceDB:
+    db = facedb.FaceDB(tmp_path / "g")
+    db.enroll("Yao Ming", [wheel_photos / "yaoming.jpg"])
+    db.enroll("Obama", [faces_dir / "gallery/obama/obama.jpg"])
+    yield db
+    db.close()
+
+
+def strangers_in_players(db: facedb.FaceDB, video: Path) -> int:
+    """Unknown faces in the video's first frame (JPEG-compressed, so a few of the faintest
+    faces of players.jpg are not found in it)."""
+    capture = cv2.VideoCapture(str(video))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    return sum(1 for r in db.identify(frame) if r.person is None and not r.ambiguous)
+
+
+def test_one_visit_per_person_and_no_lucky_frame(
+    gallery: facedb.FaceDB, video: Path, wheel_photos: Path
+) -> None:
+    start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    logged = watch(gallery, str(video), start=start)
+    people = [v for v in logged if v.person_id is not None]
+    assert [v.person_name for v in people] == ["Yao Ming"]
+    yao = people[0]
+    # Seen from the first sample; logged after the third; the visit spans both appearances.
+    assert yao.first_seen == start
+    (stored,) = sightings(gallery, start.date(), None, person_id=yao.person_id)
+    assert stored.last_seen >= start + timedelta(seconds=8.5)
+    assert stored.frames > 10
+    strangers = [v for v in logged if v.stranger_id is not None]
+    assert len(strangers) == strangers_in_players(gallery, video) > 10
+    assert len({v.stranger_id for v in strangers}) == len(strangers)
+
+
+def test_short_cooldown_makes_two_visits(gallery: facedb.FaceDB, video: Path) -> None:
+    start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    watch(gallery, str(video), WatchSettings(cooldown=2.0), start=start)
+    (row,) = [r for r in attendance(gallery, start.date()) if r.name == "Yao Ming"]
+    assert row.visits == 2
+    assert row.first_seen == start and row.last_seen >= start + timedelta(seconds=8.5)
+
+
+def test_strangers_recur_across_watches(gallery: facedb.FaceDB, video: Path, wheel_photos: Path) -> None:
+    day = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    watch(gallery, str(video), start=day)
+    watch(gallery, str(video), start=day + timedelta(hours=2))
+    rows = attendance(gallery, day.date())
+    strangers = [r for r in rows if r.stranger_id is not None]
+    assert len(strangers) == strangers_in_players(gallery, video)
+    assert all(r.visits == 2 for r in strangers)
+    assert [r.visits for r in rows if r.name == "Yao Ming"] == [2]
+    assert forget_strangers(gallery) == len(strangers)
+    assert all(r.stranger_id is None for r in attendance(gallery, day.date()))
+
+
+def test_votes_on_synthetic_frames(gallery: facedb.FaceDB, wheel_photos: Path) -> None:
+    """Three of the last five samples: two of five is not enough; the third within the window
+    logs the visit, starting at the first sample of the window that saw him."""
+    yao = gallery.identify(wheel_photos / "yaoming.jpg")
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    w = Watcher(gallery, "synthetic", WatchSettings(rate=1, votes=3, window=5))
+    seen = [yao, [], yao, [], []]
+    assert all(w.observe(t0 + timedelta(seconds=i), frame) == [] for i, frame in enumerate(seen))
+    assert w.observe(t0 + timedelta(seconds=5), yao) == []  # window 1..5: seen twice
+    (visit,) = w.observe(t0 + timedelta(seconds=6), yao)  # window 2..6: three times
+    assert visit.person_name == "Yao Ming" and visit.first_seen == t0 + timedelta(seconds=2)
+    assert w.observe(t0 + timedelta(seconds=7), yao) == []  # the same visit goes on
+
+
+def test_removing_a_person_removes_their_sightings(gallery: facedb.FaceDB, video: Path) -> None:
+    start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    watch(gallery, str(video), start=start)
+    gallery.remove("Yao Ming")
+    assert all(v.person_name != "Yao Ming" for v in sightings(gallery, start.date()))
+
+
+def test_bad_settings_and_sources(gallery: facedb.FaceDB, tmp_path: Path) -> None:
+    with pytest.raises(facedb.ConfigError):
+        WatchSettings(votes=6, window=5)
+    with pytest.raises(facedb.ConfigError):
+        WatchSettings(rate=0)
+    with pytest.raises(facedb.ConfigError, match="cannot open video"):
+        watch(gallery, str(tmp_path / "missing.avi"))
+
+
+def test_cli_watch_and_attendance_csv(tmp_path: Path, video: Path, wheel_photos: Path) -> None:
+    db = tmp_path / "cli"
+
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(FACEDB), "--db", str(db), *command], capture_output=True, text=True, timeout=300
+        )
+
+    assert run("enroll", "Yao Ming", str(wheel_photos / "yaoming.jpg")).returncode == 0
+    watched = run("watch", str(video))
+    assert watched.returncode == 0, watched.stderr
+    assert "Yao Ming (id 1)" in watched.stdout
+    report = run("attendance", "--csv")
+    assert report.returncode == 0, report.stderr
+    rows = list(csv.DictReader(io.StringIO(report.stdout)))
+    (yao,) = [r for r in rows if r["name"] == "Yao Ming"]
+    assert yao["visits"] == "1" and yao["person_id"] == "1"
+    assert any(r["name"].startswith("stranger #") for r in rows)
+    bad = run("attendance", "--since", "yesterday")
+    assert bad.returncode == 2 and bad.stderr.startswith("facedb: error: not an ISO date")
