@@ -27,7 +27,11 @@ def _open_db(args: argparse.Namespace) -> Any:
     where = args.db or os.environ.get("FACEDB_DB")
     if not where:
         raise ConfigError("no gallery given: pass --db FOLDER_OR_URL or set FACEDB_DB")
-    return FaceDB(where, threshold=args.threshold) if args.threshold is not None else FaceDB(where)
+    vectors = args.vectors or os.environ.get("FACEDB_VECTORS") or None
+    options: dict[str, Any] = {"vectors": vectors}
+    if args.threshold is not None:
+        options["threshold"] = args.threshold
+    return FaceDB(where, **options)
 
 
 def _person_json(person: Any) -> dict[str, Any] | None:
@@ -280,7 +284,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_rebuild_index(args: argparse.Namespace) -> int:
     with _open_db(args) as db:
         db.rebuild_index()
-        print(f"rebuilt the index: {len(db.index)} templates ({db.index.kind})")
+        print(f"rebuilt the index: {len(db.vectors)} templates ({db.vectors.kind})")
     return 0
 
 
@@ -291,6 +295,32 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(json.dumps(stats, indent=2))
     else:
         _print_table([[k, str(v)] for k, v in stats.items()], sys.stdout)
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from facedb.gallery import FaceDB
+    from facedb.transfer import copy_gallery
+
+    with FaceDB(args.src) as src, FaceDB(args.dst) as dst:
+        progress = _Progress(1000, "copying")
+
+        def step(done: int, total: int) -> None:
+            progress.total = max(total, 1)
+            progress.done = done - 1
+            progress.step(f"{done}/{total} faces")
+
+        report = copy_gallery(src, dst, step)
+        progress.close()
+        print(
+            f"copied {report.people_copied} people and {report.faces_copied} faces "
+            f"({report.people} people, {report.faces} faces in all) from {src.location} to {dst.location}"
+        )
+    if not report.identical:
+        for problem in report.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise ConfigError("the copy differs from the source: " + "; ".join(report.problems))
+    print("both galleries hold the same people, faces and templates")
     return 0
 
 
@@ -425,6 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="facedb", description="A face-search database: enroll people, then identify who is in a photo."
     )
     parser.add_argument("--db", help="gallery folder or SQL URL (default: $FACEDB_DB)")
+    parser.add_argument(
+        "--vectors",
+        help="vector store, e.g. milvus://host:19530/faces (default: $FACEDB_VECTORS, else FAISS)",
+    )
     parser.add_argument("--threshold", type=float, help="similarity needed to name a person")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -508,6 +542,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", action="store_true")
 
     add("forget-strangers", cmd_forget_strangers, "erase the templates and sightings of unknown faces")
+
+    p = add("copy", cmd_copy, "copy a gallery to another store (resumable), then compare both")
+    p.add_argument("src", help="a folder, or a SQL URL with an optional vectors=milvus://... parameter")
+    p.add_argument("dst", help="the same kinds as SRC")
     return parser
 
 

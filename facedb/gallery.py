@@ -30,9 +30,9 @@ from facedb.errors import (
     GalleryError,
     PersonNotFound,
 )
-from facedb.indexsync import SyncedIndex
 from facedb.models import FaceRow, PersonRow
 from facedb.store import FaceInfo, Store
+from facedb.vectors import open_vectors
 
 __all__ = [
     "Candidate",
@@ -167,8 +167,11 @@ class FaceDB:
     Args:
         path: a folder (created if missing) holding gallery.db and the index; or a SQL URL
             (anything containing ``://``), like ``url``.
-        url: a SQLAlchemy URL for the metadata (``postgresql://user@host/db``); the vector
-            index then lives in ``cache_dir``.
+        url: a SQLAlchemy URL for the metadata (``postgresql://user@host/db``). A
+            ``vectors=`` query parameter in it names the vector store (stripped before
+            SQLAlchemy sees the URL).
+        vectors: the vector store: None for a FAISS index (in the folder, or in ``cache_dir``
+            for a SQL URL), or ``milvus://host:port/collection`` for Milvus.
         engine: the face engine; default: :func:`facedb.default_engine`.
         threshold: similarity at which a face is taken to be a person.
         min_face_size: enrollment refuses faces whose box's short side is smaller (pixels).
@@ -197,6 +200,7 @@ class FaceDB:
         ambiguity_margin: float = 0.05,
         index: str = "auto",
         cache_dir: str | os.PathLike[str] | None = None,
+        vectors: str | None = None,
     ) -> None:
         if path is not None and url is not None:
             raise ConfigError("give a folder or a url, not both")
@@ -205,6 +209,11 @@ class FaceDB:
             path, url = None, text_path
         if path is None and url is None:
             raise ConfigError("FaceDB needs a folder or a url")
+        if url is not None:
+            url, from_url = split_vectors(url)
+            if from_url and vectors and from_url != vectors:
+                raise ConfigError("the URL's vectors= and the vectors argument name different stores")
+            vectors = vectors or from_url
         for name, value in (
             ("threshold", threshold),
             ("ambiguity_margin", ambiguity_margin),
@@ -245,13 +254,19 @@ class FaceDB:
             key = hashlib.sha256(self.store.safe_url.encode()).hexdigest()[:16]
             index_dir = (base / "facedb" / key) if not cache_dir else base / key
         self.facts = self.store.claim(self.engine.model_id, self.engine.embedding_size)
-        self.index = SyncedIndex.open(
-            index_dir,
-            dimension=self.facts.dimension,
-            model_id=self.facts.model_id,
-            kind=index,
-            store=self.store,
-        )
+        try:
+            self.vectors = open_vectors(
+                vectors,
+                folder=index_dir,
+                dimension=self.facts.dimension,
+                model_id=self.facts.model_id,
+                gallery_uid=self.facts.uid,
+                kind=index,
+                store=self.store,
+            )
+        except BaseException:
+            self.store.close()
+            raise
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -261,7 +276,7 @@ class FaceDB:
             if self._closed:
                 return
             self._closed = True
-            self.index.close()
+            self.vectors.close()
             self.store.close()
 
     def __enter__(self) -> FaceDB:
@@ -284,7 +299,7 @@ class FaceDB:
     def _sync(self) -> None:
         """Catches the index up with SQL (another process may have written)."""
         self._check_open()
-        self.index.sync(self.store)
+        self.vectors.sync(self.store)
 
     # -- people ----------------------------------------------------------------------------
 
@@ -609,28 +624,28 @@ class FaceDB:
         """Photos closer to somebody else than to this person's own faces (the gallery's
         enrolled faces and the other new photos of this call)."""
         self._sync()
-        own = np.vstack([a.face.embedding for a in accepted])
+        new = np.vstack([a.face.embedding for a in accepted])
+        own = new
         if person is not None:
-            ids = self.store.templates(self._face_ids(person.id), self.facts.dimension)[1]
-            own = np.vstack([own, ids]) if len(ids) else own
+            enrolled = self.store.templates(self._face_ids(person.id), self.facts.dimension)[1]
+            own = np.vstack([new, enrolled])
         problems = []
-        for i, a in enumerate(accepted):
-            others = [
-                c
-                for c in self._candidates(a.face.embedding[None, :], 3)[0]
-                if person is None or c.person.id != person.id
-            ]
+        for i, (a, candidates) in enumerate(zip(accepted, self._candidates(new, 3), strict=True)):
+            others = [c for c in candidates if person is None or c.person.id != person.id]
             if not others or others[0].similarity < self.threshold:
                 continue
-            own_sims = [float(a.face.embedding @ own[j]) for j in range(len(own)) if j != i]
-            best_own = max(own_sims, default=-1.0)
+            own_sims = own @ a.face.embedding
+            own_sims[i] = -1.0  # not the photo itself
+            best_own = float(own_sims.max()) if len(own_sims) > 1 else -1.0
             if others[0].similarity > best_own:
                 who = others[0].person
-                refused = (
-                    f"looks like {who.name} (id {who.id}, similarity {others[0].similarity:.2f}) "
-                    f"more than this person ({best_own:.2f}): a likely mislabel (force=True to enroll)"
+                problems.append(
+                    (
+                        a.photo,
+                        f"looks like {who.name} (id {who.id}, similarity {others[0].similarity:.2f}) "
+                        f"more than this person ({best_own:.2f}): a likely mislabel (force=True to enroll)",
+                    )
                 )
-                problems.append((a.photo, refused))
         return problems
 
     def _face_ids(self, person_id: int) -> list[int]:
@@ -661,7 +676,7 @@ class FaceDB:
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         if np.any(norms == 0):
             raise ConfigError("an embedding is all zeros")
-        matrix = (matrix / norms).astype(np.float32)
+        matrix = np.divide(matrix, norms, dtype=np.float32)
         people: list[Person] = []
         batch = 20_000
         for start in range(0, len(matrix), batch):
@@ -694,7 +709,7 @@ class FaceDB:
     ) -> None:
         """Applies a committed change to the index and saves it; erasure after removals."""
         with self._lock:
-            self.index.apply(generation, added=added, vectors=vectors, removed=removed, store=self.store)
+            self.vectors.apply(generation, added=added, vectors=vectors, removed=removed, store=self.store)
             if removed:
                 self.store.checkpoint()
 
@@ -715,34 +730,24 @@ class FaceDB:
         return self._candidates(matrix, k)
 
     def _candidates(self, matrix: NDArray[np.float32], k: int) -> list[list[Candidate]]:
-        if len(self.index) == 0:
+        if len(self.vectors) == 0:
             return [[] for _ in range(len(matrix))]
         # A person may own several of the nearest faces: fetch more faces than people wanted.
-        wanted = min(len(self.index), max(4 * k, 16))
-        sims, ids = self.index.search(matrix, wanted)
-        owners = self.store.owners(sorted({int(i) for i in ids.ravel() if i >= 0}))
-        best: list[dict[int, float]] = []
+        wanted = min(len(self.vectors), max(4 * k, 16))
+        sims, ids = self.vectors.search(matrix, wanted)
+        # Hits are checked against SQL: a face removed by any process is never returned.
+        owners, rows = self.store.face_owners(sorted({int(i) for i in ids.ravel() if i >= 0}))
+        people = {pid: _person(row, count) for pid, (row, count) in rows.items()}
+        out = []
         for row_sims, row_ids in zip(sims, ids, strict=True):
             per_person: dict[int, float] = {}
             for sim, face_id in zip(row_sims, row_ids, strict=True):
                 pid = owners.get(int(face_id))
                 if pid is not None and float(sim) > per_person.get(pid, -2.0):
                     per_person[pid] = float(sim)
-            best.append(per_person)
-        people = self._people_by_id({pid for b in best for pid in b})
-        out = []
-        for per_person in best:
             ranked = sorted(per_person.items(), key=lambda kv: -kv[1])[:k]
-            out.append([Candidate(people[pid], sim) for pid, sim in ranked if pid in people])
+            out.append([Candidate(people[pid], sim) for pid, sim in ranked])
         return out
-
-    def _people_by_id(self, ids: set[int]) -> dict[int, Person]:
-        if not ids:
-            return {}
-        with self.store.read() as s:
-            rows = list(s.scalars(select(PersonRow).where(PersonRow.id.in_(ids))))
-            counts = Store.face_counts(s, [r.id for r in rows])
-            return {int(r.id): _person(r, counts.get(r.id, 0)) for r in rows}
 
     def identify(
         self, photo: ImageInput, k: int = 5, *, threshold: float | None = None
@@ -801,12 +806,12 @@ class FaceDB:
         disagree (``repair=False`` only reports)."""
         self._check_open()
         with self._lock:
-            self.index.sync(self.store)
+            self.vectors.sync(self.store)
             with self.store.read() as s:
                 sql_ids = {int(i) for i in s.scalars(select(FaceRow.id))}
                 people = int(s.query(PersonRow).count())
                 models = {m for m in s.scalars(select(FaceRow.model_id).distinct())}
-            indexed = self.index.ids()
+            indexed = self.vectors.ids()
             missing = sql_ids - indexed
             extra = indexed - sql_ids
             problems = []
@@ -819,17 +824,17 @@ class FaceDB:
                 problems.append(f"faces of other models in the database: {', '.join(sorted(foreign))}")
             repaired = False
             if (missing or extra) and repair:
-                self.index.rebuild(self.store)
+                self.vectors.rebuild(self.store)
                 repaired = True
             return CheckReport(
                 ok=not problems,
                 people=people,
                 faces=len(sql_ids),
-                indexed=len(self.index),
+                indexed=len(self.vectors),
                 missing_from_index=len(missing),
                 extra_in_index=len(extra),
                 repaired=repaired,
-                index_kind=self.index.kind,
+                index_kind=self.vectors.kind,
                 problems=problems,
             )
 
@@ -837,7 +842,7 @@ class FaceDB:
         """Rebuilds the vector index from the database's templates."""
         self._check_open()
         with self._lock:
-            self.index.rebuild(self.store)
+            self.vectors.rebuild(self.store)
 
     def stats(self) -> dict[str, Any]:
         """Sizes and settings: people, faces, model, index kind and folder, threshold."""
@@ -852,13 +857,24 @@ class FaceDB:
             "model": self.facts.model_id,
             "dimension": self.facts.dimension,
             "generation": self.store.generation(),
-            "index": self.index.kind,
-            "index_folder": str(self.index.folder),
+            "index": self.vectors.kind,
+            "index_location": self.vectors.location,
             "threshold": self.threshold,
         }
 
     def __repr__(self) -> str:
         return f"FaceDB({self.location!r})"
+
+
+def split_vectors(url: str) -> tuple[str, str | None]:
+    """Separates a ``vectors=`` query parameter (the vector store) from a SQL URL."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    vectors = [v for k, v in query if k == "vectors"]
+    rest = [(k, v) for k, v in query if k != "vectors"]
+    return urlunsplit(parts._replace(query=urlencode(rest))), (vectors[-1] if vectors else None)
 
 
 def _as_list(photos: Iterable[ImageInput] | ImageInput) -> list[ImageInput]:

@@ -74,6 +74,11 @@ class SyncedIndex:
         return self._vectors.kind
 
     @property
+    def location(self) -> str:
+        """The index folder."""
+        return str(self.folder)
+
+    @property
     def generation(self) -> int:
         """The SQL generation the index reflects."""
         return self._generation

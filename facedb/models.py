@@ -27,6 +27,7 @@ class GalleryRow(Base):
     dimension: Mapped[int] = mapped_column(Integer)
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    uid: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class PersonRow(Base):
@@ -134,3 +135,13 @@ class SightingRow(Base):
     x2: Mapped[float] = mapped_column(Float)
     y2: Mapped[float] = mapped_column(Float)
     frames: Mapped[int] = mapped_column(Integer)
+
+
+class VectorSyncRow(Base):
+    """The generation of the change log that a shared vector store (Milvus) has applied: what
+    it still owes is every change after it (the change log is the outbox)."""
+
+    __tablename__ = "vector_sync"
+
+    store: Mapped[str] = mapped_column(String(500), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,14 +24,13 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from numpy.typing import NDArray
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
+from sqlalchemy.orm import Session, aliased
 
 from facedb.errors import GalleryError
-from facedb.models import ChangeRow, FaceRow, GalleryRow, PersonRow
+from facedb.models import ChangeRow, FaceRow, GalleryRow, PersonRow, VectorSyncRow
 
 __all__ = ["ChangeSet", "FaceInfo", "GalleryFacts", "Store", "head_revision", "migrate"]
 
@@ -45,6 +45,7 @@ class GalleryFacts:
     model_id: str
     dimension: int
     generation: int
+    uid: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # foreign keys make removing a person remove their faces; secure_delete zeroes freed
     # pages so that an erased template leaves no bytes in the file.
     for pragma in (
+        # 8 KiB pages hold three 2 KiB templates where 4 KiB pages hold one (a new database
+        # only: an existing one keeps its page size).
+        "page_size=8192",
         "journal_mode=WAL",
         "synchronous=FULL",
         "foreign_keys=ON",
@@ -160,7 +164,10 @@ class Store:
         self._write_lock = threading.Lock()
         try:
             if self.is_sqlite:
-                self.engine: Engine = create_engine(parsed, poolclass=NullPool)
+                # Pooled connections: opening one (and its PRAGMAs) costs about a millisecond,
+                # a third of a search. Idle pooled connections hold no read transaction, so
+                # they never stop a WAL checkpoint.
+                self.engine: Engine = create_engine(parsed, pool_size=8, max_overflow=16)
                 event.listen(self.engine, "connect", _sqlite_pragmas)
                 event.listen(self.engine, "begin", _begin)
             else:
@@ -217,23 +224,31 @@ class Store:
     # -- gallery facts ---------------------------------------------------------------------
 
     def facts(self) -> GalleryFacts | None:
-        """The gallery's model, dimension and generation; None for a new gallery."""
+        """The gallery's model, dimension, generation and identity; None for a new gallery."""
         with self.read() as s:
             row = s.get(GalleryRow, 1)
-            return None if row is None else GalleryFacts(row.model_id, row.dimension, row.generation)
+            if row is None:
+                return None
+            return GalleryFacts(row.model_id, row.dimension, row.generation, row.uid or "")
 
     def generation(self) -> int:
         """The current generation (0 for a new gallery): one cheap query."""
         with self.read() as s:
             return Store.current_generation(s)
 
-    def claim(self, model_id: str, dimension: int) -> GalleryFacts:
-        """Records the model of a new gallery, or checks an existing gallery's against it."""
+    def claim(self, model_id: str, dimension: int, uid: str | None = None) -> GalleryFacts:
+        """Records the model of a new gallery (and its identity: `uid`, or a new one), or
+        checks an existing gallery's against it."""
         with self.write() as s:
             row = s.get(GalleryRow, 1)
             if row is None:
                 row = GalleryRow(
-                    id=1, model_id=model_id, dimension=dimension, generation=0, created_at=_now()
+                    id=1,
+                    model_id=model_id,
+                    dimension=dimension,
+                    generation=0,
+                    created_at=_now(),
+                    uid=uid or str(uuid.uuid4()),
                 )
                 s.add(row)
             elif row.model_id != model_id or row.dimension != dimension:
@@ -242,7 +257,9 @@ class Store:
                     f"({row.dimension}-d); this engine makes {model_id} ({dimension}-d): "
                     "templates of different models cannot be compared"
                 )
-            return GalleryFacts(row.model_id, row.dimension, row.generation)
+            if not row.uid:
+                row.uid = str(uuid.uuid4())
+            return GalleryFacts(row.model_id, row.dimension, row.generation, row.uid)
 
     @staticmethod
     def bump(s: Session, added: Sequence[int] = (), removed: Sequence[int] = ()) -> int:
@@ -252,32 +269,77 @@ class Store:
         rows = [{"generation": generation, "face_id": i, "op": "add"} for i in added]
         rows += [{"generation": generation, "face_id": i, "op": "remove"} for i in removed]
         if rows:
-            s.execute(insert(ChangeRow), rows)
+            s.execute(insert(_table(ChangeRow)), rows)
         s.execute(delete(ChangeRow).where(ChangeRow.generation <= generation - CHANGE_LOG_GENERATIONS))
         return generation
 
     def changes_since(self, generation: int) -> ChangeSet | None:
         """What changed after `generation`; None when the log no longer reaches back that far."""
         with self.read() as s:
-            current = int(s.execute(select(GalleryRow.generation).where(GalleryRow.id == 1)).scalar() or 0)
-            if generation > current:
-                return None
-            if generation < current - CHANGE_LOG_GENERATIONS + 1:
-                return None
-            added: set[int] = set()
-            removed: set[int] = set()
-            rows = s.execute(
-                select(ChangeRow.face_id, ChangeRow.op)
-                .where(ChangeRow.generation > generation)
-                .order_by(ChangeRow.id)
-            )
-            for face_id, op in rows:
-                if op == "add":
-                    added.add(int(face_id))
-                else:
-                    added.discard(int(face_id))
-                    removed.add(int(face_id))
-            return ChangeSet(current, frozenset(added), frozenset(removed))
+            return Store.changes_after(s, generation)
+
+    @staticmethod
+    def changes_after(s: Session, generation: int) -> ChangeSet | None:
+        """Inside a read or write: the net change after `generation` up to the snapshot's
+        generation; None when the log no longer reaches back that far (rebuild instead)."""
+        current = Store.current_generation(s)
+        if generation > current or generation < current - CHANGE_LOG_GENERATIONS + 1:
+            return None
+        added: set[int] = set()
+        removed: set[int] = set()
+        rows = s.execute(
+            select(ChangeRow.face_id, ChangeRow.op)
+            .where(ChangeRow.generation > generation)
+            .order_by(ChangeRow.id)
+        )
+        for face_id, op in rows:
+            if op == "add":
+                added.add(int(face_id))
+            else:
+                added.discard(int(face_id))
+                removed.add(int(face_id))
+        return ChangeSet(current, frozenset(added), frozenset(removed))
+
+    @staticmethod
+    def applied_generation(s: Session, store_key: str) -> int:
+        """Inside a write: how far a shared vector store has applied the log (-1: never);
+        the row stays locked until the transaction ends, so one process replays at a time."""
+        row = s.execute(
+            select(VectorSyncRow).where(VectorSyncRow.store == store_key).with_for_update()
+        ).scalar_one_or_none()
+        return -1 if row is None else int(row.generation)
+
+    @staticmethod
+    def set_applied_generation(s: Session, store_key: str, generation: int) -> None:
+        """Inside a write: records that a shared vector store has applied the log up to here."""
+        row = s.get(VectorSyncRow, store_key)
+        if row is None:
+            s.add(VectorSyncRow(store=store_key, generation=generation))
+        else:
+            row.generation = generation
+
+    def applied(self, store_key: str) -> int:
+        """How far a shared vector store has applied the log (-1: never), read without locking."""
+        with self.read() as s:
+            value = s.execute(
+                select(VectorSyncRow.generation).where(VectorSyncRow.store == store_key)
+            ).scalar()
+            return -1 if value is None else int(value)
+
+    @staticmethod
+    def templates_in(
+        s: Session, face_ids: Sequence[int], dimension: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Inside a read or write: the templates of these faces that exist."""
+        ids: list[int] = []
+        vectors: list[NDArray[np.float32]] = []
+        wanted = list(face_ids)
+        for start in range(0, len(wanted), 10_000):
+            chunk = wanted[start : start + 10_000]
+            for face_id, blob in s.execute(select(FaceRow.id, FaceRow.template).where(FaceRow.id.in_(chunk))):
+                ids.append(int(face_id))
+                vectors.append(template_array(blob, dimension))
+        return _stack(ids, vectors, dimension)
 
     # -- people ----------------------------------------------------------------------------
 
@@ -294,7 +356,7 @@ class Store:
             {"name": name, "metadata": json.dumps(meta, sort_keys=True), "created_at": now}
             for name, meta in zip(names, metadata, strict=True)
         ]
-        return _insert_many(s, PersonRow.__table__, rows)
+        return _insert_many(s, _table(PersonRow), rows)
 
     @staticmethod
     def add_faces(
@@ -324,7 +386,7 @@ class Store:
                     "created_at": now,
                 }
             )
-        return _insert_many(s, FaceRow.__table__, rows)
+        return _insert_many(s, _table(FaceRow), rows)
 
     @staticmethod
     def face_ids_of(s: Session, person_ids: Sequence[int]) -> list[int]:
@@ -341,6 +403,33 @@ class Store:
         )
         return {int(p): int(n) for p, n in rows}
 
+    def face_owners(self, face_ids: Sequence[int]) -> tuple[dict[int, int], dict[int, tuple[PersonRow, int]]]:
+        """For the faces that still exist: face id -> person id, and person id -> (person,
+        face count), in one query."""
+        if not face_ids:
+            return {}, {}
+        others = aliased(FaceRow)
+        counts = (
+            select(func.count())
+            .select_from(others)
+            .where(others.person_id == PersonRow.id)
+            .correlate(PersonRow)
+            .scalar_subquery()
+        )
+        owners: dict[int, int] = {}
+        people: dict[int, tuple[PersonRow, int]] = {}
+        with self.read() as s:
+            rows = s.execute(
+                select(FaceRow.id, PersonRow, counts)
+                .join(PersonRow, PersonRow.id == FaceRow.person_id)
+                .where(FaceRow.id.in_(list(face_ids)))
+            )
+            for face_id, person, count in rows:
+                owners[int(face_id)] = int(person.id)
+                people[int(person.id)] = (person, int(count))
+            s.expunge_all()
+        return owners, people
+
     def owners(self, face_ids: Sequence[int]) -> dict[int, int]:
         """face id -> person id for the faces that still exist."""
         if not face_ids:
@@ -353,18 +442,8 @@ class Store:
         self, face_ids: Sequence[int], dimension: int
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """The templates of these faces (those that still exist): ids and float32[N, D]."""
-        ids: list[int] = []
-        vectors: list[NDArray[np.float32]] = []
-        wanted = list(face_ids)
         with self.read() as s:
-            for start in range(0, len(wanted), 10_000):
-                chunk = wanted[start : start + 10_000]
-                for face_id, blob in s.execute(
-                    select(FaceRow.id, FaceRow.template).where(FaceRow.id.in_(chunk))
-                ):
-                    ids.append(int(face_id))
-                    vectors.append(template_array(blob, dimension))
-        return _stack(ids, vectors, dimension)
+            return Store.templates_in(s, face_ids, dimension)
 
     @staticmethod
     def current_generation(s: Session) -> int:
@@ -384,7 +463,14 @@ class Store:
             yield _stack(ids, [template_array(r[1], dimension) for r in part], dimension)
 
 
-def _insert_many(s: Session, table: Any, rows: list[dict[str, Any]]) -> list[int]:
+def _table(model: Any) -> Table:
+    """The Core table of a model: Core inserts skip the ORM's per-row work."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _insert_many(s: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
     """Inserts rows in one executemany; returns their new ids in order."""
     if not rows:
         return []

@@ -259,7 +259,7 @@ def test_remove_face(db: FaceDB, faces_dir: Path) -> None:
     face_ids = [f["id"] for f in db.faces(p)]
     db.remove_face(face_ids[0])
     assert db.get(p.id).face_count == 1
-    assert db.index.ids() == {face_ids[1]}
+    assert db.vectors.ids() == {face_ids[1]}
     with pytest.raises(facedb.GalleryError, match=str(face_ids[0])):
         db.remove_face(face_ids[0])
 
@@ -298,17 +298,17 @@ def test_corrupt_or_missing_index_is_rebuilt(tmp_path: Path, faces_dir: Path) ->
     data[-10] ^= 0xFF
     segment.write_bytes(bytes(data))
     with FaceDB(folder) as db:
-        assert len(db.index) == 9 and db.check().ok
+        assert len(db.vectors) == 9 and db.check().ok
         (r,) = db.identify(faces_dir / "probes/obama1.jpg")
         assert r.person is not None and r.person.name == "obama"
     shutil.rmtree(folder / "index")
     with FaceDB(folder) as db:
-        assert len(db.index) == 9 and db.check().ok
+        assert len(db.vectors) == 9 and db.check().ok
 
 
 def test_check_repairs_a_diverged_index(db: FaceDB, faces_dir: Path) -> None:
     enroll_gallery(db, faces_dir)
-    db.index._vectors.remove(np.asarray(sorted(db.index.ids())[:2], dtype=np.int64))
+    db.vectors._vectors.remove(np.asarray(sorted(db.vectors.ids())[:2], dtype=np.int64))
     report = db.check(repair=False)
     assert not report.ok and report.missing_from_index == 2 and not report.repaired
     report = db.check()
@@ -343,7 +343,7 @@ def test_two_openers_see_each_others_writes(tmp_path: Path, faces_dir: Path) -> 
     b.close()
     with FaceDB(tmp_path / "g") as c:
         assert sorted(p.name for p in c.people()) == ["biden", "kit"]
-        assert c.check().ok and len(c.index) == 2
+        assert c.check().ok and len(c.vectors) == 2
 
 
 def test_threads_identify_while_one_enrolls(tmp_path: Path, faces_dir: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,8 @@ from facedb.store import Store, migrate
 from .conftest import missing
 
 
-@pytest.fixture(scope="module")
-def server_url() -> str:
+def server_url_or_skip() -> str:
+    """The test server's URL; skips (fails in CI) without one."""
     url = os.environ.get("FACEDB_TEST_POSTGRES_URL")
     if not url:
         missing("no PostgreSQL server: FACEDB_TEST_POSTGRES_URL is not set (make test starts one)")
@@ -27,17 +28,30 @@ def server_url() -> str:
     return url
 
 
-@pytest.fixture
-def pg_url(server_url: str) -> Iterator[str]:
-    """A fresh database on the test server, dropped afterwards."""
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new database on the test server, dropped afterwards."""
     name = f"facedb_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def server_url() -> str:
+    return server_url_or_skip()
+
+
+@pytest.fixture
+def pg_url(server_url: str) -> Iterator[str]:
+    with fresh_database(server_url) as url:
+        yield url
 
 
 def test_gallery_on_postgres(
@@ -50,7 +64,7 @@ def test_gallery_on_postgres(
             got = [r.person.name if r.person else "unknown" for r in db.identify(faces_dir / image)]
             assert got == names, image
         stats = db.stats()
-        assert stats["people"] == 5 and stats["index_folder"].startswith(str(tmp_path / "cache"))
+        assert stats["people"] == 5 and stats["index_location"].startswith(str(tmp_path / "cache"))
         assert "postgresql" in stats["location"]
         db.remove(db.resolve("obama"))
     with facedb.FaceDB(url=pg_url, cache_dir=tmp_path / "cache") as db:

@@ -1,0 +1,312 @@
+"""Milvus as the gallery's vector store, shared by every machine of a deployment.
+
+SQL stays the source of truth. The change log that every write adds to in its own
+transaction is the outbox: ``vector_sync`` records up to which generation this collection
+has applied it, and whoever finds it behind (any process, on open, before a call, on
+``check``) replays the rest while holding the SQL write lock, so that replays are ordered and
+a removal can never be undone by a late addition. Search hits are filtered against the faces
+still in SQL, so a removal disappears for every process at once; additions show as soon as
+they are replayed (search runs at Milvus's Strong consistency by default).
+
+Erasure: Milvus only marks deletions until compaction; facedb compacts after every removal.
+What the server keeps and for how long (segments until garbage collection, its message log)
+is the operator's to configure: see README and docs/scaling.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import numpy as np
+from numpy.typing import NDArray
+
+from facedb.errors import ConfigError, GalleryError
+from facedb.store import Store
+
+__all__ = ["MilvusSettings", "SyncedMilvus", "parse_milvus_url"]
+
+_BATCH = 5_000
+
+
+class MilvusSettings:
+    """What a ``milvus://[user:password@]host:port/collection?options`` URL says.
+
+    Options: ``consistency`` (Strong, Bounded, Session, Eventually; default Strong),
+    ``ef`` (HNSW search breadth, default 128), ``candidates`` (how many nearest faces are
+    fetched per query before people are ranked, default 64), ``secure`` (1 for TLS).
+    The token may also come from FACEDB_MILVUS_TOKEN; it never appears in messages.
+    """
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "milvus" or not parts.hostname:
+            raise ConfigError("a Milvus URL looks like milvus://host:19530/collection")
+        collection = parts.path.strip("/")
+        if not collection or not collection.replace("_", "a").isalnum() or collection[0].isdigit():
+            raise ConfigError(
+                "the Milvus URL must name a collection (letters, digits and _, not starting with a digit): "
+                "milvus://host:19530/faces"
+            )
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.host = parts.hostname
+        self.port = parts.port or 19530
+        self.collection = collection
+        scheme = "https" if options.get("secure") in ("1", "true") else "http"
+        self.uri = f"{scheme}://{self.host}:{self.port}"
+        user = unquote(parts.username) if parts.username else ""
+        password = unquote(parts.password) if parts.password else ""
+        self.token = f"{user}:{password}" if user else os.environ.get("FACEDB_MILVUS_TOKEN", "")
+        self.consistency = options.get("consistency", "Strong")
+        if self.consistency not in ("Strong", "Bounded", "Session", "Eventually"):
+            raise ConfigError(
+                f"consistency must be Strong, Bounded, Session or Eventually, got {self.consistency!r}"
+            )
+        try:
+            self.ef = int(options.get("ef", 128))
+            self.candidates = int(options.get("candidates", 64))
+        except ValueError:
+            raise ConfigError("ef and candidates in a Milvus URL must be integers") from None
+        if not (1 <= self.ef <= 32768 and 1 <= self.candidates <= 16384):
+            raise ConfigError("ef must be in 1..32768 and candidates in 1..16384")
+
+    @property
+    def safe(self) -> str:
+        """The URL without credentials."""
+        return f"milvus://{self.host}:{self.port}/{self.collection}"
+
+
+def parse_milvus_url(url: str) -> MilvusSettings:
+    """Parses and checks a ``milvus://`` URL."""
+    return MilvusSettings(url)
+
+
+class SyncedMilvus:
+    """A Milvus collection kept at the SQL store's generation (see the module docstring)."""
+
+    def __init__(self, settings: MilvusSettings, dimension: int, model_id: str, gallery_uid: str) -> None:
+        from pymilvus import MilvusClient
+
+        self.settings = settings
+        self.dimension = dimension
+        self.key = settings.safe
+        self._lock = threading.Lock()
+        try:
+            self.client = MilvusClient(uri=settings.uri, token=settings.token, timeout=30)
+        except Exception as e:
+            raise GalleryError(f"cannot connect to Milvus at {settings.safe}: {_reason(e)}") from None
+        self._ensure_collection(model_id, gallery_uid)
+
+    @classmethod
+    def open(cls, url: str, *, dimension: int, model_id: str, gallery_uid: str, store: Store) -> SyncedMilvus:
+        """Connects, checks (or creates) the collection and replays what it still owes."""
+        vectors = cls(MilvusSettings(url), dimension, model_id, gallery_uid)
+        vectors.sync(store)
+        return vectors
+
+    # -- the collection --------------------------------------------------------------------
+
+    def _ensure_collection(self, model_id: str, gallery_uid: str) -> None:
+        from pymilvus import DataType
+
+        name = self.settings.collection
+        owner = {"facedb_gallery": gallery_uid, "model": model_id, "dimension": self.dimension}
+        try:
+            if self.client.has_collection(name):
+                described = self.client.describe_collection(name)
+                try:
+                    found = json.loads(described.get("description") or "{}")
+                except ValueError:
+                    found = {}
+                if found != owner:
+                    what = (
+                        f"gallery {found.get('facedb_gallery')}, model {found.get('model')}, "
+                        f"{found.get('dimension')}-d"
+                        if found
+                        else "something other than facedb"
+                    )
+                    raise GalleryError(
+                        f"the Milvus collection {self.key} belongs to {what}; this gallery is {gallery_uid} "
+                        f"with model {model_id} ({self.dimension}-d): refusing to mix them"
+                    )
+            else:
+                schema = self.client.create_schema(
+                    auto_id=False, description=json.dumps(owner, sort_keys=True)
+                )
+                schema.add_field("id", DataType.INT64, is_primary=True)
+                schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dimension)
+                index = self.client.prepare_index_params()
+                index.add_index(
+                    field_name="vector",
+                    index_type="HNSW",
+                    metric_type="IP",
+                    params={"M": 32, "efConstruction": 200},
+                )
+                self.client.create_collection(
+                    name, schema=schema, index_params=index, consistency_level=self.settings.consistency
+                )
+            self.client.load_collection(name)
+        except GalleryError:
+            raise
+        except Exception as e:
+            raise GalleryError(f"Milvus collection {self.key}: {_reason(e)}") from None
+
+    @property
+    def kind(self) -> str:
+        """The search structure in use."""
+        return (
+            f"milvus HNSW(M=32, ef={self.settings.ef}) top-{self.settings.candidates}, "
+            f"{self.settings.consistency} consistency"
+        )
+
+    @property
+    def location(self) -> str:
+        """The collection, without credentials."""
+        return self.key
+
+    def __len__(self) -> int:
+        rows = self._call(
+            "count",
+            self.client.query,
+            self.settings.collection,
+            filter="",
+            output_fields=["count(*)"],
+            consistency_level="Strong",
+        )
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    # -- keeping up ------------------------------------------------------------------------
+
+    def sync(self, store: Store) -> None:
+        """Replays the outbox when this collection is behind the SQL store."""
+        if store.applied(self.key) != store.generation():
+            self._replay(store)
+
+    def apply(
+        self,
+        generation: int,
+        *,
+        added: Sequence[int] = (),
+        vectors: NDArray[np.float32] | None = None,
+        removed: Sequence[int] = (),
+        store: Store,
+    ) -> None:
+        """Replays the outbox (which holds this change) and compacts after removals."""
+        self._replay(store)
+
+    def _replay(self, store: Store) -> None:
+        compact = False
+        with self._lock, store.write() as s:
+            applied = Store.applied_generation(s, self.key)
+            current = Store.current_generation(s)
+            if applied == current:
+                return
+            changes = Store.changes_after(s, applied) if applied >= 0 else None
+            if changes is None:
+                self._mirror(s)
+                compact = True
+            else:
+                if changes.removed:
+                    self._call(
+                        "delete", self.client.delete, self.settings.collection, ids=sorted(changes.removed)
+                    )
+                    compact = True
+                if changes.added:
+                    ids, vectors = Store.templates_in(s, sorted(changes.added), self.dimension)
+                    self._upsert(ids, vectors)
+            Store.set_applied_generation(s, self.key, current)
+        if compact:
+            self._call("compact", self.client.compact, self.settings.collection)
+
+    def _upsert(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
+        for start in range(0, len(ids), _BATCH):
+            rows = [
+                {"id": int(i), "vector": v.tolist()}
+                for i, v in zip(ids[start : start + _BATCH], vectors[start : start + _BATCH], strict=True)
+            ]
+            self._call("upsert", self.client.upsert, self.settings.collection, data=rows)
+
+    def _mirror(self, s: Any) -> None:
+        """Makes the collection hold exactly the SQL templates (inside a SQL write)."""
+        wanted: set[int] = set()
+        for ids, vectors in Store.iter_templates(s, self.dimension, batch=_BATCH):
+            wanted.update(int(i) for i in ids)
+            if len(ids):
+                self._upsert(ids, vectors)
+        stale = sorted(self.ids() - wanted)
+        for start in range(0, len(stale), _BATCH):
+            self._call(
+                "delete", self.client.delete, self.settings.collection, ids=stale[start : start + _BATCH]
+            )
+
+    def rebuild(self, store: Store) -> None:
+        """Mirrors every SQL template into the collection and removes what SQL lacks."""
+        with self._lock, store.write() as s:
+            self._mirror(s)
+            Store.set_applied_generation(s, self.key, Store.current_generation(s))
+        self._call("compact", self.client.compact, self.settings.collection)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def search(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Top-k face ids per query; HNSW's candidates are scored by inner product."""
+        limit = max(k, self.settings.candidates)
+        hits = self._call(
+            "search",
+            self.client.search,
+            self.settings.collection,
+            data=[q.tolist() for q in queries],
+            limit=limit,
+            search_params={"metric_type": "IP", "params": {"ef": max(self.settings.ef, limit)}},
+            consistency_level=self.settings.consistency,
+        )
+        sims = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        for row, found in enumerate(hits):
+            best = sorted(found, key=lambda h: -float(h["distance"]))[:k]
+            for col, hit in enumerate(best):
+                sims[row, col] = float(hit["distance"])
+                ids[row, col] = int(hit["id"])
+        return sims, ids
+
+    def ids(self) -> set[int]:
+        """Every face id in the collection."""
+        found: set[int] = set()
+        iterator = self._call(
+            "query",
+            self.client.query_iterator,
+            self.settings.collection,
+            batch_size=_BATCH,
+            filter="id >= 0",
+            output_fields=["id"],
+            consistency_level="Strong",
+        )
+        try:
+            while batch := iterator.next():
+                found.update(int(r["id"]) for r in batch)
+        finally:
+            iterator.close()
+        return found
+
+    def close(self) -> None:
+        """Closes the connection (the collection stays loaded for other processes)."""
+        try:
+            self.client.close()
+        except Exception:
+            pass
+
+    def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except Exception as e:
+            raise GalleryError(f"Milvus {what} on {self.key} failed: {_reason(e)}") from None
+
+
+def _reason(e: Exception) -> str:
+    """pymilvus's message without the credentials a URI might carry."""
+    text = str(getattr(e, "message", "") or e)
+    return text.splitlines()[0][:500] if text else type(e).__name__

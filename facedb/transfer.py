@@ -1,0 +1,147 @@
+"""`facedb copy SRC DST`: moves a gallery between stores (a folder, PostgreSQL + Milvus, ...).
+
+People and faces keep their ids, so a copy can resume: each batch is one transaction in the
+destination, and a rerun copies only what is missing. At the end both galleries are compared
+person by person and face by face (templates by their SHA-256), and the destination's vector
+store is checked against its SQL. API keys and the attendance log are not copied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import func, insert, select, text
+
+from facedb.errors import GalleryError
+from facedb.gallery import FaceDB
+from facedb.models import FaceRow, PersonRow
+from facedb.store import Store, template_array
+
+__all__ = ["CopyReport", "copy_gallery"]
+
+_BATCH = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class CopyReport:
+    """What a copy did and what the final comparison found."""
+
+    people_copied: int
+    faces_copied: int
+    people: int
+    faces: int
+    identical: bool
+    problems: list[str]
+
+
+def _person_key(row: PersonRow) -> tuple[int, str, str]:
+    return int(row.id), row.name, row.metadata_json
+
+
+def copy_gallery(src: FaceDB, dst: FaceDB, progress: Callable[[int, int], None] | None = None) -> CopyReport:
+    """Copies every person and face of `src` that `dst` lacks, then compares the two.
+
+    Raises:
+        GalleryError: the galleries use different models, or `dst` holds people or faces
+            that are not copies of `src`'s (it is neither empty nor an earlier copy).
+    """
+    if src.facts.model_id != dst.facts.model_id or src.facts.dimension != dst.facts.dimension:
+        raise GalleryError(
+            f"cannot copy templates of {src.facts.model_id} into a gallery of {dst.facts.model_id}"
+        )
+    with src.store.read() as s:
+        src_people = {int(r.id): r for r in s.scalars(select(PersonRow))}
+        total_faces = int(s.scalar(select(func.count()).select_from(FaceRow)) or 0)
+        for r in src_people.values():
+            s.expunge(r)
+    with dst.store.read() as s:
+        dst_people = {int(r.id): _person_key(r) for r in s.scalars(select(PersonRow))}
+        dst_faces = {int(i) for i in s.scalars(select(FaceRow.id))}
+    foreign = [
+        pid for pid, key in dst_people.items() if pid not in src_people or key != _person_key(src_people[pid])
+    ]
+    if foreign:
+        raise GalleryError(
+            f"{dst.location} is neither empty nor a copy of {src.location}: "
+            f"{len(foreign)} of its people differ (e.g. id {foreign[0]})"
+        )
+    missing_people = [r for pid, r in sorted(src_people.items()) if pid not in dst_people]
+    for start in range(0, len(missing_people), _BATCH):
+        chunk = missing_people[start : start + _BATCH]
+        with dst.store.write() as s:
+            s.execute(
+                insert(PersonRow),
+                [
+                    {"id": r.id, "name": r.name, "metadata_json": r.metadata_json, "created_at": r.created_at}
+                    for r in chunk
+                ],
+            )
+    faces_copied = 0
+    done = 0
+    last_id = 0
+    while True:
+        with src.store.read() as s:
+            rows = list(
+                s.execute(
+                    select(FaceRow.__table__).where(FaceRow.id > last_id).order_by(FaceRow.id).limit(_BATCH)
+                ).mappings()
+            )
+        if not rows:
+            break
+        last_id = int(rows[-1]["id"])
+        done += len(rows)
+        fresh = [dict(r) for r in rows if int(r["id"]) not in dst_faces]
+        if fresh:
+            with dst.store.write() as s:
+                s.execute(insert(FaceRow), fresh)
+                generation = Store.bump(s, added=[int(r["id"]) for r in fresh])
+            vectors = np.vstack([template_array(r["template"], dst.facts.dimension) for r in fresh])
+            dst._after_write(added=[int(r["id"]) for r in fresh], vectors=vectors, generation=generation)
+            faces_copied += len(fresh)
+        if progress is not None:
+            progress(done, total_faces)
+    _advance_sequences(dst)
+    problems = _compare(src, dst)
+    report = dst.check(repair=True)
+    problems += report.problems
+    return CopyReport(len(missing_people), faces_copied, len(src_people), total_faces, not problems, problems)
+
+
+def _advance_sequences(db: FaceDB) -> None:
+    """Explicit ids leave PostgreSQL's id sequences behind: move them past the copied ids."""
+    if db.store.is_sqlite:
+        return
+    with db.store.write() as s:
+        for table in ("people", "faces"):
+            s.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), 1))"
+                )
+            )
+
+
+def _fingerprint(db: FaceDB) -> tuple[dict[int, tuple[str, str]], dict[int, tuple[int, str]]]:
+    with db.store.read() as s:
+        people = {int(r.id): (r.name, r.metadata_json) for r in s.scalars(select(PersonRow))}
+        faces = {
+            int(i): (int(p), hashlib.sha256(t).hexdigest())
+            for i, p, t in s.execute(select(FaceRow.id, FaceRow.person_id, FaceRow.template))
+        }
+    return people, faces
+
+
+def _compare(src: FaceDB, dst: FaceDB) -> list[str]:
+    src_people, src_faces = _fingerprint(src)
+    dst_people, dst_faces = _fingerprint(dst)
+    problems = []
+    if src_people != dst_people:
+        people_diff = set(src_people.items()) ^ set(dst_people.items())
+        problems.append(f"{len(people_diff)} people differ between the galleries")
+    if src_faces != dst_faces:
+        faces_diff = set(src_faces.items()) ^ set(dst_faces.items())
+        problems.append(f"{len(faces_diff)} faces or templates differ between the galleries")
+    return problems

@@ -1,0 +1,92 @@
+"""The gallery's vector store, whichever it is: the one interface the gallery talks to.
+
+Two stores stand behind it: a FAISS index in a local folder (facedb.indexsync, the embedded
+default) and a Milvus collection shared by every machine (facedb.milvus). Both are derived
+from the SQL store and kept at its generation; nothing else in facedb knows which is in use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from facedb.store import Store
+
+__all__ = ["GalleryVectors", "open_vectors"]
+
+
+class GalleryVectors(Protocol):
+    """Face id -> template, searched by cosine, kept in step with the SQL store."""
+
+    @property
+    def kind(self) -> str:
+        """The search structure in use, for statistics."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """Where the vectors are (a folder or a URL without credentials)."""
+        ...
+
+    def __len__(self) -> int:
+        """How many templates the store holds."""
+        ...
+
+    def sync(self, store: Store) -> None:
+        """Catches up with the SQL store if another process (or a crash) left it behind."""
+        ...
+
+    def apply(
+        self,
+        generation: int,
+        *,
+        added: Sequence[int] = (),
+        vectors: NDArray[np.float32] | None = None,
+        removed: Sequence[int] = (),
+        store: Store,
+    ) -> None:
+        """Applies a change just committed to SQL as `generation`; erases removed templates."""
+        ...
+
+    def search(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Top-k face ids per query: (similarities, ids), -1 where there are fewer."""
+        ...
+
+    def ids(self) -> set[int]:
+        """Every face id in the store."""
+        ...
+
+    def rebuild(self, store: Store) -> None:
+        """Makes the store hold exactly the SQL store's templates."""
+        ...
+
+    def close(self) -> None:
+        """Releases connections, memory and files."""
+        ...
+
+
+def open_vectors(
+    url: str | None, *, folder: Path, dimension: int, model_id: str, gallery_uid: str, kind: str, store: Store
+) -> GalleryVectors:
+    """The gallery's vector store: FAISS in `folder` when `url` is None, else the store the
+    URL names (``milvus://host:port/collection``)."""
+    if url is None:
+        from facedb.indexsync import SyncedIndex
+
+        return SyncedIndex.open(folder, dimension=dimension, model_id=model_id, kind=kind, store=store)
+    if url.startswith("milvus://"):
+        from facedb.milvus import SyncedMilvus
+
+        return SyncedMilvus.open(
+            url, dimension=dimension, model_id=model_id, gallery_uid=gallery_uid, store=store
+        )
+    from facedb.errors import ConfigError
+
+    scheme = url.split("://", 1)[0] if "://" in url else url
+    raise ConfigError(
+        f"unknown vector store {scheme!r}: use milvus://host:port/collection (or none for FAISS)"
+    )

@@ -1,0 +1,88 @@
+"""`facedb copy`: a gallery moved between stores, resumably, and compared at the end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import facedb
+from facedb import transfer
+from facedb.transfer import copy_gallery
+
+FACEDB = Path(sys.executable).with_name("facedb")
+
+
+@pytest.fixture
+def source(tmp_path: Path, faces_dir: Path) -> facedb.FaceDB:
+    db = facedb.FaceDB(tmp_path / "src")
+    db.enroll("obama", [faces_dir / "gallery/obama/obama.jpg", faces_dir / "gallery/obama/obama2.jpg"])
+    db.import_embeddings(
+        [f"p{i}" for i in range(40)],
+        np.random.default_rng(5).normal(size=(40, 512)),
+        metadata=[{"n": i} for i in range(40)],
+    )
+    db.remove("p3")
+    yield db
+    db.close()
+
+
+def test_copy_folder_to_folder_keeps_ids(source: facedb.FaceDB, tmp_path: Path, faces_dir: Path) -> None:
+    with facedb.FaceDB(tmp_path / "dst") as dst:
+        report = copy_gallery(source, dst)
+        assert report.identical and report.people_copied == 40 and report.faces_copied == 41
+        assert [(p.id, p.name, dict(p.metadata)) for p in dst.people()] == [
+            (p.id, p.name, dict(p.metadata)) for p in source.people()
+        ]
+        (r,) = dst.identify(faces_dir / "probes/obama1.jpg")
+        assert r.person is not None and r.person.id == source.resolve("obama").id
+        again = copy_gallery(source, dst)
+        assert again.identical and again.people_copied == 0 and again.faces_copied == 0
+        new = dst.import_embeddings(["after"], np.ones((1, 512)))[0]
+        assert new.id > max(p.id for p in source.people())
+
+
+def test_an_interrupted_copy_resumes(
+    source: facedb.FaceDB, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transfer, "_BATCH", 10)
+
+    def stop_after_first_batch(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with facedb.FaceDB(tmp_path / "dst") as dst:
+        with pytest.raises(KeyboardInterrupt):
+            copy_gallery(source, dst, stop_after_first_batch)
+        assert dst.stats()["faces"] == 10
+        report = copy_gallery(source, dst)
+        assert report.identical and report.faces_copied == 31
+
+
+def test_refuses_a_destination_that_is_not_a_copy(source: facedb.FaceDB, tmp_path: Path) -> None:
+    with facedb.FaceDB(tmp_path / "other") as other:
+        other.import_embeddings(["someone else"], np.ones((1, 512)))
+        with pytest.raises(facedb.GalleryError, match="neither empty nor a copy"):
+            copy_gallery(source, other)
+
+
+def test_copy_to_postgres_and_back_through_the_cli(source: facedb.FaceDB, tmp_path: Path) -> None:
+    from tests.test_postgres import fresh_database, server_url_or_skip
+
+    with fresh_database(server_url_or_skip()) as url:
+        source.close()
+        env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+        run = [str(FACEDB), "copy"]
+        there = subprocess.run(
+            [*run, str(tmp_path / "src"), url], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert there.returncode == 0, there.stderr
+        assert "both galleries hold the same people, faces and templates" in there.stdout
+        back = subprocess.run(
+            [*run, url, str(tmp_path / "back")], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert back.returncode == 0, back.stderr
+        assert url.split("@")[-1] in there.stdout or "postgresql" in there.stdout
