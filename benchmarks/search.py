@@ -54,10 +54,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import faiss
 import numpy as np
@@ -205,7 +208,8 @@ import numpy as np
 import facedb
 t1 = time.perf_counter()
 probe = np.array(json.loads(sys.stdin.read()), dtype=np.float32)
-db = facedb.FaceDB(sys.argv[1], index=sys.argv[2])
+vectors = sys.argv[4] if len(sys.argv) > 4 else None
+db = facedb.FaceDB(sys.argv[1], index=sys.argv[2], vectors=vectors)
 t2 = time.perf_counter()
 answer = db.search(probe, k=int(sys.argv[3]))
 t3 = time.perf_counter()
@@ -214,10 +218,13 @@ print(json.dumps({"import": t1 - t0, "open": t2 - t1, "reopen": t3 - t1, "top1":
 """
 
 
-def reopen_in_new_process(folder: Path, probe: np.ndarray, args: argparse.Namespace) -> dict:
+def reopen_in_new_process(
+    folder: Path, probe: np.ndarray, args: argparse.Namespace, vectors: str | None = None
+) -> dict:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    command = [sys.executable, "-c", FRESH_PROCESS, str(folder), args.mode, str(args.k)]
     done = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, str(folder), args.mode, str(args.k)],
+        command + ([vectors] if vectors else []),
         input=json.dumps(probe.tolist()),
         capture_output=True,
         text=True,
@@ -236,6 +243,9 @@ def run_gallery(n: int, args: argparse.Namespace) -> dict:
     out, rng, x, p, src = dataset(n, args)
     out["mode"] = "gallery"
     out.update(baseline(x, p, src, args))
+    if args.skip_faiss:
+        out["rss_mb_peak"] = round(rss_mb()[1])
+        return out
     victim_row = non_probe_row(n, src, rng)
     victim_vector = x[victim_row].copy()
 
@@ -252,7 +262,7 @@ def run_gallery(n: int, args: argparse.Namespace) -> dict:
         person_ids = np.fromiter((person.id for person in people), dtype=np.int64, count=n)
         del people, names
         truth = person_ids[src]
-        out["index_kind"] = db.index.kind
+        out["index_kind"] = db.vectors.kind
         out["rss_mb_imported"] = round(rss_mb()[0])
 
         times, cpu, top1 = single_latencies(gallery_search(db, args.k), p, gallery_top1)
@@ -340,6 +350,360 @@ GALLERY_ROWS = [
     ("rss_mb_imported", "RSS: + gallery imported", "MB", ""),
     ("rss_mb_reopened", "RSS: templates dropped, reopened", "MB", ""),
     ("rss_mb_peak", "RSS peak (process, getrusage)", "MB", ""),
+]
+
+
+# -- the Milvus gallery (--vectors milvus://...) -----------------------------------------------
+
+
+def collection_url(base: str, n: int) -> str:
+    """``base`` with a collection of its own for size ``n``: the base URL's collection name (or
+    facedb_bench) plus the size and a random suffix; the base URL's options are kept."""
+    parts = urlsplit(base)
+    stem = parts.path.strip("/") or "facedb_bench"
+    return urlunsplit(parts._replace(path=f"/{stem}_{n}_{uuid.uuid4().hex[:8]}"))
+
+
+def with_options(url: str, options: str) -> str:
+    """``url`` with the query options in ``options`` (``ef=256&candidates=128``) set."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.update(parse_qsl(options))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def listening_pid(port: int) -> int | None:
+    """The process listening on TCP ``port`` here (found through /proc), if it can be seen."""
+    sockets = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                sockets.add(f"socket:[{fields[9]}]")
+    if not sockets:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in sockets:
+                    return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+class ServerWatch:
+    """RSS and CPU time of the Milvus server: every process of the process group of the
+    process that listens on its port (``milvus run standalone`` and anything it started), read
+    from /proc; a thread samples the RSS every ``interval`` seconds for the peak."""
+
+    PAGE = os.sysconf("SC_PAGE_SIZE")
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        self.pid = pid
+        self.pgid = os.getpgid(pid)
+        self.cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sample(self) -> tuple[float, float, int]:
+        """(RSS MB summed over the group, CPU seconds user+system of live members, members)."""
+        rss = cpu = 0.0
+        members = 0
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                stat = (proc / "stat").read_text()
+                fields = stat[stat.rindex(")") + 2 :].split()
+                if int(fields[2]) != self.pgid:
+                    continue
+                resident = int((proc / "statm").read_text().split()[1])
+            except (OSError, ValueError):
+                continue
+            members += 1
+            rss += resident * self.PAGE / 2**20
+            cpu += (int(fields[11]) + int(fields[12])) / self.TICK
+        self.peak_mb = max(self.peak_mb, rss)
+        return rss, cpu, members
+
+    def rss(self) -> int:
+        return round(self.sample()[0])
+
+    def cpu(self) -> float:
+        return self.sample()[1]
+
+    def start(self) -> None:
+        def run() -> None:
+            while not self._stop.wait(self.interval):
+                self.sample()
+
+        self.sample()
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+
+def find_server(args: argparse.Namespace) -> ServerWatch | None:
+    pid = args.milvus_pid or listening_pid(urlsplit(args.vectors).port or 19530)
+    try:
+        return ServerWatch(pid) if pid else None
+    except OSError:
+        return None
+
+
+def admin_client(url: str) -> tuple[Any, str]:
+    from pymilvus import MilvusClient
+
+    from facedb.milvus import MilvusSettings
+
+    settings = MilvusSettings(url)
+    return MilvusClient(uri=settings.uri, token=settings.token, timeout=120), settings.collection
+
+
+def wait_indexed(client: Any, name: str, rows: int, timeout: float) -> dict:
+    """Seals what the import left in growing segments (flush) and waits until the server has
+    built the HNSW index on every row. facedb itself never flushes: without this, the tail of
+    an import stays in a growing segment (searched through Milvus's interim IVF index) until
+    it has been idle for dataCoord.segment.maxIdleTime (600 s), then is indexed."""
+    out: dict = {}
+    t = time.perf_counter()
+    client.flush(name)
+    out["flush_s"] = round(time.perf_counter() - t, 2)
+    index = (client.list_indexes(name) or ["vector"])[0]
+    while True:
+        described = client.describe_index(name, index)
+        indexed = int(described.get("indexed_rows", 0))
+        if indexed >= rows:
+            break
+        if time.perf_counter() - t > timeout:
+            out["index_timed_out"] = True
+            break
+        time.sleep(2)
+    out["indexed_rows"] = indexed
+    out["index_wait_s"] = round(time.perf_counter() - t, 1)
+    return out
+
+
+def store_search(db: facedb.FaceDB) -> Callable[[np.ndarray], Any]:
+    """The vector store's own search, as FaceDB calls it (max(4k, 16) faces), without the
+    SQL checks, the count and the people lookup around it."""
+    return lambda q: db.vectors.search(q[None], 20)
+
+
+def store_top1(answer: tuple[np.ndarray, np.ndarray]) -> int:
+    return int(answer[1][0, 0])
+
+
+def count_latency(db: facedb.FaceDB, times: int = 30) -> float:
+    """p50 of ``len(db.vectors)`` (FaceDB.search counts the store before every search)."""
+    took = []
+    for _ in range(times):
+        t = time.perf_counter()
+        len(db.vectors)
+        took.append(time.perf_counter() - t)
+    return ms(np.percentile(took, 50))
+
+
+def milvus_sweep(
+    folder: Path, url: str, p: np.ndarray, truth: np.ndarray, face_truth: np.ndarray, args: argparse.Namespace
+) -> list[dict]:
+    """Rank-1 and single-query latency, through FaceDB and of the store alone, for each of
+    ``args.sweep`` (URL options) on the same, already indexed, collection."""
+    rows = []
+    for options in args.sweep:
+        db = facedb.FaceDB(folder, vectors=with_options(url, options))
+        row: dict = {"options": options, "kind": db.vectors.kind}
+        times, cpu, top1 = single_latencies(gallery_search(db, args.k), p, gallery_top1)
+        latency_figures(row, "", times, cpu, top1 == truth)
+        times, cpu, top1 = single_latencies(store_search(db), p, store_top1)
+        latency_figures(row, "store_", times, cpu, top1 == face_truth)
+        db.close()
+        rows.append(row)
+        print(f"  sweep {options}: " + json.dumps(row), flush=True)
+    return rows
+
+
+def run_milvus(n: int, args: argparse.Namespace) -> dict:
+    """The gallery with its vectors in Milvus (SQLite folder for the rest), on the same
+    templates and probes as the FAISS gallery (generated again from the same seed)."""
+    out, rng, x, p, src = dataset(n, args)
+    out["mode"] = "gallery+milvus"
+    victim_row = non_probe_row(n, src, rng)  # the same person as in the FAISS gallery
+    victim_vector = x[victim_row].copy()
+    url = collection_url(args.vectors, n)
+    client, name = admin_client(url)
+    out["collection"] = name
+    out["server_version"] = client.get_server_version()
+    server = find_server(args)
+    if server:
+        out["server_pid"], out["server_group_members"] = server.pid, server.sample()[2]
+        out["server_rss_mb_start"] = server.rss()
+        server.start()
+
+    folder = Path(tempfile.mkdtemp(prefix=f"facedb-milvus-{n}-", dir=args.dir))
+    try:
+        t = time.perf_counter()
+        db = facedb.FaceDB(folder, vectors=url)
+        out["open_new_s"] = round(time.perf_counter() - t, 3)
+        out["index_kind"] = db.vectors.kind
+        names = [f"person {i}" for i in range(n)]
+        cpu0 = server.cpu() if server else 0.0
+        t = time.perf_counter()
+        people = db.import_embeddings(names, x)
+        out["import_s"] = round(time.perf_counter() - t, 2)
+        out["import_per_s"] = round(n / out["import_s"])
+        if server:
+            out["server_cpu_import_s"] = round(server.cpu() - cpu0, 1)
+            out["server_rss_mb_imported"] = server.rss()
+        person_ids = np.fromiter((person.id for person in people), dtype=np.int64, count=n)
+        del people, names
+        truth = person_ids[src]
+        face_truth = np.array([db._face_ids(int(pid))[0] for pid in truth], dtype=np.int64)
+        out["rss_mb_imported"] = round(rss_mb()[0])
+
+        # What a caller sees at once: the tail of the import is not yet indexed.
+        times, cpu, top1 = single_latencies(gallery_search(db, args.k), p, gallery_top1)
+        latency_figures(out, "fresh_", times, cpu, top1 == truth)
+
+        cpu0 = server.cpu() if server else 0.0
+        out.update(wait_indexed(client, name, n, args.index_timeout))
+        time.sleep(args.settle)  # the query node swaps in the indexed segments
+        if server:
+            out["server_cpu_index_s"] = round(server.cpu() - cpu0, 1)
+            out["server_rss_mb_indexed"] = server.rss()
+
+        times, cpu, top1 = single_latencies(gallery_search(db, args.k), p, gallery_top1)
+        latency_figures(out, "", times, cpu, top1 == truth)
+        times, cpu, top1 = single_latencies(store_search(db), p, store_top1)
+        latency_figures(out, "store_", times, cpu, top1 == face_truth)
+        out["count_p50_ms"] = count_latency(db)
+        batch = []
+        for _ in range(3):
+            t = time.perf_counter()
+            answer = db.search(p, k=args.k)
+            batch.append(time.perf_counter() - t)
+        out["batch_qps"] = round(args.probes / float(np.median(batch)), 1)
+        out["batch_rank1"] = float((np.array([gallery_top1([a]) for a in answer]) == truth).mean())
+        if server:
+            out["server_rss_mb_searched"] = server.rss()
+
+        if args.sweep:
+            out["sweep"] = milvus_sweep(folder, url, p, truth, face_truth, args)
+
+        victim = int(person_ids[victim_row])
+        t = time.perf_counter()
+        db.remove(victim)
+        out["remove_s"] = round(time.perf_counter() - t, 3)
+        out["removed_found"] = victim in {c.person.id for c in db.search(victim_vector, k=args.k)[0]}
+        t = time.perf_counter()
+        db.close()
+        out["close_s"] = round(time.perf_counter() - t, 3)
+        del db, x
+        out["disk_db_mb"] = round(folder_bytes(folder) / 2**20, 1)
+        if server:
+            try:
+                out["server_disk_mb"] = round(folder_bytes(server.cwd) / 2**20, 1)
+            except OSError:
+                pass
+
+        t = time.perf_counter()
+        db = facedb.FaceDB(folder, vectors=url)
+        out["reopen_open_s"] = round(time.perf_counter() - t, 3)
+        db.search(p[0], k=args.k)
+        out["reopen_s"] = round(time.perf_counter() - t, 3)
+        times, cpu, top1 = single_latencies(gallery_search(db, args.k), p, gallery_top1)
+        latency_figures(out, "reopened_", times, cpu, top1 == truth)
+        out["rss_mb_reopened"] = round(rss_mb()[0])
+        db.close()
+        del db
+        out.update(reopen_in_new_process(folder, p[0], args, url))
+        if server:
+            out["server_rss_mb_reopened"] = server.rss()
+    finally:
+        if server:
+            server.stop()
+            out["server_rss_mb_peak"] = round(server.peak_mb)
+        if args.keep:
+            print(f"kept {folder} and the collection {name}", flush=True)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            try:
+                if client.has_collection(name):
+                    client.release_collection(name)
+                    client.drop_collection(name)
+            except Exception as e:  # the figures are still worth printing
+                print(f"could not drop the collection {name}: {e}", flush=True)
+        client.close()
+    out["rss_mb_peak"] = round(rss_mb()[1])
+    return out
+
+
+# The two galleries side by side: (key, label, unit, target). A key missing on one side is "-".
+COMPARE_ROWS = [
+    ("open_new_s", "open new gallery (engine; Milvus: connect, create)", "s", ""),
+    ("import_s", "import_embeddings (N people)", "s", ""),
+    ("import_per_s", "import rate", "people/s", "printed"),
+    ("server_cpu_import_s", "server CPU time during import", "s", ""),
+    ("fresh_single_p50_ms", "just imported: single query p50", "ms", ""),
+    ("fresh_single_p99_ms", "just imported: single query p99", "ms", ""),
+    ("fresh_rank1", "just imported: rank-1", "", ""),
+    ("flush_s", "flush (seal the growing segments)", "s", ""),
+    ("index_wait_s", "flush + HNSW built on every row", "s", ""),
+    ("server_cpu_index_s", "server CPU time: flush, index, settle", "s", ""),
+    ("single_p50_ms", "single query p50", "ms", ""),
+    ("single_p99_ms", "single query p99", "ms", "<= 20"),
+    ("single_cpu_p50_ms", "single query p50, client CPU time", "ms", ""),
+    ("rank1", "rank-1 (single queries)", "", ">= 0.99"),
+    ("store_single_p50_ms", "store search alone (db.vectors.search): p50", "ms", ""),
+    ("store_single_p99_ms", "store search alone: p99", "ms", ""),
+    ("store_rank1", "store search alone: rank-1", "", ""),
+    ("count_p50_ms", "len(db.vectors) (count before each search): p50", "ms", ""),
+    ("batch_qps", "batch of all probes", "queries/s", ""),
+    ("batch_rank1", "rank-1 (batch)", "", ""),
+    ("remove_s", "remove one person", "s", ""),
+    ("removed_found", "removed person still found", "", "False"),
+    ("close_s", "close", "s", ""),
+    ("reopen_open_s", "reopen: FaceDB() alone", "s", ""),
+    ("reopen_s", "reopen: FaceDB() + first query", "s", "<= 3"),
+    ("new_process_reopen_s", "new process: FaceDB() + first query", "s", ""),
+    ("reopened_single_p50_ms", "reopened: single query p50", "ms", ""),
+    ("reopened_single_p99_ms", "reopened: single query p99", "ms", ""),
+    ("reopened_rank1", "reopened: rank-1", "", ""),
+    ("disk_db_mb", "disk: gallery folder (Milvus: SQLite only)", "MB", ""),
+    ("server_disk_mb", "disk: Milvus server's data folder (all of it)", "MB", ""),
+    ("baseline_single_p50_ms", "faiss IndexFlatIP: single p50", "ms", ""),
+    ("baseline_rank1", "faiss IndexFlatIP: rank-1", "", ""),
+    ("rss_mb_imported", "client RSS: gallery imported (templates held)", "MB", ""),
+    ("rss_mb_reopened", "client RSS: templates dropped, reopened", "MB", ""),
+    ("server_rss_mb_start", "server RSS: before", "MB", ""),
+    ("server_rss_mb_imported", "server RSS: imported", "MB", ""),
+    ("server_rss_mb_indexed", "server RSS: indexed", "MB", "printed"),
+    ("server_rss_mb_searched", "server RSS: after the searches", "MB", ""),
+    ("server_rss_mb_reopened", "server RSS: after remove and reopen", "MB", ""),
+    ("server_rss_mb_peak", "server RSS: peak (sampled every 0.5 s)", "MB", ""),
+]
+
+SWEEP_ROWS = [
+    ("rank1", "rank-1", "", ">= 0.99"),
+    ("single_p50_ms", "FaceDB.search p50", "ms", ""),
+    ("single_p99_ms", "FaceDB.search p99", "ms", "<= 20"),
+    ("store_rank1", "store alone: rank-1", "", ""),
+    ("store_single_p50_ms", "store alone: p50", "ms", ""),
+    ("store_single_p99_ms", "store alone: p99", "ms", ""),
 ]
 
 
@@ -455,19 +819,21 @@ STORE_ROWS = [
 ]
 
 
-def print_table(results: list[dict], rows: list[tuple[str, str, str, str]]) -> None:
-    for r in results:
-        print(f"N={r['n']:,}: index kind {r.get('index_kind', r.get('kind'))}")
-    width = 2 + max(len(f"{r.get(key)!s}") for r in results for key, *_ in rows)
-    width = max(width, 2 + max(len(f"N={r['n']:,}") for r in results))
+def print_table(
+    columns: list[tuple[str, dict]],
+    rows: list[tuple[str, str, str, str]],
+    target_header: str = "target at N=1M",
+) -> None:
+    """One column per (header, figures); a figure a column lacks is shown as "-"."""
+    cell = {key: [f"{r.get(key, '-')!s}" for _, r in columns] for key, *_ in rows}
+    width = 2 + max(max(len(c) for cells in cell.values() for c in cells), *(len(h) for h, _ in columns))
     labels = [label + (f" ({unit})" if unit else "") for _, label, unit, _ in rows]
     left = 2 + max(len(label) for label in labels)
     targets = any(target for *_, target in rows)
-    header = "".join(f"{'N=' + format(r['n'], ','):>{width}}" for r in results)
-    print(f"{'':{left}}{header}" + ("   target at N=1M" if targets else ""))
+    header = "".join(f"{h:>{width}}" for h, _ in columns)
+    print(f"{'':{left}}{header}" + (f"   {target_header}" if targets else ""))
     for (key, _, _, target), label in zip(rows, labels, strict=True):
-        cells = "".join(f"{r.get(key)!s:>{width}}" for r in results)
-        line = f"{label:{left}}{cells}"
+        line = f"{label:{left}}" + "".join(f"{c:>{width}}" for c in cell[key])
         print(f"{line}   {target}" if target else line)
 
 
@@ -496,7 +862,35 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the gallery / index folder")
     parser.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    milvus = parser.add_argument_group("the Milvus gallery (beside the FAISS one, same vectors)")
+    milvus.add_argument(
+        "--vectors",
+        metavar="URL",
+        help="milvus://host:port[/collection][?ef=..&candidates=..&consistency=..]; each N gets a "
+        "new collection (the name, default facedb_bench, plus N and a random suffix), dropped after",
+    )
+    milvus.add_argument(
+        "--sweep",
+        nargs="*",
+        default=[],
+        metavar="OPTIONS",
+        help="URL options to measure on the indexed collection too, e.g. 'candidates=128&ef=256'",
+    )
+    milvus.add_argument("--skip-faiss", action="store_true", help="baseline and Milvus gallery only")
+    milvus.add_argument(
+        "--index-timeout", type=float, default=7200, help="seconds to wait for the server's index build"
+    )
+    milvus.add_argument(
+        "--settle", type=float, default=20, help="seconds to wait after the index is built (handoff)"
+    )
+    milvus.add_argument(
+        "--milvus-pid", type=int, help="the server's pid (default: the process listening on the port)"
+    )
     args = parser.parse_args()
+    if args.vectors and (args.store_only or not args.vectors.startswith("milvus://")):
+        parser.error("--vectors takes a milvus:// URL, in gallery mode")
+    if (args.sweep or args.skip_faiss) and not args.vectors:
+        parser.error("--sweep and --skip-faiss go with --vectors")
 
     sizes = [int(v) for v in args.n.split(",")]
     where = f"faiss {faiss.__version__}, {os.cpu_count()} cores"
@@ -513,14 +907,42 @@ def main() -> None:
             f"{where}; baseline raw faiss IndexFlatIP (exact) on the same vectors",
             flush=True,
         )
+        if args.vectors:
+            print(f"and the same gallery with its vectors in Milvus: {args.vectors} (new collection per N)")
         run, rows = run_gallery, GALLERY_ROWS
     results = []
     for n in sizes:
         r = run(n, args)
-        results.append(r)
         print(f"\nN={n:,}: " + json.dumps(r), flush=True)
+        if args.vectors:
+            r["milvus"] = run_milvus(n, args)
+            print(f"\nN={n:,}, Milvus: " + json.dumps(r["milvus"]), flush=True)
+        results.append(r)
     print()
-    print_table(results, rows)
+    if not args.skip_faiss:
+        for r in results:
+            print(f"N={r['n']:,}: index kind {r.get('index_kind', r.get('kind'))}")
+        print_table([(f"N={r['n']:,}", r) for r in results], rows)
+    if args.vectors:
+        print("\nFAISS gallery and Milvus gallery, same templates and probes")
+        for r in results:
+            m = r["milvus"]
+            print(
+                f"N={r['n']:,}: Milvus {m['server_version']} collection {m['collection']}, "
+                f"{m['index_kind']}; server pid {m.get('server_pid', 'not found')}"
+            )
+        columns = []
+        for r in results:
+            columns += [
+                (f"FAISS {r['n']:,}", {} if args.skip_faiss else r),
+                (f"Milvus {r['n']:,}", r["milvus"]),
+            ]
+        print_table(columns, COMPARE_ROWS, target_header="target (Milvus, N=100k)")
+        for r in results:
+            sweep = r["milvus"].get("sweep")
+            if sweep:
+                print(f"\nN={r['n']:,}, Milvus URL options swept on the indexed collection:")
+                print_table([(row["options"], row) for row in sweep], SWEEP_ROWS, target_header="target")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -100,11 +100,14 @@ settings = {
     "rocksmq.retentionSizeInMB": 8192,
     "rocksmq.rocksmqPageSize": 4096,  # retention drops whole pages only; small pages close fast
     "rocksmq.compactionInterval": 10,  # seconds between RocksDB compactions (purges deleted keys)
+    "rocksmq.compressionTypes": "[0, 0, 0, 0, 0]",  # no zstd in any level: a byte scan sees all
     # garbage collection of segment files (binlogs, deltalogs, index files)
     "dataCoord.gc.interval": 5,
     "dataCoord.gc.dropTolerance": 5,
     "dataCoord.gc.missingTolerance": 60,
     "dataCoord.enableCompaction": "true",
+    # a data node writes buffered deletes (and inserts) to files at least this often (seconds)
+    "dataNode.segment.syncPeriod": 10,
     "dataCoord.compaction.enableAutoCompaction": "true",
 }
 for key, value in settings.items():
@@ -112,19 +115,29 @@ for key, value in settings.items():
 config.resolve()  # binds each port once more to check it, then writes configs/milvus.yaml
 
 configs = os.path.join(data_dir, "configs")
-# Keys that the wheel's template does not carry: Milvus also reads configs/user.yaml.
-with open(os.path.join(configs, "user.yaml"), "w") as f:
-    f.write("""\
-rocksmq:
-  timtickerInterval: 5 # seconds between retention checks (default 600)
-dataCoord:
-  compaction:
-    global:
-      interval: 10 # seconds between automatic compaction checks (default 60)
-    single:
-      deltalog:
-        maxnum: 0 # rewrite a segment as soon as it has a delete log (default 200)
-""")
+# Keys that the wheel's template lacks (so --extra-config cannot set them; 2.3.5 reads no
+# user.yaml): inserted into their sections of milvus.yaml, after an anchor line.
+inserts = [
+    ("  compactionInterval: ", "rocksmq", [
+        "  timtickerInterval: 5 # seconds between retention checks (default 600)",
+    ]),
+    ("    indexBasedCompaction: ", "dataCoord.compaction", [
+        "    global:",
+        "      interval: 10 # seconds between automatic compaction checks (default 60)",
+        "    single:",
+        "      deltalog:",
+        "        maxnum: 0 # compact a segment once it has any delete log (default 200)",
+    ]),
+]
+path = os.path.join(configs, "milvus.yaml")
+lines = open(path).read().splitlines()
+for anchor, section, new in inserts:
+    at = [i for i, line in enumerate(lines) if line.startswith(anchor)]
+    if len(at) != 1:
+        sys.exit(f"milvus.yaml: cannot place {section} settings (anchor {anchor.strip()!r})")
+    lines[at[0] + 1 : at[0] + 1] = new
+with open(path, "w") as f:
+    f.write("\n".join(lines) + "\n")
 # The embedded etcd listens on 2379/2380 unless told otherwise.
 etcd_client = f"http://127.0.0.1:{ports['etcd_port']}"
 etcd_peer = f"http://127.0.0.1:{ports['etcd_peer_port']}"

@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
 # The whole test run behind `make test`: starts the servers the tests need on loopback
-# (PostgreSQL), runs pytest and cargo test, and stops the servers whatever happens.
+# (PostgreSQL, Milvus), runs pytest and cargo test, and stops the servers whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
 PG_DIR=$(mktemp -d /tmp/facedb-test-pg.XXXXXX)
-trap 'scripts/postgres.sh stop "$PG_DIR"' EXIT
+MILVUS_DIR=$(mktemp -d /tmp/facedb-test-milvus.XXXXXX)
+cleanup() {
+    scripts/milvus.sh stop "$MILVUS_DIR" || true
+    scripts/postgres.sh stop "$PG_DIR" || true
+}
+trap cleanup EXIT
 
 if url=$(scripts/postgres.sh start "$PG_DIR"); then
     export FACEDB_TEST_POSTGRES_URL=$url
     echo "PostgreSQL for the tests: $url"
 else
     echo "warning: PostgreSQL could not be started; its tests will skip (or fail in CI)" >&2
+fi
+if uri=$(scripts/milvus.sh start "$MILVUS_DIR"); then
+    export FACEDB_TEST_MILVUS_URI=$uri FACEDB_TEST_MILVUS_DATA=$MILVUS_DIR
+    echo "Milvus for the tests: $uri (data in $MILVUS_DIR)"
+else
+    echo "warning: Milvus could not be started; its tests will skip (or fail in CI)" >&2
 fi
 
 status=0

@@ -3,6 +3,8 @@ per acknowledged write (after the call returned), until it is killed. A removal 
 announced before its call (REMOVING) and acknowledged after it (DEL).
 
     python crash_writer.py GALLERY SEED PHOTO...
+
+GALLERY is a folder or a SQL URL (with an optional vectors= parameter for Milvus).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ WRITER = Path(__file__).with_name("crash_writer.py")
 KILLS = 6
 
 
-def run_and_kill(folder: Path, seed: int, photos: list[Path], delay: float) -> list[str]:
+def run_and_kill(folder: Path | str, seed: int, photos: list[Path], delay: float) -> list[str]:
     child = subprocess.Popen(
         [sys.executable, str(WRITER), str(folder), str(seed), *map(str, photos)],
         stdout=subprocess.PIPE,
@@ -54,13 +54,17 @@ def run_and_kill(folder: Path, seed: int, photos: list[Path], delay: float) -> l
 
 
 def test_sigkill_loses_no_acknowledged_write(tmp_path: Path, faces_dir: Path) -> None:
-    folder = tmp_path / "gallery"
     photos = [faces_dir / "gallery/obama/obama.jpg", faces_dir / "gallery/biden/biden2.jpg"]
+    kill_and_check(tmp_path / "gallery", photos, KILLS)
+
+
+def kill_and_check(folder: Path | str, photos: list[Path], kills: int) -> None:
+    """Kills a writer `kills` times and checks the reopened gallery after each kill."""
     rnd = random.Random(20261125)
     added: dict[int, int] = {}
     removed: set[int] = set()
     in_doubt: set[int] = set()  # removals under way at the kill: either outcome is right
-    for round_ in range(KILLS):
+    for round_ in range(kills):
         announced: set[int] = set()
         for line in run_and_kill(folder, round_ + 1, photos, rnd.uniform(0.3, 2.5)):
             op, pid, *rest = line.split()

@@ -1,0 +1,187 @@
+"""The gallery on PostgreSQL + Milvus, both real servers started by `make test`."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+import pytest
+
+import facedb
+
+from .conftest import missing
+from .test_crash import kill_and_check
+from .test_postgres import fresh_database, server_url_or_skip
+
+FACEDB = Path(sys.executable).with_name("facedb")
+
+
+def milvus_address() -> str:
+    uri = os.environ.get("FACEDB_TEST_MILVUS_URI")
+    if not uri:
+        missing("no Milvus server: FACEDB_TEST_MILVUS_URI is not set (make test starts one)")
+    assert uri is not None
+    parts = urlsplit(uri if "://" in uri else f"http://{uri}")
+    return f"{parts.hostname}:{parts.port}"
+
+
+@pytest.fixture
+def milvus_url() -> Iterator[str]:
+    """A collection name of its own on the test server, dropped afterwards."""
+    address = milvus_address()
+    name = f"faces_{uuid.uuid4().hex[:10]}"
+    yield f"milvus://{address}/{name}"
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=f"http://{address}")
+    if client.has_collection(name):
+        client.release_collection(name)
+        client.drop_collection(name)
+    client.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with fresh_database(server_url_or_skip()) as url:
+        yield url
+
+
+def test_gallery_on_postgres_and_milvus(
+    pg_url: str, milvus_url: str, faces_dir: Path, expected: dict[str, list[str]]
+) -> None:
+    with facedb.FaceDB(url=pg_url, vectors=milvus_url) as db:
+        assert db.stats()["index"].startswith("milvus")
+        for person in sorted((faces_dir / "gallery").iterdir()):
+            db.enroll(person.name, sorted(person.iterdir()))
+        for image, names in expected.items():
+            got = [r.person.name if r.person else "unknown" for r in db.identify(faces_dir / image)]
+            assert got == names, image
+        db.remove(db.resolve("obama"))
+        (r,) = db.identify(faces_dir / "probes/obama1.jpg")
+        assert r.person is None
+        assert db.check(repair=False).ok
+    with facedb.FaceDB(f"{pg_url}?vectors={milvus_url}") as db:
+        assert len(db) == 4 and len(db.vectors) == 7 and db.check(repair=False).ok
+
+
+def test_what_milvus_owes_is_replayed(pg_url: str, milvus_url: str, tmp_path: Path) -> None:
+    """Writes that reached SQL but not Milvus (here: made through a FAISS opener of the same
+    database) are replayed from the change log by the next call of a Milvus opener."""
+    x = np.random.default_rng(11).normal(size=(5, 512)).astype(np.float32)
+    with facedb.FaceDB(url=pg_url, vectors=milvus_url) as shared:
+        with facedb.FaceDB(url=pg_url, cache_dir=tmp_path / "cache") as other:
+            people = other.import_embeddings(list("abcde"), x)
+            other.remove(people[1].id)
+        answers = shared.search(x, k=1)
+        for i, row in enumerate(answers):
+            if i == 1:  # removed: never returned
+                assert all(c.person.id != people[1].id for c in row)
+            else:
+                assert row[0].person.id == people[i].id and row[0].similarity > 0.999
+        assert len(shared.vectors) == 4
+        assert shared.check(repair=False).ok
+
+
+def test_a_foreign_collection_is_refused(pg_url: str, milvus_url: str) -> None:
+    with facedb.FaceDB(url=pg_url, vectors=milvus_url) as db:
+        db.import_embeddings(["a"], np.ones((1, 512)))
+    with fresh_database(server_url_or_skip()) as other_pg:
+        with pytest.raises(facedb.GalleryError, match="belongs to gallery"):
+            facedb.FaceDB(url=other_pg, vectors=milvus_url)
+
+
+def test_check_repairs_milvus(pg_url: str, milvus_url: str) -> None:
+    with facedb.FaceDB(url=pg_url, vectors=milvus_url) as db:
+        people = db.import_embeddings(["a", "b", "c"], np.random.default_rng(1).normal(size=(3, 512)))
+        face = db.faces(people[0])[0]["id"]
+        db.vectors.client.delete(db.vectors.settings.collection, ids=[face])
+        report = db.check(repair=False)
+        assert not report.ok and report.missing_from_index == 1
+        assert db.check().repaired and db.check(repair=False).ok
+
+
+def test_credentials_never_appear(pg_url: str) -> None:
+    address = milvus_address()
+    with pytest.raises(facedb.GalleryError) as info:
+        facedb.FaceDB(url=pg_url, vectors=f"milvus://root:TopSecret99@{address.split(':')[0]}:1/faces")
+    assert "TopSecret99" not in str(info.value)
+    with pytest.raises(facedb.ConfigError):
+        facedb.FaceDB(url=pg_url, vectors=f"milvus://{address}/")
+
+
+def test_sigkill_with_postgres_and_milvus(pg_url: str, milvus_url: str, faces_dir: Path) -> None:
+    kill_and_check(f"{pg_url}?vectors={milvus_url}", [faces_dir / "gallery/obama/obama.jpg"], 3)
+
+
+def test_two_servers_share_one_gallery(pg_url: str, milvus_url: str, faces_dir: Path, tmp_path: Path) -> None:
+    """What one `facedb serve` enrolls or removes, the other's identify sees at once."""
+    from .test_service import Server, cli
+
+    env_db = f"{pg_url}?vectors={milvus_url}"
+    key = cli(env_db, "keys", "create", "--scope", "admin")  # type: ignore[arg-type]
+    a, b = Server(env_db), Server(env_db)  # type: ignore[arg-type]
+    try:
+        headers = {"X-API-Key": key}
+        photo = ("photos", ("o.jpg", (faces_dir / "gallery/obama/obama.jpg").read_bytes(), "image/jpeg"))
+        made = httpx.post(
+            a.url + "/people", headers=headers, data={"name": "obama"}, files=[photo], timeout=120
+        )
+        assert made.status_code == 201, made.text
+        probe = {"photo": ("p.jpg", (faces_dir / "probes/obama1.jpg").read_bytes(), "image/jpeg")}
+        seen = httpx.post(b.url + "/identify", headers=headers, files=probe, timeout=120).json()
+        assert seen["faces"][0]["person"]["name"] == "obama"
+        gone = httpx.delete(f"{b.url}/people/{made.json()['id']}", headers=headers, timeout=120)
+        assert gone.status_code == 200
+        after = httpx.post(a.url + "/identify", headers=headers, files=probe, timeout=120).json()
+        assert after["faces"][0]["person"] is None
+    finally:
+        a.stop()
+        b.stop()
+
+
+def files_with(folder: Path, needle: bytes) -> list[str]:
+    found = []
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = Path(root) / name
+            try:
+                if needle in path.read_bytes():
+                    found.append(str(path.relative_to(folder)))
+            except OSError:
+                continue
+    return found
+
+
+def test_removal_is_erased_from_milvus_files(pg_url: str, milvus_url: str) -> None:
+    """After a removal facedb compacts; with the test server's retention and GC settings (see
+    scripts/milvus.sh) no file of the server keeps the removed template's bytes, while a kept
+    template's bytes are found by the same scan."""
+    data = os.environ.get("FACEDB_TEST_MILVUS_DATA")
+    if not data:
+        missing("FACEDB_TEST_MILVUS_DATA (the server's data folder) is not set")
+    folder = Path(str(data))
+    rng = np.random.default_rng(99)
+    x = rng.normal(size=(50, 512)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    with facedb.FaceDB(url=pg_url, vectors=milvus_url) as db:
+        people = db.import_embeddings([f"p{i}" for i in range(50)], x)
+        db.vectors.client.flush(db.vectors.settings.collection)
+        gone, kept = x[7].astype("<f4").tobytes(), x[8].astype("<f4").tobytes()
+        deadline = time.monotonic() + 60
+        while not files_with(folder, kept) and time.monotonic() < deadline:
+            time.sleep(2)
+        assert files_with(folder, kept), "the scan must find a kept template"
+        db.remove(people[7].id)
+        db.vectors.client.flush(db.vectors.settings.collection)
+        deadline = time.monotonic() + 150
+        while (left := files_with(folder, gone)) and time.monotonic() < deadline:
+            time.sleep(5)
+        assert not left, f"the removed template is still in {left}"
+        assert files_with(folder, kept)
