@@ -36,7 +36,7 @@ class Engine:
         coarse_threshold: float = 0.7,
         nms_threshold: float = 0.4,
         threads: int | None = None,
-        sessions: int = 1,
+        sessions: int | None = None,
         max_pixels: int = 40000000,
         max_bytes: int = 268435456,
     ) -> Engine:

@@ -26,10 +26,12 @@ pub struct EngineConfig {
     pub coarse_threshold: f32,
     /// IoU above which the weaker of two overlapping detections is dropped.
     pub nms_threshold: f32,
-    /// ONNX Runtime intra-op threads per session; None uses every core.
+    /// ONNX Runtime intra-op threads per session; None shares every core among the sessions.
     pub threads: Option<usize>,
-    /// Sessions per model, so that this many photos can be in inference at once.
-    pub sessions: usize,
+    /// Sessions per model, so that this many photos can be in inference at once; None is one
+    /// per core (measured fastest for batches on two cores: each session runs one photo on
+    /// one thread while the other core decodes and runs another).
+    pub sessions: Option<usize>,
     /// Pixel and byte limits for decoding.
     pub limits: DecodeLimits,
 }
@@ -44,7 +46,7 @@ impl Default for EngineConfig {
             coarse_threshold: 0.7,
             nms_threshold: 0.4,
             threads: None,
-            sessions: 1,
+            sessions: None,
             limits: DecodeLimits::default(),
         }
     }
@@ -72,8 +74,10 @@ impl EngineConfig {
         if self.threads == Some(0) {
             return bad("threads must be at least 1 (or None for every core)".into());
         }
-        if self.sessions == 0 || self.sessions > 64 {
-            return bad(format!("sessions must be between 1 and 64, got {}", self.sessions));
+        if let Some(n) = self.sessions {
+            if n == 0 || n > 64 {
+                return bad(format!("sessions must be between 1 and 64, got {n}"));
+            }
         }
         if self.limits.max_pixels == 0 || self.limits.max_bytes == 0 {
             return bad("max_pixels and max_bytes must be positive".into());
@@ -136,8 +140,10 @@ impl FaceEngine {
         config.validate()?;
         let found = runtime::locate(&config.models)?;
         let env = runtime::environment(&found.ort_library)?;
-        let threads = config.threads.unwrap_or(0);
-        let load = |path: &Path| Model::load(&env, path, threads, config.sessions);
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let sessions = config.sessions.unwrap_or(cores);
+        let threads = config.threads.unwrap_or((cores / sessions).max(1));
+        let load = |path: &Path| Model::load(&env, path, threads, sessions);
         let (detector, recognizer) = match found.models {
             ModelFiles::Files { detector, recognizer } => (load(&detector)?, load(&recognizer)?),
             ModelFiles::Folder { dir, detector, recognizer } => {

@@ -222,7 +222,7 @@ impl Engine {
     #[pyo3(signature = (
         *, detector=None, recognizer=None, ort_library=None, python=None, det_size=640,
         det_threshold=0.5, coarse_size=Some(128), coarse_threshold=0.7, nms_threshold=0.4,
-        threads=None, sessions=1, max_pixels=40_000_000, max_bytes=268_435_456
+        threads=None, sessions=None, max_pixels=40_000_000, max_bytes=268_435_456
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -237,7 +237,7 @@ impl Engine {
         coarse_threshold: f32,
         nms_threshold: f32,
         threads: Option<usize>,
-        sessions: usize,
+        sessions: Option<usize>,
         max_pixels: u64,
         max_bytes: u64,
     ) -> PyResult<Self> {

@@ -50,8 +50,9 @@ pub struct Output {
 }
 
 impl Model {
-    /// Loads `path` into `pool` sessions of `threads` intra-op threads each (0 = ONNX Runtime's
-    /// choice: one per core).
+    /// Loads `path` into `pool` sessions of `threads` intra-op threads each. Idle intra-op
+    /// threads do not spin: the detector's and the recognizer's pools alternate, and the
+    /// photos' decoding needs the same cores.
     pub fn load(env: &Environment, path: &Path, threads: usize, pool: usize) -> Result<Self> {
         if !path.is_file() {
             return Err(Error::model(format!("model file {} does not exist", path.display())));
@@ -61,7 +62,9 @@ impl Model {
                 .map_err(|e| e.to_string())?
                 .with_optimization_level(GraphOptimizationLevel::All)
                 .map_err(|e| e.to_string())?
-                .with_intra_threads(threads)
+                .with_intra_threads(threads.max(1))
+                .map_err(|e| e.to_string())?
+                .with_intra_op_spinning(false)
                 .map_err(|e| e.to_string())?
                 .with_inter_threads(1)
                 .map_err(|e| e.to_string())?
