@@ -6,7 +6,10 @@ has applied it, and whoever finds it behind (any process, on open, before a call
 ``check``) replays the rest while holding the SQL write lock, so that replays are ordered and
 a removal can never be undone by a late addition. Search hits are filtered against the faces
 still in SQL, so a removal disappears for every process at once; additions show as soon as
-they are replayed (search runs at Milvus's Strong consistency by default).
+they are replayed: at once in the process that replayed them (Milvus's Session consistency,
+the default), within Milvus's staleness bound elsewhere (under a second measured here;
+``common.gracefulTime``, 5 s, at most), or at once everywhere with ``?consistency=Strong`` at
+the cost of waiting for the server's next time tick on every search.
 
 Erasure: Milvus only marks deletions until compaction; facedb compacts after every removal.
 What the server keeps and for how long (segments until garbage collection, its message log)
@@ -36,7 +39,7 @@ _BATCH = 5_000
 class MilvusSettings:
     """What a ``milvus://[user:password@]host:port/collection?options`` URL says.
 
-    Options: ``consistency`` (Strong, Bounded, Session, Eventually; default Strong),
+    Options: ``consistency`` (Strong, Bounded, Session, Eventually; default Session),
     ``ef`` (HNSW search breadth, default 128), ``candidates`` (how many nearest faces are
     fetched per query before people are ranked, default 64), ``secure`` (1 for TLS).
     The token may also come from FACEDB_MILVUS_TOKEN; it never appears in messages.
@@ -61,7 +64,11 @@ class MilvusSettings:
         user = unquote(parts.username) if parts.username else ""
         password = unquote(parts.password) if parts.password else ""
         self.token = f"{user}:{password}" if user else os.environ.get("FACEDB_MILVUS_TOKEN", "")
-        self.consistency = options.get("consistency", "Strong")
+        # Session: this process's own writes (and its replays of the outbox) are visible to its
+        # next search at about 3 ms a query, where Strong waits for the next time tick (200 ms
+        # with Milvus's defaults). Removals need no consistency at all: hits are checked
+        # against SQL. Other processes' additions show within Milvus's staleness bound.
+        self.consistency = options.get("consistency", "Session")
         if self.consistency not in ("Strong", "Bounded", "Session", "Eventually"):
             raise ConfigError(
                 f"consistency must be Strong, Bounded, Session or Eventually, got {self.consistency!r}"

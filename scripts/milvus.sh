@@ -13,17 +13,25 @@
 # gRPC and metrics ports (it binds ":PORT"; no setting changes that); the embedded etcd listens on
 # 127.0.0.1 only.
 #
-# Erasure settings for the test server (README states what an operator must set):
-#   rocksmq.retentionTimeInMinutes=1, rocksmq.timtickerInterval=5 s, rocksmq.rocksmqPageSize=4 KiB,
-#   rocksmq.compactionInterval=10 s: consumed messages (inserts hold raw vectors) are deleted one
-#   minute after they are consumed and purged from RocksDB's files by its next compaction.
+# Erasure settings for the test server (measured: a deleted vector leaves every file under DIR
+# about 60 s after the delete; README states what an operator must set):
+#   dataNode.segment.syncPeriod=10 s: a delete reaches a delete log on disk without a flush.
 #   dataCoord.compaction.single.deltalog.maxnum=0, dataCoord.compaction.global.interval=10 s:
-#   a segment with any deletion is rewritten without the deleted rows within seconds.
-#   dataCoord.gc.interval=5 s, dataCoord.gc.dropTolerance=5 s: the files of segments replaced by
-#   a compaction (binlogs and index files) are removed seconds later.
+#   a segment with any delete log is rewritten without the deleted rows within seconds.
+#   dataCoord.gc.interval=5 s, dataCoord.gc.dropTolerance=5 s: the files of the segments replaced
+#   by a compaction (insert binlogs, index files) are removed seconds later.
+#   rocksmq.retentionTimeInMinutes=1, rocksmq.timtickerInterval=5 s, rocksmq.rocksmqPageSize=4 KiB,
+#   rocksmq.compactionInterval=10 s: consumed messages (an insert message holds the raw vectors)
+#   are deleted a minute after they were consumed and purged from RocksDB's files at its next
+#   compaction; rocksmq.compressionTypes all 0 keeps those files uncompressed, so a byte scan
+#   sees what they hold.
 set -euo pipefail
-action=$1
-dir=$2
+action=${1:-}
+dir=${2:-}
+if [ -z "$dir" ]; then
+    echo "usage: $0 start|stop DIR" >&2
+    exit 2
+fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=$root/.milvus-venv
 milvus_version=2.3.5
@@ -95,6 +103,8 @@ settings = {
     **{f"{c}.ip": "127.0.0.1" for c in
        ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode")},
     "common.gracefulStopTimeout": 10,  # seconds; the default 1800 can hang a stop for minutes
+    # time ticks every 50 ms instead of 200: a Strong read waits for the next tick (~50 ms)
+    "proxy.timeTickInterval": 50,
     # message log (rocksmq): delete consumed messages after 1 min and purge them from disk
     "rocksmq.retentionTimeInMinutes": 1,
     "rocksmq.retentionSizeInMB": 8192,
