@@ -38,9 +38,13 @@ repeats, and p50/p99 are taken over all photo latencies of all repeats.
 
 Run it from the repository root, in the venv built by ``make build``::
 
-    .venv/bin/python benchmarks/pipeline.py                  # all cores, 3 repeats
-    .venv/bin/python benchmarks/pipeline.py --threads 1 --repeat 5
+    .venv/bin/python benchmarks/pipeline.py                  # FaceEngine's defaults, 3 repeats
+    .venv/bin/python benchmarks/pipeline.py --sessions 1 --threads 1 --repeat 5
     .venv/bin/python benchmarks/pipeline.py --sessions 2 --threads 1 --json out.json
+
+``--threads`` and ``--sessions`` go to ``FaceEngine(threads=..., sessions=...)`` (not given:
+the engine's defaults). insightface gets ``--threads`` intra-op threads per ONNX Runtime session
+too, or ONNX Runtime's own default (one per core) when it is not given.
 
 The comparison needs the ``bench`` extra (``pip install -e '.[bench]'`` or
 ``pip install insightface==2.1``); without it only facedb's figures are printed.
@@ -225,6 +229,8 @@ class Insightface:
     version: str | None = None
     apps: dict[str, Any] = field(default_factory=dict)
     missing: str | None = None
+    # The two model files, linked; removed at exit (SCRFD reads its file again for each size).
+    folder: tempfile.TemporaryDirectory[str] | None = None
 
 
 def load_insightface(detector: Path, recognizer: Path, threads: int | None) -> Insightface:
@@ -238,7 +244,8 @@ def load_insightface(detector: Path, recognizer: Path, threads: int | None) -> I
     # skimage 0.26 warns on every call insightface makes to SimilarityTransform.estimate.
     warnings.filterwarnings("ignore", category=FutureWarning, message=".*estimate.*")
     # FaceAnalysis loads every ONNX file of a folder: give it a folder with just these two.
-    folder = Path(tempfile.mkdtemp(prefix="facedb-bench-"))
+    models = tempfile.TemporaryDirectory(prefix="facedb-bench-")
+    folder = Path(models.name)
     for model in (detector, recognizer):
         (folder / model.name).symlink_to(model)
     apps = {}
@@ -255,7 +262,7 @@ def load_insightface(detector: Path, recognizer: Path, threads: int | None) -> I
         # ctx_id >= 0 keeps the sessions as built (a negative one re-creates them).
         app.prepare(ctx_id=0, det_thresh=0.5, det_size=det_size)
         apps[key] = app
-    return Insightface(version=importlib.metadata.version("insightface"), apps=apps)
+    return Insightface(version=importlib.metadata.version("insightface"), apps=apps, folder=models)
 
 
 def insightface_read(path: str) -> NDArray[np.uint8]:
@@ -264,7 +271,7 @@ def insightface_read(path: str) -> NDArray[np.uint8]:
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise SystemExit(f"cv2.imread cannot read {path}")
-    return image
+    return np.asarray(image, dtype=np.uint8)  # already uint8: no copy
 
 
 def insightface_stages(app: Any, paths: list[str], images: list[Any]) -> Callable[[], dict[str, float]]:
@@ -334,10 +341,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--threads",
         type=int,
         default=None,
-        help="ONNX Runtime intra-op threads per session (default: all cores)",
+        help="ONNX Runtime intra-op threads per session (default: FaceEngine's; insightface: ONNX Runtime's)",
     )
     parser.add_argument(
-        "--sessions", type=int, default=1, help="facedb model instances (FaceEngine sessions)"
+        "--sessions", type=int, default=None, help="facedb model instances (default: FaceEngine's)"
     )
     parser.add_argument(
         "--workers", type=int, default=0, help="detect_many's worker threads (0: one per core)"
@@ -354,7 +361,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if (
         args.repeat < 1
-        or args.sessions < 1
+        or (args.sessions is not None and args.sessions < 1)
         or args.workers < 0
         or (args.threads is not None and args.threads < 1)
     ):
@@ -383,11 +390,12 @@ def set_up(args: argparse.Namespace, paths: list[str]) -> Bench:
             args.detector or wheel_detector,
             args.recognizer or wheel_recognizer,
             threads=args.threads,
+            sessions=args.sessions,
             **kwargs,
         )
 
-    main_engine = engine(sessions=args.sessions)
-    # Pipeline variants for the stage times (sequential calls: one session is enough).
+    main_engine = engine()
+    # Pipeline variants for the stage times, with the same sessions and threads.
     detector_only = engine(det_threshold=1.0, coarse_threshold=1.0)
     main_pass_only = engine(det_threshold=1.0, coarse_size=None)
     pixels = [np.ascontiguousarray(main_engine.decode(p)[..., ::-1]) for p in paths]  # BGR, as OpenCV
@@ -426,7 +434,8 @@ def set_up(args: argparse.Namespace, paths: list[str]) -> Bench:
     for key, app in peer.apps.items():
 
         def get(path: str, app: Any = app) -> list[Any]:
-            return app.get(insightface_read(path))
+            faces: list[Any] = app.get(insightface_read(path))
+            return faces
 
         def warm(get: Callable[[str], list[Any]] = get) -> object:
             return get(paths[0])
@@ -442,8 +451,9 @@ def peer_name(key: str) -> str:
 
 def measure(bench: Bench, repeat: int) -> None:
     """One warm call of each measurement, then ``repeat`` rounds of all of them in turn."""
-    for m in [*bench.throughputs, *bench.stages.values()]:
-        m.warm()
+    warm_calls = [m.warm for m in bench.throughputs] + [m.warm for m in bench.stages.values()]
+    for warm in warm_calls:
+        warm()
     for _ in range(repeat):
         for t in bench.throughputs:
             t.runs.append(t.run())
@@ -499,8 +509,9 @@ and the recognizer apart: its detector is the same engine with det_threshold=1.0
 coarse_threshold=1.0 (both passes run, no face is kept, so nothing is aligned or embedded;
 '640 pass alone' adds coarse_size=None), and align+embed is the remainder of the pipeline
 on pixels (facedb embeds all faces of a photo in one batch). The remainder also holds what
-detector and recognizer cost each other when they alternate (with threads > 1, each ONNX
-Runtime session's thread pool spins on the same cores after its run)."""
+detector and recognizer cost each other when they alternate: with more than one intra-op
+thread, an ONNX Runtime session whose idle threads spin (its default, and insightface's)
+slows the next session's run on the same cores."""
 
 PEER_NOTES = """\
 insightface 2.1 runs one detector pass per det_size: with det_size (640, 640) there is no
@@ -565,8 +576,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = "\n".join(
         [
             f"facedb {facedb.__version__} pipeline benchmark: {len(paths)} photos under {args.folder}",
-            f"threads={args.threads} (ONNX Runtime intra-op threads per session; None = all cores), "
-            f"sessions={args.sessions}, workers={args.workers}, repeat={args.repeat}",
+            f"FaceEngine(threads={args.threads}, sessions={args.sessions}) (None: the engine's default), "
+            f"detect_many workers={args.workers}, repeat={args.repeat}",
+            f"insightface intra-op threads per session: {args.threads or 'ONNX Runtime default (per core)'}",
             f"{os.cpu_count()} CPUs; other processes kept {fmt(others, 2)} CPUs busy on average meanwhile",
             f"models: {bench.detector}",
             f"        {bench.recognizer}",
