@@ -730,10 +730,10 @@ class FaceDB:
         return self._candidates(matrix, k)
 
     def _candidates(self, matrix: NDArray[np.float32], k: int) -> list[list[Candidate]]:
-        if len(self.vectors) == 0:
-            return [[] for _ in range(len(matrix))]
         # A person may own several of the nearest faces: fetch more faces than people wanted.
-        wanted = min(len(self.vectors), max(4 * k, 16))
+        # (No len() here: counting a Milvus collection is a consistent read that waits for
+        # the server's next time tick, 100 ms or more.)
+        wanted = max(4 * k, 16)
         sims, ids = self.vectors.search(matrix, wanted)
         # Hits are checked against SQL: a face removed by any process is never returned.
         owners, rows = self.store.face_owners(sorted({int(i) for i in ids.ravel() if i >= 0}))
