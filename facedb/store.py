@@ -223,14 +223,6 @@ class Store:
 
     # -- gallery facts ---------------------------------------------------------------------
 
-    def facts(self) -> GalleryFacts | None:
-        """The gallery's model, dimension, generation and identity; None for a new gallery."""
-        with self.read() as s:
-            row = s.get(GalleryRow, 1)
-            if row is None:
-                return None
-            return GalleryFacts(row.model_id, row.dimension, row.generation, row.uid or "")
-
     def generation(self) -> int:
         """The current generation (0 for a new gallery): one cheap query."""
         with self.read() as s:
@@ -429,14 +421,6 @@ class Store:
                 people[int(person.id)] = (person, int(count))
             s.expunge_all()
         return owners, people
-
-    def owners(self, face_ids: Sequence[int]) -> dict[int, int]:
-        """face id -> person id for the faces that still exist."""
-        if not face_ids:
-            return {}
-        with self.read() as s:
-            rows = s.execute(select(FaceRow.id, FaceRow.person_id).where(FaceRow.id.in_(list(face_ids))))
-            return {int(f): int(p) for f, p in rows}
 
     def templates(
         self, face_ids: Sequence[int], dimension: int
