@@ -31,7 +31,7 @@ from facedb.errors import (
     PersonNotFound,
 )
 from facedb.models import FaceRow, PersonRow
-from facedb.store import FaceInfo, Store
+from facedb.store import FaceInfo, PersonFields, Store
 from facedb.vectors import open_vectors
 
 __all__ = [
@@ -151,7 +151,7 @@ def _content_hash(photo: ImageInput) -> str | None:
         return None
 
 
-def _person(row: PersonRow, face_count: int) -> Person:
+def _person(row: PersonFields, face_count: int) -> Person:
     return Person(
         id=int(row.id),
         name=row.name,

@@ -190,7 +190,8 @@ class SyncedMilvus:
 
     def sync(self, store: Store) -> None:
         """Replays the outbox when this collection is behind the SQL store."""
-        if store.applied(self.key) != store.generation():
+        applied, current = store.sync_state(self.key)
+        if applied != current:
             self._replay(store)
 
     def apply(
