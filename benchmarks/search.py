@@ -56,6 +56,10 @@ facedb_bench; released and dropped at the end unless ``--keep``). Besides the fi
   URL's port (``milvus run standalone`` and anything it started, read from /proc; or
   ``--milvus-pid``) after each stage, its peak sampled every 0.5 s, the server's CPU time
   during the import and during flush + indexing, and the size of its data folder.
+* ``--split-cores``: once the index is built, before any timed search, every thread of the
+  server's process group is pinned to the last core and this client to the others (restored
+  at the end): on a 2-core machine, as if the server had a machine of its own, so that the
+  client's work between two queries does not delay the server's answer to the next.
 * ``--sweep OPTIONS ...``: URL options (``candidates=128&ef=256&consistency=Bounded``), each
   measured on the same indexed collection (rank-1 and p50/p99 through FaceDB.search and of
   the store alone) and printed as a table of its own.
@@ -73,7 +77,7 @@ Run it from the repository root, in the venv::
     .venv/bin/python benchmarks/search.py --store-only --n 100000
     uri=$(scripts/milvus.sh start /tmp/milvus-bench)          # http://127.0.0.1:PORT
     url="milvus://${uri#http://}"
-    .venv/bin/python benchmarks/search.py --n 100000 --vectors "$url"
+    .venv/bin/python benchmarks/search.py --n 100000 --vectors "$url" --split-cores
     .venv/bin/python benchmarks/search.py --n 100000 --vectors "$url" --skip-faiss \\
         --sweep 'candidates=128&ef=256' 'consistency=Bounded'
     scripts/milvus.sh stop /tmp/milvus-bench
@@ -474,6 +478,20 @@ class ServerWatch:
     def rss(self) -> int:
         return round(self.sample()[0])
 
+    def pin(self, cpus: set[int]) -> None:
+        """Runs every thread of the server's process group on ``cpus`` (threads it starts
+        later inherit that from the thread that starts them)."""
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if os.getpgid(int(proc.name)) != self.pgid:
+                    continue
+                for task in (proc / "task").iterdir():
+                    os.sched_setaffinity(int(task.name), cpus)
+            except (OSError, ValueError):
+                continue
+
     def cpu(self) -> float:
         return self.sample()[1]
 
@@ -647,6 +665,16 @@ def run_milvus(n: int, args: argparse.Namespace) -> dict:
         if server:
             out["server_cpu_index_s"] = round(server.cpu() - cpu0, 1)
             out["server_rss_mb_indexed"] = server.rss()
+        if args.split_cores and server:
+            # From here on, as if the server had a machine of its own: its threads on the
+            # last core, this client on the others (restored at the end).
+            every = set(range(os.cpu_count() or 1))
+            server_cpus = {max(every)}
+            server.pin(server_cpus)
+            for task in Path("/proc/self/task").iterdir():
+                os.sched_setaffinity(int(task.name), every - server_cpus or every)
+            client_cpus = sorted(every - server_cpus)
+            out["split_cores"] = f"server on CPU {sorted(server_cpus)}, client on {client_cpus}"
 
         times, cpu, top1 = single_latencies(gallery_search(db, args.k), p, gallery_top1)
         latency_figures(out, "", times, cpu, top1 == truth)
@@ -698,6 +726,11 @@ def run_milvus(n: int, args: argparse.Namespace) -> dict:
     finally:
         if server:
             server.stop()
+            if args.split_cores:
+                every = set(range(os.cpu_count() or 1))
+                server.pin(every)
+                for task in Path("/proc/self/task").iterdir():
+                    os.sched_setaffinity(int(task.name), every)
             out["server_rss_mb_peak"] = round(server.peak_mb)
         if args.keep:
             print(f"kept {folder} and the collection {name}", flush=True)
@@ -952,6 +985,12 @@ def main() -> None:
     )
     milvus.add_argument("--poll", type=float, default=10, help="seconds between timeline samples")
     milvus.add_argument(
+        "--split-cores",
+        action="store_true",
+        help="once indexed, run the server on the last core and this client on the others, "
+        "as if each had its own machine (Linux; the server must be on this machine)",
+    )
+    milvus.add_argument(
         "--milvus-pid", type=int, help="the server's pid (default: the process listening on the port)"
     )
     args = parser.parse_args()
@@ -998,6 +1037,7 @@ def main() -> None:
             print(
                 f"N={r['n']:,}: Milvus {m['server_version']} collection {m['collection']}, "
                 f"{m['index_kind']}; server pid {m.get('server_pid', 'not found')}"
+                + (f"; once indexed, {m['split_cores']}" if "split_cores" in m else "")
             )
         columns = []
         for r in results:
