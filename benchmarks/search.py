@@ -510,6 +510,12 @@ class ServerWatch:
             self._thread.join()
 
 
+def pin_self(cpus: set[int]) -> None:
+    """Runs every thread of this process on ``cpus``."""
+    for task in Path("/proc/self/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
+
+
 def find_server(args: argparse.Namespace) -> ServerWatch | None:
     pid = args.milvus_pid or listening_pid(urlsplit(args.vectors).port or 19530)
     try:
@@ -670,11 +676,10 @@ def run_milvus(n: int, args: argparse.Namespace) -> dict:
             # last core, this client on the others (restored at the end).
             every = set(range(os.cpu_count() or 1))
             server_cpus = {max(every)}
+            client_cpus = every - server_cpus or every
             server.pin(server_cpus)
-            for task in Path("/proc/self/task").iterdir():
-                os.sched_setaffinity(int(task.name), every - server_cpus or every)
-            client_cpus = sorted(every - server_cpus)
-            out["split_cores"] = f"server on CPU {sorted(server_cpus)}, client on {client_cpus}"
+            pin_self(client_cpus)
+            out["split_cores"] = f"server on CPU {sorted(server_cpus)}, client on {sorted(client_cpus)}"
 
         times, cpu, top1 = single_latencies(gallery_search(db, args.k), p, gallery_top1)
         latency_figures(out, "", times, cpu, top1 == truth)
@@ -729,8 +734,7 @@ def run_milvus(n: int, args: argparse.Namespace) -> dict:
             if args.split_cores:
                 every = set(range(os.cpu_count() or 1))
                 server.pin(every)
-                for task in Path("/proc/self/task").iterdir():
-                    os.sched_setaffinity(int(task.name), every)
+                pin_self(every)
             out["server_rss_mb_peak"] = round(server.peak_mb)
         if args.keep:
             print(f"kept {folder} and the collection {name}", flush=True)
