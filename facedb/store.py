@@ -350,10 +350,6 @@ class Store:
         else:
             row.generation = generation
 
-    def applied(self, store_key: str) -> int:
-        """How far a shared vector store has applied the log (-1: never), read without locking."""
-        return self.sync_state(store_key)[0]
-
     def sync_state(self, store_key: str) -> tuple[int, int]:
         """(how far a shared vector store has applied the log, -1 for never; the current
         generation), from one snapshot and without locking."""
@@ -467,7 +463,7 @@ class Store:
     @staticmethod
     def current_generation(s: Session) -> int:
         """Inside a read or write: the generation of that snapshot."""
-        return int(s.execute(select(GalleryRow.generation).where(GalleryRow.id == 1)).scalar() or 0)
+        return int(s.execute(_GENERATION).scalar() or 0)
 
     @staticmethod
     def iter_templates(
