@@ -42,6 +42,9 @@ from facedb.errors import (
     MultipleFacesError,
     NoFaceError,
     PersonNotFound,
+    RateLimited,
+    ReadOnlyGallery,
+    VectorStoreUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -84,7 +87,10 @@ __all__ = [
     "NoFaceError",
     "Person",
     "PersonNotFound",
+    "RateLimited",
+    "ReadOnlyGallery",
     "Verification",
+    "VectorStoreUnavailable",
     "__version__",
     "default_engine",
     "detect",

@@ -20,6 +20,9 @@ __all__ = [
     "MultipleFacesError",
     "NoFaceError",
     "PersonNotFound",
+    "RateLimited",
+    "ReadOnlyGallery",
+    "VectorStoreUnavailable",
 ]
 
 
@@ -130,3 +133,45 @@ class ConfigError(FaceDBError, ValueError):
     code = "invalid_config"
     http_status = 422
     exit_code = 2
+
+
+class VectorStoreUnavailable(GalleryError):
+    """The vector store cannot answer completely right now (Milvus restarting, its collection
+    still loading or partly loaded, unreachable): facedb refuses to answer rather than call
+    everybody unknown. Retry after ``retry_after`` seconds.
+
+    Attributes:
+        retry_after: seconds after which a retry may succeed.
+    """
+
+    code = "vector_store_unavailable"
+    http_status = 503
+    exit_code = 6
+
+    def __init__(self, message: str, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = float(retry_after)
+
+
+class ReadOnlyGallery(GalleryError):
+    """A write on a gallery opened with ``read_only=True``."""
+
+    code = "read_only"
+    http_status = 409
+    exit_code = 6
+
+
+class RateLimited(FaceDBError):
+    """Too many failed authentications from one client; retry after ``retry_after`` seconds.
+
+    Attributes:
+        retry_after: seconds until the client may try again.
+    """
+
+    code = "rate_limited"
+    http_status = 429
+    exit_code = 1
+
+    def __init__(self, message: str, retry_after: float = 60.0) -> None:
+        super().__init__(message)
+        self.retry_after = float(retry_after)
