@@ -379,10 +379,13 @@ class FaceDB:
         gallery open, otherwise when the last one closes it."""
         target = self.resolve(person)
         with self.store.write() as s:
-            face_ids = Store.face_ids_of(s, [target.id])
-            row = s.get(PersonRow, target.id)
+            # The person's row is locked before their faces are listed: a face another
+            # process adds meanwhile waits, then finds them gone, instead of being removed by
+            # the cascade without a line in the change log.
+            row = s.get(PersonRow, target.id, with_for_update=True)
             if row is None:
                 raise PersonNotFound(f"no person with id {target.id} in {self.location}")
+            face_ids = Store.face_ids_of(s, [target.id])
             s.delete(row)
             s.flush()
             generation = Store.bump(s, removed=face_ids)
@@ -529,7 +532,8 @@ class FaceDB:
             if person is None:
                 (person_id,) = Store.add_people(s, [name], [metadata])
             else:
-                row_or_none = s.get(PersonRow, person.id)
+                # Shared lock: a concurrent removal of this person waits for us, or we for it.
+                row_or_none = s.get(PersonRow, person.id, with_for_update={"read": True})
                 if row_or_none is None:
                     raise PersonNotFound(f"person {person.id} was removed meanwhile")
                 person_id = person.id

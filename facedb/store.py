@@ -24,7 +24,19 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from numpy.typing import NDArray
-from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
@@ -126,6 +138,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: The PostgreSQL advisory lock that serialises schema migrations and a gallery's creation.
+_MIGRATION_LOCK = 0x46414345  # "FACE"
+
+
+def _serialize(connection: Connection) -> None:
+    """Inside a transaction: waits until no other process migrates or creates the gallery
+    (a transaction-scoped advisory lock on PostgreSQL; SQLite writers already hold the
+    database's write lock)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+
+
 def _begin(connection: Connection) -> None:
     # A writer takes SQLite's write lock when it begins (IMMEDIATE), not halfway through,
     # where a concurrent writer would make it fail instead of wait.
@@ -205,6 +229,9 @@ class Store:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(facedb_write=True)
                 with conn.begin():
+                    # Any number of processes may open a fresh database at once: one migrates,
+                    # the others wait and find it done (SQLite's BEGIN IMMEDIATE does the same).
+                    _serialize(conn)
                     migrate(conn)
         except GalleryError:
             raise
@@ -272,6 +299,7 @@ class Store:
         """Records the model of a new gallery (and its identity: `uid`, or a new one), or
         checks an existing gallery's against it."""
         with self.write() as s:
+            _serialize(s.connection())  # two first openers must not both create the row
             row = s.get(GalleryRow, 1)
             if row is None:
                 row = GalleryRow(
@@ -295,9 +323,20 @@ class Store:
 
     @staticmethod
     def bump(s: Session, added: Sequence[int] = (), removed: Sequence[int] = ()) -> int:
-        """Inside a write: the next generation, with the faces it added and removed logged."""
-        generation = int(s.execute(select(GalleryRow.generation).where(GalleryRow.id == 1)).scalar_one()) + 1
-        s.execute(update(GalleryRow).where(GalleryRow.id == 1).values(generation=generation))
+        """Inside a write: the next generation, with the faces it added and removed logged.
+
+        The database increments and returns it in one statement, which also locks the row
+        until the transaction ends: concurrent writers get distinct generations, in the order
+        they commit (a value read and written back from Python would let two commits share
+        one, and whoever applied one would believe it had both)."""
+        generation = int(
+            s.execute(
+                update(GalleryRow)
+                .where(GalleryRow.id == 1)
+                .values(generation=GalleryRow.generation + 1)
+                .returning(GalleryRow.generation)
+            ).scalar_one()
+        )
         rows = [{"generation": generation, "face_id": i, "op": "add"} for i in added]
         rows += [{"generation": generation, "face_id": i, "op": "remove"} for i in removed]
         if rows:
@@ -319,10 +358,12 @@ class Store:
             return None
         added: set[int] = set()
         removed: set[int] = set()
+        # Up to `current` only: under READ COMMITTED each statement sees the newest commits,
+        # and a later generation's changes must not be claimed as part of this one.
         rows = s.execute(
             select(ChangeRow.face_id, ChangeRow.op)
-            .where(ChangeRow.generation > generation)
-            .order_by(ChangeRow.id)
+            .where(ChangeRow.generation > generation, ChangeRow.generation <= current)
+            .order_by(ChangeRow.generation, ChangeRow.id)
         )
         for face_id, op in rows:
             if op == "add":
