@@ -677,10 +677,7 @@ class FaceDB:
             raise ConfigError(f"{len(metadata)} metadata entries for {len(matrix)} embeddings")
         for name in names:
             _check_name(name)
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        if np.any(norms == 0):
-            raise ConfigError("an embedding is all zeros")
-        matrix = np.divide(matrix, norms, dtype=np.float32)
+        matrix = _unit_rows(matrix, "embeddings")
         people: list[Person] = []
         batch = 20_000
         for start in range(0, len(matrix), batch):
@@ -728,9 +725,10 @@ class FaceDB:
         self._sync()
         if k <= 0:
             raise ConfigError(f"k must be positive, got {k}")
-        matrix = _check_matrix(np.atleast_2d(np.asarray(embeddings)), self.facts.dimension, "embeddings")
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        matrix = (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)
+        matrix = _unit_rows(
+            _check_matrix(np.atleast_2d(np.asarray(embeddings)), self.facts.dimension, "embeddings"),
+            "embeddings",
+        )
         return self._candidates(matrix, k)
 
     def _candidates(self, matrix: NDArray[np.float32], k: int) -> list[list[Candidate]]:
@@ -816,9 +814,16 @@ class FaceDB:
                 people = int(s.query(PersonRow).count())
                 models = {m for m in s.scalars(select(FaceRow.model_id).distinct())}
             indexed = self.vectors.ids()
-            missing = sql_ids - indexed
-            extra = indexed - sql_ids
+            unusable = set(self.store.unusable_face_ids(self.facts.dimension))
+            missing = sql_ids - indexed - unusable
+            extra = indexed - (sql_ids - unusable)
             problems = []
+            if unusable:
+                shown = ", ".join(str(i) for i in sorted(unusable)[:10])
+                problems.append(
+                    f"{len(unusable)} face(s) hold unusable templates (NaN, infinite or zero; ids {shown}), "
+                    "skipped by the index: remove them (remove-face) and enroll those people again"
+                )
             if missing:
                 problems.append(f"{len(missing)} face(s) in the database are missing from the index")
             if extra:
@@ -901,11 +906,41 @@ def _check_unit(name: str, value: float) -> float:
 
 
 def _check_matrix(value: Any, dimension: int, what: str) -> NDArray[np.float32]:
+    """float32[N, dimension], checked after the conversion: a float64 above float32's range
+    becomes inf there, and must be refused before anything is written."""
     array = np.asarray(value)
     if array.dtype.kind not in "fiu":
         raise ConfigError(f"{what} must be numbers, got dtype {array.dtype}")
     if array.ndim != 2 or array.shape[1] != dimension:
         raise ConfigError(f"{what} must have shape (N, {dimension}), got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ConfigError(f"{what} contain NaN or infinite values")
-    return array.astype(np.float32, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        matrix = array.astype(np.float32, copy=False)
+    bad = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
+    if len(bad):
+        raise ConfigError(f"{what} contain NaN or infinite values (as float32) in row(s) {_rows(bad)}")
+    return matrix
+
+
+_LARGEST_NORM = float(np.sqrt(np.finfo(np.float32).max))
+
+
+def _unit_rows(matrix: NDArray[np.float32], what: str) -> NDArray[np.float32]:
+    """Rows scaled to unit length. The norms are taken in float64, where no float32 row can
+    overflow (a float32 row of 1e20 has an infinite float32 norm); zero rows are refused."""
+    norms = np.linalg.norm(matrix.astype(np.float64), axis=1, keepdims=True)
+    zero = np.flatnonzero(norms[:, 0] == 0)
+    if len(zero):
+        raise ConfigError(f"{what}: row(s) {_rows(zero)} are all zeros")
+    # Past this a float32 sum of squares overflows: such a row is no template of any model.
+    huge = np.flatnonzero(norms[:, 0] > _LARGEST_NORM)
+    if len(huge):
+        raise ConfigError(f"{what}: row(s) {_rows(huge)} have a norm too large for float32 (over 1.8e19)")
+    unit = (matrix / norms).astype(np.float32)
+    if not np.isfinite(unit).all():  # cannot happen for finite float32 input; never store it
+        raise ConfigError(f"{what} cannot be scaled to unit length")
+    return unit
+
+
+def _rows(indices: NDArray[np.intp]) -> str:
+    shown = ", ".join(str(int(i)) for i in indices[:10])
+    return shown + (f" and {len(indices) - 10} more" if len(indices) > 10 else "")

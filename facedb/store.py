@@ -9,6 +9,7 @@ derived vector index can tell whether it is current and catch up.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -45,6 +46,8 @@ from facedb.errors import GalleryError
 from facedb.models import ChangeRow, FaceRow, GalleryRow, PersonRow, VectorSyncRow
 
 __all__ = ["ChangeSet", "FaceInfo", "GalleryFacts", "PersonFields", "Store", "head_revision", "migrate"]
+
+log = logging.getLogger("facedb")
 
 #: How many generations of the change log are kept; an index further behind is rebuilt.
 CHANGE_LOG_GENERATIONS = 10_000
@@ -416,6 +419,20 @@ class Store:
                 vectors.append(template_array(blob, dimension))
         return _stack(ids, vectors, dimension)
 
+    def unusable_face_ids(self, dimension: int) -> list[int]:
+        """Faces whose stored template cannot be searched (NaN, infinite or zero), which an
+        older facedb could write; the index skips them. Reads every template."""
+        bad: list[int] = []
+        with self.read() as s:
+            result = s.execute(
+                select(FaceRow.id, FaceRow.template).order_by(FaceRow.id).execution_options(yield_per=50_000)
+            )
+            for part in result.partitions(50_000):
+                ids = np.asarray([int(r[0]) for r in part], dtype=np.int64)
+                matrix = np.vstack([template_array(r[1], dimension) for r in part])
+                bad += [int(i) for i in ids[~usable(matrix)]]
+        return bad
+
     # -- people ----------------------------------------------------------------------------
 
     @staticmethod
@@ -541,11 +558,30 @@ def _insert_many(s: Session, table: Table, rows: list[dict[str, Any]]) -> list[i
     return [int(i) for i in s.execute(statement, rows).scalars()]
 
 
+def usable(matrix: NDArray[np.float32]) -> NDArray[np.bool_]:
+    """Which templates can be searched: finite and not all zeros. facedb refuses anything
+    else before writing it; an older version let some through."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.isfinite(matrix).all(axis=1) & (np.abs(matrix).max(axis=1, initial=0.0) > 0)
+
+
 def _stack(
     ids: list[int], vectors: list[NDArray[np.float32]], dimension: int
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Ids and templates as arrays, without unusable templates: one poisoned row must not make
+    the whole index unbuildable (`FaceDB.check` reports such rows)."""
     matrix = np.vstack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32)
-    return np.asarray(ids, dtype=np.int64), matrix.astype(np.float32, copy=False)
+    id_array = np.asarray(ids, dtype=np.int64)
+    keep = usable(matrix)
+    if not keep.all():
+        log.warning(
+            "skipping %d unusable stored template(s) (NaN, infinite or zero; face ids %s): "
+            "`facedb check` lists them",
+            int((~keep).sum()),
+            ", ".join(str(int(i)) for i in id_array[~keep][:10]),
+        )
+        id_array, matrix = id_array[keep], matrix[keep]
+    return id_array, matrix.astype(np.float32, copy=False)
 
 
 def _now() -> datetime:

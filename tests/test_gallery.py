@@ -286,6 +286,57 @@ def test_import_embeddings_checks_its_input(db: FaceDB) -> None:
     assert len(db) == 3
 
 
+def test_poisoned_templates_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """float64 values beyond float32's range turn into inf on conversion, and a float32 row of
+    1e20 overflows a float32 norm: both once made the gallery unopenable."""
+    folder = tmp_path / "g"
+    x = np.random.default_rng(2).normal(size=(3, 512))
+    with FaceDB(folder) as db:
+        db.import_embeddings(["a", "b", "c"], x)
+        generation = db.store.generation()
+        overflow64 = x.copy()
+        overflow64[1, 7] = 1e39
+        huge32 = np.full((2, 512), 1e20, dtype=np.float32)
+        for matrix, message in (
+            (overflow64, r"NaN or infinite values \(as float32\) in row\(s\) 1"),
+            (huge32, "norm too large"),
+        ):
+            with pytest.raises(facedb.ConfigError, match=message):
+                db.import_embeddings(["p", "q", "r"][: len(matrix)], matrix)
+            with pytest.raises(facedb.ConfigError):
+                db.search(matrix, k=1)
+        assert len(db) == 3 and db.store.generation() == generation
+    with FaceDB(folder) as db:  # still opens
+        assert db.search(x[2], k=1)[0][0].person.name == "c"
+        assert db.check().ok
+
+
+def test_a_stored_poisoned_template_is_skipped_and_reported(tmp_path: Path) -> None:
+    """A gallery that an older facedb let a NaN row into opens, answers, and `check` names it."""
+    from facedb.store import FaceInfo, Store
+
+    folder = tmp_path / "g"
+    x = np.random.default_rng(3).normal(size=(2, 512))
+    with FaceDB(folder) as db:
+        db.import_embeddings(["a", "b"], x)
+        poison = np.full((2, 512), np.nan, dtype=np.float32)
+        poison[1] = 0.0
+        with db.store.write() as s:
+            pids = Store.add_people(s, ["nan", "zero"], [{}, {}])
+            bad = Store.add_faces(s, pids, db.facts.model_id, poison, [FaceInfo()] * 2)
+            Store.bump(s, added=bad)
+    shutil.rmtree(folder / "index")  # rebuilt from SQL on open, the poisoned rows with it
+    with FaceDB(folder) as db:
+        assert db.search(x[1], k=1)[0][0].person.name == "b"
+        report = db.check()
+        assert not report.ok and not report.repaired
+        assert any("2 face(s) hold unusable templates" in p for p in report.problems), report.problems
+        assert report.missing_from_index == 0 and report.extra_in_index == 0
+        db.remove_face(bad[0])
+        db.remove_face(bad[1])
+        assert db.check().ok
+
+
 # -- consistency -----------------------------------------------------------------------------
 
 
