@@ -935,7 +935,7 @@ def _unit_rows(matrix: NDArray[np.float32], what: str) -> NDArray[np.float32]:
     huge = np.flatnonzero(norms[:, 0] > _LARGEST_NORM)
     if len(huge):
         raise ConfigError(f"{what}: row(s) {_rows(huge)} have a norm too large for float32 (over 1.8e19)")
-    unit = (matrix / norms).astype(np.float32)
+    unit: NDArray[np.float32] = (matrix / norms).astype(np.float32)
     if not np.isfinite(unit).all():  # cannot happen for finite float32 input; never store it
         raise ConfigError(f"{what} cannot be scaled to unit length")
     return unit

@@ -562,7 +562,10 @@ def usable(matrix: NDArray[np.float32]) -> NDArray[np.bool_]:
     """Which templates can be searched: finite and not all zeros. facedb refuses anything
     else before writing it; an older version let some through."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.isfinite(matrix).all(axis=1) & (np.abs(matrix).max(axis=1, initial=0.0) > 0)
+        keep: NDArray[np.bool_] = np.isfinite(matrix).all(axis=1) & (
+            np.abs(matrix).max(axis=1, initial=0.0) > 0
+        )
+    return keep
 
 
 def _stack(
