@@ -708,11 +708,31 @@ class FaceDB:
         vectors: NDArray[np.float32] | None = None,
         removed: Sequence[int] = (),
     ) -> None:
-        """Applies a committed change to the index and saves it; erasure after removals."""
+        """Applies a committed change to the vector store; erasure after removals.
+
+        The change is committed and logged in SQL (the change log is the outbox), so the call
+        that made it has succeeded whatever happens here: a vector store that fails now (a
+        full disk, Milvus away) is caught up from the log later, by this process or any other,
+        and the failure is a warning in the log, not an error for the caller to retry."""
         with self._lock:
-            self.vectors.apply(generation, added=added, vectors=vectors, removed=removed, store=self.store)
+            try:
+                self.vectors.apply(
+                    generation, added=added, vectors=vectors, removed=removed, store=self.store
+                )
+            except Exception as e:
+                log.warning(
+                    "generation %d is committed, but updating the vector store %s failed (%s): "
+                    "it will be caught up from the change log",
+                    generation,
+                    self.vectors.location,
+                    e,
+                    exc_info=not isinstance(e, FaceDBError | OSError),
+                )
             if removed:
-                self.store.checkpoint()
+                try:
+                    self.store.checkpoint()
+                except FaceDBError as e:
+                    log.warning("checkpointing the database after a removal failed: %s", e)
 
     # -- search ----------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ class SyncedIndex:
         self._generation = -1  # the SQL generation the in-memory index reflects
         self._on_disk: int | None = None  # the generation of the files as we last saw them
         self._lock = threading.RLock()
+        self._unsaved = False  # the in-memory index is ahead of its files (a save failed)
 
     @classmethod
     def open(cls, folder: Path, *, dimension: int, model_id: str, kind: str, store: Store) -> SyncedIndex:
@@ -97,13 +98,16 @@ class SyncedIndex:
     # -- keeping up ------------------------------------------------------------------------
 
     def sync(self, store: Store) -> None:
-        """Catches up with SQL when another process (or a crash) left the index behind."""
-        if store.generation() == self._generation:
+        """Catches up with SQL when another process (or a crash) left the index behind, and
+        retries a save that failed (a full disk)."""
+        if store.generation() == self._generation and not self._unsaved:
             return
         with self._lock:
             current = store.generation()
             if current != self._generation:
                 self._catch_up(store)
+                self._save(store)
+            elif self._unsaved:
                 self._save(store)
 
     def apply(
@@ -117,14 +121,18 @@ class SyncedIndex:
     ) -> None:
         """Applies a change this process just committed as ``generation`` and saves it."""
         with self._lock:
-            if generation == self._generation + 1:
-                if removed:
-                    self._vectors.remove(np.asarray(removed, dtype=np.int64))
-                if added and vectors is not None:
-                    self._vectors.add(np.asarray(added, dtype=np.int64), vectors)
-                self._generation = generation
-            else:
-                self._catch_up(store)  # other writers came in between: replay the log
+            try:
+                if generation == self._generation + 1:
+                    if removed:
+                        self._vectors.remove(np.asarray(removed, dtype=np.int64))
+                    if added and vectors is not None:
+                        self._vectors.add(np.asarray(added, dtype=np.int64), vectors)
+                    self._generation = generation
+                else:
+                    self._catch_up(store)  # other writers came in between: replay the log
+            except BaseException:
+                self._generation = -1  # half applied: rebuilt from SQL at the next call
+                raise
             self._save(store)
 
     def rebuild(self, store: Store) -> None:
@@ -207,8 +215,11 @@ class SyncedIndex:
         self._save_locked(store)
 
     def _save(self, store: Store) -> None:
+        # Unsaved until the save returns: a failed one (a full disk) is retried by sync().
+        self._unsaved = True
         with self._file_lock():
             self._save_locked(store)
+        self._unsaved = False
 
     def _save_locked(self, store: Store) -> None:
         """Saves under the file lock. If another process saved since we loaded, its files

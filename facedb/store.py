@@ -247,8 +247,12 @@ class Store:
         return self.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
-        """Closes every connection; on SQLite, checkpoints the WAL into the database first."""
-        self.checkpoint()
+        """Closes every connection; on SQLite, checkpoints the WAL into the database first
+        (a failed checkpoint loses nothing: the WAL is replayed by the next opener)."""
+        try:
+            self.checkpoint()
+        except GalleryError as e:
+            log.warning("closing %s: %s", self.safe_url, e)
         self.engine.dispose()
 
     def checkpoint(self) -> bool:
@@ -256,8 +260,13 @@ class Store:
         erased row survives in the WAL. False when another connection still reads it."""
         if not self.is_sqlite:
             return True
-        with self.engine.connect() as conn:
-            row = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        try:
+            with self.engine.connect() as conn:
+                row = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except SQLAlchemyError as e:
+            raise GalleryError(
+                f"cannot checkpoint the gallery database {self.safe_url}: {_reason(e)}"
+            ) from None
         return row is not None and row[0] == 0
 
     @contextmanager
