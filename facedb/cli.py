@@ -31,6 +31,8 @@ def _open_db(args: argparse.Namespace) -> Any:
     options: dict[str, Any] = {"vectors": vectors}
     if args.threshold is not None:
         options["threshold"] = args.threshold
+    if getattr(args, "read_only", False):
+        options["read_only"] = True
     return FaceDB(where, **options)
 
 
@@ -460,6 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="vector store, e.g. milvus://host:19530/faces (default: $FACEDB_VECTORS, else FAISS)",
     )
     parser.add_argument("--threshold", type=float, help="similarity needed to name a person")
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="open the gallery without writing anything (a read-only volume, a replica, a backup)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
@@ -518,6 +525,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-upload-mb", type=int, default=20, help="largest photo upload (default 20 MB)")
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="serve without writing: people, identify and search work, writes are 409 read_only",
+    )
     p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )

@@ -29,6 +29,7 @@ from facedb.errors import (
     FaceDBError,
     GalleryError,
     PersonNotFound,
+    ReadOnlyGallery,
 )
 from facedb.models import FaceRow, PersonRow
 from facedb.store import FaceInfo, PersonFields, Store
@@ -180,6 +181,10 @@ class FaceDB:
         index: ``"auto"`` (exact while small, approximate past a size), ``"exact"`` or
             ``"approximate"``.
         cache_dir: where a SQL-URL gallery keeps its vector index.
+        read_only: open without writing anything (a replica, a container image, a backup):
+            people, identify and search work; every write raises :class:`ReadOnlyGallery`.
+            The gallery must exist and be of this facedb's schema; an index that lags is
+            caught up in memory only.
 
     Example:
         >>> with facedb.FaceDB("gallery") as db:
@@ -201,6 +206,7 @@ class FaceDB:
         index: str = "auto",
         cache_dir: str | os.PathLike[str] | None = None,
         vectors: str | None = None,
+        read_only: bool = False,
     ) -> None:
         if path is not None and url is not None:
             raise ConfigError("give a folder or a url, not both")
@@ -231,29 +237,42 @@ class FaceDB:
         self._lock = threading.RLock()
         self._closed = False
 
+        self.read_only = bool(read_only)
         if url is None:
             assert path is not None
             folder = Path(path)
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise GalleryError(f"cannot create the gallery folder {folder}: {e.strerror}") from None
+            if self.read_only:
+                if not (folder / "gallery.db").is_file():
+                    raise GalleryError(f"no gallery at {folder} (opened read-only: nothing was created)")
+            else:
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise GalleryError(f"cannot create the gallery folder {folder}: {e.strerror}") from None
             if not folder.is_dir():
                 raise GalleryError(f"{folder} is not a folder")
             self.location = str(folder)
-            self.store = Store(f"sqlite:///{folder.resolve() / 'gallery.db'}")
+            self.store = Store(f"sqlite:///{folder.resolve() / 'gallery.db'}", read_only=self.read_only)
+        else:
+            self.store = Store(url, read_only=self.read_only)
+            self.location = self.store.safe_url
+        try:
+            self.facts = self.store.claim(self.engine.model_id, self.engine.embedding_size)
+        except BaseException:
+            self.store.close()
+            raise
+        if url is None:
             index_dir = folder / "index"
         else:
-            self.store = Store(url)
-            self.location = self.store.safe_url
             base = (
                 Path(cache_dir)
                 if cache_dir
                 else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
             )
-            key = hashlib.sha256(self.store.safe_url.encode()).hexdigest()[:16]
+            # Keyed by the gallery's identity too: a database recreated at the same URL gets
+            # a cache of its own (the index files are stamped with it as well).
+            key = hashlib.sha256(f"{self.store.safe_url} {self.facts.uid}".encode()).hexdigest()[:16]
             index_dir = (base / "facedb" / key) if not cache_dir else base / key
-        self.facts = self.store.claim(self.engine.model_id, self.engine.embedding_size)
         try:
             self.vectors = open_vectors(
                 vectors,
@@ -295,6 +314,11 @@ class FaceDB:
     def _check_open(self) -> None:
         if self._closed:
             raise GalleryError(f"the gallery {self.location} is closed")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self.read_only:
+            raise ReadOnlyGallery(f"the gallery {self.location} is open read-only: nothing can be changed")
 
     def _sync(self) -> None:
         """Catches the index up with SQL (another process may have written)."""
@@ -364,6 +388,7 @@ class FaceDB:
 
     def rename(self, person: Person | int | str, name: str) -> Person:
         """Gives a person a new name."""
+        self._check_writable()
         _check_name(name)
         target = self.resolve(person)
         with self.store.write() as s:
@@ -377,6 +402,7 @@ class FaceDB:
         """Removes a person and erases their templates from the database, its WAL and the
         index files. The erasure is complete when this returns if no other process has the
         gallery open, otherwise when the last one closes it."""
+        self._check_writable()
         target = self.resolve(person)
         with self.store.write() as s:
             # The person's row is locked before their faces are listed: a face another
@@ -397,6 +423,7 @@ class FaceDB:
         Raises:
             GalleryError: no face has this id.
         """
+        self._check_writable()
         self._check_open()
         with self.store.write() as s:
             row = s.get(FaceRow, int(face_id))
@@ -519,6 +546,7 @@ class FaceDB:
         force: bool,
         largest_face: bool,
     ) -> Enrollment:
+        self._check_writable()
         if not photos:
             raise EnrollmentRefused(f"no photos given to enroll {name!r}")
         accepted, refused, skipped = self._gate(person, photos, largest_face, force)
@@ -669,7 +697,7 @@ class FaceDB:
             ConfigError: wrong shape, dtype or dimension, non-finite values, or names and
                 rows that do not pair up.
         """
-        self._check_open()
+        self._check_writable()
         matrix = _check_matrix(embeddings, self.facts.dimension, "embeddings")
         if len(names) != len(matrix):
             raise ConfigError(f"{len(names)} names for {len(matrix)} embeddings")
@@ -824,9 +852,11 @@ class FaceDB:
     # -- maintenance -----------------------------------------------------------------------
 
     def check(self, *, repair: bool = True) -> CheckReport:
-        """Compares the SQL faces with the vector index; rebuilds the index when they
-        disagree (``repair=False`` only reports)."""
+        """Compares the SQL faces with the vector index, ids and content (a digest of every
+        template); rebuilds the index when they disagree (``repair=False``, or a read-only
+        gallery, only reports)."""
         self._check_open()
+        repair = repair and not self.read_only
         with self._lock:
             self.vectors.sync(self.store)
             with self.store.read() as s:
@@ -848,11 +878,16 @@ class FaceDB:
                 problems.append(f"{len(missing)} face(s) in the database are missing from the index")
             if extra:
                 problems.append(f"{len(extra)} face(s) in the index are not in the database")
+            differ = False
+            if not missing and not extra:
+                differ = self.vectors.digest() != self.store.content_digest(self.facts.dimension)
+                if differ:
+                    problems.append("the index holds other templates than the database under the same ids")
             foreign = models - {self.facts.model_id}
             if foreign:
                 problems.append(f"faces of other models in the database: {', '.join(sorted(foreign))}")
             repaired = False
-            if (missing or extra) and repair:
+            if (missing or extra or differ) and repair:
                 self.vectors.rebuild(self.store)
                 repaired = True
             return CheckReport(
@@ -869,7 +904,7 @@ class FaceDB:
 
     def rebuild_index(self) -> None:
         """Rebuilds the vector index from the database's templates."""
-        self._check_open()
+        self._check_writable()
         with self._lock:
             self.vectors.rebuild(self.store)
 

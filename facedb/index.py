@@ -80,7 +80,7 @@ import os
 import re
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -324,6 +324,22 @@ def _write_file(path: Path, parts: list[bytes | memoryview]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def content_digest(parts: Iterable[tuple[npt.ArrayLike, npt.ArrayLike]]) -> str:
+    """An order-independent digest of (id, float32 template) pairs: the sum modulo 2**64 of
+    each pair's truncated SHA-256. Two stores holding the same templates under the same ids
+    agree; one differing byte of one template changes it."""
+    total = 0
+    count = 0
+    for ids, vectors in parts:
+        id_array = np.asarray(ids, dtype="<i8")
+        rows = np.ascontiguousarray(vectors, dtype="<f4")
+        for face_id, row in zip(id_array.tolist(), rows, strict=True):
+            h = hashlib.sha256(int(face_id).to_bytes(8, "little", signed=True) + row.tobytes()).digest()
+            total = (total + int.from_bytes(h[:8], "little")) % (1 << 64)
+            count += 1
+    return f"{count}:{total:016x}"
 
 
 def _manifest_checksum(body: dict[str, Any]) -> str:
@@ -736,6 +752,16 @@ class FaissStore:
         with self._lock.read():
             self._check_open()
             return self._ids[: self._n].copy()
+
+    def digest(self) -> str:
+        """A digest of every (id, template) pair, independent of their order: equal to
+        :func:`content_digest` of the same templates read from anywhere else."""
+        with self._lock.read():
+            self._check_open()
+            return content_digest(
+                (self._ids[start : start + seg.n], seg.view())
+                for seg, start in zip(self._segments, self._starts.tolist(), strict=True)
+            )
 
     def search(self, queries: npt.ArrayLike, k: int) -> tuple[F32, I64]:
         """Top-k templates by cosine similarity for each query.

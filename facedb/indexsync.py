@@ -46,23 +46,39 @@ class SyncedIndex:
     whose own readers-writer lock lets them run together.
     """
 
-    def __init__(self, folder: Path, dimension: int, model_id: str, mode: Mode) -> None:
+    def __init__(
+        self, folder: Path, dimension: int, model_id: str, mode: Mode, *, gallery_uid: str, read_only: bool
+    ) -> None:
         self.folder = folder
         self.dimension = dimension
-        self.model_id = model_id
+        # The index files are stamped with the model and the gallery's identity: an index of
+        # another gallery (a database restored or recreated at the same generation) is
+        # foreign, and rebuilt, never served.
+        self.model_id = f"{model_id} gallery={gallery_uid}"
         self.mode: Mode = mode
-        self._vectors = FaissStore(folder, dim=dimension, model=model_id, mode=mode)
+        self.read_only = read_only
+        self._vectors = FaissStore(folder, dim=dimension, model=self.model_id, mode=mode)
         self._generation = -1  # the SQL generation the in-memory index reflects
         self._on_disk: int | None = None  # the generation of the files as we last saw them
         self._lock = threading.RLock()
         self._unsaved = False  # the in-memory index is ahead of its files (a save failed)
 
     @classmethod
-    def open(cls, folder: Path, *, dimension: int, model_id: str, kind: str, store: Store) -> SyncedIndex:
-        """Opens the index saved in ``folder`` and catches it up, or rebuilds it."""
+    def open(
+        cls, folder: Path, *, dimension: int, model_id: str, gallery_uid: str, kind: str, store: Store
+    ) -> SyncedIndex:
+        """Opens the index saved in ``folder`` and catches it up, or rebuilds it. With a
+        read-only store nothing is written: a lagging index is caught up in memory only."""
         if kind not in ("auto", "exact", "approximate"):
             raise ConfigError(f"index must be 'auto', 'exact' or 'approximate', got {kind!r}")
-        index = cls(folder, dimension, model_id, kind)  # type: ignore[arg-type]
+        index = cls(
+            folder,
+            dimension,
+            model_id,
+            kind,  # type: ignore[arg-type]
+            gallery_uid=gallery_uid,
+            read_only=store.read_only,
+        )
         with index._lock, index._file_lock():
             index._load(store)
         return index
@@ -94,6 +110,10 @@ class SyncedIndex:
     def ids(self) -> set[int]:
         """Every face id in the index."""
         return {int(i) for i in self._vectors.ids()}
+
+    def digest(self) -> str:
+        """The content digest of the index (see :func:`facedb.index.content_digest`)."""
+        return self._vectors.digest()
 
     # -- keeping up ------------------------------------------------------------------------
 
@@ -150,7 +170,20 @@ class SyncedIndex:
 
     @contextmanager
     def _file_lock(self) -> Iterator[None]:
-        """Serialises loads and saves of the folder between processes."""
+        """Serialises loads and saves of the folder between processes (a read-only opener
+        creates nothing: it shares an existing lock, or reads without one)."""
+        if self.read_only:
+            try:
+                fd = os.open(self.folder / ".lock", os.O_RDONLY)
+            except OSError:
+                yield
+                return
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                yield
+            finally:
+                os.close(fd)
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -215,6 +248,8 @@ class SyncedIndex:
         self._save_locked(store)
 
     def _save(self, store: Store) -> None:
+        if self.read_only:
+            return
         # Unsaved until the save returns: a failed one (a full disk) is retried by sync().
         self._unsaved = True
         with self._file_lock():
@@ -224,6 +259,8 @@ class SyncedIndex:
     def _save_locked(self, store: Store) -> None:
         """Saves under the file lock. If another process saved since we loaded, its files
         replaced ours: reload them and catch up before writing our state over them."""
+        if self.read_only:
+            return
         on_disk = _disk_generation(self.folder)
         if on_disk is not None and on_disk != self._on_disk and on_disk != self._generation:
             target = self._generation

@@ -189,7 +189,10 @@ class SyncedMilvus:
     # -- keeping up ------------------------------------------------------------------------
 
     def sync(self, store: Store) -> None:
-        """Replays the outbox when this collection is behind the SQL store."""
+        """Replays the outbox when this collection is behind the SQL store (not from a
+        read-only opener: the gallery's writers keep the collection)."""
+        if store.read_only:
+            return
         applied, current = store.sync_state(self.key)
         if applied != current:
             self._replay(store)
@@ -299,6 +302,28 @@ class SyncedMilvus:
         finally:
             iterator.close()
         return found
+
+    def digest(self) -> str:
+        """The content digest of the collection (see :func:`facedb.index.content_digest`)."""
+        from facedb.index import content_digest
+
+        iterator = self._call(
+            "query",
+            self.client.query_iterator,
+            self.settings.collection,
+            batch_size=_BATCH,
+            filter="id >= 0",
+            output_fields=["id", "vector"],
+            consistency_level="Strong",
+        )
+        parts = []
+        try:
+            while batch := iterator.next():
+                ids = np.asarray([int(r["id"]) for r in batch], dtype=np.int64)
+                parts.append((ids, np.asarray([r["vector"] for r in batch], dtype=np.float32)))
+        finally:
+            iterator.close()
+        return content_digest(parts)
 
     def close(self) -> None:
         """Closes the connection (the collection stays loaded for other processes)."""

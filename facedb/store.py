@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -17,7 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import numpy as np
 from alembic import command
@@ -38,11 +41,11 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
-from facedb.errors import GalleryError
+from facedb.errors import GalleryError, ReadOnlyGallery
 from facedb.models import ChangeRow, FaceRow, GalleryRow, PersonRow, VectorSyncRow
 
 __all__ = ["ChangeSet", "FaceInfo", "GalleryFacts", "PersonFields", "Store", "head_revision", "migrate"]
@@ -141,6 +144,54 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _check_model(row: GalleryRow, model_id: str, dimension: int, where: str) -> None:
+    if row.model_id != model_id or row.dimension != dimension:
+        raise GalleryError(
+            f"the gallery at {where} holds templates of model {row.model_id} "
+            f"({row.dimension}-d); this engine makes {model_id} ({dimension}-d): "
+            "templates of different models cannot be compared"
+        )
+
+
+def _check_revision(connection: Connection, where: str) -> None:
+    """A read-only opener cannot migrate: the schema must already be this facedb's."""
+    current = MigrationContext.configure(connection).get_current_revision()
+    connection.rollback()
+    head = head_revision()
+    if current == head:
+        return
+    if current is None:
+        raise GalleryError(f"{where} holds no facedb gallery (opened read-only, nothing was created)")
+    raise GalleryError(
+        f"the gallery {where} has schema revision {current}, this facedb needs {head}: open it once "
+        "without read-only to upgrade it (or use the facedb that wrote it)"
+    )
+
+
+def _read_only_sqlite(url: URL) -> URL:
+    """The same SQLite database opened through a read-only URI (mode=ro): SQLite itself
+    refuses every write, and nothing is created where the file is missing.
+
+    A WAL database needs its -shm file, which SQLite cannot create on a read-only volume. A
+    gallery closed cleanly has no WAL left (facedb checkpoints and SQLite removes it), and is
+    then opened as immutable: nothing can change it through a read-only mount."""
+    path = url.database or ""
+    query = {"mode": "ro", "uri": "true"}
+    wal = Path(f"{path}-wal")
+    if not os.access(Path(path).parent, os.W_OK) and not Path(f"{path}-shm").exists():
+        if not wal.exists() or wal.stat().st_size == 0:
+            query["immutable"] = "1"
+    return url.set(database=f"file:{quote(path)}", query=query)
+
+
+def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in ("query_only=ON", "foreign_keys=ON", "busy_timeout=30000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
 #: The PostgreSQL advisory lock that serialises schema migrations and a gallery's creation.
 _MIGRATION_LOCK = 0x46414345  # "FACE"
 
@@ -212,30 +263,41 @@ class Store:
         url: a SQLAlchemy URL (``sqlite:///folder/gallery.db``, ``postgresql+psycopg://...``).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         parsed = make_url(url)
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, per CONTRACTS.md
         self.url = parsed
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.read_only = read_only
         self._write_lock = threading.Lock()
         try:
             if self.is_sqlite:
                 # Pooled connections: opening one (and its PRAGMAs) costs about a millisecond,
                 # a third of a search. Idle pooled connections hold no read transaction, so
                 # they never stop a WAL checkpoint.
-                self.engine: Engine = create_engine(parsed, pool_size=8, max_overflow=16)
-                event.listen(self.engine, "connect", _sqlite_pragmas)
+                target = _read_only_sqlite(parsed) if read_only else parsed
+                self.engine: Engine = create_engine(target, pool_size=8, max_overflow=16)
+                event.listen(
+                    self.engine, "connect", _sqlite_read_only_pragmas if read_only else _sqlite_pragmas
+                )
                 event.listen(self.engine, "begin", _begin)
             else:
-                self.engine = create_engine(parsed, pool_pre_ping=True, pool_size=8)
+                connect_args = {"options": "-c default_transaction_read_only=on"} if read_only else {}
+                self.engine = create_engine(
+                    parsed, pool_pre_ping=True, pool_size=8, connect_args=connect_args
+                )
             with self.engine.connect() as conn:
-                conn = conn.execution_options(facedb_write=True)
-                with conn.begin():
-                    # Any number of processes may open a fresh database at once: one migrates,
-                    # the others wait and find it done (SQLite's BEGIN IMMEDIATE does the same).
-                    _serialize(conn)
-                    migrate(conn)
+                if read_only:
+                    _check_revision(conn, self.safe_url)
+                else:
+                    conn = conn.execution_options(facedb_write=True)
+                    with conn.begin():
+                        # Any number of processes may open a fresh database at once: one
+                        # migrates, the others wait and find it done (SQLite's BEGIN IMMEDIATE
+                        # does the same).
+                        _serialize(conn)
+                        migrate(conn)
         except GalleryError:
             raise
         except SQLAlchemyError as e:
@@ -258,7 +320,7 @@ class Store:
     def checkpoint(self) -> bool:
         """Copies SQLite's WAL into the database and truncates it to zero bytes, so that no
         erased row survives in the WAL. False when another connection still reads it."""
-        if not self.is_sqlite:
+        if not self.is_sqlite or self.read_only:
             return True
         try:
             with self.engine.connect() as conn:
@@ -290,7 +352,13 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A write transaction: all of it commits when the block ends, or none of it."""
+        """A write transaction: all of it commits when the block ends, or none of it.
+
+        Raises:
+            ReadOnlyGallery: the store was opened read-only.
+        """
+        if self.read_only:
+            raise ReadOnlyGallery(f"the gallery {self.safe_url} is open read-only: nothing can be changed")
         with self._write_lock:
             try:
                 with self.engine.connect() as conn:
@@ -310,6 +378,13 @@ class Store:
     def claim(self, model_id: str, dimension: int, uid: str | None = None) -> GalleryFacts:
         """Records the model of a new gallery (and its identity: `uid`, or a new one), or
         checks an existing gallery's against it."""
+        if self.read_only:
+            with self.read() as s:
+                found = s.get(GalleryRow, 1)
+                if found is None or not found.uid:
+                    raise GalleryError(f"{self.safe_url} holds no facedb gallery yet (opened read-only)")
+                _check_model(found, model_id, dimension, self.safe_url)
+                return GalleryFacts(found.model_id, found.dimension, found.generation, found.uid)
         with self.write() as s:
             _serialize(s.connection())  # two first openers must not both create the row
             row = s.get(GalleryRow, 1)
@@ -323,12 +398,8 @@ class Store:
                     uid=uid or str(uuid.uuid4()),
                 )
                 s.add(row)
-            elif row.model_id != model_id or row.dimension != dimension:
-                raise GalleryError(
-                    f"the gallery at {self.safe_url} holds templates of model {row.model_id} "
-                    f"({row.dimension}-d); this engine makes {model_id} ({dimension}-d): "
-                    "templates of different models cannot be compared"
-                )
+            else:
+                _check_model(row, model_id, dimension, self.safe_url)
             if not row.uid:
                 row.uid = str(uuid.uuid4())
             return GalleryFacts(row.model_id, row.dimension, row.generation, row.uid)
@@ -427,6 +498,14 @@ class Store:
                 ids.append(int(face_id))
                 vectors.append(template_array(blob, dimension))
         return _stack(ids, vectors, dimension)
+
+    def content_digest(self, dimension: int) -> str:
+        """:func:`facedb.index.content_digest` of every usable template: what a vector store
+        that holds exactly the SQL templates reports too."""
+        from facedb.index import content_digest
+
+        with self.read() as s:
+            return content_digest(Store.iter_templates(s, dimension))
 
     def unusable_face_ids(self, dimension: int) -> list[int]:
         """Faces whose stored template cannot be searched (NaN, infinite or zero), which an

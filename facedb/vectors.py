@@ -60,6 +60,11 @@ class GalleryVectors(Protocol):
         """Every face id in the store."""
         ...
 
+    def digest(self) -> str:
+        """A digest of every (id, template) the store holds, equal to the SQL store's
+        :meth:`~facedb.store.Store.content_digest` when they hold the same templates."""
+        ...
+
     def rebuild(self, store: Store) -> None:
         """Makes the store hold exactly the SQL store's templates."""
         ...
@@ -77,7 +82,9 @@ def open_vectors(
     if url is None:
         from facedb.indexsync import SyncedIndex
 
-        return SyncedIndex.open(folder, dimension=dimension, model_id=model_id, kind=kind, store=store)
+        return SyncedIndex.open(
+            folder, dimension=dimension, model_id=model_id, gallery_uid=gallery_uid, kind=kind, store=store
+        )
     if url.startswith("milvus://"):
         from facedb.milvus import SyncedMilvus
 

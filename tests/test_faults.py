@@ -109,19 +109,56 @@ def test_a_read_only_gallery_opens_and_answers_without_writing(tmp_path: Path) -
 
 
 def test_read_only_never_writes_even_where_it_could(tmp_path: Path) -> None:
-    """On a writable folder too, read_only=True changes no file (a backup being inspected)."""
+    """On a writable folder too, read_only=True changes neither the database nor the index (on
+    a writable folder SQLite may add its empty -wal/-shm coordination files, so that a writer
+    in another process and this reader see consistent pages)."""
     folder = tmp_path / "g"
     with FaceDB(folder) as db:
         db.import_embeddings(["a"], unit_rows(1, 1))
-    before = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*")}
+
+    def state() -> dict[Path, tuple[int, int]]:
+        return {
+            p: (p.stat().st_mtime_ns, p.stat().st_size)
+            for p in folder.rglob("*")
+            if not p.name.endswith(("-wal", "-shm"))
+        }
+
+    before = state()
     with FaceDB(folder, read_only=True) as db:
         assert len(db) == 1
         with pytest.raises(facedb.ReadOnlyGallery):
             db.import_embeddings(["b"], unit_rows(2, 1))
-    assert {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*")} == before
+    assert state() == before
+    assert all(p.stat().st_size == 0 for p in folder.glob("*-wal"))
 
 
 def test_a_read_only_gallery_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(facedb.GalleryError, match="no gallery"):
         FaceDB(tmp_path / "nothing", read_only=True)
     assert not (tmp_path / "nothing").exists()
+
+
+def test_cli_read_only(tmp_path: Path) -> None:
+    import sys
+
+    folder = tmp_path / "g"
+    with FaceDB(folder) as db:
+        db.import_embeddings(["ann"], unit_rows(4, 1))
+    facedb_cli = Path(sys.executable).with_name("facedb")
+    with read_only_view(folder, tmp_path / "ro") as view:
+        people = subprocess.run(
+            [str(facedb_cli), "--db", str(view), "--read-only", "people"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert people.returncode == 0 and "ann" in people.stdout, people.stderr
+        rename = subprocess.run(
+            [str(facedb_cli), "--db", str(view), "--read-only", "rename", "ann", "bob"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert rename.returncode == 6
+        assert rename.stderr.strip().startswith("facedb: error: ") and "read-only" in rename.stderr
+        assert len(rename.stderr.strip().splitlines()) == 1

@@ -515,3 +515,42 @@ def check_search(db: FaceDB, model: dict[int, np.ndarray], rng: np.random.Genera
     for c in got:
         assert c.similarity == pytest.approx(sims[c.person.id], abs=1e-5)
     assert len({c.person.id for c in got}) == len(got)
+
+
+def test_an_index_of_another_gallery_is_rebuilt_never_served(tmp_path: Path) -> None:
+    """A gallery recreated at the same place and generation (a restored or recreated database)
+    must not be answered from the old gallery's index files."""
+    folder = tmp_path / "g"
+    old, new = (np.random.default_rng(s).normal(size=(3, 512)) for s in (10, 11))
+    with FaceDB(folder) as db:
+        db.import_embeddings(["old0", "old1", "old2"], old)
+    shutil.copytree(folder / "index", tmp_path / "old-index")
+    for f in folder.glob("gallery.db*"):
+        f.unlink()
+    shutil.rmtree(folder / "index")
+    with FaceDB(folder) as db:
+        db.import_embeddings(["new0", "new1", "new2"], new)
+    shutil.rmtree(folder / "index")
+    shutil.copytree(tmp_path / "old-index", folder / "index")  # same generation, other gallery
+    with FaceDB(folder) as db:
+        assert db.search(new[1], k=1)[0][0].person.name == "new1"
+        assert db.search(new[1], k=1)[0][0].similarity == pytest.approx(1.0, abs=1e-5)
+        assert db.check().ok
+
+
+def test_check_compares_content_not_only_ids(db: FaceDB) -> None:
+    from sqlalchemy import update
+
+    from facedb.models import FaceRow
+    from facedb.store import template_bytes
+
+    x = np.random.default_rng(12).normal(size=(2, 512)).astype(np.float32)
+    people = db.import_embeddings(["a", "b"], x)
+    (face_id,) = [f["id"] for f in db.faces(people[0].id)]
+    other = x[1] / np.linalg.norm(x[1])
+    with db.store.write() as s:  # the template changed behind the index's back
+        s.execute(update(FaceRow).where(FaceRow.id == face_id).values(template=template_bytes(other)))
+    report = db.check()
+    assert not report.ok and report.repaired
+    assert any("other templates" in p for p in report.problems), report.problems
+    assert db.check().ok
