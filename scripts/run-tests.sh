@@ -12,17 +12,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A server that does not come up fails the run in CI (CI=true) instead of skipping its tests;
+# outside CI its tests skip with the reason shown.
+server_failed() {
+    if [ "${CI:-}" = "true" ]; then
+        echo "error: $1 could not be started: the tests that need it cannot run" >&2
+        exit 1
+    fi
+    echo "warning: $1 could not be started; its tests will skip" >&2
+}
 if url=$(scripts/postgres.sh start "$PG_DIR"); then
     export FACEDB_TEST_POSTGRES_URL=$url
     echo "PostgreSQL for the tests: $url"
 else
-    echo "warning: PostgreSQL could not be started; its tests will skip (or fail in CI)" >&2
+    server_failed PostgreSQL
 fi
 if uri=$(scripts/milvus.sh start "$MILVUS_DIR"); then
     export FACEDB_TEST_MILVUS_URI=$uri FACEDB_TEST_MILVUS_DATA=$MILVUS_DIR
     echo "Milvus for the tests: $uri (data in $MILVUS_DIR)"
 else
-    echo "warning: Milvus could not be started; its tests will skip (or fail in CI)" >&2
+    server_failed Milvus
 fi
 
 status=0

@@ -10,6 +10,8 @@ import csv
 import importlib.util
 import json
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +66,13 @@ def expected(faces_dir: Path) -> dict[str, list[str]]:
 def engine() -> facedb.FaceEngine:
     """The default engine, shared by the session (loading models costs ~0.1 s)."""
     return facedb.default_engine()
+
+
+def join_all(threads: list[threading.Thread], timeout: float = 60.0) -> None:
+    """Joins every thread a test started, within `timeout` seconds in all, and fails the test
+    if one is still running (a hung thread must not outlive its test unnoticed)."""
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    alive = [t.name for t in threads if t.is_alive()]
+    assert not alive, f"threads still running after {timeout:.0f} s: {alive}"

@@ -16,6 +16,7 @@ import facedb
 from facedb.models import ChangeRow, FaceRow
 from facedb.store import Store
 
+from .conftest import join_all
 from .test_milvus import milvus_address
 from .test_postgres import fresh_database, server_url_or_skip
 
@@ -145,8 +146,7 @@ def test_removal_racing_an_addition_logs_both(
 
             monkeypatch.setattr(Store, "face_ids_of", staticmethod(face_ids_then_let_the_adder_in))
             remover.remove(person.id)
-            thread.join(timeout=30)
-            assert not thread.is_alive()
+            join_all([thread], 30)
             (result,) = outcome
             assert isinstance(result, facedb.PersonNotFound), result
             for db in (remover, adder):

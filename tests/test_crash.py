@@ -16,6 +16,7 @@ import pytest
 
 import facedb
 
+from .conftest import join_all
 from .crash_writer import template
 
 WRITER = Path(__file__).with_name("crash_writer.py")
@@ -48,7 +49,7 @@ def run_and_kill(folder: Path | str, seed: int, photos: list[Path], delay: float
     time.sleep(delay)
     child.send_signal(signal.SIGKILL)
     child.wait(60)
-    reader.join(60)
+    join_all([reader], 60)
     assert child.returncode == -signal.SIGKILL, child.stderr.read() if child.stderr else ""
     return [line for line in lines if line.startswith(("ADD ", "DEL ", "REMOVING "))]
 

@@ -18,6 +18,8 @@ from PIL import Image
 
 import facedb
 
+from .conftest import join_all
+
 
 def iou(a: Any, b: Any) -> float:
     w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -425,8 +427,7 @@ def test_threads_share_an_engine(engine: facedb.FaceEngine, faces_dir: Path, whe
     threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=120)
+    join_all(threads, 120)
     assert not failures, failures
 
 

@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 import facedb
 from facedb import FaceDB
 
+from .conftest import join_all
+
 
 def enroll_gallery(db: FaceDB, faces_dir: Path) -> None:
     for person in sorted((faces_dir / "gallery").iterdir()):
@@ -422,8 +424,7 @@ def test_threads_identify_while_one_enrolls(tmp_path: Path, faces_dir: Path) -> 
         db.import_embeddings([f"p{i}" for i in range(50)], np.random.default_rng(2).normal(size=(50, 512)))
     finally:
         stop.set()
-        for t in readers:
-            t.join(60)
+        join_all(readers, 60)
     assert not errors, errors[:3]
     assert len(db) == 55
     db.close()

@@ -19,6 +19,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from facedb.errors import ConfigError, GalleryError
 from facedb.index import MANIFEST_NAME, FaissStore, IndexUnavailable, VectorStore
 
+from .conftest import join_all
+
 MODEL = "test-model"
 
 
@@ -455,8 +457,7 @@ def test_searches_beside_writers(tmp_path):
                 store.save(step + 1)
     finally:
         stop.set()
-        for t in threads:
-            t.join()
+        join_all(threads, 120)
     assert not errors, errors[0]
     assert set(store.ids().tolist()) == set(range(6000)) - removed
     assert store.kind.startswith("sign-hamming")
