@@ -41,6 +41,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
@@ -460,6 +462,21 @@ class Store:
     def applied_generation(s: Session, store_key: str) -> int:
         """Inside a write: how far a shared vector store has applied the log (-1: never);
         the row stays locked until the transaction ends, so one process replays at a time."""
+        # The row is created first if missing (by one of any number of first replayers: the
+        # others find it), so that there is always a row to lock.
+        dialect = s.get_bind().dialect.name
+        if dialect == "postgresql":
+            s.execute(
+                postgresql_insert(_table(VectorSyncRow))
+                .values(store=store_key, generation=-1)
+                .on_conflict_do_nothing(index_elements=["store"])
+            )
+        elif dialect == "sqlite":
+            s.execute(
+                sqlite_insert(_table(VectorSyncRow))
+                .values(store=store_key, generation=-1)
+                .on_conflict_do_nothing(index_elements=["store"])
+            )
         row = s.execute(
             select(VectorSyncRow).where(VectorSyncRow.store == store_key).with_for_update()
         ).scalar_one_or_none()
