@@ -508,3 +508,110 @@ def test_idempotent_enrollment_is_not_repeated(service: dict[str, Any], faces_di
         422,
         "invalid_request",
     )
+
+
+def test_failed_keys_are_rate_limited_per_address(service: dict[str, Any]) -> None:
+    """A server of its own (3 failures in 2 s): after them even the right key is refused with
+    429 and Retry-After, without the body being read; after the window it works again."""
+    server = Server(service["db"], "--auth-failures", "3", "--auth-window", "2")
+    try:
+        good = {"X-API-Key": service["keys"]["read"]}
+        for _ in range(3):
+            error_of(
+                httpx.get(server.url + "/people", headers={"X-API-Key": "fdb_guess"}), 401, "unauthorized"
+            )
+        limited = httpx.get(server.url + "/people", headers=good)
+        error_of(limited, 429, "rate_limited")
+        assert 1 <= int(limited.headers["retry-after"]) <= 2
+        start = time.monotonic()
+        sock = raw_request(
+            {"port": server.port},
+            f"POST /identify HTTP/1.1\nHost: x\nContent-Length: {1 << 30}\n"
+            f"X-API-Key: {service['keys']['read']}\n",
+        )
+        with sock:
+            status, headers, _ = read_answer(sock, timeout=5)
+        assert status == 429 and "retry-after" in headers and time.monotonic() - start < 1.0
+        time.sleep(int(limited.headers["retry-after"]) + 0.2)
+        assert httpx.get(server.url + "/people", headers=good).status_code == 200
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def app_client(tmp_path: Path, engine: Any) -> Iterator[tuple[Any, Any, str]]:
+    """The application in this process (to break its parts on purpose), with a read key."""
+    from fastapi.testclient import TestClient
+
+    import facedb
+    from facedb.keys import KeyStore
+    from facedb.service import create_app
+
+    db = facedb.FaceDB(tmp_path / "gallery", engine=engine)
+    _, secret = KeyStore(db.store).create("read")
+    with TestClient(create_app(db), raise_server_exceptions=False) as client:
+        yield client, db, secret
+    db.close()
+
+
+def test_unexpected_errors_say_only_internal_error(
+    app_client: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, db, secret = app_client
+
+    def broken() -> None:
+        raise RuntimeError(f"disk on fire at {db.location}/gallery.db")
+
+    monkeypatch.setattr(db, "people", broken)
+    response = client.get("/people", headers={"X-API-Key": secret, "X-Request-ID": "req-1"})
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"code": "internal_error", "message": "internal error", "request_id": "req-1"}
+    }
+    assert response.headers["x-request-id"] == "req-1"
+    assert any("req-1" in r.getMessage() and r.exc_info for r in caplog.records), "details go to the log"
+
+
+def test_unavailable_vector_store_and_rate_limit_have_retry_after(
+    app_client: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facedb.errors import RateLimited, VectorStoreUnavailable
+
+    client, db, secret = app_client
+    headers = {"X-API-Key": secret}
+
+    def loading(*_: Any, **__: Any) -> None:
+        raise VectorStoreUnavailable(
+            "collection at milvus://10.1.2.3:19530/faces still loading", retry_after=7
+        )
+
+    monkeypatch.setattr(db, "search", loading)
+    response = client.post("/search", json={"embedding": [0.0] * 512}, headers=headers)
+    assert error_of(response, 503, "vector_store_unavailable") == "collection at <url> still loading"
+    assert response.headers["retry-after"] == "7"
+
+    def limited(*_: Any, **__: Any) -> None:
+        raise RateLimited("slow down", retry_after=2.5)
+
+    monkeypatch.setattr(db, "search", limited)
+    response = client.post("/search", json={"embedding": [0.0] * 512}, headers=headers)
+    error_of(response, 429, "rate_limited")
+    assert response.headers["retry-after"] == "3"
+
+
+def test_health_is_unavailable_when_the_vector_store_is_not_usable(
+    app_client: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, db, _ = app_client
+    assert client.get("/health").json() == {"status": "ok"}
+
+    class Down:
+        kind = "down"
+        location = "nowhere"
+
+        def __len__(self) -> int:
+            raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(db, "vectors", Down())
+    response = client.get("/health")
+    assert response.status_code == 503 and response.json() == {"status": "unavailable"}
