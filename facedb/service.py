@@ -33,7 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -51,6 +51,19 @@ log = logging.getLogger("facedb.service")
 
 #: The largest id a person can have (SQL BIGINT), so that no path parameter overflows.
 MAX_ID = 2**63 - 1
+#: A name needs one character that is not white space, in JSON Schema's sense and Python's.
+NAME_PATTERN = r"[^\s\x1c-\x1f\x85]"
+
+
+def _iso_time(value: Any) -> Any:
+    # pydantic would take "0" for 1970-01-01: the schema says an ISO date or date-time.
+    if isinstance(value, str) and not re.match(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("expected an ISO 8601 date (2026-12-01) or date-time (2026-12-01T08:00:00+01:00)")
+    return value
+
+
+#: A query parameter that is an ISO date or date-time.
+TimeBound = Annotated[datetime | date | None, BeforeValidator(_iso_time)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +104,7 @@ class _Unauthorized(Exception):
 class RenameRequest(BaseModel):
     """A person's new name."""
 
-    name: str = Field(min_length=1, max_length=500, pattern=r"\S")
+    name: str = Field(min_length=1, max_length=500, pattern=NAME_PATTERN)
 
 
 class ErrorDetail(BaseModel):
@@ -303,7 +316,18 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
         if e.status_code == 400:  # a body the parser refused (too many files, bad multipart)
             return answer(request, 422, "invalid_request", public(str(e.detail)))
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
-        return answer(request, e.status_code, code, public(str(e.detail)), dict(e.headers or {}))
+        headers = dict(e.headers or {})
+        if e.status_code == 405:
+            # Starlette names the methods of the first route on the path only.
+            path = request.url.path
+            allowed = {
+                m
+                for r in app.routes
+                if isinstance(r, APIRoute) and r.path_regex.match(path)
+                for m in r.methods or ()
+            }
+            headers["Allow"] = ", ".join(sorted(allowed))
+        return answer(request, e.status_code, code, public(str(e.detail)), headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, e: Exception) -> JSONResponse:
@@ -408,6 +432,8 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
         operation_id="health",
         response_model=Health,
         response_model_exclude_none=True,
+        # The key is optional here: without one, liveness only.
+        openapi_extra={"security": [{}]},
         responses={503: {"model": Health, "description": "not ready"}, 401: _ERRORS[401], 429: _ERRORS[429]},
     )
     async def health(request: Request, _: Annotated[str | None, Depends(api_key)]) -> Any:
@@ -431,17 +457,24 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
         operation_id="create_person",
         status_code=201,
         responses={**_ERRORS, 201: {"description": "the new person", "links": person_links}},
-        openapi_extra={
-            "requestBody": {
-                "content": {"multipart/form-data": {"encoding": {"photos": {"contentType": "image/jpeg"}}}}
-            }
-        },
     )
     async def create_person(
         key: Annotated[ApiKey, enroll],
-        name: Annotated[str, Form(min_length=1, max_length=500, pattern=r"\S")],
-        photos: Annotated[list[UploadFile], File(description="photos showing one face each")],
-        metadata: Annotated[str | None, Form(description="a JSON object")] = None,
+        name: Annotated[str, Form(min_length=1, max_length=500, pattern=NAME_PATTERN)],
+        photos: Annotated[
+            list[UploadFile],
+            File(description="photos showing one face each", min_length=1, max_length=settings.max_photos),
+        ],
+        metadata: Annotated[
+            str | None,
+            Form(
+                description="a JSON object",
+                json_schema_extra={
+                    "contentMediaType": "application/json",
+                    "contentSchema": {"type": "object"},
+                },
+            ),
+        ] = None,
         force: Annotated[bool, Form(description="skip the mislabel check (admin keys only)")] = False,
         idempotency_key: Annotated[str | None, idempotency_header] = None,
     ) -> JSONResponse:
@@ -511,16 +544,14 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
         tags=["people"],
         operation_id="add_faces",
         responses=_ERRORS,
-        openapi_extra={
-            "requestBody": {
-                "content": {"multipart/form-data": {"encoding": {"photos": {"contentType": "image/jpeg"}}}}
-            }
-        },
     )
     async def add_faces(
         key: Annotated[ApiKey, enroll],
         person_id: Annotated[int, person_path],
-        photos: Annotated[list[UploadFile], File(description="more photos of this person")],
+        photos: Annotated[
+            list[UploadFile],
+            File(description="more photos of this person", min_length=1, max_length=settings.max_photos),
+        ],
         force: Annotated[bool, Form(description="skip the mislabel check (admin keys only)")] = False,
         idempotency_key: Annotated[str | None, idempotency_header] = None,
     ) -> JSONResponse:
@@ -553,11 +584,6 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
         operation_id="identify",
         dependencies=[read],
         responses=_ERRORS,
-        openapi_extra={
-            "requestBody": {
-                "content": {"multipart/form-data": {"encoding": {"photo": {"contentType": "image/jpeg"}}}}
-            }
-        },
     )
     async def identify(
         photo: Annotated[UploadFile, File(description="the photo")],
@@ -574,15 +600,6 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
         operation_id="verify",
         dependencies=[read],
         responses=_ERRORS,
-        openapi_extra={
-            "requestBody": {
-                "content": {
-                    "multipart/form-data": {
-                        "encoding": {"a": {"contentType": "image/jpeg"}, "b": {"contentType": "image/jpeg"}}
-                    }
-                }
-            }
-        },
     )
     async def verify(
         a: Annotated[UploadFile, File(description="first photo")],
@@ -636,8 +653,8 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
         "/sightings", tags=["attendance"], operation_id="sightings", dependencies=[read], responses=_ERRORS
     )
     async def list_sightings(
-        since: datetime | date | None = None,
-        until: datetime | date | None = None,
+        since: TimeBound = None,
+        until: TimeBound = None,
         person_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     ) -> list[dict[str, Any]]:
         """Visits logged by `facedb watch` that started in [since, until) (default: today)."""
@@ -660,9 +677,7 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
     @app.get(
         "/attendance", tags=["attendance"], operation_id="attendance", dependencies=[read], responses=_ERRORS
     )
-    async def attendance(
-        since: datetime | date | None = None, until: datetime | date | None = None
-    ) -> list[dict[str, Any]]:
+    async def attendance(since: TimeBound = None, until: TimeBound = None) -> list[dict[str, Any]]:
         """First and last sighting per person (and stranger) per day."""
         rows = await run_in_threadpool(attendance_log.attendance, db, since, until)
         return [
