@@ -325,7 +325,16 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
     import uvicorn
+
+    # The service logs what an error answer leaves out (the exception, with the request id).
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
     from facedb.service import ServiceSettings, create_app
 

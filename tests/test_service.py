@@ -492,6 +492,17 @@ def test_idempotent_enrollment_is_not_repeated(service: dict[str, Any], faces_di
     assert again.headers.get("idempotent-replayed") == "true" and "idempotent-replayed" not in first.headers
     assert len(call(service, "GET", "/people").json()) == people + 1
     error_of(post("enroll-kit-1", name="Somebody else"), 422, "idempotency_key_reused")
+    # Keys are per key-holder: another client's same key is another request.
+    other = cli(service["db"], "keys", "create", "--scope", "admin", "--name", "other client")
+    theirs = httpx.post(
+        service["url"] + "/people",
+        data=form,
+        files=photo,
+        headers={"X-API-Key": other, "Idempotency-Key": "enroll-kit-1"},
+        timeout=120,
+    )
+    assert theirs.status_code == 201 and theirs.json()["id"] != first.json()["id"]
+    assert "idempotent-replayed" not in theirs.headers
     # Adding faces: the same key twice adds them once.
     more = [
         ("photos", ("k2.jpg", (faces_dir / "gallery/kit_harington/john2.jpeg").read_bytes(), "image/jpeg"))
