@@ -26,7 +26,7 @@ import re
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -119,6 +119,8 @@ class RequestGuard:
         app: the application behind the door.
         authenticate: the live key of a secret, or None (runs in a worker thread).
         max_request_bytes: the largest request body accepted.
+        path_limits: smaller limits for some paths (a photo to identify needs less room than
+            an enrollment of many).
         limiter: counts failed authentications per client address.
         public_message: makes an error message fit for a client (no server paths).
         anonymous_paths: paths that need no key.
@@ -131,12 +133,14 @@ class RequestGuard:
         authenticate: Callable[[str | None], ApiKey | None],
         max_request_bytes: int,
         limiter: FailedAuthLimiter,
+        path_limits: Mapping[str, int] | None = None,
         public_message: Callable[[str], str] = str,
         anonymous_paths: frozenset[str] = ANONYMOUS_PATHS,
     ) -> None:
         self.app = app
         self.authenticate = authenticate
         self.max_request_bytes = int(max_request_bytes)
+        self.path_limits = dict(path_limits or {})
         self.limiter = limiter
         self.public_message = public_message
         self.anonymous_paths = anonymous_paths
@@ -177,7 +181,7 @@ class RequestGuard:
             )
             await send_with_id({"type": "http.response.body", "body": body})
 
-        limit = self.max_request_bytes
+        limit = self.path_limits.get(scope.get("path", ""), self.max_request_bytes)
         address = (scope.get("client") or ("unknown", 0))[0]
         secret = headers.get("x-api-key")
         anonymous = scope.get("path", "") in self.anonymous_paths and secret is None

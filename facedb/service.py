@@ -53,6 +53,10 @@ log = logging.getLogger("facedb.service")
 MAX_ID = 2**63 - 1
 #: A name needs one character that is not white space, in JSON Schema's sense and Python's.
 NAME_PATTERN = r"[^\s\x1c-\x1f\x85]"
+#: Room for the multipart framing and form fields beside the photos.
+_FORM_ROOM = 1024 * 1024
+#: The largest /search body: 100 templates of 512 numbers written out in JSON, with room.
+_SEARCH_BYTES = 8 * 1024 * 1024
 
 
 def _iso_time(value: Any) -> Any:
@@ -93,7 +97,7 @@ class ServiceSettings:
         """The largest request body accepted, in bytes."""
         if self.max_request_bytes is not None:
             return self.max_request_bytes
-        return self.max_photos * self.max_upload_bytes + 1024 * 1024
+        return self.max_photos * self.max_upload_bytes + _FORM_ROOM
 
 
 class _Unauthorized(Exception):
@@ -258,6 +262,11 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
         RequestGuard,
         authenticate=keys.authenticate,
         max_request_bytes=settings.request_limit,
+        path_limits={
+            "/identify": min(settings.request_limit, settings.max_upload_bytes + _FORM_ROOM),
+            "/verify": min(settings.request_limit, 2 * settings.max_upload_bytes + _FORM_ROOM),
+            "/search": min(settings.request_limit, _SEARCH_BYTES),
+        },
         limiter=FailedAuthLimiter(
             settings.auth_failures, settings.auth_window_seconds, settings.max_tracked_clients
         ),

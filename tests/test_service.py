@@ -229,20 +229,22 @@ def test_streamed_body_without_key_is_refused_after_few_bytes(service: dict[str,
     assert sent < 16 << 20, f"the server let {sent} bytes in before refusing"
 
 
-def test_streamed_body_over_the_limit_is_cut_off(service: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("path", "limit_mb"), [("/identify", 3), ("/people", 9)])
+def test_streamed_body_over_the_limit_is_cut_off(service: dict[str, Any], path: str, limit_mb: int) -> None:
     """With a valid key, a chunked body (no Content-Length) is refused when it passes the
-    request limit (4 photos x 2 MB + 1 MB here), not read to its end."""
+    request limit, not read to its end: one photo (2 MB here) + 1 MB for /identify, four
+    photos + 1 MB for an enrollment."""
     sock = raw_request(
         service,
-        "POST /identify HTTP/1.1\nHost: x\nContent-Type: multipart/form-data; boundary=b\n"
-        f"Transfer-Encoding: chunked\nX-API-Key: {service['keys']['read']}\n",
+        f"POST {path} HTTP/1.1\nHost: x\nContent-Type: multipart/form-data; boundary=b\n"
+        f"Transfer-Encoding: chunked\nX-API-Key: {service['keys']['admin']}\n",
     )
     with sock:
         sent = stream_until_answered(sock, 400 << 20)
         status, _, body = read_answer(sock)
     assert status == 413 and body["error"]["code"] == "request_too_large", body
-    print(f"400 MB streamed with a key, limit 9 MB: 413 after the client sent {sent / 2**20:.1f} MB")
-    assert sent < 32 << 20
+    print(f"400 MB streamed to {path} with a key, limit {limit_mb} MB: 413 after {sent / 2**20:.1f} MB sent")
+    assert limit_mb << 20 <= sent < (limit_mb + 16) << 20
 
 
 def test_files_per_request_are_bounded(service: dict[str, Any], faces_dir: Path) -> None:
@@ -346,11 +348,17 @@ def test_enroll_rename_add_delete(service: dict[str, Any], faces_dir: Path) -> N
 def test_bad_requests_say_what_was_wrong(service: dict[str, Any], faces_dir: Path) -> None:
     not_image = call(service, "POST", "/identify", files={"photo": ("x.jpg", b"hello", "image/jpeg")})
     assert "not a recognised image format" in error_of(not_image, 422, "image_invalid")
-    big = b"\xff\xd8" + b"\0" * (3 * 1024 * 1024)
+    big = b"\xff\xd8" + b"\0" * (5 * 1024 * 1024 // 2)  # over the 2 MB photo limit
     error_of(
         call(service, "POST", "/identify", files={"photo": ("big.jpg", big, "image/jpeg")}),
         413,
         "image_too_large",
+    )
+    bigger = b"\xff\xd8" + b"\0" * (4 * 1024 * 1024)  # over the 3 MB limit of a request to /identify
+    error_of(
+        call(service, "POST", "/identify", files={"photo": ("big.jpg", bigger, "image/jpeg")}),
+        413,
+        "request_too_large",
     )
     from tests.test_engine import png_header_claiming
 
