@@ -21,7 +21,10 @@ import pytest
 FACEDB = Path(sys.executable).with_name("facedb")
 ROOT = Path(__file__).resolve().parent.parent
 # The child processes import this checkout's facedb (a venv may have another one installed).
-CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+CHILD_ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+}
 
 
 def free_port() -> int:
