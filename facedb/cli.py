@@ -327,12 +327,27 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
     import uvicorn
+
+    # The service logs what an error answer leaves out (the exception, with the request id).
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
     from facedb.service import ServiceSettings, create_app
 
     db = _open_db(args)
-    settings = ServiceSettings(max_upload_bytes=args.max_upload_mb * 1024 * 1024)
+    settings = ServiceSettings(
+        max_upload_bytes=args.max_upload_mb * 1024 * 1024,
+        max_photos=args.max_photos,
+        max_request_bytes=None if args.max_request_mb is None else args.max_request_mb * 1024 * 1024,
+        auth_failures=args.auth_failures,
+        auth_window_seconds=args.auth_window,
+    )
     print(
         f"facedb: serving {db.location} on http://{args.host}:{args.port} (OpenAPI at /docs)", file=sys.stderr
     )
@@ -525,6 +540,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-upload-mb", type=int, default=20, help="largest photo upload (default 20 MB)")
+    p.add_argument("--max-photos", type=int, default=20, help="most photos in one request (default 20)")
+    p.add_argument(
+        "--max-request-mb",
+        type=int,
+        default=None,
+        help="largest request body (default: max-photos x max-upload-mb + 1 MB)",
+    )
+    p.add_argument(
+        "--auth-failures",
+        type=int,
+        default=10,
+        help="failed API keys from one address before it is refused for a while (default 10)",
+    )
+    p.add_argument(
+        "--auth-window", type=float, default=60.0, help="seconds those failures are counted over (default 60)"
+    )
     p.add_argument(
         "--read-only",
         action="store_true",

@@ -13,6 +13,7 @@ __all__ = [
     "EnrollmentRefused",
     "FaceDBError",
     "GalleryError",
+    "IdempotencyKeyReused",
     "ImageError",
     "ImageNotFound",
     "ImageTooLarge",
@@ -22,6 +23,7 @@ __all__ = [
     "PersonNotFound",
     "RateLimited",
     "ReadOnlyGallery",
+    "RequestTooLarge",
     "VectorStoreUnavailable",
 ]
 
@@ -175,3 +177,19 @@ class RateLimited(FaceDBError):
     def __init__(self, message: str, retry_after: float = 60.0) -> None:
         super().__init__(message)
         self.retry_after = float(retry_after)
+
+
+class RequestTooLarge(FaceDBError):
+    """An HTTP request whose body is over the service's limit (declared or streamed)."""
+
+    code = "request_too_large"
+    http_status = 413
+    exit_code = 2
+
+
+class IdempotencyKeyReused(FaceDBError, ValueError):
+    """An idempotency key already used by the same client for a different request."""
+
+    code = "idempotency_key_reused"
+    http_status = 422
+    exit_code = 2

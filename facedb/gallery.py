@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -28,6 +28,7 @@ from facedb.errors import (
     EnrollmentRefused,
     FaceDBError,
     GalleryError,
+    IdempotencyKeyReused,
     PersonNotFound,
     ReadOnlyGallery,
 )
@@ -45,6 +46,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("facedb")
+
+#: How long an enrollment's idempotency key is remembered (a retry after that enrolls again).
+IDEMPOTENCY_KEEP = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +103,13 @@ class Identification:
 @dataclass(frozen=True, slots=True)
 class Enrollment:
     """What an enrollment did: the person, the new face ids, and the photos skipped as
-    already enrolled (photo, reason)."""
+    already enrolled (photo, reason). ``replayed``: this is the recorded answer of an earlier
+    call with the same request key, which wrote nothing this time."""
 
     person: Person
     added: list[int]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,16 +494,39 @@ class FaceDB:
         *,
         force: bool = False,
         largest_face: bool = False,
+        request_key: str | None = None,
+        request_fingerprint: str = "",
     ) -> Enrollment:
-        """Like :meth:`enroll`, returning what was added and what was skipped."""
+        """Like :meth:`enroll`, returning what was added and what was skipped.
+
+        Args:
+            request_key: makes the call idempotent: the key is recorded in the enrollment's
+                own transaction, and a later call with the same key writes nothing and
+                returns the first call's Enrollment (``replayed=True``).
+            request_fingerprint: what the request was (e.g. a hash of its fields); the same
+                key with another fingerprint raises :class:`IdempotencyKeyReused`.
+        """
         _check_name(name)
         self._check_open()
+        if request_key is not None:
+            earlier = self._recall(request_key, request_fingerprint)
+            if earlier is not None:
+                return earlier
         existing = self.find(name)
         if len(existing) > 1:
             ids = ", ".join(str(p.id) for p in existing)
             raise PersonNotFound(f"{len(existing)} people are named {name!r} (ids {ids}): add faces by id")
         person = existing[0] if existing else None
-        return self._add(person, name, _as_list(photos), dict(metadata or {}), force, largest_face)
+        return self._add(
+            person,
+            name,
+            _as_list(photos),
+            dict(metadata or {}),
+            force,
+            largest_face,
+            request_key=request_key,
+            request_fingerprint=request_fingerprint,
+        )
 
     def add_faces(
         self,
@@ -517,10 +546,27 @@ class FaceDB:
         *,
         force: bool = False,
         largest_face: bool = False,
+        request_key: str | None = None,
+        request_fingerprint: str = "",
     ) -> Enrollment:
-        """Like :meth:`add_faces`, returning what was added and what was skipped."""
+        """Like :meth:`add_faces`, returning what was added and what was skipped;
+        ``request_key`` and ``request_fingerprint`` as in :meth:`enroll_photos`."""
+        if request_key is not None:
+            self._check_open()
+            earlier = self._recall(request_key, request_fingerprint)
+            if earlier is not None:
+                return earlier
         target = self.resolve(person)
-        return self._add(target, target.name, _as_list(photos), {}, force, largest_face)
+        return self._add(
+            target,
+            target.name,
+            _as_list(photos),
+            {},
+            force,
+            largest_face,
+            request_key=request_key,
+            request_fingerprint=request_fingerprint,
+        )
 
     def create_person(
         self,
@@ -530,12 +576,28 @@ class FaceDB:
         *,
         force: bool = False,
         largest_face: bool = False,
+        request_key: str | None = None,
+        request_fingerprint: str = "",
     ) -> Enrollment:
         """Enrolls a new person even if somebody already has this name (names are labels);
-        same gate and rules as :meth:`enroll`."""
+        same gate and rules as :meth:`enroll`; ``request_key`` and ``request_fingerprint`` as
+        in :meth:`enroll_photos`."""
         _check_name(name)
         self._check_open()
-        return self._add(None, name, _as_list(photos), dict(metadata or {}), force, largest_face)
+        return self._add(
+            None,
+            name,
+            _as_list(photos),
+            dict(metadata or {}),
+            force,
+            largest_face,
+            request_key=request_key,
+            request_fingerprint=request_fingerprint,
+        )
+
+    def _recall(self, request_key: str, fingerprint: str) -> Enrollment | None:
+        """The recorded answer of an earlier request with this key (None: there was none)."""
+        return _replay(self.store.recall(request_key), fingerprint)
 
     def _add(
         self,
@@ -545,8 +607,16 @@ class FaceDB:
         metadata: dict[str, Any],
         force: bool,
         largest_face: bool,
+        *,
+        request_key: str | None = None,
+        request_fingerprint: str = "",
     ) -> Enrollment:
         self._check_writable()
+        if request_key is not None:
+            # Before the inference: a retry costs one lookup.
+            earlier = self._recall(request_key, request_fingerprint)
+            if earlier is not None:
+                return earlier
         if not photos:
             raise EnrollmentRefused(f"no photos given to enroll {name!r}")
         accepted, refused, skipped = self._gate(person, photos, largest_face, force)
@@ -557,6 +627,11 @@ class FaceDB:
                 refused,
             )
         with self.store.write() as s:
+            if request_key is not None:
+                # Another process may have finished the same request since the lookup.
+                earlier = _replay(Store.recall_request(s, request_key), request_fingerprint)
+                if earlier is not None:
+                    return earlier
             if person is None:
                 (person_id,) = Store.add_people(s, [name], [metadata])
             else:
@@ -589,11 +664,24 @@ class FaceDB:
                 ]
                 added = Store.add_faces(s, [person_id] * len(fresh), self.facts.model_id, templates, infos)
                 generation = Store.bump(s, added=added)
+            # The answer is taken inside the transaction, so that a replay of it is the same.
+            row = s.get(PersonRow, person_id)
+            assert row is not None
+            result = Enrollment(
+                person=_person(row, Store.face_counts(s, [person_id]).get(person_id, 0)),
+                added=added,
+                skipped=skipped,
+            )
+            if request_key is not None:
+                # In the enrollment's transaction: both are committed, or neither.
+                Store.remember_request(
+                    s, request_key, request_fingerprint, _enrollment_record(result), IDEMPOTENCY_KEEP
+                )
         for photo, reason in skipped:
             log.info("skipped %s for %s: %s", photo, name, reason)
         if generation is not None and templates is not None:
             self._after_write(added=added, vectors=templates, generation=generation)
-        return Enrollment(person=self.get(person_id), added=added, skipped=skipped)
+        return result
 
     def _gate(
         self, person: Person | None, photos: list[ImageInput], largest_face: bool, force: bool
@@ -939,6 +1027,47 @@ def split_vectors(url: str) -> tuple[str, str | None]:
     vectors = [v for k, v in query if k == "vectors"]
     rest = [(k, v) for k, v in query if k != "vectors"]
     return urlunsplit(parts._replace(query=urlencode(rest))), (vectors[-1] if vectors else None)
+
+
+def _enrollment_record(e: Enrollment) -> str:
+    """An Enrollment as recorded with its request key."""
+    p = e.person
+    return json.dumps(
+        {
+            "person": {
+                "id": p.id,
+                "name": p.name,
+                "metadata": dict(p.metadata),
+                "face_count": p.face_count,
+                "created_at": p.created_at.isoformat(),
+            },
+            "added": list(e.added),
+            "skipped": [list(s) for s in e.skipped],
+        },
+        sort_keys=True,
+    )
+
+
+def _replay(recorded: tuple[str, str] | None, fingerprint: str) -> Enrollment | None:
+    """The Enrollment recorded with a request key, checked against this request's fingerprint."""
+    if recorded is None:
+        return None
+    earlier_fingerprint, text = recorded
+    if earlier_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "this idempotency key was already used for a different request; use a new key"
+        )
+    doc = json.loads(text)
+    p = doc["person"]
+    person = Person(
+        id=int(p["id"]),
+        name=p["name"],
+        metadata=MappingProxyType(p["metadata"]),
+        face_count=int(p["face_count"]),
+        created_at=datetime.fromisoformat(p["created_at"]),
+    )
+    skipped = [(str(a), str(b)) for a, b in doc["skipped"]]
+    return Enrollment(person=person, added=[int(i) for i in doc["added"]], skipped=skipped, replayed=True)
 
 
 def _as_list(photos: Iterable[ImageInput] | ImageInput) -> list[ImageInput]:

@@ -145,3 +145,17 @@ class VectorSyncRow(Base):
 
     store: Mapped[str] = mapped_column(String(500), primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger)
+
+
+class IdempotencyRow(Base):
+    """An enrollment request's idempotency key and the answer it got, written in the
+    enrollment's own transaction: a retry of the same request is answered from here, even
+    after a crash between the commit and the answer, by any process on the gallery."""
+
+    __tablename__ = "idempotency"
+    __table_args__ = (Index("ix_idempotency_created_at", "created_at"),)
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(Text)  # the Enrollment, as JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

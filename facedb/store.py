@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,7 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from facedb.errors import GalleryError, ReadOnlyGallery
-from facedb.models import ChangeRow, FaceRow, GalleryRow, PersonRow, VectorSyncRow
+from facedb.models import ChangeRow, FaceRow, GalleryRow, IdempotencyRow, PersonRow, VectorSyncRow
 
 __all__ = ["ChangeSet", "FaceInfo", "GalleryFacts", "PersonFields", "Store", "head_revision", "migrate"]
 
@@ -639,6 +639,28 @@ class Store:
         for part in result.partitions(batch):
             ids = [int(r[0]) for r in part]
             yield _stack(ids, [template_array(r[1], dimension) for r in part], dimension)
+
+    # -- idempotency keys of requests --------------------------------------------------------
+
+    @staticmethod
+    def recall_request(s: Session, key: str) -> tuple[str, str] | None:
+        """Inside a read or write: (fingerprint, result) recorded for this request key."""
+        row = s.get(IdempotencyRow, key)
+        return None if row is None else (row.fingerprint, row.result)
+
+    def recall(self, key: str) -> tuple[str, str] | None:
+        """(fingerprint, result) recorded for this request key, or None."""
+        with self.read() as s:
+            return Store.recall_request(s, key)
+
+    @staticmethod
+    def remember_request(s: Session, key: str, fingerprint: str, result: str, keep: timedelta) -> None:
+        """Inside a write: records a request's key, fingerprint and result, and forgets the
+        keys recorded more than `keep` ago."""
+        now = _now()
+        s.execute(delete(IdempotencyRow).where(IdempotencyRow.created_at < now - keep))
+        s.add(IdempotencyRow(key=key, fingerprint=fingerprint, result=result, created_at=now))
+        s.flush()
 
 
 def _table(model: Any) -> Table:

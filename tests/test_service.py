@@ -3,6 +3,9 @@ HTTP."""
 
 from __future__ import annotations
 
+import json
+import os
+import select
 import socket
 import subprocess
 import sys
@@ -16,6 +19,12 @@ import numpy as np
 import pytest
 
 FACEDB = Path(sys.executable).with_name("facedb")
+ROOT = Path(__file__).resolve().parent.parent
+# The child processes import this checkout's facedb (a venv may have another one installed).
+CHILD_ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+}
 
 
 def free_port() -> int:
@@ -26,34 +35,44 @@ def free_port() -> int:
 
 def cli(db: Path, *args: str) -> str:
     result = subprocess.run(
-        [str(FACEDB), "--db", str(db), *args], capture_output=True, text=True, timeout=120
+        [str(FACEDB), "--db", str(db), *args], capture_output=True, text=True, timeout=120, env=CHILD_ENV
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
 class Server:
-    def __init__(self, db: Path, *extra: str) -> None:
-        self.port = free_port()
+    """`facedb serve` in a child process; its stderr goes to a file (a pipe nobody reads
+    would fill up and stop the server)."""
+
+    def __init__(self, db: Path, *extra: str, port: int | None = None) -> None:
+        self.db, self.extra = db, extra
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [str(FACEDB), "--db", str(db), "serve", "--port", str(self.port), *extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        self.log_path = db.parent / f"serve-{self.port}.log"
+        self.start()
+
+    def start(self) -> None:
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [str(FACEDB), "--db", str(self.db), "serve", "--port", str(self.port), *self.extra],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env=CHILD_ENV,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(
-                    f"server died: {self.process.stderr.read() if self.process.stderr else ''}"
-                )
+                raise AssertionError(f"server died: {self.log()}")
             try:
                 if httpx.get(self.url + "/health", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
-                time.sleep(0.2)
+                time.sleep(0.1)
         raise AssertionError("server did not start in 60 s")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -61,6 +80,7 @@ class Server:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait(30)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +91,9 @@ def service(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterat
         scope: cli(db, "keys", "create", "--scope", scope, "--name", f"test {scope}")
         for scope in ("read", "enroll", "admin")
     }
-    server = Server(db, "--max-upload-mb", "2")
-    yield {"url": server.url, "keys": keys, "db": db, "server": server}
+    # Every test talks from 127.0.0.1: the rate limit is tested on a server of its own.
+    server = Server(db, "--max-upload-mb", "2", "--max-photos", "4", "--auth-failures", "1000")
+    yield {"url": server.url, "port": server.port, "keys": keys, "db": db, "server": server}
     server.stop()
 
 
@@ -84,21 +105,158 @@ def call(
 
 
 def error_of(response: httpx.Response, status: int, code: str) -> str:
+    """The message of an error answer, after checking its status, code and request id."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error"} and body["error"]["code"] == code, body
+    assert set(body["error"]) == {"code", "message", "request_id"}, body
+    assert body["error"]["request_id"] and body["error"]["request_id"] == response.headers["x-request-id"]
     return str(body["error"]["message"])
 
 
-def test_health_and_openapi(service: dict[str, Any]) -> None:
-    health = httpx.get(service["url"] + "/health").json()
-    assert health["status"] == "ok" and health["people"] == 5 and health["faces"] == 9 and health["index"]
+def test_anonymous_health_is_liveness_and_readiness_only(service: dict[str, Any]) -> None:
+    def files() -> list[tuple[str, int, int]]:
+        return [(p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(service["db"].rglob("*"))]
+
+    before = files()
+    anonymous = httpx.get(service["url"] + "/health")
+    assert anonymous.status_code == 200 and anonymous.json() == {"status": "ok"}
+    detailed = call(service, "GET", "/health").json()
+    assert detailed["status"] == "ok" and detailed["people"] >= 5 and detailed["faces"] >= 9
+    assert detailed["model"] and detailed["index"]
+    # A wrong key is not an anonymous call: it is refused (and counted), so /health is no
+    # oracle for guessing keys.
+    bad = httpx.get(service["url"] + "/health", headers={"X-API-Key": "fdb_guess"})
+    error_of(bad, 401, "unauthorized")
+    for _ in range(5):
+        httpx.get(service["url"] + "/health")
+    assert files() == before, "/health wrote to the gallery"
+
+
+def test_openapi_describes_keys_errors_and_links(service: dict[str, Any]) -> None:
     spec = httpx.get(service["url"] + "/openapi.json").json()
     schemes = spec["components"]["securitySchemes"]
     assert any(
         s["type"] == "apiKey" and s["name"] == "X-API-Key" and s["in"] == "header" for s in schemes.values()
     )
     assert "/identify" in spec["paths"] and httpx.get(service["url"] + "/docs").status_code == 200
+    post = spec["paths"]["/people"]["post"]
+    for status in ("401", "403", "404", "409", "413", "422", "429", "503"):
+        assert status in post["responses"], status
+    assert post["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+    assert "Retry-After" in post["responses"]["429"]["headers"]
+    assert set(post["responses"]["201"]["links"]) == {"GetPerson", "RenamePerson", "AddFaces", "DeletePerson"}
+    assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
+    embedding = spec["components"]["schemas"]["SearchRequest"]["properties"]["embedding"]
+    assert embedding["anyOf"][0]["minItems"] == embedding["anyOf"][0]["maxItems"] == 512
+
+
+def raw_request(service: dict[str, Any], head: str) -> socket.socket:
+    """A socket that has sent `head` (request line and headers) and no body yet."""
+    sock = socket.create_connection(("127.0.0.1", service["port"]), timeout=10)
+    sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n")
+    return sock
+
+
+def read_answer(sock: socket.socket, timeout: float = 10.0) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """Status, headers and JSON body of the answer on a raw socket."""
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before an answer: {data!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    while len(body) < int(headers.get("content-length", "0")):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+def test_huge_declared_body_is_refused_before_it_is_sent(service: dict[str, Any]) -> None:
+    for key in (service["keys"]["read"], None):
+        start = time.monotonic()
+        sock = raw_request(
+            service,
+            "POST /identify HTTP/1.1\nHost: x\nContent-Type: multipart/form-data; boundary=b\n"
+            f"Content-Length: {1 << 30}\n" + (f"X-API-Key: {key}\n" if key else ""),
+        )
+        with sock:
+            status, headers, body = read_answer(sock, timeout=5)
+        elapsed = time.monotonic() - start
+        assert status == 413 and body["error"]["code"] == "request_too_large", body
+        assert body["error"]["request_id"] == headers["x-request-id"]
+        assert elapsed < 1.0, f"a 1 GiB Content-Length was answered after {elapsed:.2f} s"
+        print(f"1 GiB declared, no body sent: 413 after {elapsed * 1000:.0f} ms, 0 body bytes read")
+
+
+PART_HEAD = (
+    b'--b\r\nContent-Disposition: form-data; name="photo"; filename="big.jpg"\r\n'
+    b"Content-Type: image/jpeg\r\n\r\n\xff\xd8"
+)
+
+
+def stream_until_answered(sock: socket.socket, total: int, chunk_size: int = 1 << 20) -> int:
+    """Sends a chunked multipart body (one file part) of up to `total` bytes in 1 MB chunks
+    until the server answers or closes; returns how many body bytes were sent by then."""
+    sock.sendall(f"{len(PART_HEAD):x}\r\n".encode() + PART_HEAD + b"\r\n")
+    chunk = f"{chunk_size:x}\r\n".encode() + b"\0" * chunk_size + b"\r\n"
+    sent = len(PART_HEAD)
+    while sent < total:
+        readable, _, _ = select.select([sock], [], [], 0.02)
+        if readable:
+            break
+        try:
+            sock.sendall(chunk)
+        except OSError:
+            break
+        sent += chunk_size
+    return sent
+
+
+def test_streamed_body_without_key_is_refused_after_few_bytes(service: dict[str, Any]) -> None:
+    sock = raw_request(
+        service,
+        "POST /identify HTTP/1.1\nHost: x\nContent-Type: multipart/form-data; boundary=b\n"
+        "Transfer-Encoding: chunked\n",
+    )
+    with sock:
+        sent = stream_until_answered(sock, 400 << 20)
+        status, _, body = read_answer(sock)
+    assert status == 401 and body["error"]["code"] == "unauthorized", body
+    print(f"400 MB streamed without a key: 401 after the client sent {sent} body bytes")
+    assert sent < 16 << 20, f"the server let {sent} bytes in before refusing"
+
+
+@pytest.mark.parametrize(("path", "limit_mb"), [("/identify", 3), ("/people", 9)])
+def test_streamed_body_over_the_limit_is_cut_off(service: dict[str, Any], path: str, limit_mb: int) -> None:
+    """With a valid key, a chunked body (no Content-Length) is refused when it passes the
+    request limit, not read to its end: one photo (2 MB here) + 1 MB for /identify, four
+    photos + 1 MB for an enrollment."""
+    sock = raw_request(
+        service,
+        f"POST {path} HTTP/1.1\nHost: x\nContent-Type: multipart/form-data; boundary=b\n"
+        f"Transfer-Encoding: chunked\nX-API-Key: {service['keys']['admin']}\n",
+    )
+    with sock:
+        sent = stream_until_answered(sock, 400 << 20)
+        status, _, body = read_answer(sock)
+    assert status == 413 and body["error"]["code"] == "request_too_large", body
+    print(f"400 MB streamed to {path} with a key, limit {limit_mb} MB: 413 after {sent / 2**20:.1f} MB sent")
+    assert limit_mb << 20 <= sent < (limit_mb + 16) << 20
+
+
+def test_files_per_request_are_bounded(service: dict[str, Any], faces_dir: Path) -> None:
+    photo = (faces_dir / "gallery/obama/obama.jpg").read_bytes()
+    files = [("photos", (f"{i}.jpg", photo, "image/jpeg")) for i in range(5)]
+    message = error_of(
+        call(service, "POST", "/people/1/faces", scope="admin", files=files), 422, "invalid_request"
+    )
+    assert "4" in message
 
 
 def test_keys_and_scopes(service: dict[str, Any], faces_dir: Path) -> None:
@@ -145,11 +303,22 @@ def test_enroll_rename_add_delete(service: dict[str, Any], faces_dir: Path) -> N
         files=photos,
     )
     error_of(made, 422, "enrollment_refused")  # she is enrolled already as rose_leslie
-    made = call(
+    # force skips the mislabel check, so it needs the admin scope: an enroll key could
+    # otherwise put its holder's face on anybody's record.
+    forced = call(
         service,
         "POST",
         "/people",
         scope="enroll",
+        data={"name": "Rose L", "metadata": '{"badge": 7}', "force": "true"},
+        files=photos,
+    )
+    error_of(forced, 403, "forbidden")
+    made = call(
+        service,
+        "POST",
+        "/people",
+        scope="admin",
         data={"name": "Rose L", "metadata": '{"badge": 7}', "force": "true"},
         files=photos,
     )
@@ -159,8 +328,20 @@ def test_enroll_rename_add_delete(service: dict[str, Any], faces_dir: Path) -> N
     renamed = call(service, "PATCH", f"/people/{person['id']}", scope="enroll", json={"name": "Rose"})
     assert renamed.json()["name"] == "Rose"
     more = [("photos", ("r2.jpg", (faces_dir / "gallery/rose_leslie/img1.jpg").read_bytes(), "image/jpeg"))]
+    error_of(
+        call(
+            service,
+            "POST",
+            f"/people/{person['id']}/faces",
+            scope="enroll",
+            data={"force": "true"},
+            files=more,
+        ),
+        403,
+        "forbidden",
+    )
     added = call(
-        service, "POST", f"/people/{person['id']}/faces", scope="enroll", data={"force": "true"}, files=more
+        service, "POST", f"/people/{person['id']}/faces", scope="admin", data={"force": "true"}, files=more
     )
     assert added.status_code == 200 and added.json()["face_count"] == 2
     assert call(service, "DELETE", f"/people/{person['id']}", scope="admin").status_code == 200
@@ -170,11 +351,17 @@ def test_enroll_rename_add_delete(service: dict[str, Any], faces_dir: Path) -> N
 def test_bad_requests_say_what_was_wrong(service: dict[str, Any], faces_dir: Path) -> None:
     not_image = call(service, "POST", "/identify", files={"photo": ("x.jpg", b"hello", "image/jpeg")})
     assert "not a recognised image format" in error_of(not_image, 422, "image_invalid")
-    big = b"\xff\xd8" + b"\0" * (3 * 1024 * 1024)
+    big = b"\xff\xd8" + b"\0" * (5 * 1024 * 1024 // 2)  # over the 2 MB photo limit
     error_of(
         call(service, "POST", "/identify", files={"photo": ("big.jpg", big, "image/jpeg")}),
         413,
         "image_too_large",
+    )
+    bigger = b"\xff\xd8" + b"\0" * (4 * 1024 * 1024)  # over the 3 MB limit of a request to /identify
+    error_of(
+        call(service, "POST", "/identify", files={"photo": ("big.jpg", bigger, "image/jpeg")}),
+        413,
+        "request_too_large",
     )
     from tests.test_engine import png_header_claiming
 
@@ -195,6 +382,11 @@ def test_bad_requests_say_what_was_wrong(service: dict[str, Any], faces_dir: Pat
     error_of(call(service, "GET", "/people/999999"), 404, "person_not_found")
     error_of(call(service, "POST", "/identify"), 422, "invalid_request")
     error_of(call(service, "POST", "/search", json={"embedding": [0.1, 0.2], "k": 1}), 422, "invalid_config")
+    for ragged in ([[1, 2], [3]], [[0.1] * 512, [0.1] * 511], [], [[]]):
+        message = error_of(
+            call(service, "POST", "/search", json={"embedding": ragged}), 422, "invalid_config"
+        )
+        assert "embedding" in message and "Error" not in message, message
     error_of(
         call(
             service,
@@ -218,7 +410,7 @@ def test_half_enrolled_person_never_appears(service: dict[str, Any], faces_dir: 
         ("photos", ("bad.jpg", b"garbage", "image/jpeg")),
     ]
     error_of(
-        call(service, "POST", "/people", scope="enroll", data={"name": "Half", "force": "true"}, files=files),
+        call(service, "POST", "/people", scope="admin", data={"name": "Half", "force": "true"}, files=files),
         422,
         "enrollment_refused",
     )
@@ -271,3 +463,177 @@ def test_sightings_and_attendance(service: dict[str, Any], tmp_path: Path, wheel
     rows = call(service, "GET", "/attendance").json()
     assert [r["visits"] for r in rows if r["name"] == "Yao Ming"] == [1]
     error_of(call(service, "GET", "/attendance", params={"since": "not-a-date"}), 422, "invalid_request")
+
+
+def test_errors_name_no_server_path_and_carry_request_ids(service: dict[str, Any]) -> None:
+    missing = call(service, "GET", "/people/999999")
+    message = error_of(missing, 404, "person_not_found")
+    assert str(service["db"]) not in message and "/" not in message, message
+    assert message == "no person with id 999999 in the gallery"
+    echoed = httpx.get(
+        service["url"] + "/people/999999",
+        headers={"X-API-Key": service["keys"]["read"], "X-Request-ID": "door-7.42"},
+    )
+    assert echoed.headers["x-request-id"] == "door-7.42" == echoed.json()["error"]["request_id"]
+    odd = httpx.get(service["url"] + "/people", headers={"X-Request-ID": "x" * 500})
+    assert (
+        odd.headers["x-request-id"] != "x" * 500
+        and odd.json()["error"]["request_id"] == odd.headers["x-request-id"]
+    )
+    assert call(service, "GET", "/people").headers["x-request-id"]
+
+
+def test_idempotent_enrollment_is_not_repeated(service: dict[str, Any], faces_dir: Path) -> None:
+    photo = [
+        ("photos", ("k.jpg", (faces_dir / "gallery/kit_harington/john1.jpeg").read_bytes(), "image/jpeg"))
+    ]
+    form = {"name": "Kit again", "force": "true"}
+    people = len(call(service, "GET", "/people").json())
+
+    def post(key: str, scope: str = "admin", **fields: str) -> httpx.Response:
+        headers = {"X-API-Key": service["keys"][scope], "Idempotency-Key": key}
+        return httpx.post(
+            service["url"] + "/people", data={**form, **fields}, files=photo, headers=headers, timeout=120
+        )
+
+    first = post("enroll-kit-1")
+    assert first.status_code == 201, first.text
+    again = post("enroll-kit-1")
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.headers.get("idempotent-replayed") == "true" and "idempotent-replayed" not in first.headers
+    assert len(call(service, "GET", "/people").json()) == people + 1
+    error_of(post("enroll-kit-1", name="Somebody else"), 422, "idempotency_key_reused")
+    # Keys are per key-holder: another client's same key is another request.
+    other = cli(service["db"], "keys", "create", "--scope", "admin", "--name", "other client")
+    theirs = httpx.post(
+        service["url"] + "/people",
+        data=form,
+        files=photo,
+        headers={"X-API-Key": other, "Idempotency-Key": "enroll-kit-1"},
+        timeout=120,
+    )
+    assert theirs.status_code == 201 and theirs.json()["id"] != first.json()["id"]
+    assert "idempotent-replayed" not in theirs.headers
+    # Adding faces: the same key twice adds them once.
+    more = [
+        ("photos", ("k2.jpg", (faces_dir / "gallery/kit_harington/john2.jpeg").read_bytes(), "image/jpeg"))
+    ]
+    url = f"{service['url']}/people/{first.json()['id']}/faces"
+    headers = {"X-API-Key": service["keys"]["admin"], "Idempotency-Key": "kit-faces-1"}
+    added = [
+        httpx.post(url, data={"force": "true"}, files=more, headers=headers, timeout=120) for _ in range(2)
+    ]
+    assert [a.status_code for a in added] == [200, 200] and added[0].json() == added[1].json()
+    assert call(service, "GET", f"/people/{first.json()['id']}").json()["face_count"] == 2
+    error_of(
+        httpx.post(url, headers={**headers, "Idempotency-Key": "bad key"}, files=more, timeout=60),
+        422,
+        "invalid_request",
+    )
+
+
+def test_failed_keys_are_rate_limited_per_address(service: dict[str, Any]) -> None:
+    """A server of its own (3 failures in 2 s): after them even the right key is refused with
+    429 and Retry-After, without the body being read; after the window it works again."""
+    server = Server(service["db"], "--auth-failures", "3", "--auth-window", "2")
+    try:
+        good = {"X-API-Key": service["keys"]["read"]}
+        for _ in range(3):
+            error_of(
+                httpx.get(server.url + "/people", headers={"X-API-Key": "fdb_guess"}), 401, "unauthorized"
+            )
+        limited = httpx.get(server.url + "/people", headers=good)
+        error_of(limited, 429, "rate_limited")
+        assert 1 <= int(limited.headers["retry-after"]) <= 2
+        start = time.monotonic()
+        sock = raw_request(
+            {"port": server.port},
+            f"POST /identify HTTP/1.1\nHost: x\nContent-Length: {1 << 30}\n"
+            f"X-API-Key: {service['keys']['read']}\n",
+        )
+        with sock:
+            status, headers, _ = read_answer(sock, timeout=5)
+        assert status == 429 and "retry-after" in headers and time.monotonic() - start < 1.0
+        time.sleep(int(limited.headers["retry-after"]) + 0.2)
+        assert httpx.get(server.url + "/people", headers=good).status_code == 200
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def app_client(tmp_path: Path, engine: Any) -> Iterator[tuple[Any, Any, str]]:
+    """The application in this process (to break its parts on purpose), with a read key."""
+    from fastapi.testclient import TestClient
+
+    import facedb
+    from facedb.keys import KeyStore
+    from facedb.service import create_app
+
+    db = facedb.FaceDB(tmp_path / "gallery", engine=engine)
+    _, secret = KeyStore(db.store).create("read")
+    with TestClient(create_app(db), raise_server_exceptions=False) as client:
+        yield client, db, secret
+    db.close()
+
+
+def test_unexpected_errors_say_only_internal_error(
+    app_client: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, db, secret = app_client
+
+    def broken() -> None:
+        raise RuntimeError(f"disk on fire at {db.location}/gallery.db")
+
+    monkeypatch.setattr(db, "people", broken)
+    response = client.get("/people", headers={"X-API-Key": secret, "X-Request-ID": "req-1"})
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"code": "internal_error", "message": "internal error", "request_id": "req-1"}
+    }
+    assert response.headers["x-request-id"] == "req-1"
+    assert any("req-1" in r.getMessage() and r.exc_info for r in caplog.records), "details go to the log"
+
+
+def test_unavailable_vector_store_and_rate_limit_have_retry_after(
+    app_client: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facedb.errors import RateLimited, VectorStoreUnavailable
+
+    client, db, secret = app_client
+    headers = {"X-API-Key": secret}
+
+    def loading(*_: Any, **__: Any) -> None:
+        raise VectorStoreUnavailable(
+            "collection at milvus://10.1.2.3:19530/faces still loading", retry_after=7
+        )
+
+    monkeypatch.setattr(db, "search", loading)
+    response = client.post("/search", json={"embedding": [0.0] * 512}, headers=headers)
+    assert error_of(response, 503, "vector_store_unavailable") == "collection at <url> still loading"
+    assert response.headers["retry-after"] == "7"
+
+    def limited(*_: Any, **__: Any) -> None:
+        raise RateLimited("slow down", retry_after=2.5)
+
+    monkeypatch.setattr(db, "search", limited)
+    response = client.post("/search", json={"embedding": [0.0] * 512}, headers=headers)
+    error_of(response, 429, "rate_limited")
+    assert response.headers["retry-after"] == "3"
+
+
+def test_health_is_unavailable_when_the_vector_store_is_not_usable(
+    app_client: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, db, _ = app_client
+    assert client.get("/health").json() == {"status": "ok"}
+
+    class Down:
+        kind = "down"
+        location = "nowhere"
+
+        def __len__(self) -> int:
+            raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(db, "vectors", Down())
+    response = client.get("/health")
+    assert response.status_code == 503 and response.json() == {"status": "unavailable"}

@@ -1,0 +1,255 @@
+"""The door of `facedb serve`: what every HTTP request passes before the application reads a
+byte of its body.
+
+A pure ASGI middleware, because FastAPI dependencies run only after a multipart body has been
+read and parsed: a client without a key could otherwise make the server read hundreds of
+megabytes. In order, for every request:
+
+1. a request id (a sane incoming ``X-Request-ID``, else a new one), sent back in the
+   ``X-Request-ID`` header and in every error body;
+2. a client address with too many failed authentications in the window is refused (429,
+   ``Retry-After``);
+3. a declared ``Content-Length`` over the limit is refused (413) before the body is read;
+4. the ``X-API-Key`` must be a live key (401 otherwise, counted as a failure) on every path
+   but the anonymous ones (``/health`` without a key, the OpenAPI documents);
+5. while the body streams (with or without ``Content-Length``) its bytes are counted and the
+   request is refused with 413 as soon as they pass the limit.
+
+The scope check (403) stays with each endpoint, which finds the key in ``request.state``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping, Sequence
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from facedb.errors import FaceDBError, RequestTooLarge
+from facedb.keys import ApiKey
+
+__all__ = ["ANONYMOUS_PATHS", "FailedAuthLimiter", "RequestGuard", "error_json"]
+
+#: Paths answered without a key (``/health`` answers more with a valid one).
+ANONYMOUS_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+def error_json(code: str, message: str, request_id: str | None) -> dict[str, dict[str, str | None]]:
+    """The service's one error shape: ``{"error": {"code", "message", "request_id"}}``."""
+    return {"error": {"code": code, "message": message, "request_id": request_id}}
+
+
+class FailedAuthLimiter:
+    """Failed authentications per client address in a sliding window.
+
+    After ``limit`` failures within ``window`` seconds an address is refused until the oldest
+    of them leaves the window. Memory is bounded: at most ``max_clients`` addresses are
+    tracked (the least recently failing ones are forgotten first), each with at most
+    ``limit`` timestamps. Used from the event loop only, so it needs no lock.
+
+    Example:
+        >>> limiter = FailedAuthLimiter(limit=3, window=60.0)
+        >>> for _ in range(3):
+        ...     limiter.failed("10.0.0.7")
+        >>> limiter.retry_after("10.0.0.7") is not None
+        True
+    """
+
+    def __init__(
+        self,
+        limit: int = 10,
+        window: float = 60.0,
+        max_clients: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = max(1, int(limit))
+        self.window = float(window)
+        self.max_clients = max(1, int(max_clients))
+        self._clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        """How many addresses are tracked."""
+        return len(self._failures)
+
+    def _recent(self, address: str, now: float) -> deque[float] | None:
+        times = self._failures.get(address)
+        if times is None:
+            return None
+        while times and now - times[0] >= self.window:
+            times.popleft()
+        if not times:
+            del self._failures[address]
+            return None
+        return times
+
+    def retry_after(self, address: str) -> float | None:
+        """Seconds until this address may try again, or None when it may now."""
+        now = self._clock()
+        times = self._recent(address, now)
+        if times is None or len(times) < self.limit:
+            return None
+        return max(0.0, self.window - (now - times[0]))
+
+    def failed(self, address: str) -> None:
+        """Records one failed authentication from this address."""
+        now = self._clock()
+        times = self._recent(address, now)
+        if times is None:
+            times = self._failures[address] = deque(maxlen=self.limit)
+        times.append(now)
+        self._failures.move_to_end(address)
+        while len(self._failures) > self.max_clients:
+            self._failures.popitem(last=False)
+
+
+class RequestGuard:
+    """ASGI middleware: request ids, rate limit, body limit and key check before any body
+    byte is read (see the module's docstring).
+
+    Args:
+        app: the application behind the door.
+        authenticate: the live key of a secret, or None (runs in a worker thread).
+        max_request_bytes: the largest request body accepted.
+        path_limits: smaller limits for some paths (a photo to identify needs less room than
+            an enrollment of many).
+        limiter: counts failed authentications per client address.
+        public_message: makes an error message fit for a client (no server paths).
+        anonymous_paths: paths that need no key.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticate: Callable[[str | None], ApiKey | None],
+        max_request_bytes: int,
+        limiter: FailedAuthLimiter,
+        path_limits: Mapping[str, int] | None = None,
+        public_message: Callable[[str], str] = str,
+        anonymous_paths: frozenset[str] = ANONYMOUS_PATHS,
+    ) -> None:
+        self.app = app
+        self.authenticate = authenticate
+        self.max_request_bytes = int(max_request_bytes)
+        self.path_limits = dict(path_limits or {})
+        self.limiter = limiter
+        self.public_message = public_message
+        self.anonymous_paths = anonymous_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handles one ASGI connection scope."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        incoming = headers.get("x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        raw_id = request_id.encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = dict(message)
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", raw_id)]
+            await send(message)
+
+        async def refuse(status: int, code: str, message: str, extra: Sequence[tuple[str, str]] = ()) -> None:
+            # `connection: close` because the rest of an unread body must not be taken for the
+            # next request on this connection.
+            body = json.dumps(error_json(code, message, request_id)).encode()
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close"),
+                        *((k.lower().encode(), v.encode()) for k, v in extra),
+                    ],
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": body})
+
+        limit = self.path_limits.get(scope.get("path", ""), self.max_request_bytes)
+        address = (scope.get("client") or ("unknown", 0))[0]
+        secret = headers.get("x-api-key")
+        anonymous = scope.get("path", "") in self.anonymous_paths and secret is None
+        if not anonymous:
+            wait = self.limiter.retry_after(address)
+            if wait is not None:
+                seconds = max(1, math.ceil(wait))
+                await refuse(
+                    429,
+                    "rate_limited",
+                    f"too many failed authentications from this address; retry after {seconds} s",
+                    [("retry-after", str(seconds))],
+                )
+                return
+        declared = headers.get("content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            await refuse(
+                413,
+                RequestTooLarge.code,
+                f"the request declares {int(declared)} bytes; the limit is {limit} bytes",
+            )
+            return
+        if not anonymous:
+            try:
+                key = await run_in_threadpool(self.authenticate, secret)
+            except FaceDBError as e:
+                await refuse(e.http_status, e.code, self.public_message(e.message))
+                return
+            if key is None:
+                self.limiter.failed(address)
+                await refuse(
+                    401, "unauthorized", "missing or invalid API key (send it in the X-API-Key header)"
+                )
+                return
+            state["api_key"] = key
+
+        received = 0
+        over = False
+        refused = False
+
+        async def counted_receive() -> Message:
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    over = True
+                    raise RequestTooLarge(f"the request body is over the limit of {limit} bytes")
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal refused
+            if not over:
+                await send_with_id(message)
+                return
+            # The application answered the aborted read its own way (a 400 "error parsing
+            # the body"): the client gets the 413 instead.
+            if not refused and message["type"] == "http.response.body" and not message.get("more_body"):
+                refused = True
+                await refuse(
+                    413, RequestTooLarge.code, f"the request body is over the limit of {limit} bytes"
+                )
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except RequestTooLarge:
+            if not refused:
+                refused = True
+                await refuse(
+                    413, RequestTooLarge.code, f"the request body is over the limit of {limit} bytes"
+                )

@@ -1,0 +1,41 @@
+"""The service's door (facedb.http_guard) on its own: the failed-key limiter, with a clock
+the test moves."""
+
+from __future__ import annotations
+
+from facedb.http_guard import FailedAuthLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_limiter_refuses_after_the_limit_until_the_window_passes() -> None:
+    clock = Clock()
+    limiter = FailedAuthLimiter(limit=3, window=60.0, clock=clock)
+    for _ in range(2):
+        limiter.failed("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") is None
+    limiter.failed("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") == 60.0
+    assert limiter.retry_after("10.0.0.2") is None, "another address is not affected"
+    clock.now += 59.5
+    assert limiter.retry_after("10.0.0.1") == 0.5
+    clock.now += 0.5
+    assert limiter.retry_after("10.0.0.1") is None
+    assert len(limiter) == 0, "an address whose failures left the window is forgotten"
+
+
+def test_limiter_memory_is_bounded() -> None:
+    clock = Clock()
+    limiter = FailedAuthLimiter(limit=2, window=60.0, max_clients=100, clock=clock)
+    for i in range(10_000):
+        limiter.failed(f"10.0.{i // 256}.{i % 256}")
+        limiter.failed(f"10.0.{i // 256}.{i % 256}")
+    assert len(limiter) == 100
+    assert limiter.retry_after("10.0.39.15") is not None, "the most recent addresses are kept"
+    assert limiter.retry_after("10.0.0.0") is None, "the oldest are forgotten first"
