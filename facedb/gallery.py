@@ -856,16 +856,23 @@ class FaceDB:
         """The k people most similar to each template (no photo needed), best first.
 
         Args:
-            embeddings: float32[D] or float32[N, D].
+            embeddings: float32[D] or float32[N, D]; an all-zero row resembles nobody ([]).
+
+        Raises:
+            ConfigError: wrong shape, NaN or infinite values (as float32), a norm beyond
+                float32's range, or k < 1.
         """
         self._sync()
         if k <= 0:
             raise ConfigError(f"k must be positive, got {k}")
-        matrix = _unit_rows(
-            _check_matrix(np.atleast_2d(np.asarray(embeddings)), self.facts.dimension, "embeddings"),
-            "embeddings",
-        )
-        return self._candidates(matrix, k)
+        matrix = _check_matrix(np.atleast_2d(np.asarray(embeddings)), self.facts.dimension, "embeddings")
+        # An all-zero template has no direction: nobody resembles it (an empty answer for its
+        # row), where a stored one would be refused.
+        nonzero = np.abs(matrix).max(axis=1) > 0
+        if not nonzero.any():
+            return [[] for _ in range(len(matrix))]
+        found = iter(self._candidates(_unit_rows(matrix[nonzero], "embeddings"), k))
+        return [next(found) if keep else [] for keep in nonzero]
 
     def _candidates(self, matrix: NDArray[np.float32], k: int) -> list[list[Candidate]]:
         # A person may own several of the nearest faces: fetch more faces than people wanted.

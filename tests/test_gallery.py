@@ -307,6 +307,8 @@ def test_poisoned_templates_are_refused_before_anything_is_written(tmp_path: Pat
                 db.import_embeddings(["p", "q", "r"][: len(matrix)], matrix)
             with pytest.raises(facedb.ConfigError):
                 db.search(matrix, k=1)
+        assert db.search(np.zeros(512), k=1) == [[]]
+        assert [len(r) for r in db.search(np.vstack([np.zeros(512), x[0]]), k=1)] == [0, 1]
         assert len(db) == 3 and db.store.generation() == generation
     with FaceDB(folder) as db:  # still opens
         assert db.search(x[2], k=1)[0][0].person.name == "c"
