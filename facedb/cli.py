@@ -18,10 +18,10 @@ from facedb.errors import ConfigError, FaceDBError
 
 __all__ = ["main"]
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
-
-def _open_db(args: argparse.Namespace) -> Any:
+def _open_db(args: argparse.Namespace, *, create: bool = False) -> Any:
+    """The gallery of --db. Only the commands that enroll create one: a mistyped --db for
+    any other command is an error, not a new empty gallery that calls everybody unknown."""
     from facedb.gallery import FaceDB
 
     where = args.db or os.environ.get("FACEDB_DB")
@@ -33,7 +33,7 @@ def _open_db(args: argparse.Namespace) -> Any:
         options["threshold"] = args.threshold
     if getattr(args, "read_only", False):
         options["read_only"] = True
-    return FaceDB(where, **options)
+    return FaceDB(where, create=create, **options)
 
 
 def _person_json(person: Any) -> dict[str, Any] | None:
@@ -77,7 +77,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     metadata = json.loads(args.metadata) if args.metadata else None
     if metadata is not None and not isinstance(metadata, dict):
         raise ConfigError("--metadata must be a JSON object")
-    with _open_db(args) as db:
+    with _open_db(args, create=True) as db:
         result = db.enroll_photos(
             args.name, args.images, metadata, force=args.force, largest_face=args.largest_face
         )
@@ -90,6 +90,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from facedb.errors import EnrollmentRefused
+    from facedb.gallery import PHOTO_SUFFIXES
 
     folder = Path(args.folder)
     if not folder.is_dir():
@@ -99,10 +100,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise ConfigError(f"{folder} has no sub-folders (expected one per person)")
     added = 0
     skipped: list[tuple[str, str]] = []
-    with _open_db(args) as db:
+    with _open_db(args, create=True) as db:
         progress = _Progress(len(people), "importing")
         for person_dir in people:
-            photos = sorted(str(p) for p in person_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            photos = sorted(str(p) for p in person_dir.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
             if not photos:
                 skipped.append((str(person_dir), "no photos"))
                 progress.step(person_dir.name)
@@ -141,6 +142,11 @@ def cmd_identify(args: argparse.Namespace) -> int:
     with _open_db(args) as db:
         for image in args.images:
             answers.append((image, db.identify(image, k=args.k)))
+        if len(db) == 0:
+            print(
+                f"facedb: warning: the gallery {db.location} holds nobody: every face is unknown",
+                file=sys.stderr,
+            )
         if args.draw:
             _draw_all(db, answers, Path(args.draw))
     if args.json:
@@ -304,7 +310,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
     from facedb.gallery import FaceDB
     from facedb.transfer import copy_gallery
 
-    with FaceDB(args.src) as src, FaceDB(args.dst) as dst:
+    with FaceDB(args.src, create=False) as src, FaceDB(args.dst) as dst:
         progress = _Progress(1000, "copying")
 
         def step(done: int, total: int) -> None:
@@ -368,7 +374,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     from facedb.keys import KeyStore
 
-    with _open_db(args) as db:
+    # A service is set up with a key before anybody is enrolled: `keys create` may create the
+    # gallery (a typo there cannot name anybody: the key exists only in the new gallery).
+    with _open_db(args, create=args.action == "create") as db:
         keys = KeyStore(db.store)
         if args.action == "create":
             record, secret = keys.create(args.scope, args.name or "")

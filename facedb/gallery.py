@@ -191,6 +191,9 @@ class FaceDB:
             people, identify and search work; every write raises :class:`ReadOnlyGallery`.
             The gallery must exist and be of this facedb's schema; an index that lags is
             caught up in memory only.
+        create: make the gallery if there is none (never inside a folder of photos). With
+            ``create=False`` a missing gallery is a :class:`GalleryError`: a mistyped path
+            must not become an empty gallery that calls everybody unknown.
 
     Example:
         >>> with facedb.FaceDB("gallery") as db:
@@ -213,6 +216,7 @@ class FaceDB:
         cache_dir: str | os.PathLike[str] | None = None,
         vectors: str | None = None,
         read_only: bool = False,
+        create: bool = True,
     ) -> None:
         if path is not None and url is not None:
             raise ConfigError("give a folder or a url, not both")
@@ -247,10 +251,18 @@ class FaceDB:
         if url is None:
             assert path is not None
             folder = Path(path)
-            if self.read_only:
-                if not (folder / "gallery.db").is_file():
-                    raise GalleryError(f"no gallery at {folder} (opened read-only: nothing was created)")
-            else:
+            exists = (folder / "gallery.db").is_file()
+            if not exists and (self.read_only or not create):
+                raise GalleryError(
+                    f"no gallery at {folder}; create one with `facedb --db {folder} import PHOTOS/` "
+                    "(or FaceDB(path) in Python)"
+                )
+            if not exists and _holds_photos(folder):
+                raise GalleryError(
+                    f"{folder} holds photos: a gallery is made in a folder of its own "
+                    f"(e.g. --db {folder.name}-gallery), never among the photos"
+                )
+            if not self.read_only:
                 try:
                     folder.mkdir(parents=True, exist_ok=True)
                 except OSError as e:
@@ -260,7 +272,7 @@ class FaceDB:
             self.location = str(folder)
             self.store = Store(f"sqlite:///{folder.resolve() / 'gallery.db'}", read_only=self.read_only)
         else:
-            self.store = Store(url, read_only=self.read_only)
+            self.store = Store(url, read_only=self.read_only, create=create)
             self.location = self.store.safe_url
         try:
             self.facts = self.store.claim(self.engine.model_id, self.engine.embedding_size)
@@ -1023,6 +1035,17 @@ class FaceDB:
 
     def __repr__(self) -> str:
         return f"FaceDB({self.location!r})"
+
+
+#: What a folder of photos holds: a gallery is never created among them.
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+
+
+def _holds_photos(folder: Path) -> bool:
+    try:
+        return any(p.suffix.lower() in PHOTO_SUFFIXES for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return False
 
 
 def split_vectors(url: str) -> tuple[str, str | None]:

@@ -263,9 +263,11 @@ class Store:
 
     Args:
         url: a SQLAlchemy URL (``sqlite:///folder/gallery.db``, ``postgresql+psycopg://...``).
+        read_only: never write (no migration; every write is :class:`ReadOnlyGallery`).
+        create: set up the schema in an empty database; False refuses one.
     """
 
-    def __init__(self, url: str, *, read_only: bool = False) -> None:
+    def __init__(self, url: str, *, read_only: bool = False, create: bool = True) -> None:
         parsed = make_url(url)
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, per CONTRACTS.md
@@ -293,6 +295,11 @@ class Store:
                 if read_only:
                     _check_revision(conn, self.safe_url)
                 else:
+                    if not create:
+                        found = MigrationContext.configure(conn).get_current_revision()
+                        conn.rollback()
+                        if found is None:
+                            raise GalleryError(f"{self.safe_url} holds no facedb gallery (and create=False)")
                     conn = conn.execution_options(facedb_write=True)
                     with conn.begin():
                         # Any number of processes may open a fresh database at once: one

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import facedb
+
 FACEDB = Path(sys.executable).with_name("facedb")
 
 
@@ -165,7 +167,30 @@ def test_errors_are_one_line(tmp_path: Path, args: list[str], status: int, needl
     wall = tmp_path / "wall.png"
     cv2.imwrite(str(wall), np.full((100, 100, 3), 100, dtype=np.uint8))
     args = [a.replace("{wall}", str(wall)) for a in args]
+    facedb.FaceDB(tmp_path / "g").close()
     one_error_line(run(*args, db=tmp_path / "g"), status, needle)
+
+
+@pytest.mark.parametrize(
+    "command", [["people"], ["identify", "x.jpg"], ["stats"], ["remove", "1"], ["serve"]]
+)
+def test_a_mistyped_db_is_an_error_not_a_new_empty_gallery(tmp_path: Path, command: list[str]) -> None:
+    """`--db cgg identify` (meant `cg`) used to create an empty gallery and answer unknown."""
+    one_error_line(run(*command, db=tmp_path / "cgg"), 6, "no gallery at")
+    assert not (tmp_path / "cgg").exists()
+
+
+def test_no_gallery_is_made_among_photos(tmp_path: Path, faces_dir: Path) -> None:
+    photos = tmp_path / "photos"
+    shutil.copytree(faces_dir / "gallery" / "obama", photos)
+    one_error_line(run("enroll", "x", str(photos / "obama.jpg"), db=photos), 6, "holds photos")
+    assert not (photos / "gallery.db").exists()
+
+
+def test_identify_against_an_empty_gallery_says_so(tmp_path: Path, faces_dir: Path) -> None:
+    facedb.FaceDB(tmp_path / "g").close()
+    result = run("identify", str(faces_dir / "probes/obama1.jpg"), db=tmp_path / "g")
+    assert result.returncode == 0 and "holds nobody" in result.stderr
 
 
 def test_ambiguous_name_lists_ids(tmp_path: Path) -> None:
@@ -189,7 +214,7 @@ def test_newer_gallery_is_exit_6(tmp_path: Path) -> None:
     import sqlite3
 
     db = tmp_path / "g"
-    ok(run("people", db=db))
+    facedb.FaceDB(db).close()
     with sqlite3.connect(db / "gallery.db") as conn:
         conn.execute("update alembic_version set version_num = 'zzzz'")
     one_error_line(run("people", db=db), 6, "newer facedb")
