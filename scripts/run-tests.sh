@@ -13,7 +13,7 @@ cleanup() {
 trap cleanup EXIT
 
 if url=$(scripts/postgres.sh start "$PG_DIR"); then
-    export FACEDB_TEST_POSTGRES_URL=$url
+    export FACEDB_TEST_POSTGRES_URL=$url FACEDB_TEST_POSTGRES_DATA=$PG_DIR
     echo "PostgreSQL for the tests: $url"
 else
     echo "warning: PostgreSQL could not be started; its tests will skip (or fail in CI)" >&2
