@@ -11,6 +11,17 @@ the default), within Milvus's staleness bound elsewhere (under a second measured
 ``common.gracefulTime``, 5 s, at most), or at once everywhere with ``?consistency=Strong`` at
 the cost of waiting for the server's next time tick on every search.
 
+Readiness: an answer from a collection that is not fully loaded is never given (after a
+restart the 2.3.5 server answers from a collection it is still loading: nothing at first,
+then full-length hit lists from half of its segments). The server is asked, not trusted by
+default: its load state and loading progress must say the whole collection is loaded, and
+after a connection error, a short answer or a collection that was not loaded, the rows it
+holds (a count at the search's consistency) must reach what SQL says it holds. A load state
+verified as loaded is believed for ``READY_SECONDS``; a search for ``limit`` neighbours in a
+collection that SQL says holds at least that many must return ``limit`` hits, or the
+collection is checked again. facedb waits up to ``wait`` seconds for the collection to be
+complete and otherwise raises VectorStoreUnavailable, as it does for an unreachable server.
+
 Erasure: Milvus only marks deletions until compaction; facedb compacts after every removal.
 What the server keeps and for how long (segments until garbage collection, its message log)
 is the operator's to configure: see README and docs/scaling.md.
@@ -21,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -28,12 +40,38 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 from numpy.typing import NDArray
 
-from facedb.errors import ConfigError, GalleryError
+from facedb.errors import ConfigError, GalleryError, VectorStoreUnavailable
 from facedb.store import Store
 
 __all__ = ["MilvusSettings", "SyncedMilvus", "parse_milvus_url"]
 
 _BATCH = 5_000
+
+#: How long a load state verified as fully loaded is believed before it is asked again. A
+#: restart of the whole server also breaks the connection (which is noticed at once); this
+#: bounds the time a query node that lost its segments behind a live proxy goes unnoticed.
+READY_SECONDS = 1.0
+
+#: Seconds a client is told to wait before retrying an unavailable collection.
+RETRY_AFTER_SECONDS = 5.0
+
+# Words of pymilvus and server messages that mean "not now" rather than "never".
+_UNAVAILABLE_WORDS = (
+    "connect",
+    "unavailable",
+    "not loaded",
+    "not ready",
+    "loading",
+    "deadline",
+    "timeout",
+    "timed out",
+    "retry",
+    "not healthy",
+    "stopping",
+    "channel closed",
+    "service unavailable",
+    "rate limit",
+)
 
 
 class MilvusSettings:
@@ -41,7 +79,10 @@ class MilvusSettings:
 
     Options: ``consistency`` (Strong, Bounded, Session, Eventually; default Session),
     ``ef`` (HNSW search breadth, default 128), ``candidates`` (how many nearest faces are
-    fetched per query before people are ranked, default 64), ``secure`` (1 for TLS).
+    fetched per query before people are ranked, default 64), ``secure`` (1 for TLS),
+    ``wait`` (seconds, default 5: how long a call waits for an unreachable server or for a
+    collection that is not fully loaded, e.g. after a restart, before it raises
+    VectorStoreUnavailable; 0 raises at once; it also bounds connecting on open).
     The token may also come from FACEDB_MILVUS_TOKEN; it never appears in messages.
     """
 
@@ -80,6 +121,12 @@ class MilvusSettings:
             raise ConfigError("ef and candidates in a Milvus URL must be integers") from None
         if not (1 <= self.ef <= 32768 and 1 <= self.candidates <= 16384):
             raise ConfigError("ef must be in 1..32768 and candidates in 1..16384")
+        try:
+            self.wait = float(options.get("wait", 5))
+        except ValueError:
+            raise ConfigError("wait in a Milvus URL must be a number of seconds") from None
+        if not 0 <= self.wait <= 3600:
+            raise ConfigError(f"wait must be in 0..3600 seconds, got {self.wait}")
 
     @property
     def safe(self) -> str:
@@ -102,10 +149,20 @@ class SyncedMilvus:
         self.dimension = dimension
         self.key = settings.safe
         self._lock = threading.Lock()
+        # Until when a load state verified as complete is believed (time.monotonic()).
+        self._ready_until = 0.0
+        # Whether the next readiness check must also count the rows the collection holds: at
+        # first, and after any sign of trouble (an error, a short answer, a partial load).
+        self._count_rows = True
+        # What SQL says the collection holds: (generation, templates at that generation).
+        self._expected: tuple[int, int] | None = None
         try:
-            self.client = MilvusClient(uri=settings.uri, token=settings.token, timeout=30)
+            self.client = MilvusClient(
+                uri=settings.uri, token=settings.token, timeout=max(settings.wait, 1.0)
+            )
         except Exception as e:
-            raise GalleryError(f"cannot connect to Milvus at {settings.safe}: {_reason(e)}") from None
+            error = VectorStoreUnavailable if _is_unavailable(e) else GalleryError
+            raise error(f"cannot connect to Milvus at {settings.safe}: {_reason(e)}") from None
         self._ensure_collection(model_id, gallery_uid)
 
     @classmethod
@@ -123,7 +180,7 @@ class SyncedMilvus:
         name = self.settings.collection
         owner = {"facedb_gallery": gallery_uid, "model": model_id, "dimension": self.dimension}
         try:
-            if self.client.has_collection(name):
+            if self.client.has_collection(name, timeout=self._timeout(time.monotonic() + self.settings.wait)):
                 described = self.client.describe_collection(name)
                 try:
                     found = json.loads(described.get("description") or "{}")
@@ -156,11 +213,19 @@ class SyncedMilvus:
                 self.client.create_collection(
                     name, schema=schema, index_params=index, consistency_level=self.settings.consistency
                 )
-            self.client.load_collection(name)
+                self.client.load_collection(name)
+                return
+            from pymilvus.client.types import LoadState
+
+            if self.client.get_load_state(name).get("state") == LoadState.NotLoad:
+                # Asked, not awaited: loading a large collection takes minutes, and a search
+                # waits for it (up to `wait`) or says it is unavailable.
+                self.client.load_collection(name, _async=True)
         except GalleryError:
             raise
         except Exception as e:
-            raise GalleryError(f"Milvus collection {self.key}: {_reason(e)}") from None
+            error = VectorStoreUnavailable if _is_unavailable(e) else GalleryError
+            raise error(f"Milvus collection {self.key}: {_reason(e)}") from None
 
     @property
     def kind(self) -> str:
@@ -193,6 +258,9 @@ class SyncedMilvus:
         applied, current = store.sync_state(self.key)
         if applied != current:
             self._replay(store)
+        elif self._expected is None or self._expected[0] != current:
+            with store.read() as s:
+                self._expected = (Store.current_generation(s), _template_count(s))
 
     def apply(
         self,
@@ -227,6 +295,7 @@ class SyncedMilvus:
                     ids, vectors = Store.templates_in(s, sorted(changes.added), self.dimension)
                     self._upsert(ids, vectors)
             Store.set_applied_generation(s, self.key, current)
+            self._expected = (current, _template_count(s))
         if compact:
             self._call("compact", self.client.compact, self.settings.collection)
 
@@ -256,22 +325,57 @@ class SyncedMilvus:
         with self._lock, store.write() as s:
             self._mirror(s)
             Store.set_applied_generation(s, self.key, Store.current_generation(s))
+            self._expected = (Store.current_generation(s), _template_count(s))
         self._call("compact", self.client.compact, self.settings.collection)
 
     # -- reading ---------------------------------------------------------------------------
 
     def search(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """Top-k face ids per query; HNSW's candidates are scored by inner product."""
+        """Top-k face ids per query; HNSW's candidates are scored by inner product.
+
+        Raises:
+            VectorStoreUnavailable: the server is unreachable, or the collection is not fully
+                loaded (or holds fewer rows than SQL says) for longer than ``wait`` seconds.
+        """
         limit = max(k, self.settings.candidates)
-        hits = self._call(
-            "search",
-            self.client.search,
-            self.settings.collection,
-            data=[q.tolist() for q in queries],
-            limit=limit,
-            search_params={"metric_type": "IP", "params": {"ef": max(self.settings.ef, limit)}},
-            consistency_level=self.settings.consistency,
-        )
+        data = [q.tolist() for q in queries]
+        deadline = time.monotonic() + self.settings.wait
+        delay = 0.05
+        recounted = False
+        while True:
+            reason = self._not_ready(deadline)
+            if reason is None:
+                try:
+                    hits = self.client.search(
+                        self.settings.collection,
+                        data=data,
+                        limit=limit,
+                        search_params={"metric_type": "IP", "params": {"ef": max(self.settings.ef, limit)}},
+                        consistency_level=self.settings.consistency,
+                        timeout=self._timeout(deadline),
+                    )
+                except Exception as e:
+                    if not _is_unavailable(e):
+                        raise GalleryError(f"Milvus search on {self.key} failed: {_reason(e)}") from None
+                    self._distrust()
+                    reason = f"search failed: {_reason(e)}"
+                else:
+                    # HNSW with ef >= limit returns `limit` hits from a complete collection that
+                    # holds that many. Fewer: segments may be missing; ask the server again,
+                    # rows counted. If it then holds all SQL says, the short answer stands
+                    # (another process's additions not yet visible to this one, say).
+                    want = min(limit, self._expected[1]) if self._expected else 0
+                    fewest = min((len(found) for found in hits), default=want)
+                    if fewest >= want or recounted:
+                        break
+                    reason = f"a search returned {fewest} of {want} neighbours"
+                    self._distrust()
+                    recounted = True
+                    continue
+            if time.monotonic() + delay > deadline:
+                raise self._unavailable(reason)
+            time.sleep(delay)
+            delay = min(2 * delay, 0.5)
         sims = np.full((len(queries), k), -np.inf, dtype=np.float32)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         for row, found in enumerate(hits):
@@ -282,7 +386,14 @@ class SyncedMilvus:
         return sims, ids
 
     def ids(self) -> set[int]:
-        """Every face id in the collection."""
+        """Every face id in the collection.
+
+        Raises:
+            VectorStoreUnavailable: the collection is not fully loaded (a query would list
+                only its loaded part) or the server is unreachable, for longer than ``wait``.
+        """
+        self._distrust()
+        self.wait_ready()
         found: set[int] = set()
         iterator = self._call(
             "query",
@@ -294,10 +405,13 @@ class SyncedMilvus:
             consistency_level="Strong",
         )
         try:
-            while batch := iterator.next():
+            while batch := self._call("query", iterator.next):
                 found.update(int(r["id"]) for r in batch)
         finally:
-            iterator.close()
+            try:
+                iterator.close()
+            except Exception:
+                pass  # a server gone away: nothing left to release
         return found
 
     def close(self) -> None:
@@ -307,11 +421,111 @@ class SyncedMilvus:
         except Exception:
             pass
 
+    # -- readiness -------------------------------------------------------------------------
+
+    def wait_ready(self) -> None:
+        """Returns once the server says the collection is fully loaded (and, after trouble,
+        holds as many rows as SQL says); waits up to ``wait`` seconds.
+
+        Raises:
+            VectorStoreUnavailable: it is not, or the server cannot be reached, in time.
+        """
+        deadline = time.monotonic() + self.settings.wait
+        delay = 0.05
+        while (reason := self._not_ready(deadline)) is not None:
+            if time.monotonic() + delay > deadline:
+                raise self._unavailable(reason)
+            time.sleep(delay)
+            delay = min(2 * delay, 0.5)
+
+    def _not_ready(self, deadline: float) -> str | None:
+        """None when the collection is verified complete (or was, less than READY_SECONDS
+        ago, with nothing amiss since); else why not."""
+        if not self._count_rows and time.monotonic() < self._ready_until:
+            return None
+        from pymilvus.client.types import LoadState
+
+        name = self.settings.collection
+        try:
+            state = self.client.get_load_state(name, timeout=self._timeout(deadline))
+            if state.get("state") != LoadState.Loaded:
+                self._count_rows = True
+                what = getattr(state.get("state"), "name", str(state.get("state")))
+                progress = state.get("progress")
+                return f"its load state is {what}" + (
+                    f" ({progress}% loaded)" if progress is not None else ""
+                )
+            if self._count_rows and self._expected is not None:
+                rows = self.client.query(
+                    name,
+                    filter="",
+                    output_fields=["count(*)"],
+                    consistency_level=self.settings.consistency,
+                    timeout=self._timeout(deadline),
+                )
+                held = int(rows[0]["count(*)"]) if rows else 0
+                if held < self._expected[1]:
+                    return f"it holds {held} of the {self._expected[1]} templates the database has"
+        except Exception as e:
+            if not _is_unavailable(e):
+                raise GalleryError(f"Milvus load state of {self.key}: {_reason(e)}") from None
+            self._distrust()
+            return f"the server does not answer: {_reason(e)}"
+        self._count_rows = False
+        self._ready_until = time.monotonic() + READY_SECONDS
+        return None
+
+    def _distrust(self) -> None:
+        """Something went wrong: the next call asks the server again, rows counted."""
+        self._ready_until = 0.0
+        self._count_rows = True
+
+    def _unavailable(self, reason: str) -> VectorStoreUnavailable:
+        return VectorStoreUnavailable(
+            f"the Milvus collection {self.key} cannot answer completely: {reason} "
+            f"(waited {self.settings.wait:g} s; a restarted server reloads it, retry later)",
+            retry_after=RETRY_AFTER_SECONDS,
+        )
+
+    @staticmethod
+    def _timeout(deadline: float) -> float:
+        # pymilvus retries a failed RPC until its timeout: the time left, with room for
+        # one answer.
+        return max(deadline - time.monotonic(), 1.0)
+
     def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except Exception as e:
+            if _is_unavailable(e):
+                self._distrust()
+                raise VectorStoreUnavailable(
+                    f"Milvus {what} on {self.key} failed: {_reason(e)}", retry_after=RETRY_AFTER_SECONDS
+                ) from None
             raise GalleryError(f"Milvus {what} on {self.key} failed: {_reason(e)}") from None
+
+
+def _template_count(s: Any) -> int:
+    """Inside a read or write: how many templates SQL holds (what the collection should)."""
+    from sqlalchemy import func, select
+
+    from facedb.models import FaceRow
+
+    return int(s.execute(select(func.count()).select_from(FaceRow)).scalar_one())
+
+
+def _is_unavailable(e: Exception) -> bool:
+    """Whether an error of pymilvus means the server cannot answer now (unreachable,
+    restarting, timing out, the collection not loaded), not that the request was wrong."""
+    import grpc  # type: ignore[import-untyped]
+    from pymilvus.exceptions import ConnectError, MilvusUnavailableException, ParamError
+
+    if isinstance(e, ParamError):
+        return False
+    if isinstance(e, grpc.RpcError | ConnectError | MilvusUnavailableException | TimeoutError | OSError):
+        return True
+    text = f"{getattr(e, 'message', '')} {e}".lower()
+    return any(word in text for word in _UNAVAILABLE_WORDS)
 
 
 def _reason(e: Exception) -> str:

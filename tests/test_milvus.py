@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from .test_crash import kill_and_check
 from .test_postgres import fresh_database, server_url_or_skip
 
 FACEDB = Path(sys.executable).with_name("facedb")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def milvus_address() -> str:
@@ -210,3 +213,99 @@ def test_removal_is_erased_from_milvus_files(pg_url: str, milvus_url: str) -> No
             time.sleep(5)
         assert not left, f"the removed template is still in {left}"
         assert files_with(folder, kept)
+
+
+def milvus_data_or_skip() -> Path:
+    data = os.environ.get("FACEDB_TEST_MILVUS_DATA")
+    if not data:
+        missing("FACEDB_TEST_MILVUS_DATA (the server's data folder) is not set")
+    return Path(str(data))
+
+
+@pytest.mark.timeout(600)
+def test_no_wrong_answer_while_milvus_restarts(milvus_url: str, tmp_path: Path) -> None:
+    """Restarts the real server (same data, same ports) under a search loop. Every answer is
+    right (the probe's person first) or VectorStoreUnavailable: never "nobody we know" from
+    a collection still loading (measured before readiness was asked of the server: empty
+    answers for about 20 s, then half-loaded ones). `check` meanwhile either agrees with a
+    complete collection or raises. Calls work again, without reopening, once it is loaded."""
+    data = milvus_data_or_skip()
+    rng = np.random.default_rng(23)
+    n = 20_000
+    x = rng.normal(size=(n, 512)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    with facedb.FaceDB(tmp_path / "g", vectors=milvus_url) as writer:
+        # Sealed segments (flushed) and a growing one that the server replays from its
+        # message log after the restart.
+        people = []
+        for part in range(4):
+            chunk = slice(part * n // 4, (part + 1) * n // 4)
+            people += writer.import_embeddings([f"p{i}" for i in range(n)][chunk], x[chunk])
+            if part < 3:
+                writer.vectors.client.flush(writer.vectors.settings.collection)
+    # Another process's searches (its own client, no session of writes): what a service does.
+    with facedb.FaceDB(tmp_path / "g", vectors=f"{milvus_url}?wait=2") as db:
+        assert db.check(repair=False).ok
+
+        restart: dict[str, float] = {}
+        output: list[str] = []
+
+        def restart_server() -> None:
+            restart["began"] = time.monotonic()
+            done = subprocess.run(
+                [str(ROOT / "scripts/milvus.sh"), "restart", str(data)], capture_output=True, text=True
+            )
+            output.append(done.stdout.strip() + done.stderr[-2000:])
+            restart["ended"] = time.monotonic()
+
+        right = wrong = unavailable = checks = 0
+        search_errors: list[float] = []  # when a search raised VectorStoreUnavailable
+        check_errors = 0
+        reasons: dict[str, int] = {}
+        wrong_seen: list[str] = []
+        worker = threading.Thread(target=restart_server)
+        worker.start()
+        right_since_restart = 0
+        next_check = time.monotonic()
+        while time.monotonic() - restart.get("began", time.monotonic()) < 180:
+            i = int(rng.integers(n))
+            probe = x[i] + rng.normal(scale=0.045, size=512).astype(np.float32)
+            try:
+                found = db.search(probe, k=1)[0]
+            except facedb.VectorStoreUnavailable as e:
+                unavailable += 1
+                search_errors.append(time.monotonic())
+                reason = str(e).split(": ", 1)[-1][:70]
+                reasons[reason] = reasons.get(reason, 0) + 1
+                right_since_restart = 0
+                time.sleep(0.1)
+                continue
+            if found and found[0].person.id == people[i].id:
+                right += 1
+                right_since_restart += "ended" in restart
+            else:
+                wrong += 1
+                wrong_seen.append(f"{found[0].person.name if found else 'nobody'} for p{i}")
+            if time.monotonic() >= next_check:  # `check` agrees with a complete collection or raises
+                next_check = time.monotonic() + 3
+                try:
+                    report = db.check(repair=False)
+                    assert report.ok and report.indexed == n, report
+                    checks += 1
+                except facedb.VectorStoreUnavailable:
+                    check_errors += 1
+            if right_since_restart >= 200:
+                break
+        worker.join()
+        down = search_errors[-1] - search_errors[0] if search_errors else 0.0
+        took = restart["ended"] - restart["began"]
+        print(
+            f"\nMilvus restart: {right} right, {unavailable} VectorStoreUnavailable, {wrong} wrong; "
+            f"searches unavailable for {down:.1f} s; restart took {took:.1f} s; "
+            f"{checks} checks agreed, {check_errors} raised VectorStoreUnavailable; reasons: {reasons}"
+        )
+        assert output[0].startswith("http://"), output  # the server came back on its port
+        assert wrong == 0, wrong_seen[:10]
+        assert unavailable > 0, "the loop never saw the restart"
+        assert right_since_restart >= 200, "searches did not come back after the restart"
+        assert db.check(repair=False).ok
