@@ -392,8 +392,10 @@ class SyncedMilvus:
             VectorStoreUnavailable: the collection is not fully loaded (a query would list
                 only its loaded part) or the server is unreachable, for longer than ``wait``.
         """
-        self._distrust()
-        self.wait_ready()
+        # Loaded, by the server's word: a row count short of SQL's is what `check` reports
+        # as missing, not a reason to wait.
+        self._ready_until = 0.0
+        self.wait_ready(count_rows=False)
         found: set[int] = set()
         iterator = self._call(
             "query",
@@ -423,22 +425,22 @@ class SyncedMilvus:
 
     # -- readiness -------------------------------------------------------------------------
 
-    def wait_ready(self) -> None:
-        """Returns once the server says the collection is fully loaded (and, after trouble,
-        holds as many rows as SQL says); waits up to ``wait`` seconds.
+    def wait_ready(self, *, count_rows: bool = True) -> None:
+        """Returns once the server says the collection is fully loaded (and, after trouble
+        and with `count_rows`, holds as many rows as SQL says); waits up to ``wait`` seconds.
 
         Raises:
             VectorStoreUnavailable: it is not, or the server cannot be reached, in time.
         """
         deadline = time.monotonic() + self.settings.wait
         delay = 0.05
-        while (reason := self._not_ready(deadline)) is not None:
+        while (reason := self._not_ready(deadline, count_rows=count_rows)) is not None:
             if time.monotonic() + delay > deadline:
                 raise self._unavailable(reason)
             time.sleep(delay)
             delay = min(2 * delay, 0.5)
 
-    def _not_ready(self, deadline: float) -> str | None:
+    def _not_ready(self, deadline: float, *, count_rows: bool = True) -> str | None:
         """None when the collection is verified complete (or was, less than READY_SECONDS
         ago, with nothing amiss since); else why not."""
         if not self._count_rows and time.monotonic() < self._ready_until:
@@ -450,12 +452,15 @@ class SyncedMilvus:
             state = self.client.get_load_state(name, timeout=self._timeout(deadline))
             if state.get("state") != LoadState.Loaded:
                 self._count_rows = True
+                if state.get("state") == LoadState.NotLoad:
+                    # Released (by an operator, say): ask for a load rather than wait forever.
+                    self.client.load_collection(name, timeout=self._timeout(deadline), _async=True)
                 what = getattr(state.get("state"), "name", str(state.get("state")))
                 progress = state.get("progress")
                 return f"its load state is {what}" + (
                     f" ({progress}% loaded)" if progress is not None else ""
                 )
-            if self._count_rows and self._expected is not None:
+            if count_rows and self._count_rows and self._expected is not None:
                 rows = self.client.query(
                     name,
                     filter="",
@@ -465,13 +470,17 @@ class SyncedMilvus:
                 )
                 held = int(rows[0]["count(*)"]) if rows else 0
                 if held < self._expected[1]:
-                    return f"it holds {held} of the {self._expected[1]} templates the database has"
+                    return (
+                        f"it holds {held} of the {self._expected[1]} templates the database has "
+                        "(if that persists, `facedb check` repairs it)"
+                    )
         except Exception as e:
             if not _is_unavailable(e):
                 raise GalleryError(f"Milvus load state of {self.key}: {_reason(e)}") from None
             self._distrust()
             return f"the server does not answer: {_reason(e)}"
-        self._count_rows = False
+        if count_rows or self._expected is None:
+            self._count_rows = False
         self._ready_until = time.monotonic() + READY_SECONDS
         return None
 

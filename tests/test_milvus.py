@@ -215,6 +215,41 @@ def test_removal_is_erased_from_milvus_files(pg_url: str, milvus_url: str) -> No
         assert files_with(folder, kept)
 
 
+@pytest.mark.timeout(300)
+def test_a_collection_being_loaded_is_never_answered_from(milvus_url: str, tmp_path: Path) -> None:
+    """Released under a running gallery (as an operator might), the collection is loaded
+    again by facedb's request; meanwhile every search is right or VectorStoreUnavailable,
+    and so is `check` (never a report computed from part of the collection)."""
+    rng = np.random.default_rng(31)
+    n = 8_000
+    x = rng.normal(size=(n, 512)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    with facedb.FaceDB(tmp_path / "g", vectors=f"{milvus_url}?wait=0.5") as db:
+        people = []
+        for part in range(4):  # four sealed segments, loaded one by one
+            chunk = slice(part * n // 4, (part + 1) * n // 4)
+            people += db.import_embeddings([f"p{i}" for i in range(chunk.start, chunk.stop)], x[chunk])
+            db.vectors.client.flush(db.vectors.settings.collection)
+        db.vectors.client.release_collection(db.vectors.settings.collection)
+        counts = {"right": 0, "wrong": 0, "unavailable": 0, "check raised": 0}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and counts["right"] < 50:
+            i = int(rng.integers(n))
+            try:
+                found = db.search(x[i], k=1)[0]
+            except facedb.VectorStoreUnavailable:
+                counts["unavailable"] += 1
+                try:
+                    db.check(repair=False)
+                except facedb.VectorStoreUnavailable:
+                    counts["check raised"] += 1
+                continue
+            counts["right" if found and found[0].person.id == people[i].id else "wrong"] += 1
+        print(f"\nreleased and reloaded: {counts}")
+        assert counts["wrong"] == 0 and counts["unavailable"] > 0 and counts["right"] == 50, counts
+        assert db.check(repair=False).ok
+
+
 def milvus_data_or_skip() -> Path:
     data = os.environ.get("FACEDB_TEST_MILVUS_DATA")
     if not data:
