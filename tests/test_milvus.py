@@ -292,8 +292,14 @@ with facedb.FaceDB(sys.argv[1], vectors=sys.argv[2]) as db:
         check=True,
         timeout=300,
     )
-    with facedb.FaceDB(tmp_path / "g", vectors=f"{milvus_url}?wait=2") as db:
-        assert db.check(repair=False).ok
+    with (
+        facedb.FaceDB(tmp_path / "g", vectors=f"{milvus_url}?wait=2") as db,
+        facedb.FaceDB(tmp_path / "g", vectors=f"{milvus_url}?wait=0") as idle,
+    ):
+        # `idle` makes no call during the restart, so no error tells it that anything
+        # happened: its first calls come once the server says the collection is loaded.
+        assert db.check(repair=False).ok and idle.search(x[0], k=1)[0][0].person.name == "p0"
+        idle_answers: list[str] = []
 
         restart: dict[str, float] = {}
         output: list[str] = []
@@ -317,6 +323,18 @@ with facedb.FaceDB(sys.argv[1], vectors=sys.argv[2]) as db:
         right_since_restart = 0
         next_check = time.monotonic()
         while time.monotonic() - restart.get("began", time.monotonic()) < 180:
+            if "ended" in restart and not idle_answers:
+                try:
+                    state = db.vectors.client.get_load_state(db.vectors.settings.collection)["state"].name
+                except Exception:
+                    state = "unknown"
+                if state == "Loaded":
+                    for j in rng.integers(3 * n // 4, n, size=5):
+                        try:
+                            got = idle.search(x[j], k=1)[0]
+                            idle_answers.append("right" if got and got[0].person.name == f"p{j}" else "wrong")
+                        except facedb.VectorStoreUnavailable:
+                            idle_answers.append("unavailable")
             i = int(rng.integers(n))
             probe = x[i] + rng.normal(scale=0.045, size=512).astype(np.float32)
             try:
@@ -364,10 +382,11 @@ with facedb.FaceDB(sys.argv[1], vectors=sys.argv[2]) as db:
             f"searches unavailable for {down:.1f} s; restart took {took:.1f} s; "
             f"{checks} checks agreed, {check_errors} raised VectorStoreUnavailable; reasons: {reasons}; "
             f"meanwhile the server's own answers lacked the probe's template {raw_missing} times "
-            f"of {raw_answers}"
+            f"of {raw_answers}; the idle gallery's first answers once loaded: {idle_answers}"
         )
         assert output[0].startswith("http://"), output  # the server came back on its port
         assert wrong == 0, wrong_seen[:10]
+        assert idle_answers and "wrong" not in idle_answers, idle_answers
         assert unavailable > 0, "the loop never saw the restart"
         assert right_since_restart >= 200, "searches did not come back after the restart"
         assert db.check(repair=False).ok
