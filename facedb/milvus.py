@@ -58,6 +58,10 @@ READY_SECONDS = 1.0
 #: 5 s by default): rows SQL gained more recently are not yet required to be searchable.
 STALENESS_SECONDS = 5.0
 
+#: Bound on one write or maintenance call (upsert, delete, compact, a listing): pymilvus
+#: otherwise retries an unreachable server for minutes while facedb holds the SQL write lock.
+WRITE_SECONDS = 30.0
+
 #: Seconds a client is told to wait before retrying an unavailable collection.
 RETRY_AFTER_SECONDS = 5.0
 
@@ -255,6 +259,7 @@ class SyncedMilvus:
             filter="",
             output_fields=["count(*)"],
             consistency_level="Strong",
+            timeout=WRITE_SECONDS,
         )
         return int(rows[0]["count(*)"]) if rows else 0
 
@@ -278,10 +283,21 @@ class SyncedMilvus:
         removed: Sequence[int] = (),
         store: Store,
     ) -> None:
-        """Replays the outbox (which holds this change) and compacts after removals."""
-        self._replay(store)
+        """Replays the outbox (which holds this change) and compacts after removals.
+
+        A Milvus that cannot take it now is not the caller's error: the change is committed
+        to SQL and stays in the outbox, which the next call of any process replays (and
+        which searches wait for or refuse, VectorStoreUnavailable, until it is applied).
+        """
+        try:
+            self._replay(store)
+        except VectorStoreUnavailable:
+            pass
 
     def _replay(self, store: Store) -> None:
+        # An unreachable server is found out within `wait` seconds here, not after minutes
+        # of pymilvus's retries while the SQL write lock is held.
+        self.wait_ready(count_rows=False)
         compact = False
         with self._lock, store.write() as s:
             applied = Store.applied_generation(s, self.key)
@@ -295,7 +311,11 @@ class SyncedMilvus:
             else:
                 if changes.removed:
                     self._call(
-                        "delete", self.client.delete, self.settings.collection, ids=sorted(changes.removed)
+                        "delete",
+                        self.client.delete,
+                        self.settings.collection,
+                        ids=sorted(changes.removed),
+                        timeout=WRITE_SECONDS,
                     )
                     compact = True
                 if changes.added:
@@ -304,7 +324,7 @@ class SyncedMilvus:
             Store.set_applied_generation(s, self.key, current)
             self._note_expected(current, _template_count(s))
         if compact:
-            self._call("compact", self.client.compact, self.settings.collection)
+            self._call("compact", self.client.compact, self.settings.collection, timeout=WRITE_SECONDS)
 
     def _upsert(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
         for start in range(0, len(ids), _BATCH):
@@ -312,7 +332,9 @@ class SyncedMilvus:
                 {"id": int(i), "vector": v.tolist()}
                 for i, v in zip(ids[start : start + _BATCH], vectors[start : start + _BATCH], strict=True)
             ]
-            self._call("upsert", self.client.upsert, self.settings.collection, data=rows)
+            self._call(
+                "upsert", self.client.upsert, self.settings.collection, data=rows, timeout=WRITE_SECONDS
+            )
 
     def _mirror(self, s: Any) -> None:
         """Makes the collection hold exactly the SQL templates (inside a SQL write)."""
@@ -324,7 +346,11 @@ class SyncedMilvus:
         stale = sorted(self.ids() - wanted)
         for start in range(0, len(stale), _BATCH):
             self._call(
-                "delete", self.client.delete, self.settings.collection, ids=stale[start : start + _BATCH]
+                "delete",
+                self.client.delete,
+                self.settings.collection,
+                ids=stale[start : start + _BATCH],
+                timeout=WRITE_SECONDS,
             )
 
     def rebuild(self, store: Store) -> None:
@@ -333,7 +359,7 @@ class SyncedMilvus:
             self._mirror(s)
             Store.set_applied_generation(s, self.key, Store.current_generation(s))
             self._note_expected(Store.current_generation(s), _template_count(s))
-        self._call("compact", self.client.compact, self.settings.collection)
+        self._call("compact", self.client.compact, self.settings.collection, timeout=WRITE_SECONDS)
 
     # -- reading ---------------------------------------------------------------------------
 
