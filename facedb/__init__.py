@@ -32,6 +32,7 @@ from facedb.engine import (
 )
 from facedb.errors import (
     ConfigError,
+    DatabaseUnavailable,
     EnrollmentRefused,
     FaceDBError,
     GalleryError,
@@ -70,6 +71,7 @@ __all__ = [
     "Candidate",
     "CheckReport",
     "ConfigError",
+    "DatabaseUnavailable",
     "Enrollment",
     "EnrollmentRefused",
     "Face",

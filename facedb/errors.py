@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DatabaseUnavailable",
     "EnrollmentRefused",
     "FaceDBError",
     "GalleryError",
@@ -147,6 +148,25 @@ class VectorStoreUnavailable(GalleryError):
     """
 
     code = "vector_store_unavailable"
+    http_status = 503
+    exit_code = 6
+
+    def __init__(self, message: str, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = float(retry_after)
+
+
+class DatabaseUnavailable(GalleryError):
+    """The gallery's SQL database cannot be reached right now (a PostgreSQL server restarting
+    or down, a connection dropped, SQLite locked past its timeout). Nothing was answered from
+    a partial view and nothing half-written: retry after ``retry_after`` seconds; the same
+    FaceDB reconnects by itself once the server is back.
+
+    Attributes:
+        retry_after: seconds after which a retry may succeed.
+    """
+
+    code = "database_unavailable"
     http_status = 503
     exit_code = 6
 

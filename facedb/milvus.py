@@ -11,6 +11,19 @@ the default), within Milvus's staleness bound elsewhere (under a second measured
 ``common.gracefulTime``, 5 s, at most), or at once everywhere with ``?consistency=Strong`` at
 the cost of waiting for the server's next time tick on every search.
 
+Readiness: an answer from a collection that is not fully loaded is never given. After a
+restart the 2.3.5 server refuses searches while it loads the sealed segments, then says
+"Loaded" and answers full-length hit lists for about 20 s while it still replays the rows
+of its growing segment from the message log (15,000 of 20,000 rows visible, measured). So
+the server is asked, and its word is checked: its load state and loading progress must say
+the whole collection is loaded, and the rows it holds (a count at the search's consistency,
+about 1 ms) must reach what SQL says it holds, less the additions SQL gained within
+Milvus's staleness bound (``STALENESS_SECONDS``). A collection so verified is believed for
+``READY_SECONDS``, unless a call fails or a search for ``limit`` neighbours in a collection
+that SQL says holds at least that many returns fewer. facedb waits up to ``wait`` seconds
+for the collection to be complete and otherwise raises VectorStoreUnavailable, as it does
+for an unreachable server.
+
 Erasure: Milvus only marks deletions until compaction; facedb compacts after every removal.
 What the server keeps and for how long (segments until garbage collection, its message log)
 is the operator's to configure: see README and docs/scaling.md.
@@ -21,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -28,12 +42,46 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 from numpy.typing import NDArray
 
-from facedb.errors import ConfigError, GalleryError
+from facedb.errors import ConfigError, GalleryError, VectorStoreUnavailable
 from facedb.store import Store
 
 __all__ = ["MilvusSettings", "SyncedMilvus", "parse_milvus_url"]
 
 _BATCH = 5_000
+
+#: How long a load state verified as fully loaded is believed before it is asked again. A
+#: restart of the whole server also breaks the connection (which is noticed at once); this
+#: bounds the time a query node that lost its segments behind a live proxy goes unnoticed.
+READY_SECONDS = 1.0
+
+#: Milvus's staleness bound for other processes' additions (``common.gracefulTime``,
+#: 5 s by default): rows SQL gained more recently are not yet required to be searchable.
+STALENESS_SECONDS = 5.0
+
+#: Bound on one write or maintenance call (upsert, delete, compact, a listing): pymilvus
+#: otherwise retries an unreachable server for minutes while facedb holds the SQL write lock.
+WRITE_SECONDS = 30.0
+
+#: Seconds a client is told to wait before retrying an unavailable collection.
+RETRY_AFTER_SECONDS = 5.0
+
+# Words of pymilvus and server messages that mean "not now" rather than "never".
+_UNAVAILABLE_WORDS = (
+    "connect",
+    "unavailable",
+    "not loaded",
+    "not ready",
+    "loading",
+    "deadline",
+    "timeout",
+    "timed out",
+    "retry",
+    "not healthy",
+    "stopping",
+    "channel closed",
+    "service unavailable",
+    "rate limit",
+)
 
 
 class MilvusSettings:
@@ -41,7 +89,10 @@ class MilvusSettings:
 
     Options: ``consistency`` (Strong, Bounded, Session, Eventually; default Session),
     ``ef`` (HNSW search breadth, default 128), ``candidates`` (how many nearest faces are
-    fetched per query before people are ranked, default 64), ``secure`` (1 for TLS).
+    fetched per query before people are ranked, default 64), ``secure`` (1 for TLS),
+    ``wait`` (seconds, default 5: how long a call waits for an unreachable server or for a
+    collection that is not fully loaded, e.g. after a restart, before it raises
+    VectorStoreUnavailable; 0 raises at once; it also bounds connecting on open).
     The token may also come from FACEDB_MILVUS_TOKEN; it never appears in messages.
     """
 
@@ -80,6 +131,12 @@ class MilvusSettings:
             raise ConfigError("ef and candidates in a Milvus URL must be integers") from None
         if not (1 <= self.ef <= 32768 and 1 <= self.candidates <= 16384):
             raise ConfigError("ef must be in 1..32768 and candidates in 1..16384")
+        try:
+            self.wait = float(options.get("wait", 5))
+        except ValueError:
+            raise ConfigError("wait in a Milvus URL must be a number of seconds") from None
+        if not 0 <= self.wait <= 3600:
+            raise ConfigError(f"wait must be in 0..3600 seconds, got {self.wait}")
 
     @property
     def safe(self) -> str:
@@ -102,10 +159,21 @@ class SyncedMilvus:
         self.dimension = dimension
         self.key = settings.safe
         self._lock = threading.Lock()
+        # Until when a collection verified as complete is believed (time.monotonic()).
+        self._ready_until = 0.0
+        # What SQL said the collection holds, as this process saw the generations go by:
+        # (first seen at, generation, templates), the last STALENESS_SECONDS of them and the
+        # one before, so that additions other processes made within Milvus's staleness
+        # bound are not yet required.
+        self._expected: list[tuple[float, int, int]] = []
+        self._expected_lock = threading.Lock()
         try:
-            self.client = MilvusClient(uri=settings.uri, token=settings.token, timeout=30)
+            self.client = MilvusClient(
+                uri=settings.uri, token=settings.token, timeout=max(settings.wait, 1.0)
+            )
         except Exception as e:
-            raise GalleryError(f"cannot connect to Milvus at {settings.safe}: {_reason(e)}") from None
+            error = VectorStoreUnavailable if _is_unavailable(e) else GalleryError
+            raise error(f"cannot connect to Milvus at {settings.safe}: {_reason(e)}") from None
         self._ensure_collection(model_id, gallery_uid)
 
     @classmethod
@@ -123,7 +191,7 @@ class SyncedMilvus:
         name = self.settings.collection
         owner = {"facedb_gallery": gallery_uid, "model": model_id, "dimension": self.dimension}
         try:
-            if self.client.has_collection(name):
+            if self.client.has_collection(name, timeout=self._timeout(time.monotonic() + self.settings.wait)):
                 described = self.client.describe_collection(name)
                 try:
                     found = json.loads(described.get("description") or "{}")
@@ -156,11 +224,19 @@ class SyncedMilvus:
                 self.client.create_collection(
                     name, schema=schema, index_params=index, consistency_level=self.settings.consistency
                 )
-            self.client.load_collection(name)
+                self.client.load_collection(name)
+                return
+            from pymilvus.client.types import LoadState
+
+            if self.client.get_load_state(name).get("state") == LoadState.NotLoad:
+                # Asked, not awaited: loading a large collection takes minutes, and a search
+                # waits for it (up to `wait`) or says it is unavailable.
+                self.client.load_collection(name, _async=True)
         except GalleryError:
             raise
         except Exception as e:
-            raise GalleryError(f"Milvus collection {self.key}: {_reason(e)}") from None
+            error = VectorStoreUnavailable if _is_unavailable(e) else GalleryError
+            raise error(f"Milvus collection {self.key}: {_reason(e)}") from None
 
     @property
     def kind(self) -> str:
@@ -183,6 +259,7 @@ class SyncedMilvus:
             filter="",
             output_fields=["count(*)"],
             consistency_level="Strong",
+            timeout=WRITE_SECONDS,
         )
         return int(rows[0]["count(*)"]) if rows else 0
 
@@ -196,6 +273,9 @@ class SyncedMilvus:
         applied, current = store.sync_state(self.key)
         if applied != current:
             self._replay(store)
+        elif not self._expected or self._expected[-1][1] != current:
+            with store.read() as s:
+                self._note_expected(Store.current_generation(s), _template_count(s))
 
     def apply(
         self,
@@ -206,10 +286,21 @@ class SyncedMilvus:
         removed: Sequence[int] = (),
         store: Store,
     ) -> None:
-        """Replays the outbox (which holds this change) and compacts after removals."""
-        self._replay(store)
+        """Replays the outbox (which holds this change) and compacts after removals.
+
+        A Milvus that cannot take it now is not the caller's error: the change is committed
+        to SQL and stays in the outbox, which the next call of any process replays (and
+        which searches wait for or refuse, VectorStoreUnavailable, until it is applied).
+        """
+        try:
+            self._replay(store)
+        except VectorStoreUnavailable:
+            pass
 
     def _replay(self, store: Store) -> None:
+        # An unreachable server is found out within `wait` seconds here, not after minutes
+        # of pymilvus's retries while the SQL write lock is held.
+        self.wait_ready(count_rows=False)
         compact = False
         with self._lock, store.write() as s:
             applied = Store.applied_generation(s, self.key)
@@ -223,15 +314,20 @@ class SyncedMilvus:
             else:
                 if changes.removed:
                     self._call(
-                        "delete", self.client.delete, self.settings.collection, ids=sorted(changes.removed)
+                        "delete",
+                        self.client.delete,
+                        self.settings.collection,
+                        ids=sorted(changes.removed),
+                        timeout=WRITE_SECONDS,
                     )
                     compact = True
                 if changes.added:
                     ids, vectors = Store.templates_in(s, sorted(changes.added), self.dimension)
                     self._upsert(ids, vectors)
             Store.set_applied_generation(s, self.key, current)
+            self._note_expected(current, _template_count(s))
         if compact:
-            self._call("compact", self.client.compact, self.settings.collection)
+            self._call("compact", self.client.compact, self.settings.collection, timeout=WRITE_SECONDS)
 
     def _upsert(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
         for start in range(0, len(ids), _BATCH):
@@ -239,7 +335,9 @@ class SyncedMilvus:
                 {"id": int(i), "vector": v.tolist()}
                 for i, v in zip(ids[start : start + _BATCH], vectors[start : start + _BATCH], strict=True)
             ]
-            self._call("upsert", self.client.upsert, self.settings.collection, data=rows)
+            self._call(
+                "upsert", self.client.upsert, self.settings.collection, data=rows, timeout=WRITE_SECONDS
+            )
 
     def _mirror(self, s: Any) -> None:
         """Makes the collection hold exactly the SQL templates (inside a SQL write)."""
@@ -251,7 +349,11 @@ class SyncedMilvus:
         stale = sorted(self.ids() - wanted)
         for start in range(0, len(stale), _BATCH):
             self._call(
-                "delete", self.client.delete, self.settings.collection, ids=stale[start : start + _BATCH]
+                "delete",
+                self.client.delete,
+                self.settings.collection,
+                ids=stale[start : start + _BATCH],
+                timeout=WRITE_SECONDS,
             )
 
     def rebuild(self, store: Store) -> None:
@@ -259,22 +361,57 @@ class SyncedMilvus:
         with self._lock, store.write() as s:
             self._mirror(s)
             Store.set_applied_generation(s, self.key, Store.current_generation(s))
-        self._call("compact", self.client.compact, self.settings.collection)
+            self._note_expected(Store.current_generation(s), _template_count(s))
+        self._call("compact", self.client.compact, self.settings.collection, timeout=WRITE_SECONDS)
 
     # -- reading ---------------------------------------------------------------------------
 
     def search(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """Top-k face ids per query; HNSW's candidates are scored by inner product."""
+        """Top-k face ids per query; HNSW's candidates are scored by inner product.
+
+        Raises:
+            VectorStoreUnavailable: the server is unreachable, or the collection is not fully
+                loaded (or holds fewer rows than SQL says) for longer than ``wait`` seconds.
+        """
         limit = max(k, self.settings.candidates)
-        hits = self._call(
-            "search",
-            self.client.search,
-            self.settings.collection,
-            data=[q.tolist() for q in queries],
-            limit=limit,
-            search_params={"metric_type": "IP", "params": {"ef": max(self.settings.ef, limit)}},
-            consistency_level=self.settings.consistency,
-        )
+        data = [q.tolist() for q in queries]
+        deadline = time.monotonic() + self.settings.wait
+        delay = 0.05
+        recounted = False
+        while True:
+            reason = self._not_ready(deadline)
+            if reason is None:
+                try:
+                    hits = self.client.search(
+                        self.settings.collection,
+                        data=data,
+                        limit=limit,
+                        search_params={"metric_type": "IP", "params": {"ef": max(self.settings.ef, limit)}},
+                        consistency_level=self.settings.consistency,
+                        timeout=self._timeout(deadline),
+                    )
+                except Exception as e:
+                    if not _is_unavailable(e):
+                        raise GalleryError(f"Milvus search on {self.key} failed: {_reason(e)}") from None
+                    self._distrust()
+                    reason = f"search failed: {_reason(e)}"
+                else:
+                    # HNSW with ef >= limit returns `limit` hits from a complete collection that
+                    # holds that many. Fewer: segments may be missing; ask the server again,
+                    # rows counted. If it then holds all SQL says, the short answer stands
+                    # (another process's additions not yet visible to this one, say).
+                    want = min(limit, self._rows_required())
+                    fewest = min((len(found) for found in hits), default=want)
+                    if fewest >= want or recounted:
+                        break
+                    reason = f"a search returned {fewest} of {want} neighbours"
+                    self._distrust()
+                    recounted = True
+                    continue
+            if time.monotonic() + delay > deadline:
+                raise self._unavailable(reason)
+            time.sleep(delay)
+            delay = min(2 * delay, 0.5)
         sims = np.full((len(queries), k), -np.inf, dtype=np.float32)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         for row, found in enumerate(hits):
@@ -285,7 +422,16 @@ class SyncedMilvus:
         return sims, ids
 
     def ids(self) -> set[int]:
-        """Every face id in the collection."""
+        """Every face id in the collection.
+
+        Raises:
+            VectorStoreUnavailable: the collection is not fully loaded (a query would list
+                only its loaded part) or the server is unreachable, for longer than ``wait``.
+        """
+        # Loaded, by the server's word: a row count short of SQL's is what `check` reports
+        # as missing, not a reason to wait.
+        self._ready_until = 0.0
+        self.wait_ready(count_rows=False)
         found: set[int] = set()
         iterator = self._call(
             "query",
@@ -297,10 +443,13 @@ class SyncedMilvus:
             consistency_level="Strong",
         )
         try:
-            while batch := iterator.next():
+            while batch := self._call("query", iterator.next):
                 found.update(int(r["id"]) for r in batch)
         finally:
-            iterator.close()
+            try:
+                iterator.close()
+            except Exception:
+                pass  # a server gone away: nothing left to release
         return found
 
     def digest(self) -> str:
@@ -332,11 +481,132 @@ class SyncedMilvus:
         except Exception:
             pass
 
+    # -- readiness -------------------------------------------------------------------------
+
+    def wait_ready(self, *, count_rows: bool = True) -> None:
+        """Returns once the server says the collection is fully loaded (and, after trouble
+        and with `count_rows`, holds as many rows as SQL says); waits up to ``wait`` seconds.
+
+        Raises:
+            VectorStoreUnavailable: it is not, or the server cannot be reached, in time.
+        """
+        deadline = time.monotonic() + self.settings.wait
+        delay = 0.05
+        while (reason := self._not_ready(deadline, count_rows=count_rows)) is not None:
+            if time.monotonic() + delay > deadline:
+                raise self._unavailable(reason)
+            time.sleep(delay)
+            delay = min(2 * delay, 0.5)
+
+    def _not_ready(self, deadline: float, *, count_rows: bool = True) -> str | None:
+        """None when the collection is verified complete (or was, less than READY_SECONDS
+        ago, with nothing amiss since); else why not."""
+        if time.monotonic() < self._ready_until:
+            return None
+        from pymilvus.client.types import LoadState
+
+        name = self.settings.collection
+        try:
+            state = self.client.get_load_state(name, timeout=self._timeout(deadline))
+            if state.get("state") != LoadState.Loaded:
+                if state.get("state") == LoadState.NotLoad:
+                    # Released (by an operator, say): ask for a load rather than wait forever.
+                    self.client.load_collection(name, timeout=self._timeout(deadline), _async=True)
+                what = getattr(state.get("state"), "name", str(state.get("state")))
+                progress = state.get("progress")
+                return f"its load state is {what}" + (
+                    f" ({progress}% loaded)" if progress is not None else ""
+                )
+            required = self._rows_required()
+            if count_rows and required > 0:
+                rows = self.client.query(
+                    name,
+                    filter="",
+                    output_fields=["count(*)"],
+                    consistency_level=self.settings.consistency,
+                    timeout=self._timeout(deadline),
+                )
+                held = int(rows[0]["count(*)"]) if rows else 0
+                if held < required:
+                    return (
+                        f"it holds {held} of the {required} templates the database has "
+                        "(if that persists, `facedb check` repairs it)"
+                    )
+        except Exception as e:
+            if not _is_unavailable(e):
+                raise GalleryError(f"Milvus load state of {self.key}: {_reason(e)}") from None
+            self._distrust()
+            return f"the server does not answer: {_reason(e)}"
+        if count_rows:
+            self._ready_until = time.monotonic() + READY_SECONDS
+        return None
+
+    def _distrust(self) -> None:
+        """Something went wrong: the next call asks the server again."""
+        self._ready_until = 0.0
+
+    def _note_expected(self, generation: int, templates: int) -> None:
+        """Records what SQL holds at `generation` (first seen now)."""
+        with self._expected_lock:
+            if not self._expected or self._expected[-1][1] != generation:
+                self._expected.append((time.monotonic(), generation, templates))
+        self._rows_required()  # trims
+
+    def _rows_required(self) -> int:
+        """How many rows the collection must hold: the fewest SQL has held since the newest
+        generation this process saw more than STALENESS_SECONDS ago (0 before any)."""
+        horizon = time.monotonic() - STALENESS_SECONDS
+        with self._expected_lock:
+            while len(self._expected) > 1 and self._expected[1][0] <= horizon:
+                del self._expected[0]
+            return min((templates for _, _, templates in self._expected), default=0)
+
+    def _unavailable(self, reason: str) -> VectorStoreUnavailable:
+        return VectorStoreUnavailable(
+            f"the Milvus collection {self.key} cannot answer completely: {reason} "
+            f"(waited {self.settings.wait:g} s; a restarted server reloads it, retry later)",
+            retry_after=RETRY_AFTER_SECONDS,
+        )
+
+    @staticmethod
+    def _timeout(deadline: float) -> float:
+        # pymilvus retries a failed RPC until its timeout: the time left, with room for
+        # one answer.
+        return max(deadline - time.monotonic(), 1.0)
+
     def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except Exception as e:
+            if _is_unavailable(e):
+                self._distrust()
+                raise VectorStoreUnavailable(
+                    f"Milvus {what} on {self.key} failed: {_reason(e)}", retry_after=RETRY_AFTER_SECONDS
+                ) from None
             raise GalleryError(f"Milvus {what} on {self.key} failed: {_reason(e)}") from None
+
+
+def _template_count(s: Any) -> int:
+    """Inside a read or write: how many templates SQL holds (what the collection should)."""
+    from sqlalchemy import func, select
+
+    from facedb.models import FaceRow
+
+    return int(s.execute(select(func.count()).select_from(FaceRow)).scalar_one())
+
+
+def _is_unavailable(e: Exception) -> bool:
+    """Whether an error of pymilvus means the server cannot answer now (unreachable,
+    restarting, timing out, the collection not loaded), not that the request was wrong."""
+    import grpc  # type: ignore[import-untyped]
+    from pymilvus.exceptions import ConnectError, MilvusUnavailableException, ParamError
+
+    if isinstance(e, ParamError):
+        return False
+    if isinstance(e, grpc.RpcError | ConnectError | MilvusUnavailableException | TimeoutError | OSError):
+        return True
+    text = f"{getattr(e, 'message', '')} {e}".lower()
+    return any(word in text for word in _UNAVAILABLE_WORDS)
 
 
 def _reason(e: Exception) -> str:

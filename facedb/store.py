@@ -44,10 +44,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, aliased
 
-from facedb.errors import GalleryError, ReadOnlyGallery
+from facedb.errors import DatabaseUnavailable, GalleryError, ReadOnlyGallery
 from facedb.models import ChangeRow, FaceRow, GalleryRow, IdempotencyRow, PersonRow, VectorSyncRow
 
 __all__ = ["ChangeSet", "FaceInfo", "GalleryFacts", "PersonFields", "Store", "head_revision", "migrate"]
@@ -310,7 +311,9 @@ class Store:
         except GalleryError:
             raise
         except SQLAlchemyError as e:
-            raise GalleryError(f"cannot open the gallery database {self.safe_url}: {_reason(e)}") from None
+            raise _database_error(
+                e, f"cannot open the gallery database {self.safe_url}: {_reason(e)}"
+            ) from None
 
     @property
     def safe_url(self) -> str:
@@ -347,7 +350,7 @@ class Store:
             with Session(self.engine) as session, session.begin():
                 yield session
         except SQLAlchemyError as e:
-            raise GalleryError(f"gallery database {self.safe_url} failed: {_reason(e)}") from None
+            raise _database_error(e, f"gallery database {self.safe_url} failed: {_reason(e)}") from None
 
     @contextmanager
     def _query(self) -> Iterator[Connection]:
@@ -357,7 +360,7 @@ class Store:
             with self.engine.connect() as conn:
                 yield conn
         except SQLAlchemyError as e:
-            raise GalleryError(f"gallery database {self.safe_url} failed: {_reason(e)}") from None
+            raise _database_error(e, f"gallery database {self.safe_url} failed: {_reason(e)}") from None
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -375,7 +378,7 @@ class Store:
                     with Session(bind=conn) as session, session.begin():
                         yield session
             except SQLAlchemyError as e:
-                raise GalleryError(f"gallery database {self.safe_url} failed: {_reason(e)}") from None
+                raise _database_error(e, f"gallery database {self.safe_url} failed: {_reason(e)}") from None
 
     # -- gallery facts ---------------------------------------------------------------------
 
@@ -723,6 +726,31 @@ def _stack(
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# SQLSTATE classes of a server that cannot serve now: connection exception, insufficient
+# resources, operator intervention (shutting down, starting up), transaction rollback.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57", "40")
+
+
+def _database_error(e: SQLAlchemyError, message: str) -> GalleryError:
+    """DatabaseUnavailable when the database cannot answer now (a server restarting or
+    gone, a dropped connection, SQLite locked too long) and a retry may work; else
+    GalleryError. Either way, no SQLAlchemy or driver exception reaches the caller."""
+    orig = getattr(e, "orig", None)
+    if isinstance(e, DBAPIError) and e.connection_invalidated:
+        transient = True
+    elif isinstance(e, DisconnectionError | PoolTimeout):
+        transient = True
+    elif isinstance(e, OperationalError | InterfaceError):
+        if type(orig).__module__.startswith("sqlite3"):
+            transient = any(word in str(orig).lower() for word in ("locked", "busy"))
+        else:
+            state = getattr(orig, "sqlstate", None)
+            transient = state is None or str(state).startswith(_UNAVAILABLE_SQLSTATES)
+    else:
+        transient = False
+    return DatabaseUnavailable(message) if transient else GalleryError(message)
 
 
 def _reason(e: SQLAlchemyError) -> str:

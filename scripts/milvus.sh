@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts a throwaway Milvus 2.3.5 standalone server for the tests, or stops it.
 #   scripts/milvus.sh start DIR   -> prints the pymilvus URI (http://127.0.0.1:PORT) on stdout
+#   scripts/milvus.sh restart DIR -> stops the server and starts it again on the same ports and
+#                                    data (what an operator's restart does); prints the URI
 #   scripts/milvus.sh stop DIR
 # The server is PyPI's `milvus` wheel (a real Milvus: embedded etcd, rocksmq, local storage; no
 # Docker), installed apart from the project's venv in .milvus-venv/ because its Python wrapper
@@ -29,7 +31,7 @@ set -euo pipefail
 action=${1:-}
 dir=${2:-}
 if [ -z "$dir" ]; then
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start|restart|stop DIR" >&2
     exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,6 +61,38 @@ stop_server() {
         kill -0 -- "-$pgid" 2>/dev/null || return 0
         sleep 0.25
     done
+}
+
+# Runs the server binary configured in DIR (by `start`) and waits until it is healthy.
+run_server() {
+    local proxy_port metrics_port bin_dir healthy i
+    read -r proxy_port metrics_port bin_dir <"$dir/server.ports"
+    mkdir -p "$dir/logs" "$dir/run"
+    # A clean environment: Milvus reads every environment variable as a configuration key.
+    (cd "$dir" && exec env -i PATH=/usr/bin:/bin HOME="$dir" \
+        DEPLOY_MODE=STANDALONE METRICS_PORT="$metrics_port" MILVUS_RUN_DIR="$dir/run" \
+        MILVUSCONF="$dir/configs" ETCD_CONFIG_PATH="$dir/configs/embedEtcd.yaml" \
+        LD_LIBRARY_PATH="$bin_dir" \
+        setsid "$bin_dir/milvus" run standalone >"$dir/logs/milvus-stdout.log" 2>&1 </dev/null) &
+    echo $! >"$dir/milvus.pid"
+    healthy=
+    for i in $(seq 1 240); do
+        if ! server_pgid >/dev/null; then
+            break
+        fi
+        if "$venv/bin/python" -c "import urllib.request, sys; sys.exit(b'OK' not in urllib.request.urlopen('http://127.0.0.1:$metrics_port/healthz', timeout=2).read())" 2>/dev/null; then
+            healthy=1
+            break
+        fi
+        sleep 0.5
+    done
+    if [ -z "$healthy" ]; then
+        echo "error: Milvus did not become healthy within 120 s; the end of its log:" >&2
+        tail -n 30 "$dir/logs/milvus-stdout.log" >&2 || true
+        stop_server
+        exit 1
+    fi
+    echo "http://127.0.0.1:$proxy_port"
 }
 
 case "$action" in
@@ -172,40 +206,21 @@ EOF
         echo "error: could not write the Milvus configuration" >&2
         exit 1
     }
-    read -r proxy_port metrics_port bin_dir <<<"$info"
-    mkdir -p "$dir/logs" "$dir/run"
-    # A clean environment: Milvus reads every environment variable as a configuration key.
-    (cd "$dir" && exec env -i PATH=/usr/bin:/bin HOME="$dir" \
-        DEPLOY_MODE=STANDALONE METRICS_PORT="$metrics_port" MILVUS_RUN_DIR="$dir/run" \
-        MILVUSCONF="$dir/configs" ETCD_CONFIG_PATH="$dir/configs/embedEtcd.yaml" \
-        LD_LIBRARY_PATH="$bin_dir" \
-        setsid "$bin_dir/milvus" run standalone >"$dir/logs/milvus-stdout.log" 2>&1 </dev/null) &
-    echo $! >"$dir/milvus.pid"
-    healthy=
-    for i in $(seq 1 240); do
-        if ! server_pgid >/dev/null; then
-            break
-        fi
-        if "$venv/bin/python" -c "import urllib.request, sys; sys.exit(b'OK' not in urllib.request.urlopen('http://127.0.0.1:$metrics_port/healthz', timeout=2).read())" 2>/dev/null; then
-            healthy=1
-            break
-        fi
-        sleep 0.5
-    done
-    if [ -z "$healthy" ]; then
-        echo "error: Milvus did not become healthy within 120 s; the end of its log:" >&2
-        tail -n 30 "$dir/logs/milvus-stdout.log" >&2 || true
-        stop_server
-        exit 1
-    fi
-    echo "http://127.0.0.1:$proxy_port"
+    echo "$info" >"$dir/server.ports"
+    run_server
+    ;;
+restart)
+    [ -f "$dir/server.ports" ] || { echo "error: no server was started in $dir" >&2; exit 1; }
+    dir=$(cd "$dir" && pwd -P)
+    stop_server
+    run_server
     ;;
 stop)
     stop_server
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start|restart|stop DIR" >&2
     exit 2
     ;;
 esac

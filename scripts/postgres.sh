@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Starts a throwaway PostgreSQL server on a free loopback port for the tests, or stops it.
 #   scripts/postgres.sh start DIR   -> prints the SQLAlchemy URL on stdout
+#   scripts/postgres.sh restart DIR [SECONDS]  -> stops the server (fast mode: sessions are cut),
+#                         waits SECONDS (default 0) and starts it again on the same port and data
 #   scripts/postgres.sh stop DIR
 # Installs Debian's postgresql package first when the server programs are missing.
 set -euo pipefail
 action=$1
 dir=$2
+down=${3:-0}
 
 pg_bin() {
     ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
@@ -14,6 +17,15 @@ pg_bin() {
 as_postgres() {
     # PostgreSQL refuses to run as root.
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_server() {
+    as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on" start >&2 || {
+        cat "$dir/server.log" >&2
+        exit 1
+    }
+    echo "postgresql+psycopg://postgres@127.0.0.1:$port/postgres"
 }
 
 case "$action" in
@@ -36,12 +48,15 @@ start)
         cat "$dir/initdb.log" >&2
         exit 1
     }
-    as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on" start >&2 || {
-        cat "$dir/server.log" >&2
-        exit 1
-    }
-    echo "postgresql+psycopg://postgres@127.0.0.1:$port/postgres"
+    echo "$port" >"$dir/port"
+    start_server
+    ;;
+restart)
+    bin=$(pg_bin)
+    port=$(cat "$dir/port")
+    as_postgres "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >&2
+    sleep "$down"
+    start_server
     ;;
 stop)
     bin=$(pg_bin)
@@ -51,7 +66,7 @@ stop)
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start|restart|stop DIR" >&2
     exit 2
     ;;
 esac

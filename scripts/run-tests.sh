@@ -22,7 +22,7 @@ server_failed() {
     echo "warning: $1 could not be started; its tests will skip" >&2
 }
 if url=$(scripts/postgres.sh start "$PG_DIR"); then
-    export FACEDB_TEST_POSTGRES_URL=$url
+    export FACEDB_TEST_POSTGRES_URL=$url FACEDB_TEST_POSTGRES_DATA=$PG_DIR
     echo "PostgreSQL for the tests: $url"
 else
     server_failed PostgreSQL

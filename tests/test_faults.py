@@ -77,7 +77,7 @@ def test_a_full_disk_fails_calls_cleanly_and_loses_nothing(tmp_path: Path) -> No
                     continue
                 acknowledged.update({p.id: x[i] for i, p in enumerate(people)})
         assert failures == 3, "the volume never filled up"
-        print(f"disk full: {call + 1} calls, {len(acknowledged)} people acknowledged, {failures} calls refused")
+        print(f"disk full: {call + 1} calls, {len(acknowledged)} people acknowledged, {failures} refused")
         mount("-o", "remount,size=512m", str(disk))
         with FaceDB(folder) as db:
             assert {p.id for p in db.people()} == set(acknowledged)

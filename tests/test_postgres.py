@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +21,8 @@ from facedb.store import Store, migrate
 
 from .conftest import missing
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def server_url_or_skip() -> str:
     """The test server's URL; skips (fails in CI) without one."""
@@ -32,7 +37,7 @@ def server_url_or_skip() -> str:
 def fresh_database(server_url: str) -> Iterator[str]:
     """A new database on the test server, dropped afterwards."""
     name = f"facedb_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)  # outlives restarts
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
@@ -104,3 +109,66 @@ def test_password_never_appears_in_errors(server_url: str) -> None:
     with pytest.raises(facedb.GalleryError) as info:
         facedb.FaceDB(url=url.render_as_string(hide_password=False))
     assert "s3cret-pw" not in str(info.value)
+
+
+@pytest.mark.timeout(300)
+def test_postgres_restart_is_an_error_never_a_wrong_answer(pg_url: str, tmp_path: Path) -> None:
+    """Stops the real server (fast mode: every session cut), keeps it down 5 s and starts it
+    again on the same port, under a loop of searches and enrollments. Each call answers right
+    or raises DatabaseUnavailable (no SQLAlchemy or psycopg exception, no wrong answer, no
+    half-written enrollment); afterwards the same FaceDB works again (stale pooled
+    connections are replaced, not reported)."""
+    data = os.environ.get("FACEDB_TEST_POSTGRES_DATA")
+    if not data:
+        missing("FACEDB_TEST_POSTGRES_DATA (the server's folder) is not set")
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(200, 512)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    with facedb.FaceDB(url=pg_url, cache_dir=tmp_path / "cache") as db:
+        people = db.import_embeddings([f"p{i}" for i in range(len(x))], x)
+        for _ in range(10):  # fill the connection pool with connections the restart will kill
+            db.search(x[0], k=1)
+        times: dict[str, float] = {}
+
+        def restart_server() -> None:
+            times["began"] = time.monotonic()
+            subprocess.run([str(ROOT / "scripts/postgres.sh"), "restart", str(data), "5"], check=True)
+            times["ended"] = time.monotonic()
+
+        worker = threading.Thread(target=restart_server)
+        worker.start()
+        right = wrong = unavailable = enrolled = 0
+        first_error = last_error = 0.0
+        right_after = 0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not ("ended" in times and right_after >= 100):
+            i = int(rng.integers(len(x)))
+            try:
+                if right % 20 == 19:
+                    db.import_embeddings([f"new{enrolled}"], rng.normal(size=(1, 512)))
+                    enrolled += 1
+                found = db.search(x[i], k=1)[0]
+            except facedb.DatabaseUnavailable as e:
+                assert e.code == "database_unavailable" and e.http_status == 503 and e.retry_after > 0
+                unavailable += 1
+                first_error = first_error or time.monotonic()
+                last_error = time.monotonic()
+                right_after = 0
+                time.sleep(0.05)
+                continue
+            if found and found[0].person.id == people[i].id:
+                right += 1
+                right_after += "ended" in times
+            else:
+                wrong += 1
+        worker.join()
+        print(
+            f"\nPostgreSQL restart: {right} right, {unavailable} DatabaseUnavailable, {wrong} wrong; "
+            f"unavailable for {last_error - first_error:.1f} s; {enrolled} enrolled meanwhile"
+        )
+        assert wrong == 0
+        assert unavailable > 0, "the loop never saw the restart"
+        assert right_after >= 100, "calls did not work again after the restart"
+        # Every enrollment that returned is there; every one that raised left nothing.
+        assert len(db) == len(x) + enrolled
+        assert db.check(repair=False).ok
