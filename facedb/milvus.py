@@ -35,7 +35,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -433,46 +433,43 @@ class SyncedMilvus:
         self._ready_until = 0.0
         self.wait_ready(count_rows=False)
         found: set[int] = set()
-        iterator = self._call(
-            "query",
-            self.client.query_iterator,
-            self.settings.collection,
-            batch_size=_BATCH,
-            filter="id >= 0",
-            output_fields=["id"],
-            consistency_level="Strong",
-        )
-        try:
-            while batch := self._call("query", iterator.next):
-                found.update(int(r["id"]) for r in batch)
-        finally:
-            try:
-                iterator.close()
-            except Exception:
-                pass  # a server gone away: nothing left to release
+        for batch in self._scan(["id"]):
+            found.update(int(r["id"]) for r in batch)
         return found
 
     def digest(self) -> str:
         """The content digest of the collection (see :func:`facedb.index.content_digest`)."""
         from facedb.index import content_digest
 
+        self._ready_until = 0.0
+        self.wait_ready(count_rows=False)
+        return content_digest(
+            (
+                np.asarray([int(r["id"]) for r in batch], dtype=np.int64),
+                np.asarray([r["vector"] for r in batch], dtype=np.float32),
+            )
+            for batch in self._scan(["id", "vector"])
+        )
+
+    def _scan(self, fields: list[str]) -> Iterator[list[dict[str, Any]]]:
+        """Every row of the collection, in batches, with these fields (a Strong read)."""
         iterator = self._call(
             "query",
             self.client.query_iterator,
             self.settings.collection,
             batch_size=_BATCH,
             filter="id >= 0",
-            output_fields=["id", "vector"],
+            output_fields=fields,
             consistency_level="Strong",
         )
-        parts = []
         try:
-            while batch := iterator.next():
-                ids = np.asarray([int(r["id"]) for r in batch], dtype=np.int64)
-                parts.append((ids, np.asarray([r["vector"] for r in batch], dtype=np.float32)))
+            while batch := self._call("query", iterator.next):
+                yield batch
         finally:
-            iterator.close()
-        return content_digest(parts)
+            try:
+                iterator.close()
+            except Exception:
+                pass  # a server gone away: nothing left to release
 
     def close(self) -> None:
         """Closes the connection (the collection stays loaded for other processes)."""

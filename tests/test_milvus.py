@@ -148,7 +148,7 @@ def test_two_servers_share_one_gallery(pg_url: str, milvus_url: str, faces_dir: 
 
     env_db = f"{pg_url}?vectors={milvus_url}"
     key = cli(env_db, "keys", "create", "--scope", "admin")  # type: ignore[arg-type]
-    a, b = Server(env_db), Server(env_db)  # type: ignore[arg-type]
+    a, b = Server(env_db, log_dir=tmp_path), Server(env_db, log_dir=tmp_path)
     try:
         headers = {"X-API-Key": key}
         photo = ("photos", ("o.jpg", (faces_dir / "gallery/obama/obama.jpg").read_bytes(), "image/jpeg"))

@@ -45,11 +45,17 @@ class Server:
     """`facedb serve` in a child process; its stderr goes to a file (a pipe nobody reads
     would fill up and stop the server)."""
 
-    def __init__(self, db: Path, *extra: str, port: int | None = None) -> None:
+    def __init__(
+        self, db: Path | str, *extra: str, port: int | None = None, log_dir: Path | None = None
+    ) -> None:
         self.db, self.extra = db, extra
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = db.parent / f"serve-{self.port}.log"
+        # Beside a folder gallery unless told (a SQL-URL gallery has no folder).
+        logs = log_dir or (db.parent if isinstance(db, Path) else None)
+        if logs is None:
+            raise ValueError("a Server on a SQL URL needs log_dir")
+        self.log_path = logs / f"serve-{self.port}.log"
         self.start()
 
     def start(self) -> None:
