@@ -152,7 +152,15 @@ def parse_milvus_url(url: str) -> MilvusSettings:
 class SyncedMilvus:
     """A Milvus collection kept at the SQL store's generation (see the module docstring)."""
 
-    def __init__(self, settings: MilvusSettings, dimension: int, model_id: str, gallery_uid: str) -> None:
+    def __init__(
+        self,
+        settings: MilvusSettings,
+        dimension: int,
+        model_id: str,
+        gallery_uid: str,
+        *,
+        read_only: bool = False,
+    ) -> None:
         from pymilvus import MilvusClient
 
         self.settings = settings
@@ -174,12 +182,13 @@ class SyncedMilvus:
         except Exception as e:
             error = VectorStoreUnavailable if _is_unavailable(e) else GalleryError
             raise error(f"cannot connect to Milvus at {settings.safe}: {_reason(e)}") from None
+        self.read_only = read_only
         self._ensure_collection(model_id, gallery_uid)
 
     @classmethod
     def open(cls, url: str, *, dimension: int, model_id: str, gallery_uid: str, store: Store) -> SyncedMilvus:
         """Connects, checks (or creates) the collection and replays what it still owes."""
-        vectors = cls(MilvusSettings(url), dimension, model_id, gallery_uid)
+        vectors = cls(MilvusSettings(url), dimension, model_id, gallery_uid, read_only=store.read_only)
         vectors.sync(store)
         return vectors
 
@@ -208,6 +217,8 @@ class SyncedMilvus:
                         f"the Milvus collection {self.key} belongs to {what}; this gallery is {gallery_uid} "
                         f"with model {model_id} ({self.dimension}-d): refusing to mix them"
                     )
+            elif self.read_only:
+                raise GalleryError(f"the Milvus collection {self.key} does not exist (opened read-only)")
             else:
                 schema = self.client.create_schema(
                     auto_id=False, description=json.dumps(owner, sort_keys=True)

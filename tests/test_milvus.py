@@ -440,3 +440,17 @@ with facedb.FaceDB(sys.argv[1], vectors=sys.argv[2]) as db:
             assert db.search(v, k=1)[0][0].person.name == name
         report = db.check(repair=False)
         assert report.ok and report.indexed == n + len(enrolled), report
+
+
+def test_read_only_on_postgres_and_milvus(pg_url: str, milvus_url: str, tmp_path: Path) -> None:
+    x = np.random.default_rng(21).normal(size=(3, 512))
+    with facedb.FaceDB(url=pg_url, vectors=milvus_url) as db:
+        people = db.import_embeddings(["a", "b", "c"], x)
+    with facedb.FaceDB(url=pg_url, vectors=milvus_url, read_only=True) as db:
+        assert db.search(x[1], k=1)[0][0].person.id == people[1].id
+        with pytest.raises(facedb.ReadOnlyGallery):
+            db.import_embeddings(["d"], x[:1])
+        with pytest.raises(facedb.ReadOnlyGallery):
+            db.remove(people[0].id)
+    with pytest.raises(facedb.GalleryError, match="does not exist"):
+        facedb.FaceDB(url=pg_url, vectors=milvus_url + "_other", read_only=True)
