@@ -971,7 +971,8 @@ class FaceDB:
                 people = int(s.query(PersonRow).count())
                 models = {m for m in s.scalars(select(FaceRow.model_id).distinct())}
             indexed = self.vectors.ids()
-            unusable = set(self.store.unusable_face_ids(self.facts.dimension))
+            sql_digest, unusable_ids = self.store.audit_templates(self.facts.dimension)
+            unusable = set(unusable_ids)
             missing = sql_ids - indexed - unusable
             extra = indexed - (sql_ids - unusable)
             problems = []
@@ -987,7 +988,7 @@ class FaceDB:
                 problems.append(f"{len(extra)} face(s) in the index are not in the database")
             differ = False
             if not missing and not extra:
-                differ = self.vectors.digest() != self.store.content_digest(self.facts.dimension)
+                differ = self.vectors.digest() != sql_digest
                 if differ:
                     problems.append("the index holds other templates than the database under the same ids")
             foreign = models - {self.facts.model_id}

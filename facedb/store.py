@@ -526,27 +526,29 @@ class Store:
                 vectors.append(template_array(blob, dimension))
         return _stack(ids, vectors, dimension)
 
-    def content_digest(self, dimension: int) -> str:
-        """:func:`facedb.index.content_digest` of every usable template: what a vector store
-        that holds exactly the SQL templates reports too."""
+    def audit_templates(self, dimension: int) -> tuple[str, list[int]]:
+        """One read of every template: the :func:`facedb.index.content_digest` of the usable
+        ones (what a vector store holding exactly them reports too), and the face ids whose
+        template cannot be searched (NaN, infinite or zero; an older facedb could write
+        them, and the index skips them)."""
         from facedb.index import content_digest
 
-        with self.read() as s:
-            return content_digest(Store.iter_templates(s, dimension))
+        unusable: list[int] = []
 
-    def unusable_face_ids(self, dimension: int) -> list[int]:
-        """Faces whose stored template cannot be searched (NaN, infinite or zero), which an
-        older facedb could write; the index skips them. Reads every template."""
-        bad: list[int] = []
-        with self.read() as s:
+        def usable_parts() -> Iterator[tuple[NDArray[np.int64], NDArray[np.float32]]]:
             result = s.execute(
                 select(FaceRow.id, FaceRow.template).order_by(FaceRow.id).execution_options(yield_per=50_000)
             )
             for part in result.partitions(50_000):
                 ids = np.asarray([int(r[0]) for r in part], dtype=np.int64)
                 matrix = np.vstack([template_array(r[1], dimension) for r in part])
-                bad += [int(i) for i in ids[~usable(matrix)]]
-        return bad
+                keep = usable(matrix)
+                unusable.extend(int(i) for i in ids[~keep])
+                yield ids[keep], matrix[keep]
+
+        with self.read() as s:
+            digest = content_digest(usable_parts())
+        return digest, unusable
 
     # -- people ----------------------------------------------------------------------------
 

@@ -62,7 +62,7 @@ class GalleryVectors(Protocol):
 
     def digest(self) -> str:
         """A digest of every (id, template) the store holds, equal to the SQL store's
-        :meth:`~facedb.store.Store.content_digest` when they hold the same templates."""
+        :meth:`~facedb.store.Store.audit_templates` digest when they hold the same templates."""
         ...
 
     def rebuild(self, store: Store) -> None:
