@@ -360,7 +360,7 @@ with facedb.FaceDB(sys.argv[1], vectors=sys.argv[2]) as db:
         worker.start()
         right_since_restart = 0
         next_check = time.monotonic()
-        while time.monotonic() - restart.get("began", time.monotonic()) < 180:
+        while time.monotonic() - restart.get("began", time.monotonic()) < 240:
             if "ended" in restart and not idle_answers:
                 try:
                     state = db.vectors.client.get_load_state(db.vectors.settings.collection)["state"].name
@@ -405,7 +405,8 @@ with facedb.FaceDB(sys.argv[1], vectors=sys.argv[2]) as db:
                 wrong += 1
                 wrong_seen.append(f"{found[0].person.name if found else 'nobody'} for p{i}")
             if time.monotonic() >= next_check:  # `check` agrees with a complete collection or raises
-                next_check = time.monotonic() + 3
+                # Every 10 s: a check reads every template on both sides (the content digest).
+                next_check = time.monotonic() + 10
                 try:
                     report = db.check(repair=False)
                     # While the other process enrolls, a check may catch one of its additions
