@@ -45,6 +45,7 @@ from facedb.errors import (
     PersonNotFound,
     RateLimited,
     ReadOnlyGallery,
+    RetryLater,
     VectorStoreUnavailable,
 )
 
@@ -91,6 +92,7 @@ __all__ = [
     "PersonNotFound",
     "RateLimited",
     "ReadOnlyGallery",
+    "RetryLater",
     "VectorStoreUnavailable",
     "Verification",
     "__version__",

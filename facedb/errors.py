@@ -25,6 +25,7 @@ __all__ = [
     "RateLimited",
     "ReadOnlyGallery",
     "RequestTooLarge",
+    "RetryLater",
     "VectorStoreUnavailable",
 ]
 
@@ -138,7 +139,22 @@ class ConfigError(FaceDBError, ValueError):
     exit_code = 2
 
 
-class VectorStoreUnavailable(GalleryError):
+class RetryLater(FaceDBError):
+    """An error that may pass by itself: the caller may retry after ``retry_after`` seconds
+    (the service sends it as ``Retry-After``).
+
+    Attributes:
+        retry_after: seconds after which a retry may succeed.
+    """
+
+    default_retry_after = 5.0
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = float(self.default_retry_after if retry_after is None else retry_after)
+
+
+class VectorStoreUnavailable(RetryLater, GalleryError):
     """The vector store cannot answer completely right now (Milvus restarting, its collection
     still loading or partly loaded, unreachable): facedb refuses to answer rather than call
     everybody unknown. Retry after ``retry_after`` seconds.
@@ -151,12 +167,8 @@ class VectorStoreUnavailable(GalleryError):
     http_status = 503
     exit_code = 6
 
-    def __init__(self, message: str, retry_after: float = 5.0) -> None:
-        super().__init__(message)
-        self.retry_after = float(retry_after)
 
-
-class DatabaseUnavailable(GalleryError):
+class DatabaseUnavailable(RetryLater, GalleryError):
     """The gallery's SQL database cannot be reached right now (a PostgreSQL server restarting
     or down, a connection dropped, SQLite locked past its timeout). Nothing was answered from
     a partial view and nothing half-written: retry after ``retry_after`` seconds; the same
@@ -170,10 +182,6 @@ class DatabaseUnavailable(GalleryError):
     http_status = 503
     exit_code = 6
 
-    def __init__(self, message: str, retry_after: float = 5.0) -> None:
-        super().__init__(message)
-        self.retry_after = float(retry_after)
-
 
 class ReadOnlyGallery(GalleryError):
     """A write on a gallery opened with ``read_only=True``."""
@@ -183,7 +191,7 @@ class ReadOnlyGallery(GalleryError):
     exit_code = 6
 
 
-class RateLimited(FaceDBError):
+class RateLimited(RetryLater):
     """Too many failed authentications from one client; retry after ``retry_after`` seconds.
 
     Attributes:
@@ -193,10 +201,7 @@ class RateLimited(FaceDBError):
     code = "rate_limited"
     http_status = 429
     exit_code = 1
-
-    def __init__(self, message: str, retry_after: float = 60.0) -> None:
-        super().__init__(message)
-        self.retry_after = float(retry_after)
+    default_retry_after = 60.0
 
 
 class RequestTooLarge(FaceDBError):

@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facedb import attendance as attendance_log
 from facedb.engine import similarity
-from facedb.errors import ConfigError, FaceDBError, ImageTooLarge
+from facedb.errors import ConfigError, FaceDBError, ImageTooLarge, RetryLater
 from facedb.gallery import Candidate, Enrollment, FaceDB, Identification, Person
 from facedb.http_guard import FailedAuthLimiter, RequestGuard, error_json
 from facedb.keys import ApiKey, KeyStore
@@ -301,10 +301,9 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
     @app.exception_handler(FaceDBError)
     async def facedb_error(request: Request, e: FaceDBError) -> JSONResponse:
         headers = None
-        # RateLimited, VectorStoreUnavailable and any other error that knows when to retry.
-        retry_after = getattr(e, "retry_after", None)
-        if isinstance(retry_after, int | float):
-            headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
+        # RateLimited, VectorStoreUnavailable, DatabaseUnavailable: they know when to retry.
+        if isinstance(e, RetryLater):
+            headers = {"Retry-After": str(max(1, math.ceil(e.retry_after)))}
         if e.http_status >= 500:
             log.error("request %s: %s: %s", getattr(request.state, "request_id", "-"), e.code, e.message)
         return answer(request, e.http_status, e.code, public(e.message), headers)
