@@ -596,6 +596,10 @@ class FaceDB:
         in :meth:`enroll_photos`."""
         _check_name(name)
         self._check_open()
+        if request_key is not None:  # before the inference: a retry costs one lookup
+            earlier = self._recall(request_key, request_fingerprint)
+            if earlier is not None:
+                return earlier
         return self._add(
             None,
             name,
@@ -624,11 +628,6 @@ class FaceDB:
         request_fingerprint: str = "",
     ) -> Enrollment:
         self._check_writable()
-        if request_key is not None:
-            # Before the inference: a retry costs one lookup.
-            earlier = self._recall(request_key, request_fingerprint)
-            if earlier is not None:
-                return earlier
         if not photos:
             raise EnrollmentRefused(f"no photos given to enroll {name!r}")
         accepted, refused, skipped = self._gate(person, photos, largest_face, force)
