@@ -449,8 +449,8 @@ class SyncedMilvus:
         return found
 
     def digest(self) -> str:
-        """The content digest of the collection (see :func:`facedb.index.content_digest`)."""
-        from facedb.index import content_digest
+        """The content digest of the collection (see :func:`facedb.vectors.content_digest`)."""
+        from facedb.vectors import content_digest
 
         self._ready_until = 0.0
         self.wait_ready(count_rows=False)
