@@ -7,15 +7,11 @@ while it is small (``EXACT_LIMIT`` templates or fewer under ``mode="auto"``) or 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import faiss
 import numpy as np
 
-from facedb.faiss.search import F32, I64, top_k
-
-if TYPE_CHECKING:
-    from facedb.faiss.segments import Segments
+from facedb.faiss.search import top_k
+from facedb.faiss.segments import F32, I64, Segments
 
 __all__ = ["FlatSearch"]
 

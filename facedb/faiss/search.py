@@ -13,19 +13,14 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import Final, Protocol
 
 import faiss
 import numpy as np
-import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from facedb.faiss.segments import Segments
+from facedb.faiss.segments import F32, I64, Segments
 
 __all__ = ["BatchThreads", "Searcher", "omp_threads", "top_k"]
-
-F32 = npt.NDArray[np.float32]
-I64 = npt.NDArray[np.int64]
 
 _BATCH_MIN: Final = 8  # queries below this run on the calling thread
 

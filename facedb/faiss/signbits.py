@@ -9,20 +9,13 @@ candidates (measured with ``benchmarks/search.py``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import faiss
 import numpy as np
-import numpy.typing as npt
 
-from facedb.faiss.search import F32, I64, top_k
-
-if TYPE_CHECKING:
-    from facedb.faiss.segments import Segments
+from facedb.faiss.search import top_k
+from facedb.faiss.segments import F32, I64, U8, Segments
 
 __all__ = ["SignBitSearch", "sign_codes"]
-
-U8 = npt.NDArray[np.uint8]
 
 
 def sign_codes(vectors: F32) -> U8:

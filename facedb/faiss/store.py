@@ -44,8 +44,8 @@ from facedb.errors import ConfigError, GalleryError
 from facedb.faiss.exact import FlatSearch
 from facedb.faiss.format import SegmentFiles
 from facedb.faiss.locking import RWLock
-from facedb.faiss.search import F32, I64, BatchThreads, Searcher
-from facedb.faiss.segments import Segments
+from facedb.faiss.search import BatchThreads, Searcher
+from facedb.faiss.segments import F32, I64, Segments
 from facedb.faiss.signbits import SignBitSearch, sign_codes
 from facedb.vectors import content_digest
 
