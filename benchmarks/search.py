@@ -66,7 +66,7 @@ facedb_bench; released and dropped at the end unless ``--keep``). Besides the fi
 
 ``--skip-faiss`` leaves the FAISS gallery out (the raw IndexFlatIP baseline stays).
 
-``--store-only`` instead measures the vector store (facedb.index.FaissStore) directly, with
+``--store-only`` instead measures the vector store (facedb.faiss.FaissStore) directly, with
 ids 1..N: build = ``store.add``, first save, single/batch search, remove + save, reopen
 (``FaissStore.open`` plus the first query), and the same baseline.
 
@@ -107,7 +107,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import facedb
-from facedb.index import FaissStore
+from facedb.faiss import FaissStore
 
 DIM = 512
 MODEL = "benchmark-random-512"
@@ -808,7 +808,7 @@ SWEEP_ROWS = [
 ]
 
 
-# -- store-only mode (facedb.index.FaissStore directly) --------------------------------------
+# -- store-only mode (facedb.faiss.FaissStore directly) --------------------------------------
 
 
 def run_store(n: int, args: argparse.Namespace) -> dict:
@@ -1007,7 +1007,7 @@ def main() -> None:
     where = f"faiss {faiss.__version__}, {os.cpu_count()} cores"
     if args.store_only:
         print(
-            f"facedb vector store (facedb.index.FaissStore, mode={args.mode}), measured directly; "
+            f"facedb vector store (facedb.faiss.FaissStore, mode={args.mode}), measured directly; "
             f"{where}, batch threads {args.threads}",
             flush=True,
         )

@@ -8,6 +8,8 @@ reuse, with the HTTP status and the CLI exit status that belong to it.
 
 from __future__ import annotations
 
+from typing import Literal
+
 __all__ = [
     "ConfigError",
     "DatabaseUnavailable",
@@ -18,6 +20,7 @@ __all__ = [
     "ImageError",
     "ImageNotFound",
     "ImageTooLarge",
+    "IndexUnavailable",
     "ModelError",
     "MultipleFacesError",
     "NoFaceError",
@@ -218,3 +221,24 @@ class IdempotencyKeyReused(FaceDBError, ValueError):
     code = "idempotency_key_reused"
     http_status = 422
     exit_code = 2
+
+
+UnavailableReason = Literal["missing", "corrupt", "foreign", "stale"]
+"""Why a persisted index cannot be used as it is (see :class:`IndexUnavailable`)."""
+
+
+class IndexUnavailable(GalleryError):
+    """The persisted index cannot be used as it is; the gallery catches it up or rebuilds it.
+
+    Attributes:
+        reason: ``"missing"`` (no index in the folder), ``"corrupt"`` (a checksum, size or
+            header that does not verify, a segment file missing), ``"foreign"`` (another
+            dimension, model id or file format) or ``"stale"`` (another generation than the
+            caller's; ``FaissStore.open(..., allow_stale=True)`` opens it anyway).
+        found_generation: the generation stored in the index when it could be read, else None.
+    """
+
+    def __init__(self, reason: UnavailableReason, message: str, found_generation: int | None = None) -> None:
+        super().__init__(message)
+        self.reason: UnavailableReason = reason
+        self.found_generation = found_generation

@@ -1,6 +1,6 @@
 """The gallery: people enrolled from photos, and "who is this?" for any new photo.
 
-SQL (facedb.store) is the source of truth; the vector index (facedb.index) is derived from
+SQL (facedb.store) is the source of truth; the vector index (facedb.faiss) is derived from
 it, saved beside it, and caught up or rebuilt whenever it lags behind.
 """
 

@@ -527,11 +527,11 @@ class Store:
         return _stack(ids, vectors, dimension)
 
     def audit_templates(self, dimension: int) -> tuple[str, list[int]]:
-        """One read of every template: the :func:`facedb.index.content_digest` of the usable
+        """One read of every template: the :func:`facedb.vectors.content_digest` of the usable
         ones (what a vector store holding exactly them reports too), and the face ids whose
         template cannot be searched (NaN, infinite or zero; an older facedb could write
         them, and the index skips them)."""
-        from facedb.index import content_digest
+        from facedb.vectors import content_digest
 
         unusable: list[int] = []
 

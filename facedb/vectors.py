@@ -1,22 +1,43 @@
 """The gallery's vector store, whichever it is: the one interface the gallery talks to.
 
-Two stores stand behind it: a FAISS index in a local folder (facedb.indexsync, the embedded
+Two stores stand behind it: a FAISS index in a local folder (facedb.faiss, the embedded
 default) and a Milvus collection shared by every machine (facedb.milvus). Both are derived
 from the SQL store and kept at its generation; nothing else in facedb knows which is in use.
+:func:`content_digest` is how the SQL store and either vector store show they hold the
+same templates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+import numpy.typing as npt
 from numpy.typing import NDArray
 
-from facedb.store import Store
+if TYPE_CHECKING:  # facedb.store reads content_digest from here: no import at run time
+    from facedb.store import Store
 
-__all__ = ["GalleryVectors", "open_vectors"]
+__all__ = ["GalleryVectors", "content_digest", "open_vectors"]
+
+
+def content_digest(parts: Iterable[tuple[npt.ArrayLike, npt.ArrayLike]]) -> str:
+    """An order-independent digest of (id, float32 template) pairs: the sum modulo 2**64 of
+    each pair's truncated SHA-256. Two stores holding the same templates under the same ids
+    agree; one differing byte of one template changes it."""
+    total = 0
+    count = 0
+    for ids, vectors in parts:
+        id_array = np.asarray(ids, dtype="<i8")
+        rows = np.ascontiguousarray(vectors, dtype="<f4")
+        for face_id, row in zip(id_array.tolist(), rows, strict=True):
+            h = hashlib.sha256(int(face_id).to_bytes(8, "little", signed=True) + row.tobytes()).digest()
+            total = (total + int.from_bytes(h[:8], "little")) % (1 << 64)
+            count += 1
+    return f"{count}:{total:016x}"
 
 
 class GalleryVectors(Protocol):
@@ -80,7 +101,7 @@ def open_vectors(
     """The gallery's vector store: FAISS in `folder` when `url` is None, else the store the
     URL names (``milvus://host:port/collection``)."""
     if url is None:
-        from facedb.indexsync import SyncedIndex
+        from facedb.faiss import SyncedIndex
 
         return SyncedIndex.open(
             folder, dimension=dimension, model_id=model_id, gallery_uid=gallery_uid, kind=kind, store=store

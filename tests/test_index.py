@@ -1,4 +1,4 @@
-"""The vector index (facedb/index.py): search against brute force, persistence and its failure
+"""The vector index (facedb/faiss/): search against brute force, persistence and its failure
 modes, erasure of removed templates from every file, and searches beside writers."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from facedb.errors import ConfigError, GalleryError
-from facedb.index import MANIFEST_NAME, FaissStore, IndexUnavailable, VectorStore
+from facedb.errors import ConfigError, GalleryError, IndexUnavailable
+from facedb.faiss import MANIFEST_NAME, FaissStore
 
 from .conftest import join_all
 
@@ -138,7 +138,23 @@ def test_padding_and_empty(tmp_path):
 def test_protocol_and_basic_queries(tmp_path):
     rng = np.random.default_rng(6)
     store = FaissStore(tmp_path, dim=16, model=MODEL)
-    assert isinstance(store, VectorStore)
+    # What the VectorStore protocol required (every member present), plus digest, which
+    # SyncedIndex uses too.
+    members = (
+        "dim",
+        "kind",
+        "generation",
+        "__len__",
+        "add",
+        "remove",
+        "search",
+        "contains",
+        "ids",
+        "save",
+        "close",
+    )
+    for member in (*members, "digest"):
+        assert hasattr(store, member), member
     store.add(np.array([3, 1, 2], dtype=np.uint32), unit(rng, 3, 16).astype(np.float64))
     assert len(store) == 3 and store.contains(1) and not store.contains(5)
     assert sorted(store.ids().tolist()) == [1, 2, 3]
@@ -241,24 +257,24 @@ def test_files_are_only_those_named_by_the_manifest(tmp_path):
 
 
 def test_failed_save_keeps_the_previous_index(tmp_path, monkeypatch):
-    import facedb.index as index_module
+    import facedb.faiss.format as format_module
 
     store, x = saved_store(tmp_path)
     before = sorted(os.listdir(tmp_path))
-    real = index_module._write_file
+    real = format_module.write_file
 
     def fail_on_manifest(path, parts):
         if path.name == MANIFEST_NAME:
             raise OSError(28, "No space left on device")
         real(path, parts)
 
-    monkeypatch.setattr(index_module, "_write_file", fail_on_manifest)
+    monkeypatch.setattr(format_module, "write_file", fail_on_manifest)
     store.remove([1000])
     with pytest.raises(GalleryError, match="No space left"):
         store.save(4)
     assert sorted(os.listdir(tmp_path)) == before
     assert len(FaissStore.open(tmp_path, dim=32, model=MODEL, generation=3)) == 500
-    monkeypatch.setattr(index_module, "_write_file", real)
+    monkeypatch.setattr(format_module, "write_file", real)
     store.save(4)  # the removal is still pending and is written now
     assert not any(x[0].tobytes() in b for b in files_bytes(tmp_path))
     assert len(FaissStore.open(tmp_path, dim=32, model=MODEL, generation=4)) == 499

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from facedb.errors import ConfigError
-from facedb.index import MANIFEST_NAME, FaissStore, IndexUnavailable, Mode
+from facedb.errors import ConfigError, IndexUnavailable
+from facedb.faiss.format import MANIFEST_NAME
+from facedb.faiss.store import FaissStore, Mode
 from facedb.store import Store
 
 __all__ = ["SyncedIndex"]
@@ -40,7 +41,7 @@ def _disk_generation(folder: Path) -> int | None:
 
 
 class SyncedIndex:
-    """A :class:`~facedb.index.FaissStore` kept at the SQL store's generation.
+    """A :class:`~facedb.faiss.store.FaissStore` kept at the SQL store's generation.
 
     Thread-safe: one lock orders catch-ups, writes and saves; searches go to the store,
     whose own readers-writer lock lets them run together.
@@ -112,7 +113,7 @@ class SyncedIndex:
         return {int(i) for i in self._vectors.ids()}
 
     def digest(self) -> str:
-        """The content digest of the index (see :func:`facedb.index.content_digest`)."""
+        """The content digest of the index (see :func:`facedb.vectors.content_digest`)."""
         return self._vectors.digest()
 
     # -- keeping up ------------------------------------------------------------------------

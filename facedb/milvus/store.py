@@ -1,4 +1,4 @@
-"""Milvus as the gallery's vector store, shared by every machine of a deployment.
+"""SyncedMilvus: a Milvus collection as the gallery's vector store, shared by every machine.
 
 SQL stays the source of truth. The change log that every write adds to in its own
 transaction is the outbox: ``vector_sync`` records up to which generation this collection
@@ -32,121 +32,28 @@ is the operator's to configure: see README and docs/scaling.md.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 from numpy.typing import NDArray
 
-from facedb.errors import ConfigError, GalleryError, VectorStoreUnavailable
+from facedb.errors import GalleryError, VectorStoreUnavailable
+from facedb.milvus.failures import failure_reason, is_unavailable
+from facedb.milvus.settings import (
+    READY_SECONDS,
+    RETRY_AFTER_SECONDS,
+    STALENESS_SECONDS,
+    WRITE_SECONDS,
+    MilvusSettings,
+)
 from facedb.store import Store
 
-__all__ = ["MilvusSettings", "SyncedMilvus", "parse_milvus_url"]
+__all__ = ["SyncedMilvus"]
 
 _BATCH = 5_000
-
-#: How long a load state verified as fully loaded is believed before it is asked again. A
-#: restart of the whole server also breaks the connection (which is noticed at once); this
-#: bounds the time a query node that lost its segments behind a live proxy goes unnoticed.
-READY_SECONDS = 1.0
-
-#: Milvus's staleness bound for other processes' additions (``common.gracefulTime``,
-#: 5 s by default): rows SQL gained more recently are not yet required to be searchable.
-STALENESS_SECONDS = 5.0
-
-#: Bound on one write or maintenance call (upsert, delete, compact, a listing): pymilvus
-#: otherwise retries an unreachable server for minutes while facedb holds the SQL write lock.
-WRITE_SECONDS = 30.0
-
-#: Seconds a client is told to wait before retrying an unavailable collection.
-RETRY_AFTER_SECONDS = 5.0
-
-# Words of pymilvus and server messages that mean "not now" rather than "never".
-_UNAVAILABLE_WORDS = (
-    "connect",
-    "unavailable",
-    "not loaded",
-    "not ready",
-    "loading",
-    "deadline",
-    "timeout",
-    "timed out",
-    "retry",
-    "not healthy",
-    "stopping",
-    "channel closed",
-    "service unavailable",
-    "rate limit",
-)
-
-
-class MilvusSettings:
-    """What a ``milvus://[user:password@]host:port/collection?options`` URL says.
-
-    Options: ``consistency`` (Strong, Bounded, Session, Eventually; default Session),
-    ``ef`` (HNSW search breadth, default 128), ``candidates`` (how many nearest faces are
-    fetched per query before people are ranked, default 64), ``secure`` (1 for TLS),
-    ``wait`` (seconds, default 5: how long a call waits for an unreachable server or for a
-    collection that is not fully loaded, e.g. after a restart, before it raises
-    VectorStoreUnavailable; 0 raises at once; it also bounds connecting on open).
-    The token may also come from FACEDB_MILVUS_TOKEN; it never appears in messages.
-    """
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme != "milvus" or not parts.hostname:
-            raise ConfigError("a Milvus URL looks like milvus://host:19530/collection")
-        collection = parts.path.strip("/")
-        if not collection or not collection.replace("_", "a").isalnum() or collection[0].isdigit():
-            raise ConfigError(
-                "the Milvus URL must name a collection (letters, digits and _, not starting with a digit): "
-                "milvus://host:19530/faces"
-            )
-        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        self.host = parts.hostname
-        self.port = parts.port or 19530
-        self.collection = collection
-        scheme = "https" if options.get("secure") in ("1", "true") else "http"
-        self.uri = f"{scheme}://{self.host}:{self.port}"
-        user = unquote(parts.username) if parts.username else ""
-        password = unquote(parts.password) if parts.password else ""
-        self.token = f"{user}:{password}" if user else os.environ.get("FACEDB_MILVUS_TOKEN", "")
-        # Session: this process's own writes (and its replays of the outbox) are visible to its
-        # next search at about 3 ms a query, where Strong waits for the next time tick (200 ms
-        # with Milvus's defaults). Removals need no consistency at all: hits are checked
-        # against SQL. Other processes' additions show within Milvus's staleness bound.
-        self.consistency = options.get("consistency", "Session")
-        if self.consistency not in ("Strong", "Bounded", "Session", "Eventually"):
-            raise ConfigError(
-                f"consistency must be Strong, Bounded, Session or Eventually, got {self.consistency!r}"
-            )
-        try:
-            self.ef = int(options.get("ef", 128))
-            self.candidates = int(options.get("candidates", 64))
-        except ValueError:
-            raise ConfigError("ef and candidates in a Milvus URL must be integers") from None
-        if not (1 <= self.ef <= 32768 and 1 <= self.candidates <= 16384):
-            raise ConfigError("ef must be in 1..32768 and candidates in 1..16384")
-        try:
-            self.wait = float(options.get("wait", 5))
-        except ValueError:
-            raise ConfigError("wait in a Milvus URL must be a number of seconds") from None
-        if not 0 <= self.wait <= 3600:
-            raise ConfigError(f"wait must be in 0..3600 seconds, got {self.wait}")
-
-    @property
-    def safe(self) -> str:
-        """The URL without credentials."""
-        return f"milvus://{self.host}:{self.port}/{self.collection}"
-
-
-def parse_milvus_url(url: str) -> MilvusSettings:
-    """Parses and checks a ``milvus://`` URL."""
-    return MilvusSettings(url)
 
 
 class SyncedMilvus:
@@ -180,8 +87,8 @@ class SyncedMilvus:
                 uri=settings.uri, token=settings.token, timeout=max(settings.wait, 1.0)
             )
         except Exception as e:
-            error = VectorStoreUnavailable if _is_unavailable(e) else GalleryError
-            raise error(f"cannot connect to Milvus at {settings.safe}: {_reason(e)}") from None
+            error = VectorStoreUnavailable if is_unavailable(e) else GalleryError
+            raise error(f"cannot connect to Milvus at {settings.safe}: {failure_reason(e)}") from None
         self.read_only = read_only
         self._ensure_collection(model_id, gallery_uid)
 
@@ -246,8 +153,8 @@ class SyncedMilvus:
         except GalleryError:
             raise
         except Exception as e:
-            error = VectorStoreUnavailable if _is_unavailable(e) else GalleryError
-            raise error(f"Milvus collection {self.key}: {_reason(e)}") from None
+            error = VectorStoreUnavailable if is_unavailable(e) else GalleryError
+            raise error(f"Milvus collection {self.key}: {failure_reason(e)}") from None
 
     @property
     def kind(self) -> str:
@@ -402,10 +309,12 @@ class SyncedMilvus:
                         timeout=self._timeout(deadline),
                     )
                 except Exception as e:
-                    if not _is_unavailable(e):
-                        raise GalleryError(f"Milvus search on {self.key} failed: {_reason(e)}") from None
+                    if not is_unavailable(e):
+                        raise GalleryError(
+                            f"Milvus search on {self.key} failed: {failure_reason(e)}"
+                        ) from None
                     self._distrust()
-                    reason = f"search failed: {_reason(e)}"
+                    reason = f"search failed: {failure_reason(e)}"
                 else:
                     # HNSW with ef >= limit returns `limit` hits from a complete collection that
                     # holds that many. Fewer: segments may be missing; ask the server again,
@@ -449,8 +358,8 @@ class SyncedMilvus:
         return found
 
     def digest(self) -> str:
-        """The content digest of the collection (see :func:`facedb.index.content_digest`)."""
-        from facedb.index import content_digest
+        """The content digest of the collection (see :func:`facedb.vectors.content_digest`)."""
+        from facedb.vectors import content_digest
 
         self._ready_until = 0.0
         self.wait_ready(count_rows=False)
@@ -541,10 +450,10 @@ class SyncedMilvus:
                         "(if that persists, `facedb check` repairs it)"
                     )
         except Exception as e:
-            if not _is_unavailable(e):
-                raise GalleryError(f"Milvus load state of {self.key}: {_reason(e)}") from None
+            if not is_unavailable(e):
+                raise GalleryError(f"Milvus load state of {self.key}: {failure_reason(e)}") from None
             self._distrust()
-            return f"the server does not answer: {_reason(e)}"
+            return f"the server does not answer: {failure_reason(e)}"
         if count_rows:
             self._ready_until = time.monotonic() + READY_SECONDS
         return None
@@ -586,12 +495,13 @@ class SyncedMilvus:
         try:
             return func(*args, **kwargs)
         except Exception as e:
-            if _is_unavailable(e):
+            if is_unavailable(e):
                 self._distrust()
                 raise VectorStoreUnavailable(
-                    f"Milvus {what} on {self.key} failed: {_reason(e)}", retry_after=RETRY_AFTER_SECONDS
+                    f"Milvus {what} on {self.key} failed: {failure_reason(e)}",
+                    retry_after=RETRY_AFTER_SECONDS,
                 ) from None
-            raise GalleryError(f"Milvus {what} on {self.key} failed: {_reason(e)}") from None
+            raise GalleryError(f"Milvus {what} on {self.key} failed: {failure_reason(e)}") from None
 
 
 def _template_count(s: Any) -> int:
@@ -601,23 +511,3 @@ def _template_count(s: Any) -> int:
     from facedb.models import FaceRow
 
     return int(s.execute(select(func.count()).select_from(FaceRow)).scalar_one())
-
-
-def _is_unavailable(e: Exception) -> bool:
-    """Whether an error of pymilvus means the server cannot answer now (unreachable,
-    restarting, timing out, the collection not loaded), not that the request was wrong."""
-    import grpc  # type: ignore[import-untyped]
-    from pymilvus.exceptions import ConnectError, MilvusUnavailableException, ParamError
-
-    if isinstance(e, ParamError):
-        return False
-    if isinstance(e, grpc.RpcError | ConnectError | MilvusUnavailableException | TimeoutError | OSError):
-        return True
-    text = f"{getattr(e, 'message', '')} {e}".lower()
-    return any(word in text for word in _UNAVAILABLE_WORDS)
-
-
-def _reason(e: Exception) -> str:
-    """pymilvus's message without the credentials a URI might carry."""
-    text = str(getattr(e, "message", "") or e)
-    return text.splitlines()[0][:500] if text else type(e).__name__

@@ -1,0 +1,14 @@
+"""Milvus as the gallery's vector store, shared by every machine of a deployment.
+
+- :mod:`~facedb.milvus.settings`: what a ``milvus://host:port/collection?options`` URL says;
+- :mod:`~facedb.milvus.store`: :class:`SyncedMilvus`, the collection kept at the SQL store's
+  generation (the outbox replay, readiness checks, erasure by compaction: see its docstring);
+- :mod:`~facedb.milvus.failures`: which pymilvus errors mean "not now" rather than "never".
+"""
+
+from __future__ import annotations
+
+from facedb.milvus.settings import MilvusSettings, parse_milvus_url
+from facedb.milvus.store import SyncedMilvus
+
+__all__ = ["MilvusSettings", "SyncedMilvus", "parse_milvus_url"]

@@ -1,0 +1,44 @@
+"""Telling pymilvus's "not now" (server unreachable, restarting, collection not loaded)
+from "never" (a wrong request), and its messages without credentials."""
+
+from __future__ import annotations
+
+__all__ = ["failure_reason", "is_unavailable"]
+
+# Words of pymilvus and server messages that mean "not now" rather than "never".
+_UNAVAILABLE_WORDS = (
+    "connect",
+    "unavailable",
+    "not loaded",
+    "not ready",
+    "loading",
+    "deadline",
+    "timeout",
+    "timed out",
+    "retry",
+    "not healthy",
+    "stopping",
+    "channel closed",
+    "service unavailable",
+    "rate limit",
+)
+
+
+def is_unavailable(e: Exception) -> bool:
+    """Whether an error of pymilvus means the server cannot answer now (unreachable,
+    restarting, timing out, the collection not loaded), not that the request was wrong."""
+    import grpc  # type: ignore[import-untyped]
+    from pymilvus.exceptions import ConnectError, MilvusUnavailableException, ParamError
+
+    if isinstance(e, ParamError):
+        return False
+    if isinstance(e, grpc.RpcError | ConnectError | MilvusUnavailableException | TimeoutError | OSError):
+        return True
+    text = f"{getattr(e, 'message', '')} {e}".lower()
+    return any(word in text for word in _UNAVAILABLE_WORDS)
+
+
+def failure_reason(e: Exception) -> str:
+    """pymilvus's message without the credentials a URI might carry."""
+    text = str(getattr(e, "message", "") or e)
+    return text.splitlines()[0][:500] if text else type(e).__name__
