@@ -2,6 +2,12 @@
 
 SQL (facedb.store) is the source of truth; the vector index (facedb.index) is derived from
 it, saved beside it, and caught up or rebuilt whenever it lags behind.
+
+:class:`FaceDB` orchestrates; its parts live in rooms of their own: where a gallery lives
+(facedb.locations), the enrollment gate (facedb.enrollment), ranking and the joint
+face-to-person assignment (facedb.ranking), the records it answers with (facedb.results),
+idempotent enrollments (facedb.idempotency), template checks (facedb.templates) and folder
+imports (facedb.folders).
 """
 
 from __future__ import annotations
@@ -126,8 +132,7 @@ class FaceDB:
             ("ambiguity_margin", ambiguity_margin),
             ("min_det_score", min_det_score),
         ):
-            if not 0.0 <= float(value) <= 1.0:
-                raise ConfigError(f"{name} must be between 0 and 1, got {value}")
+            _check_unit(name, value)
         if min_face_size < 0:
             raise ConfigError(f"min_face_size must be >= 0, got {min_face_size}")
         self.threshold = float(threshold)
