@@ -50,7 +50,8 @@ from facedb.errors import (
 )
 
 if TYPE_CHECKING:
-    from facedb.gallery import Candidate, CheckReport, Enrollment, FaceDB, Identification, Person
+    from facedb.gallery import FaceDB
+    from facedb.results import Candidate, CheckReport, Enrollment, Identification, Person
 
 __version__ = "0.1.0"
 
@@ -60,10 +61,14 @@ _GALLERY_NAMES = {"Candidate", "CheckReport", "Enrollment", "FaceDB", "Identific
 
 
 def __getattr__(name: str) -> Any:
-    if name in _GALLERY_NAMES:
-        from facedb import gallery
+    if name == "FaceDB":
+        from facedb.gallery import FaceDB
 
-        return getattr(gallery, name)
+        return FaceDB
+    if name in _GALLERY_NAMES:
+        from facedb import results
+
+        return getattr(results, name)
     raise AttributeError(f"module 'facedb' has no attribute {name!r}")
 
 

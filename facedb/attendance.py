@@ -25,8 +25,9 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 
 from facedb.errors import ConfigError
-from facedb.gallery import FaceDB, Identification
+from facedb.gallery import FaceDB
 from facedb.models import PersonRow, SightingRow, StrangerRow
+from facedb.results import Identification
 from facedb.store import template_array, template_bytes
 
 __all__ = [

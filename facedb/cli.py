@@ -89,48 +89,21 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from facedb.errors import EnrollmentRefused
-    from facedb.gallery import PHOTO_SUFFIXES
+    from facedb.folders import person_folders
 
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise ConfigError(f"{folder} is not a folder (expected one sub-folder of photos per person)")
-    people = sorted(p for p in folder.iterdir() if p.is_dir())
-    if not people:
-        raise ConfigError(f"{folder} has no sub-folders (expected one per person)")
-    added = 0
-    skipped: list[tuple[str, str]] = []
+    # Checked before the gallery is opened: a mistyped folder must not create a gallery.
+    folders = person_folders(args.folder)
     with _open_db(args, create=True) as db:
-        progress = _Progress(len(people), "importing")
-        for person_dir in people:
-            photos = sorted(str(p) for p in person_dir.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
-            if not photos:
-                skipped.append((str(person_dir), "no photos"))
-                progress.step(person_dir.name)
-                continue
-            try:
-                result = db.enroll_photos(
-                    person_dir.name, photos, force=args.force, largest_face=args.largest_face
-                )
-            except EnrollmentRefused as e:
-                skipped += e.refused
-                refused = {photo for photo, _ in e.refused}
-                rest = [p for p in photos if p not in refused]
-                result = (
-                    db.enroll_photos(person_dir.name, rest, force=args.force, largest_face=args.largest_face)
-                    if rest
-                    else None
-                )
-            if result is not None:
-                added += len(result.added)
-                skipped += result.skipped
-            progress.step(person_dir.name)
+        progress = _Progress(len(folders), "importing")
+        result = db.import_folder(
+            args.folder, force=args.force, largest_face=args.largest_face, on_folder=progress.step
+        )
         progress.close()
         print(
-            f"imported {len(people)} folder(s): {added} face(s) added, {len(skipped)} photo(s) skipped; "
-            f"the gallery has {len(db)} people"
+            f"imported {result.folders} folder(s): {len(result.added)} face(s) added, "
+            f"{len(result.skipped)} photo(s) skipped; the gallery has {len(db)} people"
         )
-        for photo, reason in skipped:
+        for photo, reason in result.skipped:
             print(f"  skipped {photo}: {reason}")
     return 0
 

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from facedb.errors import ConfigError
 
 if TYPE_CHECKING:
-    from facedb.gallery import Identification
+    from facedb.results import Identification
 
 __all__ = ["draw_identifications"]
 

@@ -2,6 +2,12 @@
 
 SQL (facedb.store) is the source of truth; the vector index (facedb.faiss) is derived from
 it, saved beside it, and caught up or rebuilt whenever it lags behind.
+
+:class:`FaceDB` orchestrates; its parts live in rooms of their own: where a gallery lives
+(facedb.locations), the enrollment gate (facedb.enrollment), ranking and the joint
+face-to-person assignment (facedb.ranking), the records it answers with (facedb.results),
+idempotent enrollments (facedb.idempotency), template checks (facedb.templates) and folder
+imports (facedb.folders).
 """
 
 from __future__ import annotations
@@ -11,9 +17,8 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -22,116 +27,29 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select
 
-from facedb.engine import DEFAULT_THRESHOLD, Face, FaceEngine, ImageInput, default_engine
+from facedb.engine import DEFAULT_THRESHOLD, FaceEngine, ImageInput, default_engine
+from facedb.enrollment import ALREADY_ENROLLED, EnrollmentPolicy, Screened
 from facedb.errors import (
     ConfigError,
     EnrollmentRefused,
     FaceDBError,
     GalleryError,
-    IdempotencyKeyReused,
     PersonNotFound,
     ReadOnlyGallery,
 )
+from facedb.folders import FolderImport, import_folder
+from facedb.idempotency import IDEMPOTENCY_KEEP, enrollment_record, replay
+from facedb.locations import index_folder, parse_location, prepare_folder, sqlite_url
 from facedb.models import FaceRow, PersonRow
-from facedb.store import FaceInfo, PersonFields, Store
+from facedb.ranking import assign_faces, faces_to_fetch, rank_people
+from facedb.results import Candidate, CheckReport, Enrollment, Identification, Person, person_from_fields
+from facedb.store import FaceInfo, Store
+from facedb.templates import check_matrix, unit_rows
 from facedb.vectors import open_vectors
 
-__all__ = [
-    "Candidate",
-    "CheckReport",
-    "Enrollment",
-    "FaceDB",
-    "Identification",
-    "Person",
-]
+__all__ = ["FaceDB"]
 
 log = logging.getLogger("facedb")
-
-#: How long an enrollment's idempotency key is remembered (a retry after that enrolls again).
-IDEMPOTENCY_KEEP = timedelta(hours=24)
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    """Someone in the gallery.
-
-    Attributes:
-        id: stable, never reused.
-        name: a label (several people may share one).
-        metadata: what the application stored with them (read-only mapping).
-        face_count: how many templates they have.
-        created_at: when they were enrolled (UTC).
-    """
-
-    id: int
-    name: str
-    metadata: Mapping[str, Any]
-    face_count: int
-    created_at: datetime
-
-    def __repr__(self) -> str:
-        return f"Person(id={self.id}, name={self.name!r}, face_count={self.face_count})"
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A person who resembles a face, with their best similarity over their faces."""
-
-    person: Person
-    similarity: float
-
-
-@dataclass(frozen=True, slots=True)
-class Identification:
-    """Who one face in a photo is.
-
-    Attributes:
-        face: the face found.
-        person: who it is, or None when nobody passes the threshold or it is ambiguous.
-        similarity: the named person's similarity, else the best candidate's (0 without any).
-        candidates: the most similar people, best first (at most k).
-        ambiguous: the best two people were too close to tell apart.
-    """
-
-    face: Face
-    person: Person | None
-    similarity: float
-    candidates: list[Candidate]
-    ambiguous: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Enrollment:
-    """What an enrollment did: the person, the new face ids, and the photos skipped as
-    already enrolled (photo, reason). ``replayed``: this is the recorded answer of an earlier
-    call with the same request key, which wrote nothing this time."""
-
-    person: Person
-    added: list[int]
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    replayed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class CheckReport:
-    """The gallery's consistency: SQL faces against the vector index."""
-
-    ok: bool
-    people: int
-    faces: int
-    indexed: int
-    missing_from_index: int
-    extra_in_index: int
-    repaired: bool
-    index_kind: str
-    problems: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class _Accepted:
-    photo: str
-    face: Face
-    sha256: str | None
 
 
 def _photo_name(photo: ImageInput) -> str:
@@ -156,16 +74,6 @@ def _content_hash(photo: ImageInput) -> str | None:
         return hashlib.sha256(np.ascontiguousarray(photo).tobytes()).hexdigest()
     except OSError:
         return None
-
-
-def _person(row: PersonFields, face_count: int) -> Person:
-    return Person(
-        id=int(row.id),
-        name=row.name,
-        metadata=MappingProxyType(json.loads(row.metadata_json or "{}")),
-        face_count=face_count,
-        created_at=row.created_at,
-    )
 
 
 class FaceDB:
@@ -218,25 +126,13 @@ class FaceDB:
         read_only: bool = False,
         create: bool = True,
     ) -> None:
-        if path is not None and url is not None:
-            raise ConfigError("give a folder or a url, not both")
-        text_path = None if path is None else str(os.fspath(path))
-        if text_path is not None and "://" in text_path:
-            path, url = None, text_path
-        if path is None and url is None:
-            raise ConfigError("FaceDB needs a folder or a url")
-        if url is not None:
-            url, from_url = split_vectors(url)
-            if from_url and vectors and from_url != vectors:
-                raise ConfigError("the URL's vectors= and the vectors argument name different stores")
-            vectors = vectors or from_url
+        where = parse_location(path, url, vectors)
         for name, value in (
             ("threshold", threshold),
             ("ambiguity_margin", ambiguity_margin),
             ("min_det_score", min_det_score),
         ):
-            if not 0.0 <= float(value) <= 1.0:
-                raise ConfigError(f"{name} must be between 0 and 1, got {value}")
+            _check_unit(name, value)
         if min_face_size < 0:
             raise ConfigError(f"min_face_size must be >= 0, got {min_face_size}")
         self.threshold = float(threshold)
@@ -247,54 +143,21 @@ class FaceDB:
         self._lock = threading.RLock()
         self._closed = False
 
+        self.policy = EnrollmentPolicy(self.min_face_size, self.min_det_score, self.threshold)
         self.read_only = bool(read_only)
-        if url is None:
-            assert path is not None
-            folder = Path(path)
-            exists = (folder / "gallery.db").is_file()
-            if not exists and (self.read_only or not create):
-                raise GalleryError(
-                    f"no gallery at {folder}; create one with `facedb --db {folder} import PHOTOS/` "
-                    "(or FaceDB(path) in Python)"
-                )
-            if not exists and _holds_photos(folder):
-                raise GalleryError(
-                    f"{folder} holds photos: a gallery is made in a folder of its own "
-                    f"(e.g. --db {folder.name}-gallery), never among the photos"
-                )
-            if not self.read_only:
-                try:
-                    folder.mkdir(parents=True, exist_ok=True)
-                except OSError as e:
-                    raise GalleryError(f"cannot create the gallery folder {folder}: {e.strerror}") from None
-            if not folder.is_dir():
-                raise GalleryError(f"{folder} is not a folder")
-            self.location = str(folder)
-            self.store = Store(f"sqlite:///{folder.resolve() / 'gallery.db'}", read_only=self.read_only)
+        if where.folder is not None:
+            prepare_folder(where.folder, read_only=self.read_only, create=create)
+            self.location = str(where.folder)
+            self.store = Store(sqlite_url(where.folder), read_only=self.read_only)
         else:
-            self.store = Store(url, read_only=self.read_only, create=create)
+            assert where.url is not None
+            self.store = Store(where.url, read_only=self.read_only, create=create)
             self.location = self.store.safe_url
         try:
             self.facts = self.store.claim(self.engine.model_id, self.engine.embedding_size)
-        except BaseException:
-            self.store.close()
-            raise
-        if url is None:
-            index_dir = folder / "index"
-        else:
-            base = (
-                Path(cache_dir)
-                if cache_dir
-                else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-            )
-            # Keyed by the gallery's identity too: a database recreated at the same URL gets
-            # a cache of its own (the index files are stamped with it as well).
-            key = hashlib.sha256(f"{self.store.safe_url} {self.facts.uid}".encode()).hexdigest()[:16]
-            index_dir = (base / "facedb" / key) if not cache_dir else base / key
-        try:
             self.vectors = open_vectors(
-                vectors,
-                folder=index_dir,
+                where.vectors,
+                folder=index_folder(where, self.store.safe_url, self.facts.uid, cache_dir),
                 dimension=self.facts.dimension,
                 model_id=self.facts.model_id,
                 gallery_uid=self.facts.uid,
@@ -357,7 +220,7 @@ class FaceDB:
         with self.store.read() as s:
             rows = list(s.scalars(select(PersonRow).order_by(PersonRow.id)))
             counts = Store.face_counts(s, [r.id for r in rows]) if rows else {}
-            return [_person(r, counts.get(r.id, 0)) for r in rows]
+            return [person_from_fields(r, counts.get(r.id, 0)) for r in rows]
 
     def get(self, person_id: int) -> Person:
         """The person with this id.
@@ -370,7 +233,7 @@ class FaceDB:
             row = s.get(PersonRow, int(person_id))
             if row is None:
                 raise PersonNotFound(f"no person with id {person_id} in {self.location}")
-            return _person(row, Store.face_counts(s, [row.id]).get(row.id, 0))
+            return person_from_fields(row, Store.face_counts(s, [row.id]).get(row.id, 0))
 
     def find(self, name: str) -> list[Person]:
         """Everybody with exactly this name (names are labels, so maybe several)."""
@@ -378,7 +241,7 @@ class FaceDB:
         with self.store.read() as s:
             rows = list(s.scalars(select(PersonRow).where(PersonRow.name == name).order_by(PersonRow.id)))
             counts = Store.face_counts(s, [r.id for r in rows]) if rows else {}
-            return [_person(r, counts.get(r.id, 0)) for r in rows]
+            return [person_from_fields(r, counts.get(r.id, 0)) for r in rows]
 
     def resolve(self, who: Person | int | str) -> Person:
         """A person given as a Person, an id, or an exact name (a number is an id first).
@@ -613,7 +476,7 @@ class FaceDB:
 
     def _recall(self, request_key: str, fingerprint: str) -> Enrollment | None:
         """The recorded answer of an earlier request with this key (None: there was none)."""
-        return _replay(self.store.recall(request_key), fingerprint)
+        return replay(self.store.recall(request_key), fingerprint)
 
     def _add(
         self,
@@ -630,7 +493,8 @@ class FaceDB:
         self._check_writable()
         if not photos:
             raise EnrollmentRefused(f"no photos given to enroll {name!r}")
-        accepted, refused, skipped = self._gate(person, photos, largest_face, force)
+        screened = self._gate(person, photos, largest_face, force)
+        accepted, refused, skipped = screened.accepted, screened.refused, screened.skipped
         if refused:
             lines = "; ".join(f"{photo}: {reason}" for photo, reason in refused)
             raise EnrollmentRefused(
@@ -640,7 +504,7 @@ class FaceDB:
         with self.store.write() as s:
             if request_key is not None:
                 # Another process may have finished the same request since the lookup.
-                earlier = _replay(Store.recall_request(s, request_key), request_fingerprint)
+                earlier = replay(Store.recall_request(s, request_key), request_fingerprint)
                 if earlier is not None:
                     return earlier
             if person is None:
@@ -659,7 +523,7 @@ class FaceDB:
                 h for h in s.scalars(select(FaceRow.image_sha256).where(FaceRow.person_id == person_id)) if h
             }
             fresh = [a for a in accepted if a.sha256 is None or a.sha256 not in known]
-            skipped += [(a.photo, "already enrolled for this person") for a in accepted if a not in fresh]
+            skipped += [(a.photo, ALREADY_ENROLLED) for a in accepted if a not in fresh]
             templates = np.vstack([a.face.embedding for a in fresh]) if fresh else None
             added: list[int] = []
             generation = None
@@ -679,14 +543,14 @@ class FaceDB:
             row = s.get(PersonRow, person_id)
             assert row is not None
             result = Enrollment(
-                person=_person(row, Store.face_counts(s, [person_id]).get(person_id, 0)),
+                person=person_from_fields(row, Store.face_counts(s, [person_id]).get(person_id, 0)),
                 added=added,
                 skipped=skipped,
             )
             if request_key is not None:
                 # In the enrollment's transaction: both are committed, or neither.
                 Store.remember_request(
-                    s, request_key, request_fingerprint, _enrollment_record(result), IDEMPOTENCY_KEEP
+                    s, request_key, request_fingerprint, enrollment_record(result), IDEMPOTENCY_KEEP
                 )
         for photo, reason in skipped:
             log.info("skipped %s for %s: %s", photo, name, reason)
@@ -696,8 +560,9 @@ class FaceDB:
 
     def _gate(
         self, person: Person | None, photos: list[ImageInput], largest_face: bool, force: bool
-    ) -> tuple[list[_Accepted], list[tuple[str, str]], list[tuple[str, str]]]:
-        """Checks every photo; returns the accepted faces, the refused and the skipped photos."""
+    ) -> Screened:
+        """Checks every photo against the enrollment policy: the photos' faces, the content
+        already enrolled for this person, and (unless forced) the people they resemble."""
         names = [_photo_name(p) for p in photos]
         hashes = [_content_hash(p) for p in photos]
         known: set[str] = set()
@@ -708,80 +573,52 @@ class FaceDB:
                     for h in s.scalars(select(FaceRow.image_sha256).where(FaceRow.person_id == person.id))
                     if h
                 }
-        accepted: list[_Accepted] = []
-        refused: list[tuple[str, str]] = []
-        skipped: list[tuple[str, str]] = []
-        seen: set[str] = set()
         results = list(self.engine.detect_many(photos, errors="return"))
-        for photo, digest, result in zip(names, hashes, results, strict=True):
-            if digest is not None and (digest in known or digest in seen):
-                skipped.append((photo, "already enrolled for this person"))
-                continue
-            if isinstance(result, FaceDBError):
-                refused.append((photo, str(result)))
-                continue
-            if not result:
-                refused.append((photo, "no face found"))
-                continue
-            if len(result) > 1 and not largest_face:
-                refused.append(
-                    (photo, f"{len(result)} faces found; enrollment needs one (or largest_face=True)")
+        screened = self.policy.screen(names, hashes, results, known, largest_face)
+        if not force and screened.accepted:
+            self._sync()
+            new = np.vstack([a.face.embedding for a in screened.accepted])
+            enrolled = (
+                None
+                if person is None
+                else self.store.templates(self._face_ids(person.id), self.facts.dimension)[1]
+            )
+            screened.refused.extend(
+                self.policy.likely_mislabels(
+                    screened.accepted,
+                    self._candidates(new, 3),
+                    enrolled,
+                    None if person is None else person.id,
                 )
-                continue
-            face = max(result, key=lambda f: f.area)
-            short_side = min(face.width, face.height)
-            if short_side < self.min_face_size:
-                refused.append(
-                    (photo, f"face too small ({short_side:.0f} px, need {self.min_face_size:.0f})")
-                )
-                continue
-            if face.score < self.min_det_score:
-                refused.append(
-                    (
-                        photo,
-                        f"face too uncertain (detector score {face.score:.2f}, need "
-                        f"{self.min_det_score:.2f})",
-                    )
-                )
-                continue
-            if digest is not None:
-                seen.add(digest)
-            accepted.append(_Accepted(photo, face, digest))
-        if not force and accepted:
-            refused += self._likely_mislabels(person, accepted)
-        return accepted, refused, skipped
-
-    def _likely_mislabels(self, person: Person | None, accepted: list[_Accepted]) -> list[tuple[str, str]]:
-        """Photos closer to somebody else than to this person's own faces (the gallery's
-        enrolled faces and the other new photos of this call)."""
-        self._sync()
-        new = np.vstack([a.face.embedding for a in accepted])
-        own = new
-        if person is not None:
-            enrolled = self.store.templates(self._face_ids(person.id), self.facts.dimension)[1]
-            own = np.vstack([new, enrolled])
-        problems = []
-        for i, (a, candidates) in enumerate(zip(accepted, self._candidates(new, 3), strict=True)):
-            others = [c for c in candidates if person is None or c.person.id != person.id]
-            if not others or others[0].similarity < self.threshold:
-                continue
-            own_sims = own @ a.face.embedding
-            own_sims[i] = -1.0  # not the photo itself
-            best_own = float(own_sims.max()) if len(own_sims) > 1 else -1.0
-            if others[0].similarity > best_own:
-                who = others[0].person
-                problems.append(
-                    (
-                        a.photo,
-                        f"looks like {who.name} (id {who.id}, similarity {others[0].similarity:.2f}) "
-                        f"more than this person ({best_own:.2f}): a likely mislabel (force=True to enroll)",
-                    )
-                )
-        return problems
+            )
+        return screened
 
     def _face_ids(self, person_id: int) -> list[int]:
         with self.store.read() as s:
             return Store.face_ids_of(s, [person_id])
+
+    def import_folder(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        largest_face: bool = False,
+        on_folder: Callable[[str], None] | None = None,
+    ) -> FolderImport:
+        """Imports a folder of people: each sub-folder's photos are enrolled as the person it
+        is named after (as :meth:`enroll_photos`); a person's refused photos are skipped with
+        their reasons and the others enrolled. ``on_folder`` is called with each sub-folder's
+        name when it is done (a progress bar).
+
+        Example:
+            >>> with facedb.FaceDB("gallery") as db:
+            ...     result = db.import_folder("photos/")  # photos/Tom Hanks/1.jpg, ...
+            ...     print(len(result.added), "faces added;", len(result.skipped), "skipped")
+
+        Raises:
+            ConfigError: not a folder, or one without sub-folders.
+        """
+        return import_folder(self, Path(folder), force=force, largest_face=largest_face, on_folder=on_folder)
 
     def import_embeddings(
         self,
@@ -797,14 +634,14 @@ class FaceDB:
                 rows that do not pair up.
         """
         self._check_writable()
-        matrix = _check_matrix(embeddings, self.facts.dimension, "embeddings")
+        matrix = check_matrix(embeddings, self.facts.dimension, "embeddings")
         if len(names) != len(matrix):
             raise ConfigError(f"{len(names)} names for {len(matrix)} embeddings")
         if metadata is not None and len(metadata) != len(matrix):
             raise ConfigError(f"{len(metadata)} metadata entries for {len(matrix)} embeddings")
         for name in names:
             _check_name(name)
-        matrix = _unit_rows(matrix, "embeddings")
+        matrix = unit_rows(matrix, "embeddings")
         people: list[Person] = []
         batch = 20_000
         for start in range(0, len(matrix), batch):
@@ -876,34 +713,26 @@ class FaceDB:
         self._sync()
         if k <= 0:
             raise ConfigError(f"k must be positive, got {k}")
-        matrix = _check_matrix(np.atleast_2d(np.asarray(embeddings)), self.facts.dimension, "embeddings")
+        matrix = check_matrix(np.atleast_2d(np.asarray(embeddings)), self.facts.dimension, "embeddings")
         # An all-zero template has no direction: nobody resembles it (an empty answer for its
         # row), where a stored one would be refused.
         nonzero = np.abs(matrix).max(axis=1) > 0
         if not nonzero.any():
             return [[] for _ in range(len(matrix))]
-        found = iter(self._candidates(_unit_rows(matrix[nonzero], "embeddings"), k))
+        found = iter(self._candidates(unit_rows(matrix[nonzero], "embeddings"), k))
         return [next(found) if keep else [] for keep in nonzero]
 
     def _candidates(self, matrix: NDArray[np.float32], k: int) -> list[list[Candidate]]:
-        # A person may own several of the nearest faces: fetch more faces than people wanted.
-        # (No len() here: counting a Milvus collection is a consistent read that waits for
-        # the server's next time tick, 100 ms or more.)
-        wanted = max(4 * k, 16)
-        sims, ids = self.vectors.search(matrix, wanted)
+        # No len() here: counting a Milvus collection is a consistent read that waits for
+        # the server's next time tick, 100 ms or more.
+        sims, ids = self.vectors.search(matrix, faces_to_fetch(k))
         # Hits are checked against SQL: a face removed by any process is never returned.
         owners, rows = self.store.face_owners(sorted({int(i) for i in ids.ravel() if i >= 0}))
-        people = {pid: _person(row, count) for pid, (row, count) in rows.items()}
-        out = []
-        for row_sims, row_ids in zip(sims, ids, strict=True):
-            per_person: dict[int, float] = {}
-            for sim, face_id in zip(row_sims, row_ids, strict=True):
-                pid = owners.get(int(face_id))
-                if pid is not None and float(sim) > per_person.get(pid, -2.0):
-                    per_person[pid] = float(sim)
-            ranked = sorted(per_person.items(), key=lambda kv: -kv[1])[:k]
-            out.append([Candidate(people[pid], sim) for pid, sim in ranked])
-        return out
+        people = {pid: person_from_fields(row, count) for pid, (row, count) in rows.items()}
+        return [
+            [Candidate(people[pid], sim) for pid, sim in ranked]
+            for ranked in rank_people(sims, ids, owners, k)
+        ]
 
     def identify(
         self, photo: ImageInput, k: int = 5, *, threshold: float | None = None
@@ -921,38 +750,19 @@ class FaceDB:
         self._sync()
         matrix = np.vstack([f.embedding for f in faces]).astype(np.float32)
         candidates = self._candidates(matrix, max(k, 2))
-        # Joint assignment: best (face, person) pairs first, each person and face once.
-        pairs = sorted(
-            (
-                (c.similarity, i, c.person.id)
-                for i, cands in enumerate(candidates)
-                for c in cands
-                if c.similarity >= limit
-            ),
-            reverse=True,
+        assigned = assign_faces(
+            [[(c.person.id, c.similarity) for c in cands] for cands in candidates],
+            limit,
+            self.ambiguity_margin,
         )
-        ambiguous = [
-            len(c) >= 2
-            and c[0].similarity >= limit
-            and c[0].similarity - c[1].similarity < self.ambiguity_margin
-            for c in candidates
-        ]
-        named: dict[int, tuple[int, float]] = {}
-        taken: set[int] = set()
-        for sim, i, pid in pairs:
-            if i in named or pid in taken or ambiguous[i]:
-                continue
-            named[i] = (pid, sim)
-            taken.add(pid)
         results = []
-        for i, face in enumerate(faces):
-            cands = candidates[i][:k]
+        for face, cands, a in zip(faces, candidates, assigned, strict=True):
             person = None
             similarity = cands[0].similarity if cands else 0.0
-            if i in named:
-                pid, similarity = named[i]
-                person = next(c.person for c in candidates[i] if c.person.id == pid)
-            results.append(Identification(face, person, similarity, cands, ambiguous[i]))
+            if a.person_id is not None and a.similarity is not None:
+                person = next(c.person for c in cands if c.person.id == a.person_id)
+                similarity = a.similarity
+            results.append(Identification(face, person, similarity, cands[:k], a.ambiguous))
         return results
 
     # -- maintenance -----------------------------------------------------------------------
@@ -1037,69 +847,6 @@ class FaceDB:
         return f"FaceDB({self.location!r})"
 
 
-#: What a folder of photos holds: a gallery is never created among them.
-PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
-
-
-def _holds_photos(folder: Path) -> bool:
-    try:
-        return any(p.suffix.lower() in PHOTO_SUFFIXES for p in folder.iterdir() if p.is_file())
-    except OSError:
-        return False
-
-
-def split_vectors(url: str) -> tuple[str, str | None]:
-    """Separates a ``vectors=`` query parameter (the vector store) from a SQL URL."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    vectors = [v for k, v in query if k == "vectors"]
-    rest = [(k, v) for k, v in query if k != "vectors"]
-    return urlunsplit(parts._replace(query=urlencode(rest))), (vectors[-1] if vectors else None)
-
-
-def _enrollment_record(e: Enrollment) -> str:
-    """An Enrollment as recorded with its request key."""
-    p = e.person
-    return json.dumps(
-        {
-            "person": {
-                "id": p.id,
-                "name": p.name,
-                "metadata": dict(p.metadata),
-                "face_count": p.face_count,
-                "created_at": p.created_at.isoformat(),
-            },
-            "added": list(e.added),
-            "skipped": [list(s) for s in e.skipped],
-        },
-        sort_keys=True,
-    )
-
-
-def _replay(recorded: tuple[str, str] | None, fingerprint: str) -> Enrollment | None:
-    """The Enrollment recorded with a request key, checked against this request's fingerprint."""
-    if recorded is None:
-        return None
-    earlier_fingerprint, text = recorded
-    if earlier_fingerprint != fingerprint:
-        raise IdempotencyKeyReused(
-            "this idempotency key was already used for a different request; use a new key"
-        )
-    doc = json.loads(text)
-    p = doc["person"]
-    person = Person(
-        id=int(p["id"]),
-        name=p["name"],
-        metadata=MappingProxyType(p["metadata"]),
-        face_count=int(p["face_count"]),
-        created_at=datetime.fromisoformat(p["created_at"]),
-    )
-    skipped = [(str(a), str(b)) for a, b in doc["skipped"]]
-    return Enrollment(person=person, added=[int(i) for i in doc["added"]], skipped=skipped, replayed=True)
-
-
 def _as_list(photos: Iterable[ImageInput] | ImageInput) -> list[ImageInput]:
     if isinstance(photos, str | bytes | bytearray | memoryview | os.PathLike | np.ndarray):
         return [photos]
@@ -1117,44 +864,3 @@ def _check_unit(name: str, value: float) -> float:
     if not 0.0 <= float(value) <= 1.0:
         raise ConfigError(f"{name} must be between 0 and 1, got {value}")
     return float(value)
-
-
-def _check_matrix(value: Any, dimension: int, what: str) -> NDArray[np.float32]:
-    """float32[N, dimension], checked after the conversion: a float64 above float32's range
-    becomes inf there, and must be refused before anything is written."""
-    array = np.asarray(value)
-    if array.dtype.kind not in "fiu":
-        raise ConfigError(f"{what} must be numbers, got dtype {array.dtype}")
-    if array.ndim != 2 or array.shape[1] != dimension:
-        raise ConfigError(f"{what} must have shape (N, {dimension}), got {array.shape}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        matrix = array.astype(np.float32, copy=False)
-    bad = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
-    if len(bad):
-        raise ConfigError(f"{what} contain NaN or infinite values (as float32) in row(s) {_rows(bad)}")
-    return matrix
-
-
-_LARGEST_NORM = float(np.sqrt(np.finfo(np.float32).max))
-
-
-def _unit_rows(matrix: NDArray[np.float32], what: str) -> NDArray[np.float32]:
-    """Rows scaled to unit length. The norms are taken in float64, where no float32 row can
-    overflow (a float32 row of 1e20 has an infinite float32 norm); zero rows are refused."""
-    norms = np.linalg.norm(matrix.astype(np.float64), axis=1, keepdims=True)
-    zero = np.flatnonzero(norms[:, 0] == 0)
-    if len(zero):
-        raise ConfigError(f"{what}: row(s) {_rows(zero)} are all zeros")
-    # Past this a float32 sum of squares overflows: such a row is no template of any model.
-    huge = np.flatnonzero(norms[:, 0] > _LARGEST_NORM)
-    if len(huge):
-        raise ConfigError(f"{what}: row(s) {_rows(huge)} have a norm too large for float32 (over 1.8e19)")
-    unit: NDArray[np.float32] = (matrix / norms).astype(np.float32)
-    if not np.isfinite(unit).all():  # cannot happen for finite float32 input; never store it
-        raise ConfigError(f"{what} cannot be scaled to unit length")
-    return unit
-
-
-def _rows(indices: NDArray[np.intp]) -> str:
-    shown = ", ".join(str(int(i)) for i in indices[:10])
-    return shown + (f" and {len(indices) - 10} more" if len(indices) > 10 else "")

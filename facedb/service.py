@@ -40,10 +40,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from facedb import attendance as attendance_log
 from facedb.engine import similarity
 from facedb.errors import ConfigError, FaceDBError, ImageTooLarge, RetryLater
-from facedb.gallery import Candidate, Enrollment, FaceDB, Identification, Person
+from facedb.gallery import FaceDB
 from facedb.http_guard import FailedAuthLimiter, RequestGuard, error_json
 from facedb.keys import ApiKey, KeyStore
 from facedb.models import FaceRow, PersonRow
+from facedb.results import Candidate, Enrollment, Identification, Person
 
 __all__ = ["ServiceSettings", "create_app"]
 

@@ -1,0 +1,145 @@
+"""The enrollment gate: which photos may become a person's templates, and why the others may not.
+
+An :class:`EnrollmentPolicy` holds the gate's settings and its checks. The checks take what
+the gallery gathered (the detector's faces per photo, the content hashes already enrolled,
+the gallery's nearest people and the person's own templates) as plain values and arrays, so
+they run, and are tested, without models or a database. Every refusal reason is a message a
+user reads (and tests match).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from facedb.engine import DEFAULT_THRESHOLD, Face
+from facedb.errors import FaceDBError
+from facedb.results import Candidate
+
+__all__ = ["Accepted", "EnrollmentPolicy", "Screened"]
+
+#: Why a photo is skipped when its content is already among the person's faces.
+ALREADY_ENROLLED = "already enrolled for this person"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A photo that passed the per-photo checks: its name, its face, its content hash."""
+
+    photo: str
+    face: Face
+    sha256: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """The per-photo checks' verdicts: accepted faces, refused and skipped photos
+    (``(photo, reason)`` pairs)."""
+
+    accepted: list[Accepted]
+    refused: list[tuple[str, str]]
+    skipped: list[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentPolicy:
+    """The enrollment gate's settings and checks.
+
+    Attributes:
+        min_face_size: faces whose box's short side is smaller are refused (pixels).
+        min_det_score: faces the detector is less sure of are refused.
+        threshold: similarity at which a face is taken to be a person (a photo at least this
+            close to somebody else, and closer than to its own person, is a likely mislabel).
+
+    Example:
+        >>> policy = EnrollmentPolicy(min_face_size=64)
+        >>> policy.check_faces([])
+        'no face found'
+    """
+
+    min_face_size: float = 48.0
+    min_det_score: float = 0.6
+    threshold: float = DEFAULT_THRESHOLD
+
+    def check_faces(self, found: Sequence[Face] | FaceDBError, largest_face: bool = False) -> Face | str:
+        """The face to enroll from one photo's detection result, or why there is none."""
+        if isinstance(found, FaceDBError):
+            return str(found)
+        if not found:
+            return "no face found"
+        if len(found) > 1 and not largest_face:
+            return f"{len(found)} faces found; enrollment needs one (or largest_face=True)"
+        face = max(found, key=lambda f: f.area)
+        short_side = min(face.width, face.height)
+        if short_side < self.min_face_size:
+            return f"face too small ({short_side:.0f} px, need {self.min_face_size:.0f})"
+        if face.score < self.min_det_score:
+            return f"face too uncertain (detector score {face.score:.2f}, need {self.min_det_score:.2f})"
+        return face
+
+    def screen(
+        self,
+        names: Sequence[str],
+        hashes: Sequence[str | None],
+        detections: Sequence[Sequence[Face] | FaceDBError],
+        known: set[str],
+        largest_face: bool = False,
+    ) -> Screened:
+        """Checks each photo: skipped when its content is already enrolled (``known``, or an
+        earlier photo of this call), refused when :meth:`check_faces` finds no face to take."""
+        accepted: list[Accepted] = []
+        refused: list[tuple[str, str]] = []
+        skipped: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for photo, digest, found in zip(names, hashes, detections, strict=True):
+            if digest is not None and (digest in known or digest in seen):
+                skipped.append((photo, ALREADY_ENROLLED))
+                continue
+            verdict = self.check_faces(found, largest_face)
+            if isinstance(verdict, str):
+                refused.append((photo, verdict))
+                continue
+            if digest is not None:
+                seen.add(digest)
+            accepted.append(Accepted(photo, verdict, digest))
+        return Screened(accepted, refused, skipped)
+
+    def likely_mislabels(
+        self,
+        accepted: Sequence[Accepted],
+        candidates: Sequence[Sequence[Candidate]],
+        enrolled: NDArray[np.float32] | None,
+        person_id: int | None,
+    ) -> list[tuple[str, str]]:
+        """Photos closer to somebody else than to this person's own faces.
+
+        Args:
+            accepted: the new photos, in order.
+            candidates: per accepted photo, the gallery's most similar people, best first.
+            enrolled: float32[M, D], the person's enrolled templates (None for a new person);
+                the other new photos of this call count as the person's own faces too.
+            person_id: the person enrolled into (None for a new person).
+        """
+        new = np.vstack([a.face.embedding for a in accepted])
+        own = new if enrolled is None else np.vstack([new, enrolled])
+        problems = []
+        for i, (a, people) in enumerate(zip(accepted, candidates, strict=True)):
+            others = [c for c in people if person_id is None or c.person.id != person_id]
+            if not others or others[0].similarity < self.threshold:
+                continue
+            own_sims = own @ a.face.embedding
+            own_sims[i] = -1.0  # not the photo itself
+            best_own = float(own_sims.max()) if len(own_sims) > 1 else -1.0
+            if others[0].similarity > best_own:
+                who = others[0].person
+                problems.append(
+                    (
+                        a.photo,
+                        f"looks like {who.name} (id {who.id}, similarity {others[0].similarity:.2f}) "
+                        f"more than this person ({best_own:.2f}): a likely mislabel (force=True to enroll)",
+                    )
+                )
+        return problems

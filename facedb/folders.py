@@ -1,0 +1,92 @@
+"""Importing a folder of people: one sub-folder of photos per person, named after them.
+
+:meth:`facedb.FaceDB.import_folder` delegates here; ``facedb import FOLDER`` prints its
+:class:`FolderImport`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from facedb.errors import ConfigError, EnrollmentRefused
+from facedb.locations import PHOTO_SUFFIXES
+
+if TYPE_CHECKING:
+    from facedb.gallery import FaceDB
+    from facedb.results import Enrollment
+
+__all__ = ["FolderImport", "import_folder", "person_folders"]
+
+
+@dataclass(frozen=True, slots=True)
+class FolderImport:
+    """What an import did.
+
+    Attributes:
+        folders: how many person folders were read.
+        added: the new face ids.
+        skipped: the photos (or empty folders) not enrolled, with the reason.
+    """
+
+    folders: int
+    added: list[int] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def person_folders(folder: str | Path) -> list[Path]:
+    """The person sub-folders of an import folder, by name.
+
+    Raises:
+        ConfigError: not a folder, or a folder without sub-folders.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder (expected one sub-folder of photos per person)")
+    people = sorted(p for p in folder.iterdir() if p.is_dir())
+    if not people:
+        raise ConfigError(f"{folder} has no sub-folders (expected one per person)")
+    return people
+
+
+def import_folder(
+    db: FaceDB,
+    folder: str | Path,
+    *,
+    force: bool = False,
+    largest_face: bool = False,
+    on_folder: Callable[[str], None] | None = None,
+) -> FolderImport:
+    """Enrolls each sub-folder's photos as the person it is named after. A person's refused
+    photos are skipped with their reasons and the rest enrolled (one refused photo does not
+    keep the others out); ``on_folder`` is called with each folder's name when it is done."""
+    people = person_folders(folder)
+    added: list[int] = []
+    skipped: list[tuple[str, str]] = []
+    for person_dir in people:
+        photos = sorted(str(p) for p in person_dir.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+        if not photos:
+            skipped.append((str(person_dir), "no photos"))
+            if on_folder is not None:
+                on_folder(person_dir.name)
+            continue
+        result: Enrollment | None
+        try:
+            result = db.enroll_photos(person_dir.name, photos, force=force, largest_face=largest_face)
+        except EnrollmentRefused as e:
+            skipped += e.refused
+            refused = {photo for photo, _ in e.refused}
+            rest = [p for p in photos if p not in refused]
+            result = (
+                db.enroll_photos(person_dir.name, rest, force=force, largest_face=largest_face)
+                if rest
+                else None
+            )
+        if result is not None:
+            added += result.added
+            skipped += result.skipped
+        if on_folder is not None:
+            on_folder(person_dir.name)
+    return FolderImport(folders=len(people), added=added, skipped=skipped)

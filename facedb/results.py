@@ -1,0 +1,105 @@
+"""The records the gallery answers with: people, candidates, identifications, enrollments and
+the consistency report (frozen dataclasses that cross the public API)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from facedb.engine import Face
+
+if TYPE_CHECKING:
+    from facedb.store import PersonFields
+
+__all__ = ["Candidate", "CheckReport", "Enrollment", "Identification", "Person", "person_from_fields"]
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone in the gallery.
+
+    Attributes:
+        id: stable, never reused.
+        name: a label (several people may share one).
+        metadata: what the application stored with them (read-only mapping).
+        face_count: how many templates they have.
+        created_at: when they were enrolled (UTC).
+    """
+
+    id: int
+    name: str
+    metadata: Mapping[str, Any]
+    face_count: int
+    created_at: datetime
+
+    def __repr__(self) -> str:
+        return f"Person(id={self.id}, name={self.name!r}, face_count={self.face_count})"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A person who resembles a face, with their best similarity over their faces."""
+
+    person: Person
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    """Who one face in a photo is.
+
+    Attributes:
+        face: the face found.
+        person: who it is, or None when nobody passes the threshold or it is ambiguous.
+        similarity: the named person's similarity, else the best candidate's (0 without any).
+        candidates: the most similar people, best first (at most k).
+        ambiguous: the best two people were too close to tell apart.
+    """
+
+    face: Face
+    person: Person | None
+    similarity: float
+    candidates: list[Candidate]
+    ambiguous: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    """What an enrollment did: the person, the new face ids, and the photos skipped as
+    already enrolled (photo, reason). ``replayed``: this is the recorded answer of an earlier
+    call with the same request key, which wrote nothing this time."""
+
+    person: Person
+    added: list[int]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """The gallery's consistency: SQL faces against the vector index."""
+
+    ok: bool
+    people: int
+    faces: int
+    indexed: int
+    missing_from_index: int
+    extra_in_index: int
+    repaired: bool
+    index_kind: str
+    problems: list[str]
+
+
+def person_from_fields(row: PersonFields, face_count: int) -> Person:
+    """A Person from a person's stored fields and how many faces they have."""
+    return Person(
+        id=int(row.id),
+        name=row.name,
+        metadata=MappingProxyType(json.loads(row.metadata_json or "{}")),
+        face_count=face_count,
+        created_at=row.created_at,
+    )
