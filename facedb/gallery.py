@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select
 
-from facedb.engine import DEFAULT_THRESHOLD, Face, FaceEngine, ImageInput, default_engine
+from facedb.engine import DEFAULT_THRESHOLD, Face, FaceEngine, ImageInput, default_engine, photo_name
 from facedb.errors import (
     ConfigError,
     EnrollmentRefused,
@@ -135,11 +135,8 @@ class _Accepted:
 
 
 def _photo_name(photo: ImageInput) -> str:
-    if isinstance(photo, str | os.PathLike):
-        return os.fspath(photo)
-    if isinstance(photo, np.ndarray):
-        return "<array " + "x".join(str(d) for d in photo.shape) + ">"
-    return f"<{len(photo)} bytes>"
+    """How the gate's messages name a photo: the engine's one format."""
+    return photo_name(photo)
 
 
 def _content_hash(photo: ImageInput) -> str | None:
