@@ -7,15 +7,37 @@ as the classes of :mod:`facedb.errors`.
 
 from collections.abc import Iterable
 from os import PathLike
-from typing import TypeAlias, final
+from typing import Final, TypeAlias, final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from facedb.errors import FaceDBError
 
-__all__ = ["Engine", "__version__", "similarity"]
+__all__ = [
+    "DEFAULT_COARSE_SIZE",
+    "DEFAULT_COARSE_THRESHOLD",
+    "DEFAULT_DET_SIZE",
+    "DEFAULT_DET_THRESHOLD",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_NMS_THRESHOLD",
+    "Engine",
+    "__version__",
+    "error_kinds",
+    "photo_name",
+    "similarity",
+]
 __version__: str
+
+# The engine's defaults: the one copy, Rust's EngineConfig and DecodeLimits.
+DEFAULT_DET_SIZE: Final[int]
+DEFAULT_DET_THRESHOLD: Final[float]
+DEFAULT_COARSE_SIZE: Final[int | None]
+DEFAULT_COARSE_THRESHOLD: Final[float]
+DEFAULT_NMS_THRESHOLD: Final[float]
+DEFAULT_MAX_PIXELS: Final[int]
+DEFAULT_MAX_BYTES: Final[int]
 
 _RawFace: TypeAlias = tuple[NDArray[np.float32], float, NDArray[np.float32], NDArray[np.float32]]
 
@@ -30,24 +52,29 @@ class Engine:
         recognizer: str | PathLike[str] | None = None,
         ort_library: str | PathLike[str] | None = None,
         python: str | PathLike[str] | None = None,
-        det_size: int = 640,
-        det_threshold: float = 0.5,
-        coarse_size: int | None = ...,  # 128; None turns the coarse pass off
-        coarse_threshold: float = 0.7,
-        nms_threshold: float = 0.4,
+        det_size: int = ...,
+        det_threshold: float = ...,
+        coarse_size: int | None = ...,  # None turns the coarse pass off
+        coarse_threshold: float = ...,
+        nms_threshold: float = ...,
         threads: int | None = None,
         sessions: int | None = None,
-        max_pixels: int = 40000000,
-        max_bytes: int = 268435456,
+        max_pixels: int = ...,
+        max_bytes: int = ...,
     ) -> Engine:
         """Finds ONNX Runtime and the models (explicit, environment, then the wheels that
-        ``python`` sees) and loads them."""
+        ``python`` sees) and loads them. Defaults: the ``DEFAULT_*`` constants; a value out of
+        range is a ConfigError naming the argument."""
 
     def detect(self, image: object) -> list[_RawFace]:
         """Faces of one photo, sorted by the box's left edge: (bbox, score, landmarks, embedding)."""
 
     def detect_many(self, images: Iterable[object], workers: int = 0) -> list[list[_RawFace] | FaceDBError]:
-        """Faces of every photo in input order; a failed photo gives its exception instance."""
+        """Faces of every photo in input order; a failed photo gives its exception instance
+        (an item that is not a photo at all raises TypeError)."""
+
+    def embedding(self, image: object) -> NDArray[np.float32]:
+        """The template of the photo's largest face; NoFaceError when there is none."""
 
     def decode(self, image: object) -> NDArray[np.uint8]:
         """Decodes a path or bytes into an HxWx3 RGB array, EXIF orientation applied."""
@@ -68,5 +95,11 @@ class Engine:
     def ort_library(self) -> str | None:
         """The ONNX Runtime library in use."""
 
-def similarity(a: Iterable[float], b: Iterable[float]) -> float:
-    """Cosine similarity of two templates."""
+def similarity(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
+    """Cosine similarity of two float32 templates (1-D, one length; ConfigError otherwise)."""
+
+def photo_name(image: object) -> str:
+    """How errors name a photo argument: its path, ``<N bytes>`` or ``<array HxWxC>``."""
+
+def error_kinds() -> list[tuple[str, str]]:
+    """(code, facedb.errors class name) of every kind of engine error."""

@@ -10,7 +10,7 @@ import hashlib
 import os
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeAlias
@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedb import _native
-from facedb.errors import ConfigError, FaceDBError, NoFaceError
+from facedb.errors import ConfigError, FaceDBError
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -31,6 +31,7 @@ __all__ = [
     "detect",
     "detect_many",
     "embedding",
+    "photo_name",
     "similarity",
     "verify",
 ]
@@ -106,10 +107,26 @@ def _face(raw: tuple[NDArray[np.float32], float, NDArray[np.float32], NDArray[np
 
 
 def _photo_arg(image: ImageInput) -> object:
-    """Paths become strings for the native module; everything else passes through."""
+    """Paths become strings for the native module; everything else passes through (the native
+    module is the one place that checks what a photo may be: a TypeError otherwise)."""
     if isinstance(image, os.PathLike):
         return os.fspath(image)
     return image
+
+
+def photo_name(image: ImageInput) -> str:
+    """How errors name a photo: its path, ``<N bytes>`` or ``<array HxWxC>``."""
+    return _native.photo_name(_photo_arg(image))
+
+
+def largest_face(faces: Sequence[Face]) -> Face:
+    """The largest of ``faces`` by box area, the first of equally large ones: the rule Rust's
+    ``FaceEngine::embedding`` applies (a test holds the two to the same answer)."""
+    best = faces[0]
+    for face in faces[1:]:
+        if face.area > best.area:
+            best = face
+    return best
 
 
 def _check_threshold(name: str, value: float) -> float:
@@ -155,41 +172,31 @@ class FaceEngine:
         detector: str | os.PathLike[str] | None = None,
         recognizer: str | os.PathLike[str] | None = None,
         *,
-        det_size: int = 640,
-        det_threshold: float = 0.5,
-        coarse_size: int | None = 128,
-        coarse_threshold: float = 0.7,
-        nms_threshold: float = 0.4,
+        det_size: int = _native.DEFAULT_DET_SIZE,
+        det_threshold: float = _native.DEFAULT_DET_THRESHOLD,
+        coarse_size: int | None = _native.DEFAULT_COARSE_SIZE,
+        coarse_threshold: float = _native.DEFAULT_COARSE_THRESHOLD,
+        nms_threshold: float = _native.DEFAULT_NMS_THRESHOLD,
         threads: int | None = None,
         sessions: int | None = None,
-        max_pixels: int = 40_000_000,
-        max_bytes: int = 256 * 1024 * 1024,
+        max_pixels: int = _native.DEFAULT_MAX_PIXELS,
+        max_bytes: int = _native.DEFAULT_MAX_BYTES,
         ort_library: str | os.PathLike[str] | None = None,
         threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
+        # The defaults and the range checks of the engine's settings are the Rust
+        # EngineConfig's (a ConfigError naming the argument); only ``threshold`` is Python's.
         self.threshold = _check_threshold("threshold", threshold)
-        for name, value in (
-            ("det_size", det_size),
-            ("max_pixels", max_pixels),
-            ("max_bytes", max_bytes),
-        ):
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name, optional in (("threads", threads), ("sessions", sessions)):
-            if optional is not None and (not isinstance(optional, int) or optional <= 0):
-                raise ConfigError(f"{name} must be a positive integer or None, got {optional!r}")
-        if coarse_size is not None and (not isinstance(coarse_size, int) or coarse_size <= 0):
-            raise ConfigError(f"coarse_size must be a positive integer or None, got {coarse_size!r}")
         self._native = _native.Engine(
             detector=None if detector is None else os.fspath(detector),
             recognizer=None if recognizer is None else os.fspath(recognizer),
             ort_library=None if ort_library is None else os.fspath(ort_library),
             python=sys.executable or None,
             det_size=det_size,
-            det_threshold=_check_threshold("det_threshold", det_threshold),
+            det_threshold=det_threshold,
             coarse_size=coarse_size,
-            coarse_threshold=_check_threshold("coarse_threshold", coarse_threshold),
-            nms_threshold=_check_threshold("nms_threshold", nms_threshold),
+            coarse_threshold=coarse_threshold,
+            nms_threshold=nms_threshold,
             threads=threads,
             sessions=sessions,
             max_pixels=max_pixels,
@@ -230,6 +237,7 @@ class FaceEngine:
         Raises:
             ImageNotFound: the path cannot be opened.
             ImageError: the photo cannot be decoded, or an array has the wrong type or shape.
+            TypeError: the argument is not a photo (a path, bytes or a numpy array).
         """
         return [_face(raw) for raw in self._native.detect(_photo_arg(image))]
 
@@ -249,7 +257,8 @@ class FaceEngine:
         Args:
             errors: ``"raise"`` raises the first failed photo's error (in input order);
                 ``"return"`` yields that error in the photo's place, so one bad file never
-                aborts a batch.
+                aborts a batch. An item that is not a photo at all (not a path, bytes or a
+                numpy array) is a TypeError either way, as in :meth:`detect`.
 
         Example:
             >>> for path, faces in zip(paths, engine.detect_many(paths, errors="return")):
@@ -285,10 +294,9 @@ class FaceEngine:
         Raises:
             NoFaceError: the photo shows no face.
         """
-        faces = self.detect(image)
-        if not faces:
-            raise NoFaceError(f"no face found in {_describe(image)}")
-        return max(faces, key=lambda f: f.area).embedding
+        template = self._native.embedding(_photo_arg(image))
+        template.setflags(write=False)
+        return template
 
     def verify(self, a: ImageInput, b: ImageInput, *, threshold: float | None = None) -> Verification:
         """Whether the largest faces of two photos are the same person.
@@ -308,26 +316,13 @@ class FaceEngine:
         return f"FaceEngine(detector={str(self.detector_path)!r}, recognizer={str(self.recognizer_path)!r})"
 
 
-def _describe(image: ImageInput) -> str:
-    if isinstance(image, str | os.PathLike):
-        return os.fspath(image)
-    if isinstance(image, np.ndarray):
-        return "<array " + "x".join(str(d) for d in image.shape) + ">"
-    return f"<{len(image)} bytes>"
-
-
 def similarity(a: NDArray[np.floating] | list[float], b: NDArray[np.floating] | list[float]) -> float:
     """Cosine similarity of two templates, from -1 to 1.
 
     Raises:
         ConfigError: the templates differ in length or are not 1-D.
     """
-    x = np.asarray(a, dtype=np.float64)
-    y = np.asarray(b, dtype=np.float64)
-    if x.ndim != 1 or x.shape != y.shape:
-        raise ConfigError(f"templates must be 1-D and of one length, got shapes {x.shape} and {y.shape}")
-    norm = float(np.linalg.norm(x) * np.linalg.norm(y))
-    return 0.0 if norm == 0.0 else float(np.dot(x, y) / norm)
+    return _native.similarity(np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32))
 
 
 _default: FaceEngine | None = None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from facedb.engine import DEFAULT_THRESHOLD, Face
+from facedb.engine import DEFAULT_THRESHOLD, Face, largest_face
 from facedb.errors import FaceDBError
 from facedb.results import Candidate
 
@@ -72,7 +72,7 @@ class EnrollmentPolicy:
             return "no face found"
         if len(found) > 1 and not largest_face:
             return f"{len(found)} faces found; enrollment needs one (or largest_face=True)"
-        face = max(found, key=lambda f: f.area)
+        face = largest_face(found)
         short_side = min(face.width, face.height)
         if short_side < self.min_face_size:
             return f"face too small ({short_side:.0f} px, need {self.min_face_size:.0f})"

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select
 
-from facedb.engine import DEFAULT_THRESHOLD, FaceEngine, ImageInput, default_engine
+from facedb.engine import DEFAULT_THRESHOLD, FaceEngine, ImageInput, default_engine, photo_name
 from facedb.enrollment import ALREADY_ENROLLED, EnrollmentPolicy, Screened
 from facedb.errors import (
     ConfigError,
@@ -50,14 +50,6 @@ from facedb.vectors import open_vectors
 __all__ = ["FaceDB"]
 
 log = logging.getLogger("facedb")
-
-
-def _photo_name(photo: ImageInput) -> str:
-    if isinstance(photo, str | os.PathLike):
-        return os.fspath(photo)
-    if isinstance(photo, np.ndarray):
-        return "<array " + "x".join(str(d) for d in photo.shape) + ">"
-    return f"<{len(photo)} bytes>"
 
 
 def _content_hash(photo: ImageInput) -> str | None:
@@ -563,7 +555,7 @@ class FaceDB:
     ) -> Screened:
         """Checks every photo against the enrollment policy: the photos' faces, the content
         already enrolled for this person, and (unless forced) the people they resemble."""
-        names = [_photo_name(p) for p in photos]
+        names = [photo_name(p) for p in photos]
         hashes = [_content_hash(p) for p in photos]
         known: set[str] = set()
         if person is not None:

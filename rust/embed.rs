@@ -97,13 +97,19 @@ pub fn normalized(v: &[f32]) -> Vec<f32> {
 
 /// Cosine similarity of two templates (their dot product when both are unit length).
 pub fn similarity(a: &[f32], b: &[f32]) -> f32 {
+    cosine(a, b) as f32
+}
+
+/// Cosine similarity computed and returned in f64: the one implementation, behind
+/// [`similarity`] and Python's `facedb.similarity`.
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
     let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     if na == 0.0 || nb == 0.0 {
         0.0
     } else {
-        (dot / (na * nb)) as f32
+        dot / (na * nb)
     }
 }
 

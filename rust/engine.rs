@@ -11,7 +11,19 @@ use crate::error::{Error, Result};
 use crate::image::{self, DecodeLimits, Image, ImageView};
 use crate::runtime::{self, Model, ModelFiles, ModelSources};
 
-/// Everything that configures an engine, with the reference pipeline's defaults.
+/// Default side of the main detection pass (the reference pipeline's).
+pub const DEFAULT_DET_SIZE: usize = 640;
+/// Default lowest detector score kept from the main pass.
+pub const DEFAULT_DET_THRESHOLD: f32 = 0.5;
+/// Default side of the coarse pass.
+pub const DEFAULT_COARSE_SIZE: Option<usize> = Some(128);
+/// Default lowest detector score kept from the coarse pass.
+pub const DEFAULT_COARSE_THRESHOLD: f32 = 0.7;
+/// Default IoU above which the weaker of two overlapping detections is dropped.
+pub const DEFAULT_NMS_THRESHOLD: f32 = 0.4;
+
+/// Everything that configures an engine, with the reference pipeline's defaults. These
+/// defaults and [`EngineConfig::validate`] are the only copy: the Python bindings expose them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
     /// Where the models and ONNX Runtime are (see [`runtime::locate`]).
@@ -40,11 +52,11 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             models: ModelSources::default(),
-            det_size: 640,
-            det_threshold: 0.5,
-            coarse_size: Some(128),
-            coarse_threshold: 0.7,
-            nms_threshold: 0.4,
+            det_size: DEFAULT_DET_SIZE,
+            det_threshold: DEFAULT_DET_THRESHOLD,
+            coarse_size: DEFAULT_COARSE_SIZE,
+            coarse_threshold: DEFAULT_COARSE_THRESHOLD,
+            nms_threshold: DEFAULT_NMS_THRESHOLD,
             threads: None,
             sessions: None,
             limits: DecodeLimits::default(),
@@ -53,7 +65,8 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
-    fn validate(&self) -> Result<()> {
+    /// Checks every value's range; the error names the argument. [`FaceEngine::new`] calls it.
+    pub fn validate(&self) -> Result<()> {
         let bad = |message: String| Err(Error::Config { message });
         for (name, size) in [("det_size", Some(self.det_size)), ("coarse_size", self.coarse_size)] {
             if let Some(size) = size {
@@ -115,6 +128,18 @@ pub enum Source<'a> {
     Bytes(&'a [u8], &'a str),
     /// Pixels already decoded.
     Pixels(ImageView<'a>, &'a str),
+}
+
+/// How errors name a photo given as encoded bytes: `<N bytes>`. The one copy of the format
+/// (Python reads it through `facedb._native.photo_name`).
+pub fn bytes_name(len: usize) -> String {
+    format!("<{len} bytes>")
+}
+
+/// How errors name a photo given as pixels: `<array HxWxC>`, the array's shape.
+pub fn array_name(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("<array {}>", dims.join("x"))
 }
 
 impl Source<'_> {
@@ -233,12 +258,14 @@ impl FaceEngine {
         }
     }
 
-    /// The template of the largest face in the photo; `NoFace` when there is none.
+    /// The template of the largest face in the photo; `NoFace` when there is none. The one
+    /// copy of the largest-face rule (Python's `FaceEngine.embedding` calls it).
     pub fn embedding(&self, source: &Source) -> Result<Vec<f32>> {
         let faces = self.detect_source(source)?;
         faces
             .into_iter()
-            .max_by(|a, b| a.area().total_cmp(&b.area()))
+            // The first of equally large faces (the leftmost), as Python's `largest_face`.
+            .reduce(|best, f| if f.area() > best.area() { f } else { best })
             .map(|f| f.embedding)
             .ok_or_else(|| Error::NoFace { input: source.name() })
     }

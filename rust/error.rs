@@ -1,6 +1,7 @@
 //! The one error type of the engine. Every failure a caller can cause (a bad image, a missing
 //! model, an unusable ONNX Runtime) is a variant here, with a message naming the input.
-//! The Python bindings map each variant onto a `facedb.FaceDBError` subclass in `python.rs`.
+//! The Python bindings map each variant onto a `facedb.FaceDBError` subclass in `python.rs`;
+//! `tests/test_errors.py` checks that each code is the one of its Python class.
 
 use std::fmt;
 
@@ -37,6 +38,32 @@ impl Error {
         }
     }
 
+    /// One error of every kind, so that a test can check each kind's code and Python class
+    /// (`facedb._native.error_kinds`). A new variant goes here too: the match below does not
+    /// compile without it.
+    pub fn one_of_each() -> Vec<Error> {
+        let (input, reason) = (String::new(), String::new());
+        let all = vec![
+            Error::ImageNotFound { input: input.clone(), reason: reason.clone() },
+            Error::Image { input: input.clone(), reason: reason.clone() },
+            Error::ImageTooLarge { input: input.clone(), reason },
+            Error::NoFace { input },
+            Error::Model { message: String::new() },
+            Error::Config { message: String::new() },
+        ];
+        for e in &all {
+            match e {
+                Error::ImageNotFound { .. }
+                | Error::Image { .. }
+                | Error::ImageTooLarge { .. }
+                | Error::NoFace { .. }
+                | Error::Model { .. }
+                | Error::Config { .. } => {}
+            }
+        }
+        all
+    }
+
     pub(crate) fn image(input: &str, reason: impl Into<String>) -> Self {
         Error::Image { input: input.to_owned(), reason: reason.into() }
     }
@@ -64,5 +91,16 @@ impl std::error::Error for Error {}
 impl From<ort::Error> for Error {
     fn from(e: ort::Error) -> Self {
         Error::model(format!("ONNX Runtime error: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_code() {
+        let codes: std::collections::HashSet<&str> = Error::one_of_each().iter().map(Error::code).collect();
+        assert_eq!(codes.len(), Error::one_of_each().len());
     }
 }

@@ -17,6 +17,11 @@ pub enum ChannelOrder {
     Bgr,
 }
 
+/// Default largest accepted width x height (40 megapixels).
+pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
+/// Default largest accepted encoded size (256 MiB).
+pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Limits checked before any pixel memory is allocated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeLimits {
@@ -28,7 +33,7 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        DecodeLimits { max_pixels: 40_000_000, max_bytes: 256 * 1024 * 1024 }
+        DecodeLimits { max_pixels: DEFAULT_MAX_PIXELS, max_bytes: DEFAULT_MAX_BYTES }
     }
 }
 

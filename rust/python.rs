@@ -2,6 +2,7 @@
 //! releases the GIL for all the work, and maps engine errors onto facedb's exception classes.
 //! This is the only file of the crate that knows about Python.
 
+use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
@@ -13,9 +14,12 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView, PyTuple};
 
-use crate::engine::{EngineConfig, Face, FaceEngine, Source};
+use crate::engine::{
+    array_name, bytes_name, EngineConfig, Face, FaceEngine, Source, DEFAULT_COARSE_SIZE,
+    DEFAULT_COARSE_THRESHOLD, DEFAULT_DET_SIZE, DEFAULT_DET_THRESHOLD, DEFAULT_NMS_THRESHOLD,
+};
 use crate::error::Error;
-use crate::image::{ChannelOrder, DecodeLimits, ImageView};
+use crate::image::{ChannelOrder, DecodeLimits, ImageView, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS};
 use crate::runtime::ModelSources;
 
 /// The Python class for each engine error, looked up in `facedb.errors`.
@@ -80,7 +84,8 @@ enum Held<'py> {
         layout: Layout,
         name: String,
     },
-    Invalid(Error),
+    /// A photo argument of the right type whose contents the engine cannot use, and its name.
+    Invalid(Error, String),
 }
 
 #[derive(Clone, Copy)]
@@ -94,7 +99,7 @@ struct Layout {
 impl<'py> Held<'py> {
     fn new(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
         if let Ok(bytes) = obj.cast::<PyBytes>() {
-            let name = format!("<{} bytes>", bytes.as_bytes().len());
+            let name = bytes_name(bytes.as_bytes().len());
             return Ok(Held::Bytes(bytes.clone(), name));
         }
         if obj.is_instance_of::<PyByteArray>() || obj.is_instance_of::<PyMemoryView>() {
@@ -102,7 +107,7 @@ impl<'py> Held<'py> {
                 .call_method0("__bytes__")
                 .or_else(|_| obj.py().import("builtins")?.getattr("bytes")?.call1((obj,)))?
                 .extract()?;
-            let name = format!("<{} bytes>", data.len());
+            let name = bytes_name(data.len());
             return Ok(Held::Buffer(data, name));
         }
         if let Ok(array) = obj.cast::<PyUntypedArray>() {
@@ -122,27 +127,23 @@ impl<'py> Held<'py> {
 
     fn from_array(array: &Bound<'py, PyUntypedArray>) -> Self {
         let shape = array.shape().to_vec();
-        let name = format!("<array {}>", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"));
+        let name = array_name(&shape);
+        let invalid = |reason: String| Held::Invalid(Error::image(&name, reason), name.clone());
         let dtype = array.dtype().to_string();
         let Ok(typed) = array.cast::<numpy::PyArrayDyn<u8>>() else {
-            return Held::Invalid(Error::image(&name, format!("expected a uint8 array, got dtype {dtype}")));
+            return invalid(format!("expected a uint8 array, got dtype {dtype}"));
         };
         let (height, width, channels) = match shape.as_slice() {
             [h, w] => (*h, *w, 1),
             [h, w, c] if matches!(c, 1 | 3 | 4) => (*h, *w, *c),
-            _ => {
-                return Held::Invalid(Error::image(
-                    &name,
-                    "expected shape HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA)",
-                ))
-            }
+            _ => return invalid("expected shape HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA)".into()),
         };
         if width == 0 || height == 0 {
-            return Held::Invalid(Error::image(&name, "image is empty"));
+            return invalid("image is empty".into());
         }
         let readonly = match typed.try_readonly() {
             Ok(r) => r,
-            Err(e) => return Held::Invalid(Error::image(&name, format!("array cannot be read: {e}"))),
+            Err(e) => return invalid(format!("array cannot be read: {e}")),
         };
         let strides = typed.strides().to_vec();
         // Rows may be any positive distance apart; within a row, pixels and channels packed.
@@ -161,9 +162,18 @@ impl<'py> Held<'py> {
         let view = readonly.as_array();
         let data = match view.to_shape((height, width, channels)) {
             Ok(v) => v.as_standard_layout().into_owned(),
-            Err(e) => return Held::Invalid(Error::image(&name, format!("array cannot be reshaped: {e}"))),
+            Err(e) => return invalid(format!("array cannot be reshaped: {e}")),
         };
         Held::Copied { data, layout: Layout { width, height, channels, row_stride: width * channels }, name }
+    }
+
+    /// How errors name this photo: its path, `<N bytes>` or `<array HxWxC>`.
+    fn name(&self) -> String {
+        match self {
+            Held::Path(p) => p.display().to_string(),
+            Held::Bytes(_, name) | Held::Buffer(_, name) | Held::Invalid(_, name) => name.clone(),
+            Held::Array { name, .. } | Held::Copied { name, .. } => name.clone(),
+        }
     }
 
     /// The engine's view of this photo.
@@ -187,7 +197,7 @@ impl<'py> Held<'py> {
                 Some(slice) => view(slice, layout, name),
                 None => Err(Error::image(name, "array copy is not contiguous")),
             },
-            Held::Invalid(e) => Err(e.clone()),
+            Held::Invalid(e, _) => Err(e.clone()),
         }
     }
 }
@@ -220,9 +230,11 @@ struct Engine {
 impl Engine {
     #[new]
     #[pyo3(signature = (
-        *, detector=None, recognizer=None, ort_library=None, python=None, det_size=640,
-        det_threshold=0.5, coarse_size=Some(128), coarse_threshold=0.7, nms_threshold=0.4,
-        threads=None, sessions=None, max_pixels=40_000_000, max_bytes=268_435_456
+        *, detector=None, recognizer=None, ort_library=None, python=None,
+        det_size=DEFAULT_DET_SIZE as i64, det_threshold=DEFAULT_DET_THRESHOLD,
+        coarse_size=DEFAULT_COARSE_SIZE.map(|s| s as i64), coarse_threshold=DEFAULT_COARSE_THRESHOLD,
+        nms_threshold=DEFAULT_NMS_THRESHOLD, threads=None, sessions=None,
+        max_pixels=DEFAULT_MAX_PIXELS as i64, max_bytes=DEFAULT_MAX_BYTES as i64
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -231,26 +243,29 @@ impl Engine {
         recognizer: Option<PathBuf>,
         ort_library: Option<PathBuf>,
         python: Option<PathBuf>,
-        det_size: usize,
+        det_size: i64,
         det_threshold: f32,
-        coarse_size: Option<usize>,
+        coarse_size: Option<i64>,
         coarse_threshold: f32,
         nms_threshold: f32,
-        threads: Option<usize>,
-        sessions: Option<usize>,
-        max_pixels: u64,
-        max_bytes: u64,
+        threads: Option<i64>,
+        sessions: Option<i64>,
+        max_pixels: i64,
+        max_bytes: i64,
     ) -> PyResult<Self> {
         let config = EngineConfig {
             models: ModelSources { detector, recognizer, ort_library, python },
-            det_size,
+            det_size: count("det_size", det_size)?,
             det_threshold,
-            coarse_size,
+            coarse_size: coarse_size.map(|n| count("coarse_size", n)).transpose()?,
             coarse_threshold,
             nms_threshold,
-            threads,
-            sessions,
-            limits: DecodeLimits { max_pixels, max_bytes },
+            threads: threads.map(|n| count("threads", n)).transpose()?,
+            sessions: sessions.map(|n| count("sessions", n)).transpose()?,
+            limits: DecodeLimits {
+                max_pixels: count("max_pixels", max_pixels)?,
+                max_bytes: count("max_bytes", max_bytes)?,
+            },
         };
         let engine = without_gil(py, || FaceEngine::new(config))?;
         Ok(Engine { engine })
@@ -274,11 +289,8 @@ impl Engine {
     ) -> PyResult<Bound<'py, PyList>> {
         let mut held = Vec::new();
         for item in images.try_iter()? {
-            let item = item?;
-            held.push(Held::new(&item).unwrap_or_else(|e| {
-                let name = item.repr().map(|r| r.to_string()).unwrap_or_default();
-                Held::Invalid(Error::image(&name, e.value(py).to_string()))
-            }));
+            // A photo of the wrong type is the caller's mistake, a TypeError as in `detect`.
+            held.push(Held::new(&item?)?);
         }
         let sources: Vec<crate::Result<Source>> = held.iter().map(|h| h.source()).collect();
         let results = without_gil(py, || {
@@ -304,6 +316,18 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// The template of the photo's largest face; NoFaceError when there is none.
+    fn embedding<'py>(
+        &self,
+        py: Python<'py>,
+        image: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let held = Held::new(image)?;
+        let source = held.source()?;
+        let template = without_gil(py, || self.engine.embedding(&source))?;
+        Ok(PyArray1::from_vec(py, template))
     }
 
     /// Decodes a photo (path or bytes) into an HxWx3 uint8 RGB array, EXIF orientation applied.
@@ -359,23 +383,78 @@ impl Engine {
     }
 }
 
-/// Cosine similarity of two templates.
+/// A count from Python as the engine's unsigned type; a negative one is a ConfigError naming
+/// the argument (the ranges themselves are `EngineConfig::validate`'s).
+fn count<T: TryFrom<i64>>(name: &str, value: i64) -> crate::Result<T> {
+    T::try_from(value)
+        .map_err(|_| Error::Config { message: format!("{name} must be a positive integer, got {value}") })
+}
+
+/// A Python shape as Python prints it: `(3,)`, `(2, 3)`.
+fn shape_text(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// Cosine similarity of two float32 templates (1-D, one length), from -1 to 1.
 #[pyfunction]
-fn similarity(a: Vec<f32>, b: Vec<f32>) -> PyResult<f32> {
-    if a.len() != b.len() {
+fn similarity(a: PyReadonlyArrayDyn<'_, f32>, b: PyReadonlyArrayDyn<'_, f32>) -> PyResult<f64> {
+    let (x, y) = (a.as_array(), b.as_array());
+    if x.ndim() != 1 || x.shape() != y.shape() {
         return Err(Error::Config {
-            message: format!("templates differ in length: {} and {}", a.len(), b.len()),
+            message: format!(
+                "templates must be 1-D and of one length, got shapes {} and {}",
+                shape_text(x.shape()),
+                shape_text(y.shape())
+            ),
         }
         .into());
     }
-    Ok(crate::embed::similarity(&a, &b))
+    Ok(crate::embed::cosine(&packed(&x), &packed(&y)))
+}
+
+/// An array's values as one slice, copied only when the array is not contiguous.
+fn packed<'a>(v: &'a ndarray::ArrayViewD<'_, f32>) -> Cow<'a, [f32]> {
+    match v.as_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(v.iter().copied().collect()),
+    }
+}
+
+/// How errors name a photo argument: its path, `<N bytes>` or `<array HxWxC>`.
+#[pyfunction]
+fn photo_name(image: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(Held::new(image)?.name())
+}
+
+/// (code, facedb.errors class name) of every kind of engine error, for the tests.
+#[pyfunction]
+fn error_kinds() -> Vec<(&'static str, &'static str)> {
+    Error::one_of_each().iter().map(|e| (e.code(), exception_class(e))).collect()
+}
+
+/// The shortest decimal that is this f32, as a Python float: 0.7 rather than 0.699999988.
+fn decimal(value: f32) -> f64 {
+    value.to_string().parse().unwrap_or(f64::from(value))
 }
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_function(wrap_pyfunction!(similarity, m)?)?;
+    m.add_function(wrap_pyfunction!(photo_name, m)?)?;
+    m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The engine's defaults, EngineConfig's one copy, for facedb.FaceEngine's signature.
+    m.add("DEFAULT_DET_SIZE", DEFAULT_DET_SIZE)?;
+    m.add("DEFAULT_DET_THRESHOLD", decimal(DEFAULT_DET_THRESHOLD))?;
+    m.add("DEFAULT_COARSE_SIZE", DEFAULT_COARSE_SIZE)?;
+    m.add("DEFAULT_COARSE_THRESHOLD", decimal(DEFAULT_COARSE_THRESHOLD))?;
+    m.add("DEFAULT_NMS_THRESHOLD", decimal(DEFAULT_NMS_THRESHOLD))?;
+    m.add("DEFAULT_MAX_PIXELS", DEFAULT_MAX_PIXELS)?;
+    m.add("DEFAULT_MAX_BYTES", DEFAULT_MAX_BYTES)?;
     let _ = PyTuple::empty(m.py());
     Ok(())
 }

@@ -212,6 +212,29 @@ def test_unsupported_argument_types(engine: facedb.FaceEngine) -> None:
         engine.detect(12345)  # type: ignore[arg-type]
 
 
+def test_unsupported_argument_types_agree_everywhere(engine: facedb.FaceEngine, yaoming: Path) -> None:
+    """One check of what a photo may be: a TypeError from detect, detect_many (even with
+    errors="return"), embedding and verify alike."""
+    for errors in ("raise", "return"):
+        with pytest.raises(TypeError, match="path, bytes or a numpy"):
+            list(engine.detect_many([yaoming, 12345], errors=errors))  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="path, bytes or a numpy"):
+        engine.embedding(12345)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="path, bytes or a numpy"):
+        engine.verify(yaoming, 12345)  # type: ignore[arg-type]
+
+
+def test_photos_are_named_one_way(yaoming: Path) -> None:
+    from facedb.engine import photo_name
+
+    assert photo_name(yaoming) == str(yaoming)
+    assert (
+        photo_name(b"abc") == photo_name(bytearray(b"abc")) == photo_name(memoryview(b"abc")) == "<3 bytes>"
+    )
+    assert photo_name(np.zeros((4, 5, 3), dtype=np.uint8)) == "<array 4x5x3>"
+    assert photo_name(np.zeros((4, 5), dtype=np.float32)) == "<array 4x5>"
+
+
 # -- formats ---------------------------------------------------------------------------------
 
 
@@ -451,6 +474,50 @@ def test_bad_configuration_is_config_error(kwargs: dict[str, Any]) -> None:
         facedb.FaceEngine(**kwargs)
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"det_size": 100},
+        {"det_size": -32},
+        {"det_threshold": 1.5},
+        {"coarse_size": 33},
+        {"coarse_threshold": -0.5},
+        {"nms_threshold": 2.0},
+        {"threads": 0},
+        {"threads": -1},
+        {"sessions": 0},
+        {"max_pixels": 0},
+        {"max_bytes": -1},
+        {"threshold": -0.1},
+    ],
+)
+def test_config_errors_name_the_argument(kwargs: dict[str, Any]) -> None:
+    """The engine's checks are Rust's EngineConfig's; the message names what was wrong."""
+    (name,) = kwargs
+    with pytest.raises(facedb.ConfigError, match=name):
+        facedb.FaceEngine(**kwargs)
+
+
+def test_defaults_are_the_engine_configs() -> None:
+    """FaceEngine's signature reads its defaults from the Rust EngineConfig."""
+    import inspect
+
+    from facedb import _native
+
+    defaults = {
+        n: p.default
+        for n, p in inspect.signature(facedb.FaceEngine).parameters.items()
+        if p.default is not p.empty
+    }
+    assert defaults["det_size"] == _native.DEFAULT_DET_SIZE == 640
+    assert defaults["det_threshold"] == _native.DEFAULT_DET_THRESHOLD == 0.5
+    assert defaults["coarse_size"] == _native.DEFAULT_COARSE_SIZE == 128
+    assert defaults["coarse_threshold"] == _native.DEFAULT_COARSE_THRESHOLD == 0.7
+    assert defaults["nms_threshold"] == _native.DEFAULT_NMS_THRESHOLD == 0.4
+    assert defaults["max_pixels"] == _native.DEFAULT_MAX_PIXELS == 40_000_000
+    assert defaults["max_bytes"] == _native.DEFAULT_MAX_BYTES == 256 * 1024 * 1024
+
+
 def test_missing_model_file_is_model_error(tmp_path: Path) -> None:
     with pytest.raises(facedb.ModelError, match="nothing.onnx") as info:
         facedb.FaceEngine(detector=tmp_path / "nothing.onnx")
@@ -531,3 +598,18 @@ def test_nothing_found_lists_every_place_tried(tmp_path: Path) -> None:
     assert "MODEL_ERROR" in result.stdout, result.stderr
     for place in ("FACEDB_ORT_LIB", "ORT_DYLIB_PATH", "FACEDB_MODELS", str(fake_python)):
         assert place in result.stdout, result.stdout
+
+
+def test_the_largest_face_rule_is_the_same_in_python_and_rust(
+    engine: facedb.FaceEngine, wheel_photos: Path
+) -> None:
+    """Enrollment picks the largest face in Python, `embedding` in Rust: the same face."""
+    from facedb.engine import largest_face
+
+    photo = wheel_photos / "players.jpg"
+    faces = engine.detect(photo)
+    assert len(faces) > 1
+    assert np.array_equal(largest_face(faces).embedding, engine.embedding(photo))
+    # Ties go to the first face, in both.
+    twins = [faces[0], faces[0]]
+    assert largest_face(twins) is twins[0]

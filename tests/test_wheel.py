@@ -44,6 +44,9 @@ def test_installed_package_works_from_elsewhere(installed: Path, tmp_path: Path,
     code = (
         "import facedb, sys\n"
         "assert 'site-packages' in facedb.__file__, facedb.__file__\n"
+        # The wheel's compiled module and its errors.py agree on every code.
+        "from facedb import _native, errors\n"
+        "assert all(getattr(errors, c).code == k for k, c in _native.error_kinds())\n"
         f"faces = facedb.detect({str(wheel_photos / 'players.jpg')!r})\n"
         "print(len(faces))\n"
     )
