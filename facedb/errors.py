@@ -13,6 +13,7 @@ __all__ = [
     "DatabaseUnavailable",
     "EnrollmentRefused",
     "FaceDBError",
+    "Forbidden",
     "GalleryError",
     "IdempotencyKeyReused",
     "ImageError",
@@ -26,6 +27,7 @@ __all__ = [
     "ReadOnlyGallery",
     "RequestTooLarge",
     "RetryLater",
+    "Unauthorized",
     "VectorStoreUnavailable",
 ]
 
@@ -217,4 +219,20 @@ class IdempotencyKeyReused(FaceDBError, ValueError):
 
     code = "idempotency_key_reused"
     http_status = 422
+    exit_code = 2
+
+
+class Unauthorized(FaceDBError):
+    """An HTTP request without an API key, or with an unknown or revoked one."""
+
+    code = "unauthorized"
+    http_status = 401
+    exit_code = 2
+
+
+class Forbidden(FaceDBError):
+    """An HTTP request whose API key lacks the scope the call needs."""
+
+    code = "forbidden"
+    http_status = 403
     exit_code = 2
