@@ -23,6 +23,7 @@ __all__ = [
     "candidate_json",
     "check_json",
     "enrollment_json",
+    "error_json",
     "identification_json",
     "person_json",
     "person_ref_json",
@@ -110,6 +111,11 @@ def attendance_json(r: AttendanceRow) -> dict[str, Any]:
         "last_seen": r.last_seen.isoformat(),
         "visits": r.visits,
     }
+
+
+def error_json(code: str, message: str, request_id: str | None) -> dict[str, dict[str, str | None]]:
+    """An HTTP error: ``{"error": {"code", "message", "request_id"}}``."""
+    return {"error": {"code": code, "message": message, "request_id": request_id}}
 
 
 def check_json(report: CheckReport) -> dict[str, Any]:

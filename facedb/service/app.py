@@ -17,8 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facedb.errors import FaceDBError, RetryLater
 from facedb.gallery import FaceDB
-from facedb.http_guard import FailedAuthLimiter, RequestGuard, error_json
+from facedb.http_guard import FailedAuthLimiter, RequestGuard
 from facedb.keys import KeyStore
+from facedb.serialize import error_json
 from facedb.service import attendance, health, people, recognition
 from facedb.service.context import FORM_ROOM, SEARCH_BYTES, Service, ServiceSettings
 

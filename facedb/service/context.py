@@ -15,6 +15,7 @@ from fastapi.security import APIKeyHeader
 
 from facedb.errors import ConfigError, Forbidden, ImageTooLarge, Unauthorized
 from facedb.gallery import FaceDB
+from facedb.http_guard import MISSING_KEY
 from facedb.keys import ApiKey
 
 __all__ = ["FORM_ROOM", "SEARCH_BYTES", "Service", "ServiceSettings"]
@@ -98,7 +99,7 @@ def _needs(api_key: APIKeyHeader, scope: str) -> Callable[..., Any]:
         # The guard has authenticated the key before the body was read.
         key: ApiKey | None = getattr(request.state, "api_key", None)
         if key is None:
-            raise Unauthorized("missing or invalid API key (send it in the X-API-Key header)")
+            raise Unauthorized(MISSING_KEY)
         if not key.allows(scope):
             raise Forbidden(f"this API key has scope {key.scope!r}; this call needs {scope!r}")
         return key
