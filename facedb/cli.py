@@ -1,7 +1,9 @@
 """The ``facedb`` command: a thin layer over :class:`facedb.FaceDB`.
 
-Every command maps to one library call. Errors are one line on stderr,
-``facedb: error: MESSAGE``, and the exit status of the error's class (see README).
+Every command maps to one library call; ``--json`` prints the library's answer through
+facedb.serialize, the shapes the HTTP service answers with (README, "JSON shapes"). Errors are
+one line on stderr, ``facedb: error: MESSAGE``, and the exit status of the error's class (see
+README).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from facedb.errors import ConfigError, FaceDBError
+from facedb import serialize
+from facedb.errors import ConfigError, FaceDBError, GalleryError
 
 __all__ = ["main"]
 
@@ -34,10 +37,6 @@ def _open_db(args: argparse.Namespace, *, create: bool = False) -> Any:
     if getattr(args, "read_only", False):
         options["read_only"] = True
     return FaceDB(where, create=create, **options)
-
-
-def _person_json(person: Any) -> dict[str, Any] | None:
-    return None if person is None else {"id": person.id, "name": person.name}
 
 
 def _print_table(rows: list[list[str]], out: TextIO) -> None:
@@ -123,27 +122,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
         if args.draw:
             _draw_all(db, answers, Path(args.draw))
     if args.json:
-        doc = [
-            {
-                "image": image,
-                "faces": [
-                    {
-                        "bbox": [round(float(v), 2) for v in r.face.bbox],
-                        "score": round(r.face.score, 4),
-                        "person": _person_json(r.person),
-                        "similarity": round(r.similarity, 4),
-                        "ambiguous": r.ambiguous,
-                        "candidates": [
-                            {"id": c.person.id, "name": c.person.name, "similarity": round(c.similarity, 4)}
-                            for c in r.candidates
-                        ],
-                    }
-                    for r in results
-                ],
-            }
-            for image, results in answers
-        ]
-        print(json.dumps(doc, indent=2))
+        print(json.dumps([serialize.photo_json(image, results) for image, results in answers], indent=2))
         return 0
     for n, (image, results) in enumerate(answers):
         print(("\n" if n else "") + f"{image}: {len(results)} face(s)")
@@ -181,15 +160,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     result = verify(args.a, args.b, threshold=args.threshold)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "similarity": round(result.similarity, 4),
-                    "same_person": result.same_person,
-                    "threshold": result.threshold,
-                }
-            )
-        )
+        print(json.dumps(serialize.verification_json(result)))
     else:
         verdict = "same person" if result.same_person else "different people"
         print(f"{verdict}: similarity {result.similarity:.3f} (threshold {result.threshold:.2f})")
@@ -200,21 +171,7 @@ def cmd_people(args: argparse.Namespace) -> int:
     with _open_db(args) as db:
         people = db.people()
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": p.id,
-                        "name": p.name,
-                        "faces": p.face_count,
-                        "metadata": dict(p.metadata),
-                        "created_at": p.created_at.isoformat(),
-                    }
-                    for p in people
-                ],
-                indent=2,
-            )
-        )
+        print(json.dumps([serialize.person_json(p) for p in people], indent=2))
         return 0
     rows = [["ID", "NAME", "FACES", "ENROLLED"]]
     rows += [[str(p.id), p.name, str(p.face_count), p.created_at.strftime("%Y-%m-%d %H:%M")] for p in people]
@@ -248,7 +205,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     with _open_db(args) as db:
         report = db.check(repair=not args.no_repair)
     if args.json:
-        print(json.dumps({k: getattr(report, k) for k in report.__dataclass_fields__}, indent=2))
+        print(json.dumps(serialize.check_json(report), indent=2))
     else:
         state = "consistent" if report.ok else "INCONSISTENT"
         print(
@@ -259,7 +216,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"  {problem}")
         if report.repaired:
             print("  repaired: the index was rebuilt from the database")
-    return 0 if report.ok or report.repaired else 6
+    return 0 if report.ok or report.repaired else GalleryError.exit_code
 
 
 def cmd_rebuild_index(args: argparse.Namespace) -> int:
@@ -585,7 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except json.JSONDecodeError as e:
         print(f"facedb: error: invalid JSON: {e}", file=sys.stderr)
-        return 2
+        return ConfigError.exit_code
     except KeyboardInterrupt:
         print("facedb: error: interrupted", file=sys.stderr)
         return 130
@@ -593,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as e:
         print(f"facedb: error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        return FaceDBError.exit_code  # the family's base: anything unexpected
 
 
 if __name__ == "__main__":

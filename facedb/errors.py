@@ -15,6 +15,7 @@ __all__ = [
     "DatabaseUnavailable",
     "EnrollmentRefused",
     "FaceDBError",
+    "Forbidden",
     "GalleryError",
     "IdempotencyKeyReused",
     "ImageError",
@@ -29,6 +30,7 @@ __all__ = [
     "ReadOnlyGallery",
     "RequestTooLarge",
     "RetryLater",
+    "Unauthorized",
     "VectorStoreUnavailable",
 ]
 
@@ -242,3 +244,19 @@ class IndexUnavailable(GalleryError):
         super().__init__(message)
         self.reason: UnavailableReason = reason
         self.found_generation = found_generation
+
+
+class Unauthorized(FaceDBError):
+    """An HTTP request without an API key, or with an unknown or revoked one."""
+
+    code = "unauthorized"
+    http_status = 401
+    exit_code = 2
+
+
+class Forbidden(FaceDBError):
+    """An HTTP request whose API key lacks the scope the call needs."""
+
+    code = "forbidden"
+    http_status = 403
+    exit_code = 2

@@ -32,19 +32,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facedb.errors import FaceDBError, RequestTooLarge
+from facedb.errors import FaceDBError, RateLimited, RequestTooLarge, Unauthorized
 from facedb.keys import ApiKey
+from facedb.serialize import error_json
 
-__all__ = ["ANONYMOUS_PATHS", "FailedAuthLimiter", "RequestGuard", "error_json"]
+__all__ = ["ANONYMOUS_PATHS", "MISSING_KEY", "FailedAuthLimiter", "RequestGuard"]
 
 #: Paths answered without a key (``/health`` answers more with a valid one).
 ANONYMOUS_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+#: What a request without a live API key is told (401), here and by the service's scope check.
+MISSING_KEY = "missing or invalid API key (send it in the X-API-Key header)"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
-
-
-def error_json(code: str, message: str, request_id: str | None) -> dict[str, dict[str, str | None]]:
-    """The service's one error shape: ``{"error": {"code", "message", "request_id"}}``."""
-    return {"error": {"code": code, "message": message, "request_id": request_id}}
 
 
 class FailedAuthLimiter:
@@ -190,8 +188,8 @@ class RequestGuard:
             if wait is not None:
                 seconds = max(1, math.ceil(wait))
                 await refuse(
-                    429,
-                    "rate_limited",
+                    RateLimited.http_status,
+                    RateLimited.code,
                     f"too many failed authentications from this address; retry after {seconds} s",
                     [("retry-after", str(seconds))],
                 )
@@ -199,7 +197,7 @@ class RequestGuard:
         declared = headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             await refuse(
-                413,
+                RequestTooLarge.http_status,
                 RequestTooLarge.code,
                 f"the request declares {int(declared)} bytes; the limit is {limit} bytes",
             )
@@ -212,9 +210,7 @@ class RequestGuard:
                 return
             if key is None:
                 self.limiter.failed(address)
-                await refuse(
-                    401, "unauthorized", "missing or invalid API key (send it in the X-API-Key header)"
-                )
+                await refuse(Unauthorized.http_status, Unauthorized.code, MISSING_KEY)
                 return
             state["api_key"] = key
 
@@ -242,7 +238,9 @@ class RequestGuard:
             if not refused and message["type"] == "http.response.body" and not message.get("more_body"):
                 refused = True
                 await refuse(
-                    413, RequestTooLarge.code, f"the request body is over the limit of {limit} bytes"
+                    RequestTooLarge.http_status,
+                    RequestTooLarge.code,
+                    f"the request body is over the limit of {limit} bytes",
                 )
 
         try:
@@ -251,5 +249,7 @@ class RequestGuard:
             if not refused:
                 refused = True
                 await refuse(
-                    413, RequestTooLarge.code, f"the request body is over the limit of {limit} bytes"
+                    RequestTooLarge.http_status,
+                    RequestTooLarge.code,
+                    f"the request body is over the limit of {limit} bytes",
                 )

@@ -1,0 +1,123 @@
+"""The JSON shapes of facedb's answers, one function per shape.
+
+The CLI's ``--json`` output and the HTTP service both print through these functions, so a
+person, an identification or a verification looks the same everywhere (README, "JSON
+shapes"). Each function returns plain dicts and lists that ``json.dumps`` takes as they are:
+times are ISO 8601 strings, similarities and scores are rounded to 4 places, boxes to 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from facedb.attendance import AttendanceRow, Sighting
+    from facedb.engine import Verification
+    from facedb.results import Candidate, CheckReport, Enrollment, Identification, Person
+
+__all__ = [
+    "attendance_json",
+    "candidate_json",
+    "check_json",
+    "enrollment_json",
+    "error_json",
+    "identification_json",
+    "person_json",
+    "person_ref_json",
+    "photo_json",
+    "sighting_json",
+    "verification_json",
+]
+
+
+def person_ref_json(person_id: int | None, name: str | None) -> dict[str, Any] | None:
+    """A reference to a person inside another answer: ``{"id", "name"}``, or None for nobody."""
+    return None if person_id is None else {"id": person_id, "name": name}
+
+
+def person_json(p: Person) -> dict[str, Any]:
+    """A person: ``{"id", "name", "metadata", "face_count", "created_at"}``."""
+    return {
+        "id": p.id,
+        "name": p.name,
+        "metadata": dict(p.metadata),
+        "face_count": p.face_count,
+        "created_at": p.created_at.isoformat(),
+    }
+
+
+def enrollment_json(e: Enrollment) -> dict[str, Any]:
+    """An enrollment: the person's fields, the new face ids (``added``) and the photos skipped
+    as already enrolled (``skipped``: ``[photo, reason]`` pairs)."""
+    return {**person_json(e.person), "added": list(e.added), "skipped": [list(s) for s in e.skipped]}
+
+
+def candidate_json(c: Candidate) -> dict[str, Any]:
+    """A candidate: ``{"id", "name", "similarity"}``."""
+    return {"id": c.person.id, "name": c.person.name, "similarity": round(c.similarity, 4)}
+
+
+def identification_json(r: Identification) -> dict[str, Any]:
+    """One face's answer: ``{"bbox", "score", "person", "similarity", "ambiguous",
+    "candidates"}``; ``person`` is ``{"id", "name"}`` or null (unknown or ambiguous)."""
+    return {
+        "bbox": [round(float(v), 2) for v in r.face.bbox],
+        "score": round(r.face.score, 4),
+        "person": None if r.person is None else person_ref_json(r.person.id, r.person.name),
+        "similarity": round(r.similarity, 4),
+        "ambiguous": r.ambiguous,
+        "candidates": [candidate_json(c) for c in r.candidates],
+    }
+
+
+def photo_json(image: str, results: Sequence[Identification]) -> dict[str, Any]:
+    """The answer for one photo: ``{"image", "faces": [identification, ...]}``."""
+    return {"image": image, "faces": [identification_json(r) for r in results]}
+
+
+def verification_json(v: Verification) -> dict[str, Any]:
+    """A verification: ``{"similarity", "same_person", "threshold"}``."""
+    return {"similarity": round(v.similarity, 4), "same_person": v.same_person, "threshold": v.threshold}
+
+
+def sighting_json(v: Sighting) -> dict[str, Any]:
+    """A visit logged by ``facedb watch``: ``{"id", "person", "stranger_id", "source",
+    "first_seen", "last_seen", "similarity", "bbox", "frames"}``."""
+    return {
+        "id": v.id,
+        "person": person_ref_json(v.person_id, v.person_name),
+        "stranger_id": v.stranger_id,
+        "source": v.source,
+        "first_seen": v.first_seen.isoformat(),
+        "last_seen": v.last_seen.isoformat(),
+        "similarity": round(v.similarity, 4),
+        "bbox": v.bbox,
+        "frames": v.frames,
+    }
+
+
+def attendance_json(r: AttendanceRow) -> dict[str, Any]:
+    """A day of attendance: ``{"date", "person_id", "name", "stranger_id", "first_seen",
+    "last_seen", "visits"}``."""
+    return {
+        "date": r.day.isoformat(),
+        "person_id": r.person_id,
+        "name": r.name,
+        "stranger_id": r.stranger_id,
+        "first_seen": r.first_seen.isoformat(),
+        "last_seen": r.last_seen.isoformat(),
+        "visits": r.visits,
+    }
+
+
+def error_json(code: str, message: str, request_id: str | None) -> dict[str, dict[str, str | None]]:
+    """An HTTP error: ``{"error": {"code", "message", "request_id"}}``."""
+    return {"error": {"code": code, "message": message, "request_id": request_id}}
+
+
+def check_json(report: CheckReport) -> dict[str, Any]:
+    """A consistency check: every field of :class:`facedb.CheckReport`."""
+    return {f.name: getattr(report, f.name) for f in fields(report)}

@@ -1,0 +1,137 @@
+"""The HTTP application: the request guard, the error handlers and the routers of every
+resource, over one open gallery."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from facedb.errors import FaceDBError, RetryLater
+from facedb.gallery import FaceDB
+from facedb.http_guard import FailedAuthLimiter, RequestGuard
+from facedb.keys import KeyStore
+from facedb.serialize import error_json
+from facedb.service import attendance, health, people, recognition
+from facedb.service.context import FORM_ROOM, SEARCH_BYTES, Service, ServiceSettings
+
+__all__ = ["create_app", "public_message_of"]
+
+log = logging.getLogger("facedb.service")
+
+
+def public_message_of(db: FaceDB) -> Callable[[str], str]:
+    """A function that makes an error message fit for a client: the gallery's folder, URL
+    and index location become "the gallery", and any other path or URL is elided."""
+    places = {db.location, db.store.safe_url, str(db.store.url), db.vectors.location}
+    if "://" not in db.location:
+        places.add(str(Path(db.location).resolve()))
+        places.add(str(Path(db.location).resolve() / "gallery.db"))
+    ordered = sorted((p for p in places if p and len(p) > 1), key=len, reverse=True)
+    url = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"]+")
+    path = re.compile(r"(?<![\w.\-])/[^\s'\",;)]+")
+
+    def public(message: str) -> str:
+        for place in ordered:
+            message = message.replace(place, "the gallery")
+        return path.sub("<path>", url.sub("<url>", message))
+
+    return public
+
+
+def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
+    """The HTTP application over an open gallery."""
+    settings = settings or ServiceSettings()
+    service = Service(db, settings)
+    keys = KeyStore(db.store)
+    public = public_message_of(db)
+    app = FastAPI(
+        title="facedb",
+        version="0.1.0",
+        description="Enroll people from photos and identify who is in a new one.",
+    )
+    app.router.route_class = service.route_class
+    app.add_middleware(
+        RequestGuard,
+        authenticate=keys.authenticate,
+        max_request_bytes=settings.request_limit,
+        path_limits={
+            "/identify": min(settings.request_limit, settings.max_upload_bytes + FORM_ROOM),
+            "/verify": min(settings.request_limit, 2 * settings.max_upload_bytes + FORM_ROOM),
+            "/search": min(settings.request_limit, SEARCH_BYTES),
+        },
+        limiter=FailedAuthLimiter(
+            settings.auth_failures, settings.auth_window_seconds, settings.max_tracked_clients
+        ),
+        public_message=public,
+    )
+    _add_error_handlers(app, public)
+    for resource in (health, people, recognition, attendance):
+        app.include_router(resource.router(service))
+    return app
+
+
+def _add_error_handlers(app: FastAPI, public: Callable[[str], str]) -> None:
+    """Every error becomes ``{"error": {"code", "message", "request_id"}}``."""
+
+    def answer(
+        request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", None)
+        return JSONResponse(error_json(code, message, request_id), status_code=status, headers=headers)
+
+    @app.exception_handler(FaceDBError)
+    async def facedb_error(request: Request, e: FaceDBError) -> JSONResponse:
+        headers = None
+        # RateLimited, VectorStoreUnavailable, DatabaseUnavailable: they know when to retry.
+        if isinstance(e, RetryLater):
+            headers = {"Retry-After": str(max(1, math.ceil(e.retry_after)))}
+        if e.http_status >= 500:
+            log.error("request %s: %s: %s", getattr(request.state, "request_id", "-"), e.code, e.message)
+        return answer(request, e.http_status, e.code, public(e.message), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ()) if p != 'body')}: {err.get('msg')}"
+            for err in e.errors()
+        )
+        return answer(request, 422, "invalid_request", public(problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        if e.status_code == 400:  # a body the parser refused (too many files, bad multipart)
+            return answer(request, 422, "invalid_request", public(str(e.detail)))
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
+        headers = dict(e.headers or {})
+        if e.status_code == 405:
+            # Starlette names the methods of the first route on the path only.
+            path = request.url.path
+            allowed = {
+                m
+                for r in app.routes
+                if isinstance(r, APIRoute) and r.path_regex.match(path)
+                for m in r.methods or ()
+            }
+            headers["Allow"] = ", ".join(sorted(allowed))
+        return answer(request, e.status_code, code, public(str(e.detail)), headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, e: Exception) -> JSONResponse:
+        # Outside the guard (Starlette's outermost middleware calls this), so the request id
+        # header is added here.
+        request_id = getattr(request.state, "request_id", None)
+        log.error("request %s failed", request_id, exc_info=e)
+        return JSONResponse(
+            error_json("internal_error", "internal error", request_id),
+            status_code=500,
+            headers={"X-Request-ID": request_id} if request_id else None,
+        )

@@ -1,0 +1,166 @@
+"""What the service's routers share: its settings, the open gallery, the API-key scope
+checks, the upload readers and the lock that serialises writes."""
+
+# No `from __future__ import annotations`: FastAPI reads the dependencies' annotations at run
+# time.
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response, UploadFile
+from fastapi.params import Depends as DependsParam
+from fastapi.routing import APIRoute
+from fastapi.security import APIKeyHeader
+
+from facedb.errors import ConfigError, Forbidden, ImageTooLarge, Unauthorized
+from facedb.gallery import FaceDB
+from facedb.http_guard import MISSING_KEY
+from facedb.keys import ApiKey
+
+__all__ = ["FORM_ROOM", "SEARCH_BYTES", "Service", "ServiceSettings"]
+
+#: Room for the multipart framing and form fields beside the photos.
+FORM_ROOM = 1024 * 1024
+#: The largest /search body: 100 templates of 512 numbers written out in JSON, with room.
+SEARCH_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """Limits of the HTTP service.
+
+    Attributes:
+        max_upload_bytes: largest accepted photo upload (413 above).
+        max_photos: most photos (files) in one multipart request.
+        max_request_bytes: largest request body; None: ``max_photos * max_upload_bytes`` plus
+            1 MiB for the multipart framing and the form fields.
+        auth_failures: failed authentications from one address that start the rate limit.
+        auth_window_seconds: the window in which those failures are counted (and how long
+            the address is refused).
+        max_tracked_clients: how many client addresses the rate limit remembers at most.
+    """
+
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_photos: int = 20
+    max_request_bytes: int | None = None
+    auth_failures: int = 10
+    auth_window_seconds: float = 60.0
+    max_tracked_clients: int = 10_000
+
+    @property
+    def request_limit(self) -> int:
+        """The largest request body accepted, in bytes."""
+        if self.max_request_bytes is not None:
+            return self.max_request_bytes
+        return self.max_photos * self.max_upload_bytes + FORM_ROOM
+
+
+class _LimitedRequestRoute(APIRoute):
+    """A route whose multipart parser refuses more files than the service allows, while it
+    parses (FastAPI's own default is 1000 files)."""
+
+    max_files = 20
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The handler, with the parser's file count bounded."""
+        handler = super().get_route_handler()
+        max_files = self.max_files
+
+        async def bounded(request: Request) -> Response:
+            return await handler(_LimitedRequest(request.scope, request.receive, max_files))
+
+        return bounded
+
+
+class _LimitedRequest(Request):
+    def __init__(self, scope: Any, receive: Any, max_files: int) -> None:
+        super().__init__(scope, receive)
+        self._max_files = max_files
+
+    def form(
+        self,
+        *,
+        max_files: int | float = 1000,
+        max_fields: int | float = 1000,
+        max_part_size: int = 1024 * 1024,
+    ) -> Any:
+        return super().form(
+            max_files=min(max_files, self._max_files),
+            max_fields=min(max_fields, 100),
+            max_part_size=max_part_size,
+        )
+
+
+def _needs(api_key: APIKeyHeader, scope: str) -> Callable[..., Any]:
+    """A dependency that returns the request's key if it has ``scope`` (401 or 403 if not)."""
+
+    async def check(request: Request, _: Annotated[str | None, Depends(api_key)]) -> ApiKey:
+        # The guard has authenticated the key before the body was read.
+        key: ApiKey | None = getattr(request.state, "api_key", None)
+        if key is None:
+            raise Unauthorized(MISSING_KEY)
+        if not key.allows(scope):
+            raise Forbidden(f"this API key has scope {key.scope!r}; this call needs {scope!r}")
+        return key
+
+    return check
+
+
+@dataclass
+class Service:
+    """One application's shared parts, handed to each router.
+
+    Attributes:
+        db: the open gallery.
+        settings: the service's limits.
+        api_key: the ``X-API-Key`` security scheme (optional: the scope checks refuse).
+        read, enroll, admin: dependencies that need a key of that scope (and return it).
+        route_class: the class of every route, whose multipart parser takes at most
+            ``max_photos`` files (and at least 2, for /verify).
+    """
+
+    db: FaceDB
+    settings: ServiceSettings
+    api_key: APIKeyHeader = field(
+        default_factory=lambda: APIKeyHeader(
+            name="X-API-Key", auto_error=False, description="an API key from `facedb keys create`"
+        )
+    )
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    read: DependsParam = field(init=False)
+    enroll: DependsParam = field(init=False)
+    admin: DependsParam = field(init=False)
+    route_class: type[APIRoute] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.route_class = type(
+            "LimitedRequestRoute", (_LimitedRequestRoute,), {"max_files": max(self.settings.max_photos, 2)}
+        )
+        self.read = Depends(_needs(self.api_key, "read"))
+        self.enroll = Depends(_needs(self.api_key, "enroll"))
+        self.admin = Depends(_needs(self.api_key, "admin"))
+
+    def locked(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Calls ``func`` holding the write lock: one write at a time, reads go on."""
+        with self.write_lock:
+            return func(*args, **kwargs)
+
+    async def photo_bytes(self, upload: UploadFile) -> bytes:
+        """Reads an upload, refusing it as soon as it passes the byte limit."""
+        limit = self.settings.max_upload_bytes
+        chunks, size = [], 0
+        while chunk := await upload.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise ImageTooLarge(f"upload {upload.filename or ''!r} is over the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def photos_of(self, uploads: list[UploadFile]) -> list[bytes]:
+        """Reads the uploads of a multipart ``photos`` field, within the photo count limit."""
+        if not uploads:
+            raise ConfigError("no photos uploaded (multipart field 'photos')")
+        if len(uploads) > self.settings.max_photos:
+            raise ConfigError(f"at most {self.settings.max_photos} photos per request, got {len(uploads)}")
+        return [await self.photo_bytes(u) for u in uploads]

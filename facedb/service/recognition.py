@@ -1,0 +1,115 @@
+"""``/identify``, ``/verify`` and ``/search``: who is in a photo, whether two photos show one
+person, and the people nearest to templates."""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run
+# time, and some refer to names local to the router's function.
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from facedb.errors import ConfigError
+from facedb.serialize import candidate_json, photo_json, verification_json
+from facedb.service.context import Service
+from facedb.service.schema import ERRORS
+
+__all__ = ["router"]
+
+
+def router(service: Service) -> APIRouter:
+    """The recognition endpoints of ``service``."""
+    db, read = service.db, service.read
+    dimension = db.facts.dimension
+    routes = APIRouter(route_class=service.route_class)
+
+    @routes.post(
+        "/identify",
+        tags=["recognition"],
+        operation_id="identify",
+        dependencies=[read],
+        responses=ERRORS,
+    )
+    async def identify(
+        photo: Annotated[UploadFile, File(description="the photo")],
+        k: Annotated[int, Query(ge=1, le=100)] = 5,
+    ) -> dict[str, Any]:
+        """Who each face in the photo is (the shape of `facedb identify --json`)."""
+        data = await service.photo_bytes(photo)
+        results = await run_in_threadpool(db.identify, data, k)
+        return photo_json(photo.filename or "", results)
+
+    @routes.post(
+        "/verify",
+        tags=["recognition"],
+        operation_id="verify",
+        dependencies=[read],
+        responses=ERRORS,
+    )
+    async def verify(
+        a: Annotated[UploadFile, File(description="first photo")],
+        b: Annotated[UploadFile, File(description="second photo")],
+    ) -> dict[str, Any]:
+        """Whether the largest faces of two photos are the same person."""
+        first, second = await service.photo_bytes(a), await service.photo_bytes(b)
+        result = await run_in_threadpool(db.engine.verify, first, second, threshold=db.threshold)
+        return verification_json(result)
+
+    template_schema: dict[str, Any] = {
+        "type": "array",
+        "items": {"type": "number", "minimum": -1e6, "maximum": 1e6},
+        "minItems": dimension,
+        "maxItems": dimension,
+    }
+    embedding_schema: dict[str, Any] = {
+        "anyOf": [
+            template_schema,
+            {"type": "array", "items": template_schema, "minItems": 1, "maxItems": 100},
+        ]
+    }
+
+    class SearchRequest(BaseModel):
+        """A template search: one template of the gallery's dimension, or several."""
+
+        # Checked by _templates (a ConfigError saying what is wrong), described exactly here.
+        embedding: Annotated[
+            list[float] | list[list[float]],
+            Field(
+                description=f"a {dimension}-d template, or a list of up to 100 of them",
+                json_schema_extra=embedding_schema,
+            ),
+        ]
+        k: int = Field(5, ge=1, le=100)
+
+    @routes.post(
+        "/search", tags=["recognition"], operation_id="search", dependencies=[read], responses=ERRORS
+    )
+    async def search(body: SearchRequest) -> list[list[dict[str, Any]]]:
+        """The people most similar to each template, best first."""
+        matrix = _templates(body.embedding, dimension)
+        answers = await run_in_threadpool(db.search, matrix, body.k)
+        return [[candidate_json(c) for c in row] for row in answers]
+
+    return routes
+
+
+def _templates(
+    value: list[float] | list[list[float]], dimension: int
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The search request's templates as float32[N, D], or a ConfigError saying what is wrong."""
+    rows: list[Any] = [value] if value and not isinstance(value[0], list) else list(value)
+    if not rows:
+        raise ConfigError("embedding is empty: give one template or a list of them")
+    if len(rows) > 100:
+        raise ConfigError(f"at most 100 templates per search, got {len(rows)}")
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != dimension:
+            size = len(row) if isinstance(row, list) else 1
+            raise ConfigError(
+                f"embedding row {i} has {size} values; the gallery's templates have {dimension}"
+            )
+    matrix = np.asarray(rows, dtype=np.float32)
+    if not np.all(np.isfinite(matrix)) or np.any(np.abs(matrix) > 1e6):
+        raise ConfigError("embedding values must be finite numbers between -1e6 and 1e6")
+    return matrix

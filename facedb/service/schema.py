@@ -1,0 +1,86 @@
+"""What the service's OpenAPI document says beside the endpoints: path and query parameter
+types, the request and error models, and the error responses every endpoint declares."""
+
+# No `from __future__ import annotations`: pydantic and FastAPI read these at run time.
+import re
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+__all__ = [
+    "ERRORS",
+    "MAX_ID",
+    "NAME_PATTERN",
+    "ErrorBody",
+    "ErrorDetail",
+    "Health",
+    "RenameRequest",
+    "TimeBound",
+]
+
+#: The largest id a person can have (SQL BIGINT), so that no path parameter overflows.
+MAX_ID = 2**63 - 1
+#: A name needs one character that is not white space, in JSON Schema's sense and Python's.
+NAME_PATTERN = r"[^\s\x1c-\x1f\x85]"
+
+
+def _iso_time(value: Any) -> Any:
+    # pydantic would take "0" for 1970-01-01: the schema says an ISO date or date-time.
+    if isinstance(value, str) and not re.match(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("expected an ISO 8601 date (2026-12-01) or date-time (2026-12-01T08:00:00+01:00)")
+    return value
+
+
+#: A query parameter that is an ISO date or date-time.
+TimeBound = Annotated[datetime | date | None, BeforeValidator(_iso_time)]
+
+
+class RenameRequest(BaseModel):
+    """A person's new name."""
+
+    name: str = Field(min_length=1, max_length=500, pattern=NAME_PATTERN)
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable code, a message for people, and the request's id."""
+
+    code: str
+    message: str
+    request_id: str | None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the service."""
+
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    """Liveness and readiness; the sizes only for a caller with a valid key."""
+
+    status: str = Field(description='"ok", or "unavailable" (HTTP 503)')
+    people: int | None = None
+    faces: int | None = None
+    model: str | None = None
+    index: str | None = None
+    generation: int | None = None
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+#: The error responses every endpoint declares, by status.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "no API key, or an unknown or revoked one"},
+    403: {"model": ErrorBody, "description": "the API key lacks the scope this call needs"},
+    404: {"model": ErrorBody, "description": "no such person"},
+    409: {"model": ErrorBody, "description": "the gallery is inconsistent, read-only or busy"},
+    413: {"model": ErrorBody, "description": "a photo or the request is over the size limit"},
+    422: {"model": ErrorBody, "description": "the request or a photo was refused (the code says why)"},
+    429: {
+        "model": ErrorBody,
+        "description": "too many failed API keys from this address",
+        "headers": _RETRY_AFTER,
+    },
+    500: {"model": ErrorBody, "description": "an internal error (details in the server log)"},
+    503: {"model": ErrorBody, "description": "the vector store cannot answer now", "headers": _RETRY_AFTER},
+}
