@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from facedb.engine import DEFAULT_THRESHOLD, Face, largest_face
+from facedb.engine import DEFAULT_THRESHOLD, Face
+from facedb.engine import largest_face as pick_largest
 from facedb.errors import FaceDBError
 from facedb.results import Candidate
 
@@ -72,7 +73,7 @@ class EnrollmentPolicy:
             return "no face found"
         if len(found) > 1 and not largest_face:
             return f"{len(found)} faces found; enrollment needs one (or largest_face=True)"
-        face = largest_face(found)
+        face = pick_largest(found)
         short_side = min(face.width, face.height)
         if short_side < self.min_face_size:
             return f"face too small ({short_side:.0f} px, need {self.min_face_size:.0f})"

@@ -13,8 +13,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from facedb.errors import ConfigError, Forbidden
-from facedb.results import Enrollment
 from facedb.keys import ApiKey
+from facedb.results import Enrollment
 from facedb.serialize import enrollment_json, person_json
 from facedb.service.context import Service
 from facedb.service.schema import ERRORS, MAX_ID, NAME_PATTERN, RenameRequest
