@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -127,15 +128,13 @@ class FaceDB:
             _check_unit(name, value)
         if min_face_size < 0:
             raise ConfigError(f"min_face_size must be >= 0, got {min_face_size}")
-        self.threshold = float(threshold)
-        self.min_face_size = float(min_face_size)
-        self.min_det_score = float(min_det_score)
+        #: The gate's settings and the naming threshold, one copy (the properties below).
+        self.policy = EnrollmentPolicy(float(min_face_size), float(min_det_score), float(threshold))
         self.ambiguity_margin = float(ambiguity_margin)
         self.engine = engine or default_engine()
         self._lock = threading.RLock()
         self._closed = False
 
-        self.policy = EnrollmentPolicy(self.min_face_size, self.min_det_score, self.threshold)
         self.read_only = bool(read_only)
         if where.folder is not None:
             prepare_folder(where.folder, read_only=self.read_only, create=create)
@@ -161,6 +160,35 @@ class FaceDB:
             raise
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def threshold(self) -> float:
+        """Similarity at which a face is taken to be a person (identify and the gate)."""
+        return self.policy.threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.policy = replace(self.policy, threshold=_check_unit("threshold", value))
+
+    @property
+    def min_face_size(self) -> float:
+        """Enrollment refuses faces whose box's short side is smaller (pixels)."""
+        return self.policy.min_face_size
+
+    @min_face_size.setter
+    def min_face_size(self, value: float) -> None:
+        if value < 0:
+            raise ConfigError(f"min_face_size must be >= 0, got {value}")
+        self.policy = replace(self.policy, min_face_size=float(value))
+
+    @property
+    def min_det_score(self) -> float:
+        """Enrollment refuses faces the detector is less sure of."""
+        return self.policy.min_det_score
+
+    @min_det_score.setter
+    def min_det_score(self, value: float) -> None:
+        self.policy = replace(self.policy, min_det_score=_check_unit("min_det_score", value))
 
     def close(self) -> None:
         """Saves the index, checkpoints the database and releases files. Idempotent."""

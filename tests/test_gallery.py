@@ -557,3 +557,16 @@ def test_check_compares_content_not_only_ids(db: FaceDB) -> None:
     assert not report.ok and report.repaired
     assert any("other templates" in p for p in report.problems), report.problems
     assert db.check().ok
+
+
+def test_a_threshold_changed_after_opening_rules_identify_and_the_gate(tmp_path: Path) -> None:
+    """`threshold`, `min_face_size` and `min_det_score` are the gate's policy, one copy."""
+    with FaceDB(tmp_path / "g") as db:
+        db.threshold = 0.55
+        db.min_face_size = 10
+        db.min_det_score = 0.3
+        assert (db.policy.threshold, db.policy.min_face_size, db.policy.min_det_score) == (0.55, 10, 0.3)
+        with pytest.raises(facedb.ConfigError, match="threshold"):
+            db.threshold = 1.5
+        with pytest.raises(facedb.ConfigError, match="min_face_size"):
+            db.min_face_size = -1
