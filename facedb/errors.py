@@ -18,6 +18,7 @@ __all__ = [
     "ImageError",
     "ImageNotFound",
     "ImageTooLarge",
+    "KeyNotFound",
     "ModelError",
     "MultipleFacesError",
     "NoFaceError",
@@ -218,3 +219,11 @@ class IdempotencyKeyReused(FaceDBError, ValueError):
     code = "idempotency_key_reused"
     http_status = 422
     exit_code = 2
+
+
+class KeyNotFound(FaceDBError, KeyError):
+    """No API key with that id."""
+
+    code = "key_not_found"
+    http_status = 404
+    exit_code = 4
