@@ -22,13 +22,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select
 
 from facedb.errors import ConfigError
 from facedb.gallery import FaceDB
-from facedb.models import PersonRow, SightingRow, StrangerRow
 from facedb.results import Identification
-from facedb.store import template_array, template_bytes
+from facedb.store import template_array
 
 __all__ = [
     "AttendanceRow",
@@ -127,7 +125,7 @@ class Watcher:
         self._strangers: list[_Stranger] = []
         self._pending = 0
         with self.db.store.read() as s:
-            for row in s.scalars(select(StrangerRow)):
+            for row in self.db.store.strangers(s):
                 self._strangers.append(
                     _Stranger(
                         int(row.id),
@@ -188,31 +186,21 @@ class Watcher:
             if person_id is None:
                 stranger = next(x for x in self._strangers if x.key == key)
                 if stranger.id is None:
-                    row = StrangerRow(
-                        template=template_bytes(stranger.template), first_seen=first, last_seen=at
-                    )
-                    s.add(row)
-                    s.flush()
-                    stranger.id = int(row.id)
-                    stranger.key = f"s{row.id}"
+                    stranger.id = self.db.store.add_stranger(s, stranger.template, first, at)
+                    stranger.key = f"s{stranger.id}"
                 stranger_id = stranger.id
             box = [float(v) for v in r.face.bbox]
-            sighting = SightingRow(
+            row_id = self.db.store.add_sighting(
+                s,
                 person_id=person_id,
                 stranger_id=stranger_id,
                 source=self.source,
                 first_seen=first,
                 last_seen=at,
                 similarity=float(sim),
-                x1=box[0],
-                y1=box[1],
-                x2=box[2],
-                y2=box[3],
+                bbox=box,
                 frames=frames,
             )
-            s.add(sighting)
-            s.flush()
-            row_id = int(sighting.id)
         final_key = f"s{stranger_id}" if stranger_id is not None else key
         self._open[final_key] = _Visit(row_id, at)
         if final_key != key:
@@ -223,14 +211,7 @@ class Watcher:
     def _extend(self, visit: _Visit, at: datetime, r: Identification, sim: float) -> None:
         visit.last_seen = at
         with self.db.store.write() as s:
-            row = s.get(SightingRow, visit.row_id)
-            if row is None:  # the person was removed meanwhile: their sightings went with them
-                return
-            row.last_seen = at
-            row.frames += 1
-            if sim > row.similarity:
-                row.similarity = float(sim)
-                row.x1, row.y1, row.x2, row.y2 = (float(v) for v in r.face.bbox)
+            self.db.store.extend_sighting(s, visit.row_id, at, sim, [float(v) for v in r.face.bbox])
 
 
 def _frames(source: str, rate: float) -> Iterator[tuple[float | None, NDArray[np.uint8]]]:
@@ -328,14 +309,6 @@ def sightings(
     """The visits that started in [since, until) (default: today), oldest first."""
     low, high = _bounds(since, until)
     with db.store.read() as s:
-        query = (
-            select(SightingRow, PersonRow.name)
-            .outerjoin(PersonRow, PersonRow.id == SightingRow.person_id)
-            .where(SightingRow.first_seen >= low, SightingRow.first_seen < high)
-            .order_by(SightingRow.first_seen, SightingRow.id)
-        )
-        if person_id is not None:
-            query = query.where(SightingRow.person_id == person_id)
         return [
             Sighting(
                 int(r.id),
@@ -349,7 +322,7 @@ def sightings(
                 [r.x1, r.y1, r.x2, r.y2],
                 r.frames,
             )
-            for r, name in s.execute(query)
+            for r, name in db.store.sightings(s, low, high, person_id)
         ]
 
 
@@ -379,8 +352,6 @@ def forget_strangers(db: FaceDB) -> int:
     """Erases every stranger's template and sightings (they are biometric data of people who
     never enrolled); returns how many strangers were forgotten."""
     with db.store.write() as s:
-        rows = list(s.scalars(select(StrangerRow)))
-        for row in rows:
-            s.delete(row)
+        forgotten = db.store.forget_strangers(s)
     db.store.checkpoint()
-    return len(rows)
+    return forgotten

@@ -22,6 +22,7 @@ __all__ = [
     "ImageNotFound",
     "ImageTooLarge",
     "IndexUnavailable",
+    "KeyNotFound",
     "ModelError",
     "MultipleFacesError",
     "NoFaceError",
@@ -260,3 +261,11 @@ class Forbidden(FaceDBError):
     code = "forbidden"
     http_status = 403
     exit_code = 2
+
+
+class KeyNotFound(FaceDBError, KeyError):
+    """No API key with that id."""
+
+    code = "key_not_found"
+    http_status = 404
+    exit_code = 4

@@ -13,7 +13,6 @@ imports (facedb.folders).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -26,7 +25,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select
 
 from facedb.engine import DEFAULT_THRESHOLD, FaceEngine, ImageInput, default_engine, photo_name
 from facedb.enrollment import ALREADY_ENROLLED, EnrollmentPolicy, Screened
@@ -41,7 +39,6 @@ from facedb.errors import (
 from facedb.folders import FolderImport, import_folder
 from facedb.idempotency import IDEMPOTENCY_KEEP, enrollment_record, replay
 from facedb.locations import index_folder, parse_location, prepare_folder, sqlite_url
-from facedb.models import FaceRow, PersonRow
 from facedb.ranking import assign_faces, faces_to_fetch, rank_people
 from facedb.results import Candidate, CheckReport, Enrollment, Identification, Person, person_from_fields
 from facedb.store import FaceInfo, Store
@@ -226,20 +223,35 @@ class FaceDB:
         self._check_open()
         self.vectors.sync(self.store)
 
+    def sync_vectors(self) -> None:
+        """Brings the vector store up to date with the SQL side now: replays the change log
+        after the generation it holds (every call does this first, so only code that wrote
+        through :attr:`store` itself needs it, as ``facedb copy`` does after each batch).
+
+        Example::
+
+            with db.store.write() as s:
+                db.store.insert_faces(s, rows)
+                db.store.bump(s, added=[r["id"] for r in rows])
+            db.sync_vectors()
+        """
+        with self._lock:
+            self._sync()
+
     # -- people ----------------------------------------------------------------------------
 
     def __len__(self) -> int:
         """How many people the gallery holds."""
         self._check_open()
         with self.store.read() as s:
-            return int(s.query(PersonRow).count())
+            return self.store.count_people(s)
 
     def people(self) -> list[Person]:
         """Everybody, by id."""
         self._check_open()
         with self.store.read() as s:
-            rows = list(s.scalars(select(PersonRow).order_by(PersonRow.id)))
-            counts = Store.face_counts(s, [r.id for r in rows]) if rows else {}
+            rows = self.store.people(s)
+            counts = self.store.face_counts(s, [r.id for r in rows]) if rows else {}
             return [person_from_fields(r, counts.get(r.id, 0)) for r in rows]
 
     def get(self, person_id: int) -> Person:
@@ -250,17 +262,17 @@ class FaceDB:
         """
         self._check_open()
         with self.store.read() as s:
-            row = s.get(PersonRow, int(person_id))
+            row = self.store.person(s, int(person_id))
             if row is None:
                 raise PersonNotFound(f"no person with id {person_id} in {self.location}")
-            return person_from_fields(row, Store.face_counts(s, [row.id]).get(row.id, 0))
+            return person_from_fields(row, self.store.face_counts(s, [row.id]).get(row.id, 0))
 
     def find(self, name: str) -> list[Person]:
         """Everybody with exactly this name (names are labels, so maybe several)."""
         self._check_open()
         with self.store.read() as s:
-            rows = list(s.scalars(select(PersonRow).where(PersonRow.name == name).order_by(PersonRow.id)))
-            counts = Store.face_counts(s, [r.id for r in rows]) if rows else {}
+            rows = self.store.people_named(s, name)
+            counts = self.store.face_counts(s, [r.id for r in rows]) if rows else {}
             return [person_from_fields(r, counts.get(r.id, 0)) for r in rows]
 
     def resolve(self, who: Person | int | str) -> Person:
@@ -293,10 +305,8 @@ class FaceDB:
         _check_name(name)
         target = self.resolve(person)
         with self.store.write() as s:
-            row = s.get(PersonRow, target.id)
-            if row is None:
+            if not self.store.rename_person(s, target.id, name):
                 raise PersonNotFound(f"no person with id {target.id} in {self.location}")
-            row.name = name
         return self.get(target.id)
 
     def remove(self, person: Person | int | str) -> None:
@@ -306,16 +316,11 @@ class FaceDB:
         self._check_writable()
         target = self.resolve(person)
         with self.store.write() as s:
-            # The person's row is locked before their faces are listed: a face another
-            # process adds meanwhile waits, then finds them gone, instead of being removed by
-            # the cascade without a line in the change log.
-            row = s.get(PersonRow, target.id, with_for_update=True)
-            if row is None:
+            # Their row is locked before their faces are listed (see Store.remove_person).
+            face_ids = self.store.remove_person(s, target.id)
+            if face_ids is None:
                 raise PersonNotFound(f"no person with id {target.id} in {self.location}")
-            face_ids = Store.face_ids_of(s, [target.id])
-            s.delete(row)
-            s.flush()
-            generation = Store.bump(s, removed=face_ids)
+            generation = self.store.bump(s, removed=face_ids)
         self._after_write(removed=face_ids, generation=generation)
 
     def remove_face(self, face_id: int) -> None:
@@ -327,19 +332,16 @@ class FaceDB:
         self._check_writable()
         self._check_open()
         with self.store.write() as s:
-            row = s.get(FaceRow, int(face_id))
-            if row is None:
+            if not self.store.remove_face(s, int(face_id)):
                 raise GalleryError(f"no face with id {face_id} in {self.location}")
-            s.delete(row)
-            s.flush()
-            generation = Store.bump(s, removed=[int(face_id)])
+            generation = self.store.bump(s, removed=[int(face_id)])
         self._after_write(removed=[int(face_id)], generation=generation)
 
     def faces(self, person: Person | int | str) -> list[dict[str, Any]]:
         """The faces of a person: id, box, detector score, source photo name and hash."""
         target = self.resolve(person)
         with self.store.read() as s:
-            rows = s.scalars(select(FaceRow).where(FaceRow.person_id == target.id).order_by(FaceRow.id))
+            rows = self.store.faces_of(s, target.id)
             return [
                 {
                     "id": int(r.id),
@@ -496,7 +498,8 @@ class FaceDB:
 
     def _recall(self, request_key: str, fingerprint: str) -> Enrollment | None:
         """The recorded answer of an earlier request with this key (None: there was none)."""
-        return replay(self.store.recall(request_key), fingerprint)
+        with self.store.read() as s:
+            return replay(self.store.recall_request(s, request_key), fingerprint)
 
     def _add(
         self,
@@ -524,24 +527,20 @@ class FaceDB:
         with self.store.write() as s:
             if request_key is not None:
                 # Another process may have finished the same request since the lookup.
-                earlier = replay(Store.recall_request(s, request_key), request_fingerprint)
+                earlier = replay(self.store.recall_request(s, request_key), request_fingerprint)
                 if earlier is not None:
                     return earlier
             if person is None:
-                (person_id,) = Store.add_people(s, [name], [metadata])
+                (person_id,) = self.store.add_people(s, [name], [metadata])
             else:
                 # Shared lock: a concurrent removal of this person waits for us, or we for it.
-                row_or_none = s.get(PersonRow, person.id, with_for_update={"read": True})
-                if row_or_none is None:
+                if self.store.person(s, person.id, lock="share") is None:
                     raise PersonNotFound(f"person {person.id} was removed meanwhile")
                 person_id = person.id
                 if metadata:
-                    merged = {**json.loads(row_or_none.metadata_json or "{}"), **metadata}
-                    row_or_none.metadata_json = json.dumps(merged, sort_keys=True)
+                    self.store.merge_metadata(s, person_id, metadata)
             # Another writer may have enrolled the same photo since the gate looked.
-            known = {
-                h for h in s.scalars(select(FaceRow.image_sha256).where(FaceRow.person_id == person_id)) if h
-            }
+            known = self.store.image_hashes(s, person_id)
             fresh = [a for a in accepted if a.sha256 is None or a.sha256 not in known]
             skipped += [(a.photo, ALREADY_ENROLLED) for a in accepted if a not in fresh]
             templates = np.vstack([a.face.embedding for a in fresh]) if fresh else None
@@ -557,19 +556,21 @@ class FaceDB:
                     )
                     for a in fresh
                 ]
-                added = Store.add_faces(s, [person_id] * len(fresh), self.facts.model_id, templates, infos)
-                generation = Store.bump(s, added=added)
+                added = self.store.add_faces(
+                    s, [person_id] * len(fresh), self.facts.model_id, templates, infos
+                )
+                generation = self.store.bump(s, added=added)
             # The answer is taken inside the transaction, so that a replay of it is the same.
-            row = s.get(PersonRow, person_id)
+            row = self.store.person(s, person_id)
             assert row is not None
             result = Enrollment(
-                person=person_from_fields(row, Store.face_counts(s, [person_id]).get(person_id, 0)),
+                person=person_from_fields(row, self.store.face_counts(s, [person_id]).get(person_id, 0)),
                 added=added,
                 skipped=skipped,
             )
             if request_key is not None:
                 # In the enrollment's transaction: both are committed, or neither.
-                Store.remember_request(
+                self.store.remember_request(
                     s, request_key, request_fingerprint, enrollment_record(result), IDEMPOTENCY_KEEP
                 )
         for photo, reason in skipped:
@@ -588,21 +589,17 @@ class FaceDB:
         known: set[str] = set()
         if person is not None:
             with self.store.read() as s:
-                known = {
-                    h
-                    for h in s.scalars(select(FaceRow.image_sha256).where(FaceRow.person_id == person.id))
-                    if h
-                }
+                known = self.store.image_hashes(s, person.id)
         results = list(self.engine.detect_many(photos, errors="return"))
         screened = self.policy.screen(names, hashes, results, known, largest_face)
         if not force and screened.accepted:
             self._sync()
             new = np.vstack([a.face.embedding for a in screened.accepted])
-            enrolled = (
-                None
-                if person is None
-                else self.store.templates(self._face_ids(person.id), self.facts.dimension)[1]
-            )
+            enrolled = None
+            if person is not None:
+                with self.store.read() as s:
+                    face_ids = self.store.face_ids_of(s, [person.id])
+                    enrolled = self.store.templates(s, face_ids, self.facts.dimension)[1]
             screened.refused.extend(
                 self.policy.likely_mislabels(
                     screened.accepted,
@@ -612,10 +609,6 @@ class FaceDB:
                 )
             )
         return screened
-
-    def _face_ids(self, person_id: int) -> list[int]:
-        with self.store.read() as s:
-            return Store.face_ids_of(s, [person_id])
 
     def import_folder(
         self,
@@ -674,9 +667,11 @@ class FaceDB:
             )
             created = datetime.now(UTC)
             with self.store.write() as s:
-                person_ids = Store.add_people(s, part_names, part_meta, created)
-                face_ids = Store.add_faces(s, person_ids, self.facts.model_id, part, [FaceInfo()] * len(part))
-                generation = Store.bump(s, added=face_ids)
+                person_ids = self.store.add_people(s, part_names, part_meta, created)
+                face_ids = self.store.add_faces(
+                    s, person_ids, self.facts.model_id, part, [FaceInfo()] * len(part)
+                )
+                generation = self.store.bump(s, added=face_ids)
             people += [
                 Person(id=pid, name=n, metadata=MappingProxyType(m), face_count=1, created_at=created)
                 for pid, n, m in zip(person_ids, part_names, part_meta, strict=True)
@@ -796,11 +791,12 @@ class FaceDB:
         with self._lock:
             self.vectors.sync(self.store)
             with self.store.read() as s:
-                sql_ids = {int(i) for i in s.scalars(select(FaceRow.id))}
-                people = int(s.query(PersonRow).count())
-                models = {m for m in s.scalars(select(FaceRow.model_id).distinct())}
+                sql_ids = self.store.face_ids(s)
+                people = self.store.count_people(s)
+                models = self.store.face_models(s)
             indexed = self.vectors.ids()
-            sql_digest, unusable_ids = self.store.audit_templates(self.facts.dimension)
+            with self.store.read() as s:
+                sql_digest, unusable_ids = self.store.audit_templates(s, self.facts.dimension)
             unusable = set(unusable_ids)
             missing = sql_ids - indexed - unusable
             extra = indexed - (sql_ids - unusable)
@@ -845,12 +841,18 @@ class FaceDB:
         with self._lock:
             self.vectors.rebuild(self.store)
 
-    def stats(self) -> dict[str, Any]:
-        """Sizes and settings: people, faces, model, index kind and folder, threshold."""
-        self._sync()
+    def stats(self, *, catch_up: bool = True) -> dict[str, Any]:
+        """Sizes and settings: people, faces, model, index kind and folder, threshold.
+
+        ``catch_up=False`` reads the SQL store only, without bringing the index up to date
+        first: it never writes (what the service's ``/health`` answers with).
+        """
+        self._check_open()
+        if catch_up:
+            self._sync()
         with self.store.read() as s:
-            people = int(s.query(PersonRow).count())
-            faces = int(s.query(FaceRow).count())
+            people = self.store.count_people(s)
+            faces = self.store.count_faces(s)
         return {
             "location": self.location,
             "people": people,

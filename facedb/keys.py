@@ -12,25 +12,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
-from facedb.errors import ConfigError, FaceDBError
+from facedb.errors import ConfigError, KeyNotFound
 from facedb.models import ApiKeyRow
 from facedb.store import Store
 
-__all__ = ["SCOPES", "ApiKey", "KeyNotFound", "KeyStore"]
+__all__ = ["SCOPES", "ApiKey", "KeyStore"]
 
 #: Each scope includes the ones before it.
 SCOPES = ("read", "enroll", "admin")
 _PREFIX = "fdb_"
-
-
-class KeyNotFound(FaceDBError, KeyError):
-    """No API key with that id."""
-
-    code = "key_not_found"
-    http_status = 404
-    exit_code = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,33 +58,29 @@ class KeyStore:
         if scope not in SCOPES:
             raise ConfigError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
         secret = _PREFIX + secrets.token_urlsafe(32)
-        row = ApiKeyRow(
-            name=name[:200],
-            prefix=secret[: len(_PREFIX) + 6],
-            secret_sha256=_digest(secret),
-            scope=scope,
-            created_at=datetime.now(UTC),
-        )
         with self.store.write() as s:
-            s.add(row)
-            s.flush()
+            row = self.store.add_key(
+                s,
+                name=name[:200],
+                prefix=secret[: len(_PREFIX) + 6],
+                secret_sha256=_digest(secret),
+                scope=scope,
+                created_at=datetime.now(UTC),
+            )
             record = _record(row)
         return record, secret
 
     def list(self) -> list[ApiKey]:
         """Every key, revoked ones included."""
         with self.store.read() as s:
-            return [_record(r) for r in s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))]
+            return [_record(r) for r in self.store.keys(s)]
 
     def revoke(self, key_id: int) -> ApiKey:
         """Revokes a key; requests with it are refused from now on."""
         with self.store.write() as s:
-            row = s.get(ApiKeyRow, int(key_id))
+            row = self.store.revoke_key(s, int(key_id), datetime.now(UTC))
             if row is None:
                 raise KeyNotFound(f"no API key with id {key_id}")
-            if row.revoked_at is None:
-                row.revoked_at = datetime.now(UTC)
-            s.flush()
             return _record(row)
 
     def authenticate(self, secret: str | None) -> ApiKey | None:
@@ -103,7 +89,7 @@ class KeyStore:
             return None
         digest = _digest(secret)
         with self.store.read() as s:
-            row = s.scalars(select(ApiKeyRow).where(ApiKeyRow.secret_sha256 == digest)).first()
+            row = self.store.key_with_digest(s, digest)
             if (
                 row is None
                 or not hmac.compare_digest(row.secret_sha256, digest)

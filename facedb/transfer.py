@@ -12,13 +12,9 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-from sqlalchemy import func, insert, select, text
-
 from facedb.errors import GalleryError
 from facedb.gallery import FaceDB
-from facedb.models import FaceRow, PersonRow
-from facedb.store import Store, template_array
+from facedb.models import PersonRow
 
 __all__ = ["CopyReport", "copy_gallery"]
 
@@ -53,13 +49,13 @@ def copy_gallery(src: FaceDB, dst: FaceDB, progress: Callable[[int, int], None] 
             f"cannot copy templates of {src.facts.model_id} into a gallery of {dst.facts.model_id}"
         )
     with src.store.read() as s:
-        src_people = {int(r.id): r for r in s.scalars(select(PersonRow))}
-        total_faces = int(s.scalar(select(func.count()).select_from(FaceRow)) or 0)
+        src_people = {int(r.id): r for r in src.store.people(s)}
+        total_faces = src.store.count_faces(s)
         for r in src_people.values():
             s.expunge(r)
     with dst.store.read() as s:
-        dst_people = {int(r.id): _person_key(r) for r in s.scalars(select(PersonRow))}
-        dst_faces = {int(i) for i in s.scalars(select(FaceRow.id))}
+        dst_people = {int(r.id): _person_key(r) for r in dst.store.people(s)}
+        dst_faces = dst.store.face_ids(s)
     foreign = [
         pid for pid, key in dst_people.items() if pid not in src_people or key != _person_key(src_people[pid])
     ]
@@ -72,8 +68,8 @@ def copy_gallery(src: FaceDB, dst: FaceDB, progress: Callable[[int, int], None] 
     for start in range(0, len(missing_people), _BATCH):
         chunk = missing_people[start : start + _BATCH]
         with dst.store.write() as s:
-            s.execute(
-                insert(PersonRow),
+            dst.store.insert_people(
+                s,
                 [
                     {"id": r.id, "name": r.name, "metadata_json": r.metadata_json, "created_at": r.created_at}
                     for r in chunk
@@ -84,22 +80,17 @@ def copy_gallery(src: FaceDB, dst: FaceDB, progress: Callable[[int, int], None] 
     last_id = 0
     while True:
         with src.store.read() as s:
-            rows = list(
-                s.execute(
-                    select(FaceRow.__table__).where(FaceRow.id > last_id).order_by(FaceRow.id).limit(_BATCH)
-                ).mappings()
-            )
+            rows = src.store.face_rows_after(s, last_id, _BATCH)
         if not rows:
             break
         last_id = int(rows[-1]["id"])
         done += len(rows)
-        fresh = [dict(r) for r in rows if int(r["id"]) not in dst_faces]
+        fresh = [r for r in rows if int(r["id"]) not in dst_faces]
         if fresh:
             with dst.store.write() as s:
-                s.execute(insert(FaceRow), fresh)
-                generation = Store.bump(s, added=[int(r["id"]) for r in fresh])
-            vectors = np.vstack([template_array(r["template"], dst.facts.dimension) for r in fresh])
-            dst._after_write(added=[int(r["id"]) for r in fresh], vectors=vectors, generation=generation)
+                dst.store.insert_faces(s, fresh)
+                dst.store.bump(s, added=[int(r["id"]) for r in fresh])
+            dst.sync_vectors()
             faces_copied += len(fresh)
         if progress is not None:
             progress(done, total_faces)
@@ -115,22 +106,13 @@ def _advance_sequences(db: FaceDB) -> None:
     if db.store.is_sqlite:
         return
     with db.store.write() as s:
-        for table in ("people", "faces"):
-            s.execute(
-                text(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), 1))"
-                )
-            )
+        db.store.advance_id_sequences(s)
 
 
 def _fingerprint(db: FaceDB) -> tuple[dict[int, tuple[str, str]], dict[int, tuple[int, str]]]:
     with db.store.read() as s:
-        people = {int(r.id): (r.name, r.metadata_json) for r in s.scalars(select(PersonRow))}
-        faces = {
-            int(i): (int(p), hashlib.sha256(t).hexdigest())
-            for i, p, t in s.execute(select(FaceRow.id, FaceRow.person_id, FaceRow.template))
-        }
+        people = {int(r.id): (r.name, r.metadata_json) for r in db.store.people(s)}
+        faces = {i: (p, hashlib.sha256(t).hexdigest()) for i, p, t in db.store.face_templates(s)}
     return people, faces
 
 

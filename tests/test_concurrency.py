@@ -137,14 +137,14 @@ def test_removal_racing_an_addition_logs_both(
             real = Store.face_ids_of
             main = threading.current_thread()
 
-            def face_ids_then_let_the_adder_in(s, person_ids):  # type: ignore[no-untyped-def]
-                ids = real(s, person_ids)
+            def face_ids_then_let_the_adder_in(self, s, person_ids):  # type: ignore[no-untyped-def]
+                ids = real(self, s, person_ids)
                 if threading.current_thread() is main and not thread.is_alive() and not outcome:
                     thread.start()
                     thread.join(timeout=3)  # with the person locked, the adder waits for us
                 return ids
 
-            monkeypatch.setattr(Store, "face_ids_of", staticmethod(face_ids_then_let_the_adder_in))
+            monkeypatch.setattr(Store, "face_ids_of", face_ids_then_let_the_adder_in)
             remover.remove(person.id)
             join_all([thread], 30)
             (result,) = outcome

@@ -317,7 +317,7 @@ def test_poisoned_templates_are_refused_before_anything_is_written(tmp_path: Pat
 
 def test_a_stored_poisoned_template_is_skipped_and_reported(tmp_path: Path) -> None:
     """A gallery that an older facedb let a NaN row into opens, answers, and `check` names it."""
-    from facedb.store import FaceInfo, Store
+    from facedb.store import FaceInfo
 
     folder = tmp_path / "g"
     x = np.random.default_rng(3).normal(size=(2, 512))
@@ -326,9 +326,9 @@ def test_a_stored_poisoned_template_is_skipped_and_reported(tmp_path: Path) -> N
         poison = np.full((2, 512), np.nan, dtype=np.float32)
         poison[1] = 0.0
         with db.store.write() as s:
-            pids = Store.add_people(s, ["nan", "zero"], [{}, {}])
-            bad = Store.add_faces(s, pids, db.facts.model_id, poison, [FaceInfo()] * 2)
-            Store.bump(s, added=bad)
+            pids = db.store.add_people(s, ["nan", "zero"], [{}, {}])
+            bad = db.store.add_faces(s, pids, db.facts.model_id, poison, [FaceInfo()] * 2)
+            db.store.bump(s, added=bad)
     shutil.rmtree(folder / "index")  # rebuilt from SQL on open, the poisoned rows with it
     with FaceDB(folder) as db:
         assert db.search(x[1], k=1)[0][0].person.name == "b"

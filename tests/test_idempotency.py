@@ -49,7 +49,8 @@ def test_a_keyed_enrollment_happens_once(location: str, tmp_path: Path, engine: 
         # A refused enrollment records nothing: the key can be used once the photo is fixed.
         with pytest.raises(EnrollmentRefused):
             db.create_person("Nobody", [b"not a photo"], request_key="7:b", request_fingerprint="h")
-        assert db.store.recall("7:b") is None
+        with db.store.read() as s:
+            assert db.store.recall_request(s, "7:b") is None
         added = [
             db.add_photos(first.person, [biden], force=True, request_key="7:c", request_fingerprint="i")
             for _ in range(2)

@@ -643,3 +643,21 @@ def test_health_is_unavailable_when_the_vector_store_is_not_usable(
     monkeypatch.setattr(db, "vectors", Down())
     response = client.get("/health")
     assert response.status_code == 503 and response.json() == {"status": "unavailable"}
+
+
+def test_health_with_a_key_never_catches_the_index_up(
+    app_client: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, engine: Any
+) -> None:
+    """Another process enrolled meanwhile: /health with a key counts it from SQL, and leaves
+    the index alone (catching up writes the index files)."""
+    import facedb
+
+    client, db, secret = app_client
+    with facedb.FaceDB(tmp_path / "gallery", engine=engine) as other:
+        template = np.random.default_rng(11).standard_normal((1, 512)).astype(np.float32)
+        other.import_embeddings(["somebody"], template / np.linalg.norm(template))
+    caught_up: list[bool] = []
+    monkeypatch.setattr(db.vectors, "sync", lambda store: caught_up.append(True))
+    body = client.get("/health", headers={"X-API-Key": secret}).json()
+    assert body["status"] == "ok" and body["people"] == 1 and body["faces"] == 1
+    assert caught_up == [], "/health caught the index up"

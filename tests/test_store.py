@@ -70,19 +70,20 @@ def test_generations_and_change_log(tmp_path: Path) -> None:
     store.claim("model-x", 4)
     assert store.generation() == 0
     with store.write() as s:
-        (pid,) = Store.add_people(s, ["a"], [{}])
-        ids = Store.add_faces(
+        (pid,) = store.add_people(s, ["a"], [{}])
+        ids = store.add_faces(
             s, [pid, pid], "model-x", np.eye(4, dtype=np.float32)[:2], [FaceInfo(), FaceInfo()]
         )
-        assert Store.bump(s, added=ids) == 1
+        assert store.bump(s, added=ids) == 1
     with store.write() as s:
-        assert Store.bump(s, removed=[ids[0]]) == 2
-    changes = store.changes_since(0)
-    assert changes is not None
-    assert changes.generation == 2 and changes.added == {ids[1]} and changes.removed == {ids[0]}
-    assert store.changes_since(2) == type(changes)(2, frozenset(), frozenset())
-    assert store.changes_since(5) is None  # ahead of the database: rebuild
-    got_ids, vectors = store.templates(ids, 4)
+        assert store.bump(s, removed=[ids[0]]) == 2
+    with store.read() as s:
+        changes = store.changes_after(s, 0)
+        assert changes is not None
+        assert changes.generation == 2 and changes.added == {ids[1]} and changes.removed == {ids[0]}
+        assert store.changes_after(s, 2) == type(changes)(2, frozenset(), frozenset())
+        assert store.changes_after(s, 5) is None  # ahead of the database: rebuild
+        got_ids, vectors = store.templates(s, ids, 4)
     assert sorted(got_ids.tolist()) == ids
     np.testing.assert_array_equal(vectors[np.argsort(got_ids)], np.eye(4, dtype=np.float32)[:2])
     store.close()
@@ -100,7 +101,7 @@ def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
     store = store_at(tmp_path)
     store.claim("m", 4)
     with pytest.raises(RuntimeError), store.write() as s:
-        Store.add_people(s, ["half"], [{}])
+        store.add_people(s, ["half"], [{}])
         raise RuntimeError("crash in the middle")
     with store.read() as s:
         assert s.execute(text("select count(*) from people")).scalar() == 0
@@ -121,3 +122,27 @@ def test_migrations_ship_inside_the_package() -> None:
     scripts = resources.files("facedb") / "migrations"
     assert (scripts / "env.py").is_file()
     assert any(p.name.endswith(".py") for p in (scripts / "versions").iterdir())
+
+
+def test_people_and_faces_compose_in_one_transaction(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.claim("m", 4)
+    with store.write() as s:
+        (pid,) = store.add_people(s, ["a"], [{"team": "x"}])
+        infos = [FaceInfo(image_sha256="h1"), FaceInfo()]
+        face_ids = store.add_faces(s, [pid, pid], "m", np.eye(4, dtype=np.float32)[:2], infos)
+        store.merge_metadata(s, pid, {"desk": 3})
+        assert store.rename_person(s, pid, "b")
+        assert store.generation(s) == 0 and store.bump(s, added=face_ids) == 1
+    with store.read() as s:
+        (row,) = store.people_named(s, "b")
+        assert row.metadata_json == '{"desk": 3, "team": "x"}'
+        assert store.image_hashes(s, pid) == {"h1"}
+        assert store.face_ids(s) == set(face_ids) and store.count_faces(s) == 2
+    with store.write() as s:
+        assert store.remove_face(s, face_ids[0]) and not store.remove_face(s, face_ids[0])
+        assert store.remove_person(s, pid) == [face_ids[1]]
+        assert store.remove_person(s, pid) is None and not store.rename_person(s, pid, "c")
+    with store.read() as s:
+        assert store.count_people(s) == 0 and store.count_faces(s) == 0
+    store.close()

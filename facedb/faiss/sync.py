@@ -220,7 +220,10 @@ class SyncedIndex:
 
     def _catch_up(self, store: Store) -> None:
         """Replays the change log after our generation; rebuilds if it does not reach."""
-        changes = store.changes_since(self._generation) if self._generation >= 0 else None
+        changes = None
+        if self._generation >= 0:
+            with store.read() as s:
+                changes = store.changes_after(s, self._generation)
         if changes is None:
             self._rebuild_in_memory(store)
             return
@@ -228,7 +231,8 @@ class SyncedIndex:
             self._vectors.remove(np.fromiter(changes.removed, dtype=np.int64))
         fresh = sorted(i for i in changes.added if not self._vectors.contains(i))
         if fresh:
-            ids, vectors = store.templates(fresh, self.dimension)
+            with store.read() as s:
+                ids, vectors = store.templates(s, fresh, self.dimension)
             if len(ids):
                 self._vectors.add(ids, vectors)
         self._generation = changes.generation
@@ -236,8 +240,8 @@ class SyncedIndex:
     def _rebuild_in_memory(self, store: Store) -> None:
         fresh = FaissStore(self.folder, dim=self.dimension, model=self.model_id, mode=self.mode)
         with store.read() as s:
-            generation = Store.current_generation(s)
-            for ids, vectors in Store.iter_templates(s, self.dimension):
+            generation = store.generation(s)
+            for ids, vectors in store.iter_templates(s, self.dimension):
                 if len(ids):
                     fresh.add(ids, vectors)
         old, self._vectors = self._vectors, fresh

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy.orm import Session
 
 from facedb.errors import GalleryError, VectorStoreUnavailable
 from facedb.milvus.failures import failure_reason, is_unavailable
@@ -193,7 +194,7 @@ class SyncedMilvus:
             self._replay(store)
         elif not self._expected or self._expected[-1][1] != current:
             with store.read() as s:
-                self._note_expected(Store.current_generation(s), _template_count(s))
+                self._note_expected(store.generation(s), store.count_faces(s))
 
     def apply(
         self,
@@ -221,13 +222,13 @@ class SyncedMilvus:
         self.wait_ready(count_rows=False)
         compact = False
         with self._lock, store.write() as s:
-            applied = Store.applied_generation(s, self.key)
-            current = Store.current_generation(s)
+            applied = store.applied_generation(s, self.key)
+            current = store.generation(s)
             if applied == current:
                 return
-            changes = Store.changes_after(s, applied) if applied >= 0 else None
+            changes = store.changes_after(s, applied) if applied >= 0 else None
             if changes is None:
-                self._mirror(s)
+                self._mirror(store, s)
                 compact = True
             else:
                 if changes.removed:
@@ -240,10 +241,10 @@ class SyncedMilvus:
                     )
                     compact = True
                 if changes.added:
-                    ids, vectors = Store.templates_in(s, sorted(changes.added), self.dimension)
+                    ids, vectors = store.templates(s, sorted(changes.added), self.dimension)
                     self._upsert(ids, vectors)
-            Store.set_applied_generation(s, self.key, current)
-            self._note_expected(current, _template_count(s))
+            store.set_applied_generation(s, self.key, current)
+            self._note_expected(current, store.count_faces(s))
         if compact:
             self._call("compact", self.client.compact, self.settings.collection, timeout=WRITE_SECONDS)
 
@@ -257,10 +258,10 @@ class SyncedMilvus:
                 "upsert", self.client.upsert, self.settings.collection, data=rows, timeout=WRITE_SECONDS
             )
 
-    def _mirror(self, s: Any) -> None:
+    def _mirror(self, store: Store, s: Session) -> None:
         """Makes the collection hold exactly the SQL templates (inside a SQL write)."""
         wanted: set[int] = set()
-        for ids, vectors in Store.iter_templates(s, self.dimension, batch=_BATCH):
+        for ids, vectors in store.iter_templates(s, self.dimension, batch=_BATCH):
             wanted.update(int(i) for i in ids)
             if len(ids):
                 self._upsert(ids, vectors)
@@ -277,9 +278,9 @@ class SyncedMilvus:
     def rebuild(self, store: Store) -> None:
         """Mirrors every SQL template into the collection and removes what SQL lacks."""
         with self._lock, store.write() as s:
-            self._mirror(s)
-            Store.set_applied_generation(s, self.key, Store.current_generation(s))
-            self._note_expected(Store.current_generation(s), _template_count(s))
+            self._mirror(store, s)
+            store.set_applied_generation(s, self.key, store.generation(s))
+            self._note_expected(store.generation(s), store.count_faces(s))
         self._call("compact", self.client.compact, self.settings.collection, timeout=WRITE_SECONDS)
 
     # -- reading ---------------------------------------------------------------------------
@@ -502,12 +503,3 @@ class SyncedMilvus:
                     retry_after=RETRY_AFTER_SECONDS,
                 ) from None
             raise GalleryError(f"Milvus {what} on {self.key} failed: {failure_reason(e)}") from None
-
-
-def _template_count(s: Any) -> int:
-    """Inside a read or write: how many templates SQL holds (what the collection should)."""
-    from sqlalchemy import func, select
-
-    from facedb.models import FaceRow
-
-    return int(s.execute(select(func.count()).select_from(FaceRow)).scalar_one())

@@ -36,7 +36,7 @@ def router(service: Service) -> APIRouter:
             return False
 
     def details() -> dict[str, Any]:
-        stats = db.stats()
+        stats = db.stats(catch_up=False)
         return {key: stats[key] for key in ("people", "faces", "model", "index", "generation")}
 
     @routes.get(

@@ -1,0 +1,61 @@
+"""The gallery's SQL store: people, templates and gallery facts, the source of truth, and the
+only code in facedb that builds SQL.
+
+:class:`Store` is one class composed from a module per job: the database and its
+transactions (database.py, schema.py), the gallery row (facts.py), the generation and change
+log (changes.py), people and faces (people.py), templates as arrays (templates.py),
+attendance (sightings.py), API keys (keys.py) and idempotency records (requests.py).
+
+One calling style: only :meth:`Store.read` and :meth:`Store.write` open a transaction, and
+every query method takes that session as its first argument, so that a caller composes
+several in one transaction::
+
+    with store.write() as s:
+        face_ids = store.remove_person(s, person_id)
+        generation = store.bump(s, removed=face_ids)
+
+Three cheap reads on the search path open a bare connection of their own instead
+(:meth:`Store.generation` without a session, :meth:`Store.sync_state`,
+:meth:`Store.face_owners`), as do :meth:`Store.claim` and :meth:`Store.checkpoint`.
+"""
+
+from __future__ import annotations
+
+from facedb.store.changes import ChangeLog, ChangeSet
+from facedb.store.facts import GalleryFacts, GalleryFactsQueries
+from facedb.store.keys import KeyQueries
+from facedb.store.people import FaceInfo, PeopleQueries, PersonFields
+from facedb.store.requests import RequestQueries
+from facedb.store.schema import head_revision, migrate
+from facedb.store.sightings import SightingQueries
+from facedb.store.templates import TemplateQueries, template_array, template_bytes
+
+__all__ = [
+    "ChangeSet",
+    "FaceInfo",
+    "GalleryFacts",
+    "PersonFields",
+    "Store",
+    "head_revision",
+    "migrate",
+    "template_array",
+    "template_bytes",
+]
+
+
+class Store(
+    GalleryFactsQueries,
+    ChangeLog,
+    PeopleQueries,
+    TemplateQueries,
+    SightingQueries,
+    KeyQueries,
+    RequestQueries,
+):
+    """SQL access for one gallery. Thread-safe: each transaction takes its own connection.
+
+    Args:
+        url: a SQLAlchemy URL (``sqlite:///folder/gallery.db``, ``postgresql+psycopg://...``).
+        read_only: never write (no migration; every write is :class:`~facedb.errors.ReadOnlyGallery`).
+        create: set up the schema in an empty database; False refuses one.
+    """

@@ -1,0 +1,269 @@
+"""The gallery's SQL database: engine creation, SQLite pragmas, read-only openers,
+transactions and the mapping of database failures to facedb's errors.
+
+SQLite (a folder's gallery.db) or any SQLAlchemy URL (PostgreSQL is tested). The schema is
+migrated on open (facedb.store.schema). Only :meth:`Database.read` and :meth:`Database.write`
+open sessions; the query methods of facedb.store take that session as their first argument,
+so that a caller composes several in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
+
+from facedb.errors import DatabaseUnavailable, GalleryError, ReadOnlyGallery
+from facedb.store.schema import check_revision, current_revision, migrate, serialize
+
+__all__ = ["Database", "core_table", "insert_many", "sqlite_url", "utc_now"]
+
+log = logging.getLogger("facedb")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling is off: facedb emits BEGIN itself (see _begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers go on while one process writes; FULL makes a returned commit durable;
+    # foreign keys make removing a person remove their faces; secure_delete zeroes freed
+    # pages so that an erased template leaves no bytes in the file.
+    for pragma in (
+        # 8 KiB pages hold three 2 KiB templates where 4 KiB pages hold one (a new database
+        # only: an existing one keeps its page size).
+        "page_size=8192",
+        "journal_mode=WAL",
+        "synchronous=FULL",
+        "foreign_keys=ON",
+        "secure_delete=ON",
+        "busy_timeout=30000",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _read_only_sqlite(url: URL) -> URL:
+    """The same SQLite database opened through a read-only URI (mode=ro): SQLite itself
+    refuses every write, and nothing is created where the file is missing.
+
+    A WAL database needs its -shm file, which SQLite cannot create on a read-only volume. A
+    gallery closed cleanly has no WAL left (facedb checkpoints and SQLite removes it), and is
+    then opened as immutable: nothing can change it through a read-only mount."""
+    path = url.database or ""
+    query = {"mode": "ro", "uri": "true"}
+    wal = Path(f"{path}-wal")
+    if not os.access(Path(path).parent, os.W_OK) and not Path(f"{path}-shm").exists():
+        if not wal.exists() or wal.stat().st_size == 0:
+            query["immutable"] = "1"
+    return url.set(database=f"file:{quote(path)}", query=query)
+
+
+def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in ("query_only=ON", "foreign_keys=ON", "busy_timeout=30000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _begin(connection: Connection) -> None:
+    # A writer takes SQLite's write lock when it begins (IMMEDIATE), not halfway through,
+    # where a concurrent writer would make it fail instead of wait.
+    write = connection.get_execution_options().get("facedb_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class Database:
+    """The SQL database of one gallery: its engine and transactions. Thread-safe: each
+    transaction takes its own connection.
+
+    Args:
+        url: a SQLAlchemy URL (``sqlite:///folder/gallery.db``, ``postgresql+psycopg://...``).
+        read_only: never write (no migration; every write is :class:`ReadOnlyGallery`).
+        create: set up the schema in an empty database; False refuses one.
+    """
+
+    def __init__(self, url: str, *, read_only: bool = False, create: bool = True) -> None:
+        parsed = make_url(url)
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, per CONTRACTS.md
+        self.url = parsed
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.read_only = read_only
+        self._write_lock = threading.Lock()
+        try:
+            if self.is_sqlite:
+                # Pooled connections: opening one (and its PRAGMAs) costs about a millisecond,
+                # a third of a search. Idle pooled connections hold no read transaction, so
+                # they never stop a WAL checkpoint.
+                target = _read_only_sqlite(parsed) if read_only else parsed
+                self.engine: Engine = create_engine(target, pool_size=8, max_overflow=16)
+                event.listen(
+                    self.engine, "connect", _sqlite_read_only_pragmas if read_only else _sqlite_pragmas
+                )
+                event.listen(self.engine, "begin", _begin)
+            else:
+                connect_args = {"options": "-c default_transaction_read_only=on"} if read_only else {}
+                self.engine = create_engine(
+                    parsed, pool_pre_ping=True, pool_size=8, connect_args=connect_args
+                )
+            with self.engine.connect() as conn:
+                if read_only:
+                    check_revision(conn, self.safe_url)
+                else:
+                    if not create:
+                        if current_revision(conn) is None:
+                            raise GalleryError(f"{self.safe_url} holds no facedb gallery (and create=False)")
+                    conn = conn.execution_options(facedb_write=True)
+                    with conn.begin():
+                        # Any number of processes may open a fresh database at once: one
+                        # migrates, the others wait and find it done (SQLite's BEGIN IMMEDIATE
+                        # does the same).
+                        serialize(conn)
+                        migrate(conn)
+        except GalleryError:
+            raise
+        except SQLAlchemyError as e:
+            raise _database_error(
+                e, f"cannot open the gallery database {self.safe_url}: {_reason(e)}"
+            ) from None
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden, for messages and logs."""
+        return self.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Closes every connection; on SQLite, checkpoints the WAL into the database first
+        (a failed checkpoint loses nothing: the WAL is replayed by the next opener)."""
+        try:
+            self.checkpoint()
+        except GalleryError as e:
+            log.warning("closing %s: %s", self.safe_url, e)
+        self.engine.dispose()
+
+    def checkpoint(self) -> bool:
+        """Copies SQLite's WAL into the database and truncates it to zero bytes, so that no
+        erased row survives in the WAL. False when another connection still reads it."""
+        if not self.is_sqlite or self.read_only:
+            return True
+        try:
+            with self.engine.connect() as conn:
+                row = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except SQLAlchemyError as e:
+            raise GalleryError(
+                f"cannot checkpoint the gallery database {self.safe_url}: {_reason(e)}"
+            ) from None
+        return row is not None and row[0] == 0
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session (one transaction, a consistent snapshot)."""
+        try:
+            with Session(self.engine) as session, session.begin():
+                yield session
+        except SQLAlchemyError as e:
+            raise _database_error(e, f"gallery database {self.safe_url} failed: {_reason(e)}") from None
+
+    @contextmanager
+    def _query(self) -> Iterator[Connection]:
+        """A read on a bare connection, for the search path's small lookups: a third of the
+        cost of an ORM session (one transaction all the same)."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as e:
+            raise _database_error(e, f"gallery database {self.safe_url} failed: {_reason(e)}") from None
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction: all of it commits when the block ends, or none of it.
+
+        Raises:
+            ReadOnlyGallery: the store was opened read-only.
+        """
+        if self.read_only:
+            raise ReadOnlyGallery(f"the gallery {self.safe_url} is open read-only: nothing can be changed")
+        with self._write_lock:
+            try:
+                with self.engine.connect() as conn:
+                    conn = conn.execution_options(facedb_write=True)
+                    with Session(bind=conn) as session, session.begin():
+                        yield session
+            except SQLAlchemyError as e:
+                raise _database_error(e, f"gallery database {self.safe_url} failed: {_reason(e)}") from None
+
+
+def core_table(model: Any) -> Table:
+    """The Core table of a model: Core inserts skip the ORM's per-row work."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def insert_many(s: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Inserts rows in one executemany; returns their new ids in order."""
+    if not rows:
+        return []
+    if s.get_bind().dialect.name == "sqlite":
+        # A plain executemany is several times faster than RETURNING row by row. Inside a
+        # write transaction (BEGIN IMMEDIATE: nobody else inserts) AUTOINCREMENT hands out
+        # consecutive ids, so the last one gives them all.
+        s.execute(insert(table), rows)
+        last = int(s.execute(select(func.last_insert_rowid())).scalar_one())
+        return list(range(last - len(rows) + 1, last + 1))
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in s.execute(statement, rows).scalars()]
+
+
+def utc_now() -> datetime:
+    """Now, in UTC (every stored time is)."""
+    return datetime.now(UTC)
+
+
+# SQLSTATE classes of a server that cannot serve now: connection exception, insufficient
+# resources, operator intervention (shutting down, starting up), transaction rollback.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57", "40")
+
+
+def _database_error(e: SQLAlchemyError, message: str) -> GalleryError:
+    """DatabaseUnavailable when the database cannot answer now (a server restarting or
+    gone, a dropped connection, SQLite locked too long) and a retry may work; else
+    GalleryError. Either way, no SQLAlchemy or driver exception reaches the caller."""
+    orig = getattr(e, "orig", None)
+    if isinstance(e, DBAPIError) and e.connection_invalidated:
+        transient = True
+    elif isinstance(e, DisconnectionError | PoolTimeout):
+        transient = True
+    elif isinstance(e, OperationalError | InterfaceError):
+        if type(orig).__module__.startswith("sqlite3"):
+            transient = any(word in str(orig).lower() for word in ("locked", "busy"))
+        else:
+            state = getattr(orig, "sqlstate", None)
+            transient = state is None or str(state).startswith(_UNAVAILABLE_SQLSTATES)
+    else:
+        transient = False
+    return DatabaseUnavailable(message) if transient else GalleryError(message)
+
+
+def _reason(e: SQLAlchemyError) -> str:
+    """The database's own message, without SQLAlchemy's statement dump and links."""
+    orig = getattr(e, "orig", None)
+    return str(orig if orig is not None else e).splitlines()[0]
+
+
+def sqlite_url(folder: str) -> str:
+    """The SQLAlchemy URL of a folder gallery's database."""
+    return f"sqlite:///{folder}/gallery.db"

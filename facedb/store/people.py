@@ -1,0 +1,257 @@
+"""People and their faces: adding, finding, renaming and removing them, with the row locks
+that keep a removal and a concurrent enrollment of the same person apart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session, aliased
+
+from facedb.models import FaceRow, PersonRow
+from facedb.store.database import Database, core_table, insert_many, utc_now
+from facedb.store.templates import template_bytes
+
+__all__ = ["FaceInfo", "PeopleQueries", "PersonFields"]
+
+
+@dataclass(frozen=True, slots=True)
+class FaceInfo:
+    """Where a template came from (all optional for imported templates)."""
+
+    bbox: Sequence[float] | None = None
+    det_score: float | None = None
+    image_sha256: str | None = None
+    image_name: str | None = None
+
+
+class PersonFields(Protocol):
+    """A person's columns, as an ORM row or a plain result row has them."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def metadata_json(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+_OTHER_FACE = aliased(FaceRow)
+_OWNERS = select(
+    FaceRow.id.label("face_id"),
+    PersonRow.id.label("id"),
+    PersonRow.name.label("name"),
+    PersonRow.metadata_json.label("metadata_json"),
+    PersonRow.created_at.label("created_at"),
+    select(func.count())
+    .select_from(_OTHER_FACE)
+    .where(_OTHER_FACE.person_id == PersonRow.id)
+    .correlate(PersonRow)
+    .scalar_subquery()
+    .label("face_count"),
+).join(PersonRow, PersonRow.id == FaceRow.person_id)
+
+
+class PeopleQueries(Database):
+    """The people and faces tables."""
+
+    # -- people ----------------------------------------------------------------------------
+
+    def add_people(
+        self,
+        s: Session,
+        names: Sequence[str],
+        metadata: Sequence[dict[str, Any]],
+        created_at: datetime | None = None,
+    ) -> list[int]:
+        """Inside a write: new people; their ids, in order (one bulk INSERT ... RETURNING)."""
+        now = created_at or utc_now()
+        rows = [
+            {"name": name, "metadata": json.dumps(meta, sort_keys=True), "created_at": now}
+            for name, meta in zip(names, metadata, strict=True)
+        ]
+        return insert_many(s, core_table(PersonRow), rows)
+
+    def count_people(self, s: Session) -> int:
+        """How many people the gallery holds."""
+        return int(s.execute(select(func.count()).select_from(PersonRow)).scalar_one())
+
+    def people(self, s: Session) -> list[PersonRow]:
+        """Everybody, by id."""
+        return list(s.scalars(select(PersonRow).order_by(PersonRow.id)))
+
+    def people_named(self, s: Session, name: str) -> list[PersonRow]:
+        """Everybody with exactly this name, by id."""
+        return list(s.scalars(select(PersonRow).where(PersonRow.name == name).order_by(PersonRow.id)))
+
+    def person(
+        self, s: Session, person_id: int, *, lock: Literal["update", "share"] | None = None
+    ) -> PersonRow | None:
+        """The person with this id, or None; inside a write, `lock` takes their row lock
+        (FOR UPDATE, or FOR SHARE) until the transaction ends."""
+        if lock == "update":
+            return s.get(PersonRow, int(person_id), with_for_update=True)
+        if lock == "share":
+            return s.get(PersonRow, int(person_id), with_for_update={"read": True})
+        return s.get(PersonRow, int(person_id))
+
+    def rename_person(self, s: Session, person_id: int, name: str) -> bool:
+        """Inside a write: gives a person a new name; False when nobody has this id."""
+        row = s.get(PersonRow, int(person_id))
+        if row is None:
+            return False
+        row.name = name
+        return True
+
+    def merge_metadata(self, s: Session, person_id: int, metadata: Mapping[str, Any]) -> None:
+        """Inside a write: merges these keys into a person's metadata (the person exists)."""
+        row = s.get(PersonRow, int(person_id))
+        assert row is not None
+        merged = {**json.loads(row.metadata_json or "{}"), **metadata}
+        row.metadata_json = json.dumps(merged, sort_keys=True)
+
+    def remove_person(self, s: Session, person_id: int) -> list[int] | None:
+        """Inside a write: removes a person (their faces go with them); the ids of the faces
+        removed, or None when nobody has this id."""
+        # The person's row is locked before their faces are listed: a face another process
+        # adds meanwhile waits, then finds them gone, instead of being removed by the cascade
+        # without a line in the change log.
+        row = self.person(s, person_id, lock="update")
+        if row is None:
+            return None
+        face_ids = self.face_ids_of(s, [int(person_id)])
+        s.delete(row)
+        s.flush()
+        return face_ids
+
+    def insert_people(self, s: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Inside a write: people with the ids they have elsewhere (``facedb copy``): each row
+        holds id, name, metadata_json and created_at."""
+        s.execute(insert(PersonRow), [dict(r) for r in rows])
+
+    # -- faces -----------------------------------------------------------------------------
+
+    def add_faces(
+        self,
+        s: Session,
+        person_ids: Sequence[int],
+        model_id: str,
+        templates: NDArray[np.float32],
+        infos: Sequence[FaceInfo],
+    ) -> list[int]:
+        """Inside a write: new faces, the i-th template for the i-th person id; their ids."""
+        now = utc_now()
+        rows = []
+        for person_id, vector, info in zip(person_ids, templates, infos, strict=True):
+            box = list(info.bbox) if info.bbox is not None else [None] * 4
+            rows.append(
+                {
+                    "person_id": person_id,
+                    "template": template_bytes(vector),
+                    "model_id": model_id,
+                    "x1": box[0],
+                    "y1": box[1],
+                    "x2": box[2],
+                    "y2": box[3],
+                    "det_score": info.det_score,
+                    "image_sha256": info.image_sha256,
+                    "image_name": info.image_name,
+                    "created_at": now,
+                }
+            )
+        return insert_many(s, core_table(FaceRow), rows)
+
+    def remove_face(self, s: Session, face_id: int) -> bool:
+        """Inside a write: removes one face; False when no face has this id."""
+        row = s.get(FaceRow, int(face_id))
+        if row is None:
+            return False
+        s.delete(row)
+        s.flush()
+        return True
+
+    def count_faces(self, s: Session) -> int:
+        """How many faces (templates) the gallery holds."""
+        return int(s.execute(select(func.count()).select_from(FaceRow)).scalar_one())
+
+    def face_ids(self, s: Session) -> set[int]:
+        """The id of every face."""
+        return {int(i) for i in s.scalars(select(FaceRow.id))}
+
+    def face_models(self, s: Session) -> set[str]:
+        """The models that made the stored templates (one, unless something is wrong)."""
+        return set(s.scalars(select(FaceRow.model_id).distinct()))
+
+    def faces_of(self, s: Session, person_id: int) -> list[FaceRow]:
+        """A person's faces, by id."""
+        return list(s.scalars(select(FaceRow).where(FaceRow.person_id == person_id).order_by(FaceRow.id)))
+
+    def image_hashes(self, s: Session, person_id: int) -> set[str]:
+        """The content hashes of the photos a person's faces came from (where known)."""
+        return {h for h in s.scalars(select(FaceRow.image_sha256).where(FaceRow.person_id == person_id)) if h}
+
+    def face_ids_of(self, s: Session, person_ids: Sequence[int]) -> list[int]:
+        """Ids of every face of these people."""
+        return [int(i) for i in s.scalars(select(FaceRow.id).where(FaceRow.person_id.in_(person_ids)))]
+
+    def face_counts(self, s: Session, person_ids: Sequence[int]) -> dict[int, int]:
+        """How many faces each of these people has."""
+        rows = s.execute(
+            select(FaceRow.person_id, func.count())
+            .where(FaceRow.person_id.in_(person_ids))
+            .group_by(FaceRow.person_id)
+        )
+        return {int(p): int(n) for p, n in rows}
+
+    def face_owners(
+        self, face_ids: Sequence[int]
+    ) -> tuple[dict[int, int], dict[int, tuple[PersonFields, int]]]:
+        """For the faces that still exist: face id -> person id, and person id -> (the
+        person's columns, face count), in one query on a bare connection of its own (columns,
+        not ORM objects, and no session: this is on every search's path)."""
+        if not face_ids:
+            return {}, {}
+        owners: dict[int, int] = {}
+        people: dict[int, tuple[PersonFields, int]] = {}
+        with self._query() as conn:
+            for row in conn.execute(_OWNERS.where(FaceRow.id.in_(list(face_ids)))):
+                owners[int(row.face_id)] = int(row.id)
+                people[int(row.id)] = (row, int(row.face_count))
+        return owners, people
+
+    def face_rows_after(self, s: Session, face_id: int, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` faces with ids above `face_id`, by id, every column (template
+        included) as a dict that :meth:`insert_faces` takes."""
+        statement = select(FaceRow.__table__).where(FaceRow.id > face_id).order_by(FaceRow.id).limit(limit)
+        return [dict(r) for r in s.execute(statement).mappings()]
+
+    def insert_faces(self, s: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Inside a write: faces with the ids they have elsewhere (``facedb copy``), as
+        :meth:`face_rows_after` gives them."""
+        s.execute(insert(FaceRow), [dict(r) for r in rows])
+
+    def face_templates(self, s: Session) -> Iterator[tuple[int, int, bytes]]:
+        """(face id, person id, stored template) of every face."""
+        for face_id, person_id, template in s.execute(
+            select(FaceRow.id, FaceRow.person_id, FaceRow.template)
+        ):
+            yield int(face_id), int(person_id), template
+
+    def advance_id_sequences(self, s: Session) -> None:
+        """Inside a write on PostgreSQL: moves the id sequences of people and faces past the
+        largest id, which explicit ids (``facedb copy``) leave behind."""
+        for table in ("people", "faces"):
+            s.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), 1))"
+                )
+            )

@@ -1,0 +1,102 @@
+"""Attendance rows: visits (sightings) of people and strangers, and the strangers' templates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from facedb.models import PersonRow, SightingRow, StrangerRow
+from facedb.store.database import Database
+from facedb.store.templates import template_bytes
+
+__all__ = ["SightingQueries"]
+
+
+class SightingQueries(Database):
+    """The sightings and strangers tables."""
+
+    def strangers(self, s: Session) -> list[StrangerRow]:
+        """Every stranger seen so far."""
+        return list(s.scalars(select(StrangerRow)))
+
+    def add_stranger(
+        self, s: Session, template: NDArray[np.float32], first_seen: datetime, last_seen: datetime
+    ) -> int:
+        """Inside a write: a new stranger; their id."""
+        row = StrangerRow(template=template_bytes(template), first_seen=first_seen, last_seen=last_seen)
+        s.add(row)
+        s.flush()
+        return int(row.id)
+
+    def forget_strangers(self, s: Session) -> int:
+        """Inside a write: removes every stranger (their sightings go with them); how many."""
+        rows = self.strangers(s)
+        for row in rows:
+            s.delete(row)
+        return len(rows)
+
+    def add_sighting(
+        self,
+        s: Session,
+        *,
+        person_id: int | None,
+        stranger_id: int | None,
+        source: str,
+        first_seen: datetime,
+        last_seen: datetime,
+        similarity: float,
+        bbox: Sequence[float],
+        frames: int,
+    ) -> int:
+        """Inside a write: a new visit of a person or a stranger; its id."""
+        sighting = SightingRow(
+            person_id=person_id,
+            stranger_id=stranger_id,
+            source=source,
+            first_seen=first_seen,
+            last_seen=last_seen,
+            similarity=float(similarity),
+            x1=bbox[0],
+            y1=bbox[1],
+            x2=bbox[2],
+            y2=bbox[3],
+            frames=frames,
+        )
+        s.add(sighting)
+        s.flush()
+        return int(sighting.id)
+
+    def extend_sighting(
+        self, s: Session, sighting_id: int, at: datetime, similarity: float, bbox: Sequence[float]
+    ) -> None:
+        """Inside a write: one more frame of an open visit, seen at `at` (the best frame's
+        similarity and box are kept). Nothing when the visit is gone: its person was removed
+        meanwhile, and their sightings went with them."""
+        row = s.get(SightingRow, sighting_id)
+        if row is None:
+            return
+        row.last_seen = at
+        row.frames += 1
+        if similarity > row.similarity:
+            row.similarity = float(similarity)
+            row.x1, row.y1, row.x2, row.y2 = (float(v) for v in bbox)
+
+    def sightings(
+        self, s: Session, since: datetime, until: datetime, person_id: int | None = None
+    ) -> list[tuple[SightingRow, str | None]]:
+        """The visits that started in [since, until), oldest first, each with its person's
+        name (None for a stranger)."""
+        query = (
+            select(SightingRow, PersonRow.name)
+            .outerjoin(PersonRow, PersonRow.id == SightingRow.person_id)
+            .where(SightingRow.first_seen >= since, SightingRow.first_seen < until)
+            .order_by(SightingRow.first_seen, SightingRow.id)
+        )
+        if person_id is not None:
+            query = query.where(SightingRow.person_id == person_id)
+        return [(row, name) for row, name in s.execute(query)]
