@@ -261,6 +261,14 @@ def fresh_database(server_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+def postgres_data_or_skip() -> Path:
+    """The test PostgreSQL server's folder; skips (fails in CI) when it is not named."""
+    data = os.environ.get("FACEDB_TEST_POSTGRES_DATA")
+    if not data:
+        missing("FACEDB_TEST_POSTGRES_DATA (the server's folder) is not set")
+    return Path(str(data))
+
+
 def milvus_address() -> str:
     """host:port of the test Milvus server; skips (fails in CI) without one."""
     uri = os.environ.get("FACEDB_TEST_MILVUS_URI")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
@@ -16,7 +15,7 @@ from sqlalchemy.engine import make_url
 import facedb
 from facedb.store import Store, migrate
 
-from .helpers import ROOT, enroll_gallery, missing, unit_rows
+from .helpers import ROOT, enroll_gallery, postgres_data_or_skip, unit_rows
 
 
 def test_gallery_on_postgres(
@@ -77,9 +76,7 @@ def test_postgres_restart_is_an_error_never_a_wrong_answer(pg_url: str, tmp_path
     or raises DatabaseUnavailable (no SQLAlchemy or psycopg exception, no wrong answer, no
     half-written enrollment); afterwards the same FaceDB works again (stale pooled
     connections are replaced, not reported)."""
-    data = os.environ.get("FACEDB_TEST_POSTGRES_DATA")
-    if not data:
-        missing("FACEDB_TEST_POSTGRES_DATA (the server's folder) is not set")
+    data = postgres_data_or_skip()
     rng = np.random.default_rng(8)
     x = unit_rows(rng, 200)
     with facedb.FaceDB(url=pg_url, cache_dir=tmp_path / "cache") as db:
