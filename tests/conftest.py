@@ -1,5 +1,6 @@
-"""Shared fixtures: the real photos in ../shared/faces, the photos inside the model wheel, and
-one engine for the whole session.
+"""Shared fixtures: the real photos in ../shared/faces, the photos inside the model wheel, one
+engine for the whole session, and a fresh PostgreSQL database and Milvus collection on the test
+servers. Plain helper functions are in helpers.py.
 
 A test whose resource is missing skips with the reason outside CI; with CI=true it fails.
 """
@@ -10,24 +11,21 @@ import csv
 import importlib.util
 import json
 import os
-import threading
-import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import facedb
+# Before the import: helpers.py asserts too, and its failures should say what they compared.
+pytest.register_assert_rewrite("tests.helpers")
 
-ROOT = Path(__file__).resolve().parent.parent
+import facedb  # noqa: E402
+
+from .helpers import ROOT, fresh_database, milvus_address, missing, server_url_or_skip  # noqa: E402
+
 SHARED_FACES = Path(os.environ.get("FACEDB_TEST_FACES", ROOT.parent / "shared" / "faces"))
-
-
-def missing(reason: str) -> None:
-    """Skip outside CI; fail in CI, where every resource must be there."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"required test resource missing in CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -68,11 +66,29 @@ def engine() -> facedb.FaceEngine:
     return facedb.default_engine()
 
 
-def join_all(threads: list[threading.Thread], timeout: float = 60.0) -> None:
-    """Joins every thread a test started, within `timeout` seconds in all, and fails the test
-    if one is still running (a hung thread must not outlive its test unnoticed)."""
-    deadline = time.monotonic() + timeout
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
-    alive = [t.name for t in threads if t.is_alive()]
-    assert not alive, f"threads still running after {timeout:.0f} s: {alive}"
+@pytest.fixture(scope="module")
+def server_url() -> str:
+    """The test PostgreSQL server's URL (skips, or fails in CI, without one)."""
+    return server_url_or_skip()
+
+
+@pytest.fixture
+def pg_url(server_url: str) -> Iterator[str]:
+    """A new database of its own on the test PostgreSQL server, dropped afterwards."""
+    with fresh_database(server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def milvus_url() -> Iterator[str]:
+    """A collection name of its own on the test Milvus server, dropped afterwards."""
+    address = milvus_address()
+    name = f"faces_{uuid.uuid4().hex[:10]}"
+    yield f"milvus://{address}/{name}"
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=f"http://{address}")
+    if client.has_collection(name):
+        client.release_collection(name)
+        client.drop_collection(name)
+    client.close()

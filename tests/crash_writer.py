@@ -12,13 +12,9 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from helpers import unit_vector as template  # this folder is first on sys.path
 
 import facedb
-
-
-def template(seed: int) -> np.ndarray:
-    v = np.random.default_rng(seed).normal(size=512).astype(np.float32)
-    return v / np.linalg.norm(v)
 
 
 def main() -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +15,8 @@ import pytest
 import facedb
 from facedb.attendance import Watcher, WatchSettings, attendance, forget_strangers, sightings, watch
 
-FACEDB = Path(sys.executable).with_name("facedb")
+from .helpers import run_cli
+
 FPS = 10
 SIZE = (1280, 800)
 
@@ -144,10 +144,7 @@ def test_bad_settings_and_sources(gallery: facedb.FaceDB, tmp_path: Path) -> Non
 def test_cli_watch_and_attendance_csv(tmp_path: Path, video: Path, wheel_photos: Path) -> None:
     db = tmp_path / "cli"
 
-    def run(*command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(FACEDB), "--db", str(db), *command], capture_output=True, text=True, timeout=300
-        )
+    run = functools.partial(run_cli, db=db)
 
     assert run("enroll", "Yao Ming", str(wheel_photos / "yaoming.jpg")).returncode == 0
     watched = run("watch", str(video))

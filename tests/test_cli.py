@@ -13,21 +13,8 @@ import pytest
 
 import facedb
 
-FACEDB = Path(sys.executable).with_name("facedb")
-
-
-def run(
-    *args: str, db: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    command = [str(FACEDB)] + (["--db", str(db)] if db is not None else []) + list(args)
-    return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-        stdin=subprocess.DEVNULL,
-    )
+from .helpers import FACEDB, run_command
+from .helpers import run_cli as run
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -206,7 +193,7 @@ def test_ambiguous_name_lists_ids(tmp_path: Path) -> None:
 
 def test_missing_database_setting(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "FACEDB_DB"}
-    result = subprocess.run([str(FACEDB), "people"], capture_output=True, text=True, env=env, timeout=60)
+    result = run_command([str(FACEDB), "people"], env=env, timeout=60)
     one_error_line(result, 2, "--db")
 
 

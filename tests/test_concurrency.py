@@ -16,9 +16,7 @@ import facedb
 from facedb.models import ChangeRow, FaceRow
 from facedb.store import Store
 
-from .conftest import join_all
-from .test_milvus import milvus_address
-from .test_postgres import fresh_database, server_url_or_skip
+from .helpers import fresh_database, join_all, server_url_or_skip
 
 WRITER = Path(__file__).with_name("concurrent_writer.py")
 WRITERS = 3
@@ -97,21 +95,10 @@ def test_concurrent_writers_on_postgres_lose_nobody(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_concurrent_writers_on_postgres_and_milvus_lose_nobody(tmp_path: Path) -> None:
-    import uuid
-
-    collection = f"faces_{uuid.uuid4().hex[:10]}"
-    address = milvus_address()
-    with fresh_database(server_url_or_skip()) as url:
-        try:
-            assert_nothing_lost(run_writers(f"{url}?vectors=milvus://{address}/{collection}", tmp_path))
-        finally:
-            from pymilvus import MilvusClient
-
-            client = MilvusClient(uri=f"http://{address}")
-            if client.has_collection(collection):
-                client.drop_collection(collection)
-            client.close()
+def test_concurrent_writers_on_postgres_and_milvus_lose_nobody(
+    milvus_url: str, pg_url: str, tmp_path: Path
+) -> None:
+    assert_nothing_lost(run_writers(f"{pg_url}?vectors={milvus_url}", tmp_path))
 
 
 def test_removal_racing_an_addition_logs_both(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from PIL import Image
 
 import facedb
 
-from .conftest import join_all
+from .helpers import join_all, png_header_claiming, run_python
 
 
 def iou(a: Any, b: Any) -> float:
@@ -314,19 +312,6 @@ def test_missing_file_is_image_not_found(engine: facedb.FaceEngine, tmp_path: Pa
         engine.detect(tmp_path)
 
 
-def png_header_claiming(width: int, height: int) -> bytes:
-    """A valid PNG header and a tiny IDAT claiming huge dimensions: a decompression bomb."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\0" * 1000)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 def test_pixel_limit_is_checked_before_decoding(engine: facedb.FaceEngine) -> None:
     bomb = png_header_claiming(100_000, 100_000)  # 10 gigapixels, 30 GB if decoded
     with pytest.raises(facedb.ImageTooLarge, match="100000x100000") as info:
@@ -554,17 +539,6 @@ def test_models_folder_from_environment(engine: facedb.FaceEngine, tmp_path: Pat
         facedb.FaceEngine()
 
 
-def run_fresh(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Runs code in a new interpreter: ONNX Runtime loads once per process."""
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
-
-
 def test_unloadable_ort_library_fails_fast_with_model_error(tmp_path: Path) -> None:
     fake = tmp_path / "libonnxruntime.so.1.32.0"
     fake.write_bytes(b"\x7fELF not really")
@@ -575,7 +549,7 @@ def test_unloadable_ort_library_fails_fast_with_model_error(tmp_path: Path) -> N
         "except facedb.ModelError as e:\n"
         "    print('MODEL_ERROR', e)\n"
     )
-    result = run_fresh(code)
+    result = run_python(code)
     assert "MODEL_ERROR" in result.stdout, result.stderr
     assert str(fake) in result.stdout
 
@@ -594,7 +568,7 @@ def test_nothing_found_lists_every_place_tried(tmp_path: Path) -> None:
         "except facedb.ModelError as e:\n"
         "    print('MODEL_ERROR', e)\n"
     )
-    result = run_fresh(code, {"FACEDB_ORT_LIB": "", "ORT_DYLIB_PATH": "", "FACEDB_MODELS": ""})
+    result = run_python(code, {"FACEDB_ORT_LIB": "", "ORT_DYLIB_PATH": "", "FACEDB_MODELS": ""})
     assert "MODEL_ERROR" in result.stdout, result.stderr
     for place in ("FACEDB_ORT_LIB", "ORT_DYLIB_PATH", "FACEDB_MODELS", str(fake_python)):
         assert place in result.stdout, result.stdout

@@ -15,7 +15,7 @@ import pytest
 import facedb
 from facedb import FaceDB
 
-from .conftest import missing
+from .helpers import missing, run_cli, unit_rows
 
 
 def mount(*args: str) -> None:
@@ -48,11 +48,6 @@ def read_only_view(source: Path, path: Path) -> Iterator[Path]:
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-def unit_rows(seed: int, n: int) -> np.ndarray:
-    x = np.random.default_rng(seed).normal(size=(n, 512)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 @pytest.mark.timeout(300)
@@ -140,26 +135,13 @@ def test_a_read_only_gallery_that_does_not_exist_is_an_error(tmp_path: Path) -> 
 
 
 def test_cli_read_only(tmp_path: Path) -> None:
-    import sys
-
     folder = tmp_path / "g"
     with FaceDB(folder) as db:
         db.import_embeddings(["ann"], unit_rows(4, 1))
-    facedb_cli = Path(sys.executable).with_name("facedb")
     with read_only_view(folder, tmp_path / "ro") as view:
-        people = subprocess.run(
-            [str(facedb_cli), "--db", str(view), "--read-only", "people"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        people = run_cli("--read-only", "people", db=view, timeout=120)
         assert people.returncode == 0 and "ann" in people.stdout, people.stderr
-        rename = subprocess.run(
-            [str(facedb_cli), "--db", str(view), "--read-only", "rename", "ann", "bob"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        rename = run_cli("--read-only", "rename", "ann", "bob", db=view, timeout=120)
         assert rename.returncode == 6
         assert rename.stderr.strip().startswith("facedb: error: ") and "read-only" in rename.stderr
         assert len(rename.stderr.strip().splitlines()) == 1

@@ -3,7 +3,6 @@ consistency with the index, threads and several openers."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from pathlib import Path
@@ -18,12 +17,7 @@ from hypothesis import strategies as st
 import facedb
 from facedb import FaceDB
 
-from .conftest import join_all
-
-
-def enroll_gallery(db: FaceDB, faces_dir: Path) -> None:
-    for person in sorted((faces_dir / "gallery").iterdir()):
-        db.enroll(person.name, sorted(person.iterdir()))
+from .helpers import enroll_gallery, files_containing, join_all, unit_rows, unit_vector
 
 
 @pytest.fixture(scope="module")
@@ -215,16 +209,6 @@ def test_threshold_override(known: FaceDB, faces_dir: Path) -> None:
 
 
 # -- removal and erasure ---------------------------------------------------------------------
-
-
-def files_containing(folder: Path, needle: bytes) -> list[str]:
-    found = []
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = Path(root) / name
-            if needle in path.read_bytes():
-                found.append(str(path.relative_to(folder)))
-    return found
 
 
 def test_removal_erases_templates_everywhere(tmp_path: Path, faces_dir: Path) -> None:
@@ -482,8 +466,7 @@ def test_add_remove_search_match_brute_force(tmp_path: Path, ops: list[tuple[str
         for op, seed in ops:
             rng = np.random.default_rng(seed)
             if op == "add":
-                vectors = rng.normal(size=(1 + seed % 3, DIM)).astype(np.float32)
-                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                vectors = unit_rows(rng, 1 + seed % 3, DIM)
                 for p, v in zip(
                     db.import_embeddings([f"n{seed}"] * len(vectors), vectors), vectors, strict=True
                 ):
@@ -503,8 +486,7 @@ def test_add_remove_search_match_brute_force(tmp_path: Path, ops: list[tuple[str
 
 
 def check_search(db: FaceDB, model: dict[int, np.ndarray], rng: np.random.Generator) -> None:
-    query = rng.normal(size=DIM).astype(np.float32)
-    query /= np.linalg.norm(query)
+    query = unit_vector(rng, DIM)
     got = db.search(query, k=3)[0]
     if not model:
         assert got == []

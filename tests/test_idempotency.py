@@ -21,7 +21,7 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "gallery")
         return
-    from tests.test_postgres import fresh_database, server_url_or_skip
+    from tests.helpers import fresh_database, server_url_or_skip
 
     with fresh_database(server_url_or_skip()) as url:
         yield url

@@ -19,14 +19,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from facedb.errors import ConfigError, GalleryError, IndexUnavailable
 from facedb.faiss import MANIFEST_NAME, FaissStore
 
-from .conftest import join_all
+from .helpers import files_bytes, join_all
+from .helpers import unit_rows as unit
 
 MODEL = "test-model"
-
-
-def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
-    x = rng.standard_normal((n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def probes_of(rng: np.random.Generator, x: np.ndarray, cosine: float = 0.7) -> np.ndarray:
@@ -51,10 +47,6 @@ def assert_same_topk(got_s, got_i, want_s, want_i, tol=1e-5):
             near_tie = (j > 0 and ws[j - 1] - ws[j] < tol) or (j + 1 < len(ws) and ws[j] - ws[j + 1] < tol)
             if not near_tie:
                 assert gi[j] == wi[j], (gs, gi, ws, wi)
-
-
-def files_bytes(folder: Path) -> list[bytes]:
-    return [p.read_bytes() for p in folder.rglob("*") if p.is_file()]
 
 
 # ----------------------------------------------------------------------------- search

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -18,42 +14,17 @@ import pytest
 
 import facedb
 
-from .conftest import missing
-from .test_crash import kill_and_check
-from .test_postgres import fresh_database, server_url_or_skip
-
-FACEDB = Path(sys.executable).with_name("facedb")
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def milvus_address() -> str:
-    uri = os.environ.get("FACEDB_TEST_MILVUS_URI")
-    if not uri:
-        missing("no Milvus server: FACEDB_TEST_MILVUS_URI is not set (make test starts one)")
-    assert uri is not None
-    parts = urlsplit(uri if "://" in uri else f"http://{uri}")
-    return f"{parts.hostname}:{parts.port}"
-
-
-@pytest.fixture
-def milvus_url() -> Iterator[str]:
-    """A collection name of its own on the test server, dropped afterwards."""
-    address = milvus_address()
-    name = f"faces_{uuid.uuid4().hex[:10]}"
-    yield f"milvus://{address}/{name}"
-    from pymilvus import MilvusClient
-
-    client = MilvusClient(uri=f"http://{address}")
-    if client.has_collection(name):
-        client.release_collection(name)
-        client.drop_collection(name)
-    client.close()
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    with fresh_database(server_url_or_skip()) as url:
-        yield url
+from .helpers import (
+    ROOT,
+    enroll_gallery,
+    files_containing,
+    fresh_database,
+    kill_and_check,
+    milvus_address,
+    milvus_data_or_skip,
+    server_url_or_skip,
+    unit_rows,
+)
 
 
 def test_gallery_on_postgres_and_milvus(
@@ -61,8 +32,7 @@ def test_gallery_on_postgres_and_milvus(
 ) -> None:
     with facedb.FaceDB(url=pg_url, vectors=milvus_url) as db:
         assert db.stats()["index"].startswith("milvus")
-        for person in sorted((faces_dir / "gallery").iterdir()):
-            db.enroll(person.name, sorted(person.iterdir()))
+        enroll_gallery(db, faces_dir)
         for image, names in expected.items():
             got = [r.person.name if r.person else "unknown" for r in db.identify(faces_dir / image)]
             assert got == names, image
@@ -98,8 +68,7 @@ def test_templates_just_imported_are_found_exactly(milvus_url: str, tmp_path: Pa
     queryNode.segcore.interimIndex.nprobe to all 128 lists: with the default 16 this test
     fails, and benchmarks/search.py measured rank-1 80-85% right after an import)."""
     rng = np.random.default_rng(5)
-    x = rng.normal(size=(20_000, 512)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x = unit_rows(rng, 20_000)
     src = rng.choice(len(x), size=60, replace=False)
     probes = x[src] + rng.normal(scale=0.045, size=(60, 512)).astype(np.float32)
     with facedb.FaceDB(tmp_path / "g", vectors=milvus_url) as db:
@@ -144,7 +113,7 @@ def test_sigkill_with_postgres_and_milvus(pg_url: str, milvus_url: str, faces_di
 
 def test_two_servers_share_one_gallery(pg_url: str, milvus_url: str, faces_dir: Path, tmp_path: Path) -> None:
     """What one `facedb serve` enrolls or removes, the other's identify sees at once."""
-    from .test_service import Server, cli
+    from .helpers import Server, cli
 
     env_db = f"{pg_url}?vectors={milvus_url}"
     key = cli(env_db, "keys", "create", "--scope", "admin")  # type: ignore[arg-type]
@@ -175,47 +144,30 @@ def test_two_servers_share_one_gallery(pg_url: str, milvus_url: str, faces_dir: 
         b.stop()
 
 
-def files_with(folder: Path, needle: bytes) -> list[str]:
-    found = []
-    for root, _, names in os.walk(folder):
-        for name in names:
-            path = Path(root) / name
-            try:
-                if needle in path.read_bytes():
-                    found.append(str(path.relative_to(folder)))
-            except OSError:
-                continue
-    return found
-
-
 def test_removal_is_erased_from_milvus_files(pg_url: str, milvus_url: str) -> None:
     """After a removal facedb compacts; with the test server's retention and GC settings (see
     scripts/milvus.sh) no file of the server keeps the removed template's bytes, while a kept
     template's bytes are found by the same scan. 50 templates stay under Milvus's 1024-row
     threshold for building an index file (whose parquet encoding a raw scan cannot read), so
     every copy is in the message log and the insert binlogs, where the bytes are raw."""
-    data = os.environ.get("FACEDB_TEST_MILVUS_DATA")
-    if not data:
-        missing("FACEDB_TEST_MILVUS_DATA (the server's data folder) is not set")
-    folder = Path(str(data))
+    folder = milvus_data_or_skip()
     rng = np.random.default_rng(99)
-    x = rng.normal(size=(50, 512)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x = unit_rows(rng, 50)
     with facedb.FaceDB(url=pg_url, vectors=milvus_url) as db:
         people = db.import_embeddings([f"p{i}" for i in range(50)], x)
         db.vectors.client.flush(db.vectors.settings.collection)
         gone, kept = x[7].astype("<f4").tobytes(), x[8].astype("<f4").tobytes()
         deadline = time.monotonic() + 60
-        while not files_with(folder, kept) and time.monotonic() < deadline:
+        while not files_containing(folder, kept) and time.monotonic() < deadline:
             time.sleep(2)
-        assert files_with(folder, kept), "the scan must find a kept template"
+        assert files_containing(folder, kept), "the scan must find a kept template"
         db.remove(people[7].id)
         db.vectors.client.flush(db.vectors.settings.collection)
         deadline = time.monotonic() + 150
-        while (left := files_with(folder, gone)) and time.monotonic() < deadline:
+        while (left := files_containing(folder, gone)) and time.monotonic() < deadline:
             time.sleep(5)
         assert not left, f"the removed template is still in {left}"
-        assert files_with(folder, kept)
+        assert files_containing(folder, kept)
 
 
 @pytest.mark.timeout(300)
@@ -225,8 +177,7 @@ def test_a_collection_being_loaded_is_never_answered_from(milvus_url: str, tmp_p
     and so is `check` (never a report computed from part of the collection)."""
     rng = np.random.default_rng(31)
     n = 8_000
-    x = rng.normal(size=(n, 512)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x = unit_rows(rng, n)
     with facedb.FaceDB(tmp_path / "g", vectors=f"{milvus_url}?wait=0.5") as db:
         people = []
         for part in range(4):  # four sealed segments, loaded one by one
@@ -279,13 +230,6 @@ def _seeded(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(1, 512))[0]
 
 
-def milvus_data_or_skip() -> Path:
-    data = os.environ.get("FACEDB_TEST_MILVUS_DATA")
-    if not data:
-        missing("FACEDB_TEST_MILVUS_DATA (the server's data folder) is not set")
-    return Path(str(data))
-
-
 @pytest.mark.timeout(600)
 def test_no_wrong_answer_while_milvus_restarts(milvus_url: str, tmp_path: Path) -> None:
     """Restarts the real server (same data, same ports) under a search loop. Every answer is
@@ -296,8 +240,7 @@ def test_no_wrong_answer_while_milvus_restarts(milvus_url: str, tmp_path: Path) 
     data = milvus_data_or_skip()
     rng = np.random.default_rng(23)
     n = 20_000
-    x = rng.normal(size=(n, 512)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x = unit_rows(rng, n)
     np.save(tmp_path / "x.npy", x)
     # Written by another process: pymilvus keeps the time of a process's last write and makes
     # its Session reads wait for it, which hides the problem; a service that only searches

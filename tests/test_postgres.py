@@ -2,69 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
 import facedb
 from facedb.store import Store, migrate
 
-from .conftest import missing
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def server_url_or_skip() -> str:
-    """The test server's URL; skips (fails in CI) without one."""
-    url = os.environ.get("FACEDB_TEST_POSTGRES_URL")
-    if not url:
-        missing("no PostgreSQL server: FACEDB_TEST_POSTGRES_URL is not set (make test starts one)")
-    assert url is not None
-    return url
-
-
-@contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    """A new database on the test server, dropped afterwards."""
-    name = f"facedb_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)  # outlives restarts
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture(scope="module")
-def server_url() -> str:
-    return server_url_or_skip()
-
-
-@pytest.fixture
-def pg_url(server_url: str) -> Iterator[str]:
-    with fresh_database(server_url) as url:
-        yield url
+from .helpers import ROOT, enroll_gallery, postgres_data_or_skip, unit_rows
 
 
 def test_gallery_on_postgres(
     pg_url: str, tmp_path: Path, faces_dir: Path, expected: dict[str, list[str]]
 ) -> None:
     with facedb.FaceDB(url=pg_url, cache_dir=tmp_path / "cache") as db:
-        for person in sorted((faces_dir / "gallery").iterdir()):
-            db.enroll(person.name, sorted(person.iterdir()))
+        enroll_gallery(db, faces_dir)
         for image, names in expected.items():
             got = [r.person.name if r.person else "unknown" for r in db.identify(faces_dir / image)]
             assert got == names, image
@@ -118,12 +76,9 @@ def test_postgres_restart_is_an_error_never_a_wrong_answer(pg_url: str, tmp_path
     or raises DatabaseUnavailable (no SQLAlchemy or psycopg exception, no wrong answer, no
     half-written enrollment); afterwards the same FaceDB works again (stale pooled
     connections are replaced, not reported)."""
-    data = os.environ.get("FACEDB_TEST_POSTGRES_DATA")
-    if not data:
-        missing("FACEDB_TEST_POSTGRES_DATA (the server's folder) is not set")
+    data = postgres_data_or_skip()
     rng = np.random.default_rng(8)
-    x = rng.normal(size=(200, 512)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x = unit_rows(rng, 200)
     with facedb.FaceDB(url=pg_url, cache_dir=tmp_path / "cache") as db:
         people = db.import_embeddings([f"p{i}" for i in range(len(x))], x)
         for _ in range(10):  # fill the connection pool with connections the restart will kill

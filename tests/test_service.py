@@ -4,11 +4,8 @@ HTTP."""
 from __future__ import annotations
 
 import json
-import os
 import select
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,75 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-FACEDB = Path(sys.executable).with_name("facedb")
-ROOT = Path(__file__).resolve().parent.parent
-# The child processes import this checkout's facedb (a venv may have another one installed).
-CHILD_ENV = {
-    **os.environ,
-    "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
-}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cli(db: Path, *args: str) -> str:
-    result = subprocess.run(
-        [str(FACEDB), "--db", str(db), *args], capture_output=True, text=True, timeout=120, env=CHILD_ENV
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
-
-
-class Server:
-    """`facedb serve` in a child process; its stderr goes to a file (a pipe nobody reads
-    would fill up and stop the server)."""
-
-    def __init__(
-        self, db: Path | str, *extra: str, port: int | None = None, log_dir: Path | None = None
-    ) -> None:
-        self.db, self.extra = db, extra
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        # Beside a folder gallery unless told (a SQL-URL gallery has no folder).
-        logs = log_dir or (db.parent if isinstance(db, Path) else None)
-        if logs is None:
-            raise ValueError("a Server on a SQL URL needs log_dir")
-        self.log_path = logs / f"serve-{self.port}.log"
-        self.start()
-
-    def start(self) -> None:
-        with open(self.log_path, "a") as log:
-            self.process = subprocess.Popen(
-                [str(FACEDB), "--db", str(self.db), "serve", "--port", str(self.port), *self.extra],
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                env=CHILD_ENV,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server died: {self.log()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("server did not start in 60 s")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(30)
+from .helpers import Server, cli
 
 
 @pytest.fixture(scope="module")
@@ -369,7 +298,7 @@ def test_bad_requests_say_what_was_wrong(service: dict[str, Any], faces_dir: Pat
         413,
         "request_too_large",
     )
-    from tests.test_engine import png_header_claiming
+    from .helpers import png_header_claiming
 
     bomb = png_header_claiming(50_000, 50_000)
     error_of(

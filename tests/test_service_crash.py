@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.test_service import Server, cli
+from tests.helpers import Server, cli
 
 REQUESTS = 24
 KILLS = 4

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import missing
-from tests.test_service import CHILD_ENV, ROOT, Server, cli
+from tests.helpers import CHILD_ENV, ROOT, Server, cli, missing, run_command
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 EXAMPLES = 10  # per operation and phase; the stateful phase has its own count in the toml
@@ -27,7 +25,7 @@ def test_openapi_matches_what_the_service_does(tmp_path: Path, faces_dir: Path) 
     # schemathesis also sends wrong keys on purpose: they must not lock its address out.
     server = Server(db, "--auth-failures", "1000000")
     try:
-        run = subprocess.run(
+        run = run_command(
             [
                 str(SCHEMATHESIS),
                 "--config-file",
@@ -48,8 +46,6 @@ def test_openapi_matches_what_the_service_does(tmp_path: Path, faces_dir: Path) 
                 "--output-truncate",
                 "true",
             ],
-            capture_output=True,
-            text=True,
             timeout=240,
             cwd=tmp_path,  # schemathesis leaves a cache folder in its working directory
             env={

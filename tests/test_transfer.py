@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +11,7 @@ import facedb
 from facedb import transfer
 from facedb.transfer import copy_gallery
 
-FACEDB = Path(sys.executable).with_name("facedb")
+from .helpers import fresh_database, run_cli, server_url_or_skip
 
 
 @pytest.fixture
@@ -70,19 +67,12 @@ def test_refuses_a_destination_that_is_not_a_copy(source: facedb.FaceDB, tmp_pat
 
 
 def test_copy_to_postgres_and_back_through_the_cli(source: facedb.FaceDB, tmp_path: Path) -> None:
-    from tests.test_postgres import fresh_database, server_url_or_skip
-
     with fresh_database(server_url_or_skip()) as url:
         source.close()
-        env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-        run = [str(FACEDB), "copy"]
-        there = subprocess.run(
-            [*run, str(tmp_path / "src"), url], capture_output=True, text=True, env=env, timeout=300
-        )
+        env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+        there = run_cli("copy", str(tmp_path / "src"), url, env=env)
         assert there.returncode == 0, there.stderr
         assert "both galleries hold the same people, faces and templates" in there.stdout
-        back = subprocess.run(
-            [*run, url, str(tmp_path / "back")], capture_output=True, text=True, env=env, timeout=300
-        )
+        back = run_cli("copy", url, str(tmp_path / "back"), env=env)
         assert back.returncode == 0, back.stderr
         assert url.split("@")[-1] in there.stdout or "postgresql" in there.stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import ROOT, run_command
 
 
 @pytest.fixture(scope="module")
@@ -50,33 +50,27 @@ def test_installed_package_works_from_elsewhere(installed: Path, tmp_path: Path,
         f"faces = facedb.detect({str(wheel_photos / 'players.jpg')!r})\n"
         "print(len(faces))\n"
     )
-    result = subprocess.run(
+    result = run_command(
         [str(installed / "python"), "-c", code],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "22"
     gallery = tmp_path / "g"
     cli = [str(installed / "facedb"), "--db", str(gallery)]
-    enrolled = subprocess.run(
+    enrolled = run_command(
         [*cli, "enroll", "Yao Ming", str(wheel_photos / "yaoming.jpg")],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=300,
     )
     assert enrolled.returncode == 0, enrolled.stderr
-    found = subprocess.run(
+    found = run_command(
         [*cli, "identify", str(wheel_photos / "players.jpg")],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=300,
     )
     assert found.returncode == 0, found.stderr
