@@ -12,7 +12,7 @@ import pytest
 import facedb
 from facedb import _native, errors
 
-from .conftest import missing
+from .helpers import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS = ROOT.parent / "shared" / "CONTRACTS.md"

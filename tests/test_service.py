@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from .helpers import Server, cli
+from .helpers import Server, cli, unit_rows
 
 
 @pytest.fixture(scope="module")
@@ -583,8 +583,7 @@ def test_health_with_a_key_never_catches_the_index_up(
 
     client, db, secret = app_client
     with facedb.FaceDB(tmp_path / "gallery", engine=engine) as other:
-        template = np.random.default_rng(11).standard_normal((1, 512)).astype(np.float32)
-        other.import_embeddings(["somebody"], template / np.linalg.norm(template))
+        other.import_embeddings(["somebody"], unit_rows(11, 1))
     caught_up: list[bool] = []
     monkeypatch.setattr(db.vectors, "sync", lambda store: caught_up.append(True))
     body = client.get("/health", headers={"X-API-Key": secret}).json()
