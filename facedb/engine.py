@@ -7,13 +7,14 @@ module turns its results into :class:`Face` records and holds the shared default
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,12 +22,17 @@ from numpy.typing import NDArray
 from facedb import _native
 from facedb.errors import ConfigError, FaceDBError
 
+if TYPE_CHECKING:
+    import PIL.Image
+
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "Color",
     "Face",
     "FaceEngine",
     "ImageInput",
     "Verification",
+    "as_photo",
     "default_engine",
     "detect",
     "detect_many",
@@ -36,9 +42,27 @@ __all__ = [
     "verify",
 ]
 
-#: A photo: a path, encoded bytes (JPEG, PNG, WebP, BMP, TIFF, GIF), or a uint8 array in
-#: OpenCV's layout (HxWx3 BGR, HxWx4 BGRA or HxW gray).
-ImageInput: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview | NDArray[np.uint8]
+#: A photo: a path, encoded bytes (JPEG, PNG, WebP, BMP, TIFF, GIF), an open binary file,
+#: a PIL image, or a uint8 array (HxWx3 BGR as OpenCV gives, or RGB with ``color="rgb"``;
+#: HxWx4 BGRA/RGBA; HxW gray).
+if TYPE_CHECKING:
+    ImageInput: TypeAlias = (
+        str
+        | os.PathLike[str]
+        | bytes
+        | bytearray
+        | memoryview
+        | NDArray[np.uint8]
+        | BinaryIO
+        | PIL.Image.Image
+    )
+else:  # PIL is imported only by callers who hold PIL images.
+    ImageInput: TypeAlias = str | os.PathLike | bytes | bytearray | memoryview | NDArray[np.uint8] | BinaryIO
+
+#: The channel order of an HxWx3 or HxWx4 array: ``"bgr"`` (OpenCV's, the default) or
+#: ``"rgb"`` (PIL's, imageio's, matplotlib's). Paths, bytes, files and PIL images carry
+#: their own.
+Color: TypeAlias = Literal["bgr", "rgb"]
 
 #: Cosine similarity at or above which two faces are taken to be one person. Measured on the
 #: real photos of ../shared/faces by benchmarks/threshold.py (README, "Threshold"): scored as
@@ -106,17 +130,61 @@ def _face(raw: tuple[NDArray[np.float32], float, NDArray[np.float32], NDArray[np
     return Face(bbox=bbox, score=float(score), landmarks=landmarks, embedding=emb)
 
 
-def _photo_arg(image: ImageInput) -> object:
-    """Paths become strings for the native module; everything else passes through (the native
-    module is the one place that checks what a photo may be: a TypeError otherwise)."""
+def as_photo(image: ImageInput, color: Color = "bgr") -> object:
+    """A photo as the native module takes it: a path string, encoded bytes, or a uint8 array
+    in OpenCV's channel order. An open file is read (once), a PIL image becomes its pixels
+    (EXIF orientation applied, as for a path), an RGB array is reordered; anything else passes
+    through, and the native module, the one place that checks what a photo may be, raises a
+    TypeError for what is not one.
+
+    Raises:
+        ConfigError: ``color`` is neither ``"bgr"`` nor ``"rgb"``.
+    """
+    if color not in ("bgr", "rgb"):
+        raise ConfigError(f"color must be 'bgr' or 'rgb', got {color!r}")
+    if isinstance(image, str | bytes | bytearray | memoryview):
+        return image
     if isinstance(image, os.PathLike):
         return os.fspath(image)
+    if isinstance(image, np.ndarray):
+        if color == "rgb" and image.ndim == 3 and image.shape[2] in (3, 4):
+            order = [2, 1, 0] if image.shape[2] == 3 else [2, 1, 0, 3]
+            return np.ascontiguousarray(image[:, :, order])
+        return image
+    if _is_pil_image(image):
+        return _pil_pixels(image)
+    read = getattr(image, "read", None)
+    if callable(read):
+        if isinstance(image, io.TextIOBase):
+            raise TypeError("a photo file must be opened in binary mode ('rb'), not as text")
+        data = read()
+        if not isinstance(data, bytes | bytearray):
+            raise TypeError(f"a photo file must be opened in binary mode ('rb'), got {type(data).__name__}")
+        return bytes(data)
     return image
 
 
+def _is_pil_image(image: object) -> bool:
+    # Without importing PIL for callers who never use it.
+    return any(c.__module__ == "PIL.Image" and c.__name__ == "Image" for c in type(image).__mro__)
+
+
+def _pil_pixels(image: Any) -> NDArray[np.uint8]:
+    """A PIL image's pixels in OpenCV's order: gray, BGR, or BGRA when it has transparency."""
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(image) or image
+    if image.mode == "L":
+        return np.asarray(image, dtype=np.uint8)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        return np.ascontiguousarray(np.asarray(image.convert("RGBA"), dtype=np.uint8)[:, :, [2, 1, 0, 3]])
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8)[:, :, ::-1])
+
+
 def photo_name(image: ImageInput) -> str:
-    """How errors name a photo: its path, ``<N bytes>`` or ``<array HxWxC>``."""
-    return _native.photo_name(_photo_arg(image))
+    """How errors name a photo: its path, ``<N bytes>`` or ``<array HxWxC>`` (of a photo as
+    :func:`as_photo` gives it: an open file is named by its bytes, once read)."""
+    return _native.photo_name(as_photo(image))
 
 
 def largest_face(faces: Sequence[Face]) -> Face:
@@ -231,15 +299,20 @@ class FaceEngine:
             self._model_id = f"{self.recognizer_path.name}:sha256:{digest.hexdigest()[:16]}"
         return self._model_id
 
-    def detect(self, image: ImageInput) -> list[Face]:
+    def detect(self, image: ImageInput, *, color: Color = "bgr") -> list[Face]:
         """All faces in the photo, sorted by the box's left edge; ``[]`` when there is none.
+
+        ``color="rgb"`` for an HxWx3 (or x4) array in RGB order (PIL's, imageio's); arrays are
+        taken as OpenCV's BGR otherwise.
 
         Raises:
             ImageNotFound: the path cannot be opened.
             ImageError: the photo cannot be decoded, or an array has the wrong type or shape.
-            TypeError: the argument is not a photo (a path, bytes or a numpy array).
+            TypeError: the argument is not a photo (a path, bytes, a binary file, a PIL image
+                or a numpy array).
+            ConfigError: ``color`` is neither ``"bgr"`` nor ``"rgb"``.
         """
-        return [_face(raw) for raw in self._native.detect(_photo_arg(image))]
+        return [_face(raw) for raw in self._native.detect(as_photo(image, color))]
 
     def detect_many(
         self,
@@ -248,6 +321,7 @@ class FaceEngine:
         errors: Literal["raise", "return"] = "raise",
         workers: int = 0,
         chunk: int = 64,
+        color: Color = "bgr",
     ) -> Iterator[list[Face] | FaceDBError]:
         """The faces of every photo, in input order, computed in parallel.
 
@@ -257,8 +331,10 @@ class FaceEngine:
         Args:
             errors: ``"raise"`` raises the first failed photo's error (in input order);
                 ``"return"`` yields that error in the photo's place, so one bad file never
-                aborts a batch. An item that is not a photo at all (not a path, bytes or a
-                numpy array) is a TypeError either way, as in :meth:`detect`.
+                aborts a batch. An item that is not a photo at all (not a path, bytes, a
+                file, a PIL image or a numpy array) is a TypeError either way, as in
+                :meth:`detect`.
+            color: the channel order of arrays, as in :meth:`detect`.
 
         Example:
             >>> for path, faces in zip(paths, engine.detect_many(paths, errors="return")):
@@ -270,7 +346,7 @@ class FaceEngine:
             raise ConfigError("chunk must be positive and workers zero or more")
         batch: list[object] = []
         for image in images:
-            batch.append(_photo_arg(image))
+            batch.append(as_photo(image, color))
             if len(batch) == chunk:
                 yield from self._run_batch(batch, errors, workers)
                 batch = []
@@ -288,29 +364,31 @@ class FaceEngine:
             else:
                 yield [_face(raw) for raw in result]
 
-    def embedding(self, image: ImageInput) -> NDArray[np.float32]:
+    def embedding(self, image: ImageInput, *, color: Color = "bgr") -> NDArray[np.float32]:
         """The template (float32[512], unit length) of the largest face in the photo.
 
         Raises:
             NoFaceError: the photo shows no face.
         """
-        template = self._native.embedding(_photo_arg(image))
+        template = self._native.embedding(as_photo(image, color))
         template.setflags(write=False)
         return template
 
-    def verify(self, a: ImageInput, b: ImageInput, *, threshold: float | None = None) -> Verification:
+    def verify(
+        self, a: ImageInput, b: ImageInput, *, threshold: float | None = None, color: Color = "bgr"
+    ) -> Verification:
         """Whether the largest faces of two photos are the same person.
 
         Raises:
             NoFaceError: either photo shows no face (the message names which).
         """
         limit = self.threshold if threshold is None else _check_threshold("threshold", threshold)
-        score = similarity(self.embedding(a), self.embedding(b))
+        score = similarity(self.embedding(a, color=color), self.embedding(b, color=color))
         return Verification(similarity=score, same_person=score >= limit, threshold=limit)
 
     def decode(self, image: str | os.PathLike[str] | bytes) -> NDArray[np.uint8]:
         """Decodes a photo as the engine sees it: HxWx3 uint8 RGB, EXIF orientation applied."""
-        return self._native.decode(_photo_arg(image))
+        return self._native.decode(as_photo(image))
 
     def __repr__(self) -> str:
         return f"FaceEngine(detector={str(self.detector_path)!r}, recognizer={str(self.recognizer_path)!r})"
@@ -338,23 +416,25 @@ def default_engine() -> FaceEngine:
         return _default
 
 
-def detect(image: ImageInput) -> list[Face]:
+def detect(image: ImageInput, *, color: Color = "bgr") -> list[Face]:
     """All faces in the photo with the default engine (see :meth:`FaceEngine.detect`)."""
-    return default_engine().detect(image)
+    return default_engine().detect(image, color=color)
 
 
 def detect_many(
-    images: Iterable[ImageInput], *, errors: Literal["raise", "return"] = "raise"
+    images: Iterable[ImageInput], *, errors: Literal["raise", "return"] = "raise", color: Color = "bgr"
 ) -> Iterator[list[Face] | FaceDBError]:
     """The faces of every photo, in input order (see :meth:`FaceEngine.detect_many`)."""
-    return default_engine().detect_many(images, errors=errors)
+    return default_engine().detect_many(images, errors=errors, color=color)
 
 
-def embedding(image: ImageInput) -> NDArray[np.float32]:
+def embedding(image: ImageInput, *, color: Color = "bgr") -> NDArray[np.float32]:
     """The largest face's template with the default engine (see :meth:`FaceEngine.embedding`)."""
-    return default_engine().embedding(image)
+    return default_engine().embedding(image, color=color)
 
 
-def verify(a: ImageInput, b: ImageInput, *, threshold: float | None = None) -> Verification:
+def verify(
+    a: ImageInput, b: ImageInput, *, threshold: float | None = None, color: Color = "bgr"
+) -> Verification:
     """Whether two photos show the same person (see :meth:`FaceEngine.verify`)."""
-    return default_engine().verify(a, b, threshold=threshold)
+    return default_engine().verify(a, b, threshold=threshold, color=color)

@@ -21,12 +21,20 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
-from facedb.engine import DEFAULT_THRESHOLD, FaceEngine, ImageInput, default_engine, photo_name
+from facedb.engine import (
+    DEFAULT_THRESHOLD,
+    Color,
+    FaceEngine,
+    ImageInput,
+    as_photo,
+    default_engine,
+    photo_name,
+)
 from facedb.enrollment import ALREADY_ENROLLED, EnrollmentPolicy, Screened
 from facedb.errors import (
     ConfigError,
@@ -364,6 +372,7 @@ class FaceDB:
         *,
         force: bool = False,
         largest_face: bool = False,
+        color: Color = "bgr",
     ) -> Person:
         """Adds photos to the one person of this name, or creates them.
 
@@ -375,13 +384,17 @@ class FaceDB:
             metadata: stored with a new person (merged into an existing one's).
             force: enroll a photo even if it looks more like somebody else.
             largest_face: take the largest face of a photo with several instead of refusing it.
+            color: the channel order of array photos: ``"bgr"`` (OpenCV's) or ``"rgb"`` (PIL's,
+                imageio's); see :func:`facedb.detect`.
 
         Raises:
             EnrollmentRefused: some photo had no face, several faces, a face too small or
                 uncertain, or a face closer to another person.
             PersonNotFound: several people already have this name.
         """
-        return self.enroll_photos(name, photos, metadata, force=force, largest_face=largest_face).person
+        return self.enroll_photos(
+            name, photos, metadata, force=force, largest_face=largest_face, color=color
+        ).person
 
     def enroll_photos(
         self,
@@ -391,6 +404,7 @@ class FaceDB:
         *,
         force: bool = False,
         largest_face: bool = False,
+        color: Color = "bgr",
         request_key: str | None = None,
         request_fingerprint: str = "",
     ) -> Enrollment:
@@ -417,7 +431,7 @@ class FaceDB:
         return self._add(
             person,
             name,
-            _as_list(photos),
+            _as_list(photos, color),
             dict(metadata or {}),
             force,
             largest_face,
@@ -432,9 +446,10 @@ class FaceDB:
         *,
         force: bool = False,
         largest_face: bool = False,
+        color: Color = "bgr",
     ) -> Person:
         """Adds photos of an existing person (same gate and rules as :meth:`enroll`)."""
-        return self.add_photos(person, photos, force=force, largest_face=largest_face).person
+        return self.add_photos(person, photos, force=force, largest_face=largest_face, color=color).person
 
     def add_photos(
         self,
@@ -443,6 +458,7 @@ class FaceDB:
         *,
         force: bool = False,
         largest_face: bool = False,
+        color: Color = "bgr",
         request_key: str | None = None,
         request_fingerprint: str = "",
     ) -> Enrollment:
@@ -457,7 +473,7 @@ class FaceDB:
         return self._add(
             target,
             target.name,
-            _as_list(photos),
+            _as_list(photos, color),
             {},
             force,
             largest_face,
@@ -473,6 +489,7 @@ class FaceDB:
         *,
         force: bool = False,
         largest_face: bool = False,
+        color: Color = "bgr",
         request_key: str | None = None,
         request_fingerprint: str = "",
     ) -> Enrollment:
@@ -488,7 +505,7 @@ class FaceDB:
         return self._add(
             None,
             name,
-            _as_list(photos),
+            _as_list(photos, color),
             dict(metadata or {}),
             force,
             largest_face,
@@ -750,7 +767,7 @@ class FaceDB:
         ]
 
     def identify(
-        self, photo: ImageInput, k: int = 5, *, threshold: float | None = None
+        self, photo: ImageInput, k: int = 5, *, threshold: float | None = None, color: Color = "bgr"
     ) -> list[Identification]:
         """Who each face in the photo is, one Identification per face, left to right.
 
@@ -759,7 +776,7 @@ class FaceDB:
         and named nobody. A photo without faces gives ``[]``.
         """
         limit = self.threshold if threshold is None else _check_unit("threshold", threshold)
-        faces = self.engine.detect(photo)
+        faces = self.engine.detect(photo, color=color)
         if not faces:
             return []
         self._sync()
@@ -869,10 +886,13 @@ class FaceDB:
         return f"FaceDB({self.location!r})"
 
 
-def _as_list(photos: Iterable[ImageInput] | ImageInput) -> list[ImageInput]:
-    if isinstance(photos, str | bytes | bytearray | memoryview | os.PathLike | np.ndarray):
-        return [photos]
-    return list(photos)
+def _as_list(photos: Iterable[ImageInput] | ImageInput, color: Color) -> list[ImageInput]:
+    """One photo or several, each as the engine takes it (an open file read once, a PIL image
+    or an RGB array turned into BGR pixels), so that the gate and the engine see the same."""
+    single = isinstance(photos, str | bytes | bytearray | memoryview | os.PathLike | np.ndarray)
+    if single or callable(getattr(photos, "read", None)) or not isinstance(photos, Iterable):
+        return [cast(ImageInput, as_photo(cast(ImageInput, photos), color))]
+    return [cast(ImageInput, as_photo(cast(ImageInput, p), color)) for p in photos]
 
 
 def _check_name(name: str) -> None:

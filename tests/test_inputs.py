@@ -1,0 +1,120 @@
+"""What a photo may be: paths, bytes, open files, PIL images, BGR and RGB arrays, the same
+face whatever a caller holds (an RGB array taken as BGR silently lowered the similarity of a
+photo to itself from 1.0 to about 0.9)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image
+
+import facedb
+from facedb.engine import as_photo
+
+
+def photo_of(faces_dir: Path) -> Path:
+    """A gallery photo with one face."""
+    return sorted((faces_dir / "gallery").rglob("*.jpg"))[0]
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b))
+
+
+def test_an_rgb_array_is_the_same_face_as_its_bgr_pixels(engine: facedb.FaceEngine, faces_dir: Path) -> None:
+    bgr = cv2.imread(str(photo_of(faces_dir)))
+    rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+    reference = engine.embedding(bgr)
+    assert np.array_equal(engine.embedding(rgb, color="rgb"), reference)
+    assert np.array_equal(facedb.embedding(rgb, color="rgb"), reference)
+    # What the default does to an RGB array: the face is still found, but it is a worse
+    # template (this is why `color=` exists).
+    assert cosine(engine.embedding(rgb), reference) < 0.99
+    [face] = engine.detect(rgb, color="rgb")
+    assert np.array_equal(face.embedding, reference)
+    assert (
+        engine.verify(rgb, bgr, color="rgb").similarity
+        < engine.verify(rgb, rgb, color="rgb").similarity + 1e-6
+    )
+
+
+def test_pil_images_and_open_files_are_photos(engine: facedb.FaceEngine, faces_dir: Path) -> None:
+    path = photo_of(faces_dir)
+    from_path = engine.embedding(path)
+    with open(path, "rb") as f:
+        assert np.array_equal(engine.embedding(f), from_path), "a file is its bytes"
+    assert np.array_equal(engine.embedding(io.BytesIO(path.read_bytes())), from_path)
+    with Image.open(path) as image:
+        # PIL's JPEG decoder is not the engine's: the pixels differ by rounding only.
+        assert cosine(engine.embedding(image), from_path) > 0.99
+        assert cosine(engine.embedding(image.convert("L")), from_path) > 0.9
+        rgba = image.convert("RGBA")
+        assert cosine(engine.embedding(rgba), from_path) > 0.99
+        assert cosine(engine.embedding(np.asarray(image), color="rgb"), from_path) > 0.99
+    with open(path) as text, pytest.raises(TypeError, match="binary mode"):
+        engine.detect(text)  # type: ignore[arg-type]
+
+
+def test_a_pil_image_is_turned_upright_as_a_path_is(engine: facedb.FaceEngine, faces_dir: Path) -> None:
+    """A photo whose EXIF says "rotate": the path and the PIL image give the same face."""
+    path = photo_of(faces_dir)
+    with Image.open(path) as image:
+        sideways = image.rotate(90, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to view (rotate(90) turned it anticlockwise)
+    buffer = io.BytesIO()
+    sideways.save(buffer, format="JPEG", quality=95, exif=exif)
+    data = buffer.getvalue()
+    upright = engine.embedding(data)
+    with Image.open(io.BytesIO(data)) as image:
+        assert cosine(engine.embedding(image), upright) > 0.99
+
+
+def test_a_bad_color_is_a_config_error(engine: facedb.FaceEngine, faces_dir: Path) -> None:
+    with pytest.raises(facedb.ConfigError, match="color must be 'bgr' or 'rgb'"):
+        engine.detect(photo_of(faces_dir), color="hsv")  # type: ignore[arg-type]
+
+
+def test_the_gallery_takes_what_the_engine_takes(
+    tmp_path: Path, engine: facedb.FaceEngine, faces_dir: Path
+) -> None:
+    path = photo_of(faces_dir)
+    rgb = np.ascontiguousarray(cv2.imread(str(path))[:, :, ::-1])
+    with facedb.FaceDB(tmp_path / "g", engine=engine) as db:
+        with open(path, "rb") as f:
+            person = db.enroll("someone", f)
+        assert person.face_count == 1
+        # The same content again from an open file: skipped as already enrolled (by hash).
+        with open(path, "rb") as f:
+            assert db.enroll_photos("someone", [f]).added == []
+        [named] = db.identify(rgb, color="rgb")
+        assert named.person is not None and named.person.id == person.id and named.similarity > 0.99
+        with Image.open(path) as image:
+            [named] = db.identify(image)
+        assert named.person is not None and named.person.id == person.id
+        assert db.add_photos(person.id, rgb, color="rgb").added, "an RGB array is a new photo"
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 6), st.integers(1, 6), st.sampled_from([3, 4])),
+    )
+)
+def test_rgb_arrays_are_reordered_to_bgr_and_nothing_else_changes(pixels: np.ndarray) -> None:
+    converted = as_photo(pixels, "rgb")
+    assert isinstance(converted, np.ndarray) and converted.flags.c_contiguous
+    assert np.array_equal(converted[:, :, :3], pixels[:, :, 2::-1])
+    if pixels.shape[2] == 4:
+        assert np.array_equal(converted[:, :, 3], pixels[:, :, 3]), "alpha stays last"
+    assert as_photo(pixels, "bgr") is pixels
+    gray = pixels[:, :, 0]
+    assert as_photo(gray, "rgb") is gray, "a gray image has no channel order"
