@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from facedb import serialize
-from facedb.errors import ConfigError, FaceDBError, GalleryError
+from facedb.errors import ConfigError, EnrollmentRefused, FaceDBError, GalleryError
 
 __all__ = ["main"]
 
@@ -538,7 +538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.func(args)
         return status
     except FaceDBError as e:
-        print(f"facedb: error: {e.message}", file=sys.stderr)
+        message = e.message_for("--force") if isinstance(e, EnrollmentRefused) else e.message
+        print(f"facedb: error: {message}", file=sys.stderr)
         return e.exit_code
     except json.JSONDecodeError as e:
         print(f"facedb: error: invalid JSON: {e}", file=sys.stderr)

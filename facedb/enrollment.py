@@ -17,8 +17,12 @@ from numpy.typing import NDArray
 
 from facedb.engine import DEFAULT_THRESHOLD, Face
 from facedb.engine import largest_face as pick_largest
-from facedb.errors import FaceDBError
+from facedb.errors import EnrollmentRefused, FaceDBError
 from facedb.results import Candidate
+
+#: How the library spells "enroll anyway" in a refusal; the CLI and the service say it in
+#: their own terms (EnrollmentRefused.message_for).
+FORCE = EnrollmentRefused.FORCE
 
 __all__ = ["Accepted", "EnrollmentPolicy", "Screened"]
 
@@ -54,6 +58,12 @@ class EnrollmentPolicy:
         min_det_score: faces the detector is less sure of are refused.
         threshold: similarity at which a face is taken to be a person (a photo at least this
             close to somebody else, and closer than to its own person, is a likely mislabel).
+        min_own_similarity: a photo must be at least this similar to one of the person's own
+            faces (those enrolled; for a new person, the other photos of the call), or it is a
+            likely mislabel: below it lie the scores of two different people. Measured
+            (README, "The enrollment gate"): the highest impostor pair seen is 0.329 (two of
+            players.jpg's 22 strangers; 0.157 on ../shared/faces), the lowest genuine pair
+            0.560.
 
     Example:
         >>> policy = EnrollmentPolicy(min_face_size=64)
@@ -64,6 +74,7 @@ class EnrollmentPolicy:
     min_face_size: float = 48.0
     min_det_score: float = 0.6
     threshold: float = DEFAULT_THRESHOLD
+    min_own_similarity: float = 0.35
 
     def check_faces(self, found: Sequence[Face] | FaceDBError, largest_face: bool = False) -> Face | str:
         """The face to enroll from one photo's detection result, or why there is none."""
@@ -108,6 +119,43 @@ class EnrollmentPolicy:
             accepted.append(Accepted(photo, verdict, digest))
         return Screened(accepted, refused, skipped)
 
+    def unlike_own(
+        self, accepted: Sequence[Accepted], enrolled: NDArray[np.float32] | None, name: str
+    ) -> list[tuple[str, str]]:
+        """Photos that look like none of the person's own faces: the enrolled ones, or for a
+        new person (``enrolled`` None or empty) the other photos of this call. Whoever the
+        photo shows need not be enrolled for this to catch it.
+
+        Example:
+            >>> EnrollmentPolicy().unlike_own([], None, "ann")
+            []
+        """
+        if not accepted:
+            return []
+        new = np.vstack([a.face.embedding for a in accepted])
+        existing = enrolled is not None and len(enrolled) > 0
+        problems = []
+        for i, a in enumerate(accepted):
+            if existing:
+                assert enrolled is not None
+                sims = enrolled @ a.face.embedding
+            else:
+                sims = np.delete(new, i, axis=0) @ a.face.embedding
+            if len(sims) == 0:
+                continue  # one photo of a new person: nothing to compare with
+            best = float(sims.max())
+            if best < self.min_own_similarity:
+                whose = f"{name}'s other photos" if existing else f"{name}'s other photos in this call"
+                problems.append(
+                    (
+                        a.photo,
+                        f"does not look like {whose} (best similarity {best:.2f}, below "
+                        f"{self.min_own_similarity:.2f}, where different people score): a likely "
+                        f"mislabel ({FORCE} to enroll)",
+                    )
+                )
+        return problems
+
     def likely_mislabels(
         self,
         accepted: Sequence[Accepted],
@@ -140,7 +188,7 @@ class EnrollmentPolicy:
                     (
                         a.photo,
                         f"looks like {who.name} (id {who.id}, similarity {others[0].similarity:.2f}) "
-                        f"more than this person ({best_own:.2f}): a likely mislabel (force=True to enroll)",
+                        f"more than this person ({best_own:.2f}): a likely mislabel ({FORCE} to enroll)",
                     )
                 )
         return problems

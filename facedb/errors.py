@@ -107,10 +107,17 @@ class EnrollmentRefused(FaceDBError, ValueError):
     code = "enrollment_refused"
     http_status = 422
     exit_code = 3
+    #: How a reason says "enroll anyway" in Python's terms.
+    FORCE = "force=True"
 
     def __init__(self, message: str, refused: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.refused: list[tuple[str, str]] = list(refused or [])
+
+    def message_for(self, force: str) -> str:
+        """The message with "enroll anyway" in the caller's terms (``"--force"`` for the
+        command line, ``"force=true"`` over HTTP)."""
+        return self.message.replace(self.FORCE, force)
 
 
 class PersonNotFound(FaceDBError, KeyError):

@@ -533,7 +533,7 @@ class FaceDB:
         self._check_writable()
         if not photos:
             raise EnrollmentRefused(f"no photos given to enroll {name!r}")
-        screened = self._gate(person, photos, largest_face, force)
+        screened = self._gate(person, name, photos, largest_face, force)
         accepted, refused, skipped = screened.accepted, screened.refused, screened.skipped
         if refused:
             lines = "; ".join(f"{photo}: {reason}" for photo, reason in refused)
@@ -597,10 +597,11 @@ class FaceDB:
         return result
 
     def _gate(
-        self, person: Person | None, photos: list[ImageInput], largest_face: bool, force: bool
+        self, person: Person | None, name: str, photos: list[ImageInput], largest_face: bool, force: bool
     ) -> Screened:
         """Checks every photo against the enrollment policy: the photos' faces, the content
-        already enrolled for this person, and (unless forced) the people they resemble."""
+        already enrolled for this person, and (unless forced) whether each looks like the
+        person's own faces and not more like somebody else."""
         names = [photo_name(p) for p in photos]
         hashes = [_content_hash(p) for p in photos]
         known: set[str] = set()
@@ -617,14 +618,17 @@ class FaceDB:
                 with self.store.read() as s:
                     face_ids = self.store.face_ids_of(s, [person.id])
                     enrolled = self.store.templates(s, face_ids, self.facts.dimension)[1]
-            screened.refused.extend(
-                self.policy.likely_mislabels(
-                    screened.accepted,
-                    self._candidates(new, 3),
-                    enrolled,
-                    None if person is None else person.id,
-                )
+            # Who a photo looks like more is the better reason; failing that, looking like
+            # none of the person's own faces (its owner need not be enrolled).
+            closer = self.policy.likely_mislabels(
+                screened.accepted,
+                self._candidates(new, 3),
+                enrolled,
+                None if person is None else person.id,
             )
+            named = {photo for photo, _ in closer}
+            unlike = self.policy.unlike_own(screened.accepted, enrolled, name)
+            screened.refused.extend(closer + [r for r in unlike if r[0] not in named])
         return screened
 
     def import_folder(

@@ -205,3 +205,21 @@ def test_newer_gallery_is_exit_6(tmp_path: Path) -> None:
     with sqlite3.connect(db / "gallery.db") as conn:
         conn.execute("update alembic_version set version_num = 'zzzz'")
     one_error_line(run("people", db=db), 6, "newer facedb")
+
+
+def test_enrolling_someone_else_under_a_name_is_refused_in_the_cli_s_terms(
+    tmp_path: Path, faces_dir: Path
+) -> None:
+    """The issue's report: `enroll obama obama.jpg obama2.jpg`, then `enroll obama biden.jpg`
+    exited 0 and Biden was Obama from then on."""
+    db = tmp_path / "g"
+    obama = faces_dir / "gallery/obama"
+    ok(run("enroll", "obama", str(obama / "obama.jpg"), str(obama / "obama2.jpg"), db=db))
+    line = one_error_line(
+        run("enroll", "obama", str(faces_dir / "gallery/biden/biden.jpg"), db=db),
+        3,
+        "does not look like obama's other photos",
+        "(--force to enroll)",
+    )
+    assert "force=True" not in line
+    ok(run("enroll", "obama", str(faces_dir / "gallery/biden/biden.jpg"), "--force", db=db))

@@ -132,3 +132,9 @@ def test_contracts_table_agrees_with_the_classes() -> None:
             assert int(status) == cls.http_status, name
             assert int(exits[0] if len(exits) == 1 else exits[i]) == cls.exit_code, name
             assert issubclass(cls, getattr(builtins, also)), name
+
+
+def test_a_refusal_says_enroll_anyway_in_the_caller_s_terms() -> None:
+    e = facedb.EnrollmentRefused("nothing enrolled: a.jpg: a likely mislabel (force=True to enroll)")
+    assert e.message_for("--force").endswith("(--force to enroll)")
+    assert "force=True" in str(e), "Python callers read Python's spelling"

@@ -156,6 +156,30 @@ def test_a_likely_mislabel_is_refused_unless_forced(db: FaceDB, faces_dir: Path)
     assert forced.face_count == 2
 
 
+def test_a_photo_unlike_the_person_is_refused_even_when_its_owner_is_not_enrolled(
+    db: FaceDB, faces_dir: Path
+) -> None:
+    """The issue's report: `enroll obama obama.jpg obama2.jpg`, then `enroll obama biden.jpg`
+    was accepted (Biden is not enrolled, so nobody was closer), and from then on Biden was
+    identified as Obama at 0.92."""
+    db.enroll("obama", [faces_dir / "gallery/obama/obama.jpg", faces_dir / "gallery/obama/obama2.jpg"])
+    with pytest.raises(facedb.EnrollmentRefused, match="does not look like obama's other photos") as e:
+        db.enroll("obama", [faces_dir / "gallery/biden/biden.jpg"])
+    assert "force=True" in str(e.value)
+    assert db.find("obama")[0].face_count == 2
+    [who] = db.identify(faces_dir / "gallery/biden/biden.jpg")
+    assert who.person is None, "nobody named who is not there"
+    # Two photos of two people as one new person: neither looks like the other.
+    with pytest.raises(facedb.EnrollmentRefused, match="does not look like rose's other photos"):
+        db.enroll(
+            "rose",
+            [faces_dir / "gallery/rose_leslie/img1.jpg", faces_dir / "gallery/alex_lacamoire/img1.jpg"],
+        )
+    # Genuine photos across the set pass; force enrolls the doubtful one anyway.
+    assert db.add_faces("obama", [faces_dir / "probes/obama1.jpg"]).face_count == 3
+    assert db.enroll("obama", [faces_dir / "gallery/biden/biden.jpg"], force=True).face_count == 4
+
+
 def test_names_are_labels(db: FaceDB, faces_dir: Path) -> None:
     a = db.enroll("Alex", [faces_dir / "gallery/alex_lacamoire/img1.jpg"])
     b_id = db.import_embeddings(["Alex"], np.random.default_rng(0).normal(size=(1, 512)))[0].id

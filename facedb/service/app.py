@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from facedb.errors import FaceDBError, RetryLater
+from facedb.errors import EnrollmentRefused, FaceDBError, RetryLater
 from facedb.gallery import FaceDB
 from facedb.http_guard import FailedAuthLimiter, RequestGuard
 from facedb.keys import KeyStore
@@ -96,7 +96,9 @@ def _add_error_handlers(app: FastAPI, public: Callable[[str], str]) -> None:
             headers = {"Retry-After": str(max(1, math.ceil(e.retry_after)))}
         if e.http_status >= 500:
             log.error("request %s: %s: %s", getattr(request.state, "request_id", "-"), e.code, e.message)
-        return answer(request, e.http_status, e.code, public(e.message), headers)
+        # "enroll anyway" in the terms of this API: the form field force (an admin key's).
+        message = e.message_for("force=true") if isinstance(e, EnrollmentRefused) else e.message
+        return answer(request, e.http_status, e.code, public(message), headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
