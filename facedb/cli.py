@@ -83,7 +83,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         p = result.person
         print(f"enrolled {p.name} (id {p.id}): {len(result.added)} face(s) added, {p.face_count} in all")
         for photo, reason in result.skipped:
-            print(f"  skipped {photo}: {reason}")
+            print(f"  skipped {photo}: {reason.replace(EnrollmentRefused.FORCE, '--force')}")
     return 0
 
 
@@ -103,7 +103,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             f"{len(result.skipped)} photo(s) skipped; the gallery has {len(db)} people"
         )
         for photo, reason in result.skipped:
-            print(f"  skipped {photo}: {reason}")
+            print(f"  skipped {photo}: {reason.replace(EnrollmentRefused.FORCE, '--force')}")
     return 0
 
 

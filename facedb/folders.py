@@ -72,18 +72,21 @@ def import_folder(
             if on_folder is not None:
                 on_folder(person_dir.name)
             continue
-        result: Enrollment | None
-        try:
-            result = db.enroll_photos(person_dir.name, photos, force=force, largest_face=largest_face)
-        except EnrollmentRefused as e:
-            skipped += e.refused
-            refused = {photo for photo, _ in e.refused}
-            rest = [p for p in photos if p not in refused]
-            result = (
-                db.enroll_photos(person_dir.name, rest, force=force, largest_face=largest_face)
-                if rest
-                else None
-            )
+        result: Enrollment | None = None
+        remaining = photos
+        while remaining:
+            try:
+                result = db.enroll_photos(person_dir.name, remaining, force=force, largest_face=largest_face)
+                break
+            except EnrollmentRefused as e:
+                # Without the refused photos the others may be judged again (a new person's
+                # photos are checked against each other), so retry until a set passes.
+                skipped += e.refused
+                refused = {photo for photo, _ in e.refused}
+                rest = [p for p in remaining if p not in refused]
+                if len(rest) == len(remaining):
+                    raise  # a refusal that names none of the photos: nothing to leave out
+                remaining = rest
         if result is not None:
             added += result.added
             skipped += result.skipped
