@@ -47,7 +47,7 @@ from facedb.errors import (
 from facedb.folders import FolderImport, import_folder
 from facedb.idempotency import IDEMPOTENCY_KEEP, enrollment_record, replay
 from facedb.locations import index_folder, parse_location, prepare_folder, sqlite_url
-from facedb.ranking import assign_faces, faces_to_fetch, rank_people
+from facedb.ranking import assign_faces, check_k, faces_to_fetch, rank_people
 from facedb.results import Candidate, CheckReport, Enrollment, Identification, Person, person_from_fields
 from facedb.store import FaceInfo, Store
 from facedb.templates import check_matrix, unit_rows
@@ -744,11 +744,10 @@ class FaceDB:
 
         Raises:
             ConfigError: wrong shape, NaN or infinite values (as float32), a norm beyond
-                float32's range, or k < 1.
+                float32's range, or k outside 1..MAX_K (4096).
         """
+        k = check_k(k)
         self._sync()
-        if k <= 0:
-            raise ConfigError(f"k must be positive, got {k}")
         matrix = check_matrix(np.atleast_2d(np.asarray(embeddings)), self.facts.dimension, "embeddings")
         # An all-zero template has no direction: nobody resembles it (an empty answer for its
         # row), where a stored one would be refused.
@@ -778,8 +777,12 @@ class FaceDB:
         In one photo a person is named at most once: faces are assigned jointly, best match
         first. A face whose best two people are within ``ambiguity_margin`` is ambiguous
         and named nobody. A photo without faces gives ``[]``.
+
+        Raises:
+            ConfigError: ``k`` outside 1..4096, a threshold outside 0..1, or a bad ``color``.
         """
         limit = self.threshold if threshold is None else _check_unit("threshold", threshold)
+        k = check_k(k)
         faces = self.engine.detect(photo, color=color)
         if not faces:
             return []

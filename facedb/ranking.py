@@ -15,10 +15,32 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from facedb.errors import ConfigError
+
 __all__ = ["Assignment", "assign_faces", "faces_to_fetch", "rank_people"]
 
 #: A candidate as ranking sees it: a person's id and their best similarity.
 Ranked = tuple[int, float]
+
+
+#: The most candidates one face may ask for: 4 x 4096 nearest faces fetched is also the
+#: largest top-k Milvus serves (16,384).
+MAX_K = 4096
+
+
+def check_k(k: object) -> int:
+    """``k`` as every search entry point takes it: an integer from 1 to :data:`MAX_K`.
+
+    Raises:
+        ConfigError: anything else (a bool, a float, 0, a negative number, more than MAX_K).
+
+    Example:
+        >>> check_k(5)
+        5
+    """
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= int(k) <= MAX_K:
+        raise ConfigError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
+    return int(k)
 
 
 def faces_to_fetch(k: int) -> int:

@@ -576,3 +576,16 @@ def test_a_threshold_changed_after_opening_rules_identify_and_the_gate(tmp_path:
             db.threshold = 1.5
         with pytest.raises(facedb.ConfigError, match="min_face_size"):
             db.min_face_size = -1
+
+
+def test_identify_and_search_take_k_by_one_rule(db: FaceDB, faces_dir: Path) -> None:
+    """identify(k=0) and k=-1 were accepted while search refused them; search(k=10**9) tried
+    to allocate 30 GB. Both now refuse the same k with the same ConfigError, at once."""
+    db.import_embeddings(["a"], unit_rows(1, 1))
+    photo = faces_dir / "gallery/obama/obama.jpg"
+    for k in (0, -1, 10**9):
+        with pytest.raises(facedb.ConfigError, match="k must be an integer from 1 to 4096"):
+            db.identify(photo, k=k)
+        with pytest.raises(facedb.ConfigError, match="k must be an integer from 1 to 4096"):
+            db.search(unit_rows(2, 1), k=k)
+    assert len(db.search(unit_rows(2, 1), k=4096)[0]) == 1

@@ -4,9 +4,11 @@ database: known answers on hand-made hits, and properties of the assignment on r
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from facedb.errors import ConfigError
 from facedb.ranking import Assignment, assign_faces, faces_to_fetch, rank_people
 
 
@@ -103,3 +105,12 @@ def test_the_assignment_names_each_person_once_and_nobody_below_the_threshold(
     for a, cands in zip(result, candidates, strict=True):
         if a.person_id is None and not a.ambiguous:
             assert all(sim < threshold or pid in named for pid, sim in cands)
+
+
+def test_k_has_one_rule_for_every_entry_point() -> None:
+    from facedb.ranking import MAX_K, check_k
+
+    assert check_k(1) == 1 and check_k(np.int64(MAX_K)) == MAX_K
+    for bad in (0, -1, MAX_K + 1, 10**9, 2.0, True, "5", None):
+        with pytest.raises(ConfigError, match=f"k must be an integer from 1 to {MAX_K}"):
+            check_k(bad)
