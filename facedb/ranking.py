@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from facedb.errors import ConfigError
 
-__all__ = ["Assignment", "assign_faces", "faces_to_fetch", "rank_people"]
+__all__ = ["MAX_K", "Assignment", "assign_faces", "check_k", "faces_to_fetch", "rank_people"]
 
 #: A candidate as ranking sees it: a person's id and their best similarity.
 Ranked = tuple[int, float]
