@@ -48,7 +48,15 @@ from facedb.folders import FolderImport, import_folder
 from facedb.idempotency import IDEMPOTENCY_KEEP, enrollment_record, replay
 from facedb.locations import index_folder, parse_location, prepare_folder, sqlite_url
 from facedb.ranking import assign_faces, check_k, faces_to_fetch, rank_people
-from facedb.results import Candidate, CheckReport, Enrollment, Identification, Person, person_from_fields
+from facedb.results import (
+    Candidate,
+    CheckReport,
+    Enrollment,
+    Identification,
+    Person,
+    Status,
+    person_from_fields,
+)
 from facedb.store import FaceInfo, Store
 from facedb.templates import check_matrix, unit_rows
 from facedb.vectors import open_vectors
@@ -801,7 +809,8 @@ class FaceDB:
             if a.person_id is not None and a.similarity is not None:
                 person = next(c.person for c in cands if c.person.id == a.person_id)
                 similarity = a.similarity
-            results.append(Identification(face, person, similarity, cands[:k], a.ambiguous))
+            status: Status = "named" if person is not None else "ambiguous" if a.ambiguous else "unknown"
+            results.append(Identification(face, person, similarity, cands[:k], a.ambiguous, status))
         return results
 
     # -- maintenance -----------------------------------------------------------------------

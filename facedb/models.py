@@ -65,6 +65,8 @@ class FaceRow(Base):
     image_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     image_name: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: The face's quality score (0..1) when it was enrolled; None for imported templates.
+    quality: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ChangeRow(Base):
@@ -135,6 +137,45 @@ class SightingRow(Base):
     x2: Mapped[float] = mapped_column(Float)
     y2: Mapped[float] = mapped_column(Float)
     frames: Mapped[int] = mapped_column(Integer)
+    #: The template of the visit's best frame, so that it can be confirmed or rejected later
+    #: (biometric data: removed with the person, or with the strangers).
+    template: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class CalibrationRow(Base):
+    """A calibration of the naming threshold on the gallery's own templates (or the model's
+    prior): the newest row is the one in force."""
+
+    __tablename__ = "calibrations"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    model_id: Mapped[str] = mapped_column(String(200))
+    target_kind: Mapped[str] = mapped_column(String(8))  # "fpir" or "fmr"
+    target: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(200))
+    people: Mapped[int] = mapped_column(Integer)
+    faces: Mapped[int] = mapped_column(Integer)
+    estimated_fpir: Mapped[float | None] = mapped_column(Float, nullable=True)
+    estimated_fnir: Mapped[float | None] = mapped_column(Float, nullable=True)
+    params: Mapped[str] = mapped_column(Text)  # the score model, as JSON
+
+
+class RejectionRow(Base):
+    """"Not this person": a face's template stored as a negative example of a person, so that
+    a later face closer to it than to the person's own faces is not named them. Erased with
+    the person."""
+
+    __tablename__ = "rejections"
+    __table_args__ = (Index("ix_rejections_person", "person_id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    person_id: Mapped[int] = mapped_column(Id, ForeignKey("people.id", ondelete="CASCADE"))
+    template: Mapped[bytes] = mapped_column(LargeBinary)
+    model_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class VectorSyncRow(Base):

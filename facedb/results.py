@@ -8,14 +8,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from facedb.engine import Face
 
 if TYPE_CHECKING:
     from facedb.store import PersonFields
 
-__all__ = ["Candidate", "CheckReport", "Enrollment", "Identification", "Person", "person_from_fields"]
+__all__ = [
+    "Candidate",
+    "CheckReport",
+    "Enrollment",
+    "Identification",
+    "Person",
+    "Status",
+    "person_from_fields",
+]
+
+#: What an identification concluded: somebody was named; nobody enrolled passes the
+#: threshold; the best two people are too close to tell apart; or the face is too poor (small,
+#: blurred, turned away) for any answer to be trusted, so the caller should ask for a better one.
+Status = Literal["named", "unknown", "ambiguous", "poor_quality"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +71,11 @@ class Identification:
         similarity: the named person's similarity, else the best candidate's (0 without any).
         candidates: the most similar people, best first (at most k).
         ambiguous: the best two people were too close to tell apart.
+        status: ``"named"``, ``"unknown"``, ``"ambiguous"`` or ``"poor_quality"``
+            (:data:`Status`).
+        confidence: the probability that the named person is right, from the score model in
+            force (calibrated or the model's prior) and the gallery's size; None when nobody
+            is named.
     """
 
     face: Face
@@ -65,6 +83,8 @@ class Identification:
     similarity: float
     candidates: list[Candidate]
     ambiguous: bool = False
+    status: Status = "unknown"
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,14 +61,17 @@ def candidate_json(c: Candidate) -> dict[str, Any]:
 
 
 def identification_json(r: Identification) -> dict[str, Any]:
-    """One face's answer: ``{"bbox", "score", "person", "similarity", "ambiguous",
-    "candidates"}``; ``person`` is ``{"id", "name"}`` or null (unknown or ambiguous)."""
+    """One face's answer: ``{"bbox", "score", "person", "similarity", "ambiguous", "status",
+    "confidence", "candidates"}``; ``person`` is ``{"id", "name"}`` or null (unknown,
+    ambiguous or poor quality), ``confidence`` a probability or null when nobody is named."""
     return {
         "bbox": [round(float(v), 2) for v in r.face.bbox],
         "score": round(r.face.score, 4),
         "person": None if r.person is None else person_ref_json(r.person.id, r.person.name),
         "similarity": round(r.similarity, 4),
         "ambiguous": r.ambiguous,
+        "status": r.status,
+        "confidence": None if r.confidence is None else round(r.confidence, 4),
         "candidates": [candidate_json(c) for c in r.candidates],
     }
 
