@@ -64,7 +64,17 @@ def test_identify_json(gallery: Path, faces_dir: Path) -> None:
     names = [f["person"]["name"] if f["person"] else None for f in entry["faces"]]
     assert names == ["biden", "obama", None]
     face = entry["faces"][0]
-    assert set(face) == {"bbox", "score", "person", "similarity", "ambiguous", "candidates"}
+    assert {
+        "bbox",
+        "score",
+        "person",
+        "similarity",
+        "ambiguous",
+        "status",
+        "confidence",
+        "candidates",
+    } <= set(face)
+    assert [f["status"] for f in entry["faces"]] == ["named", "named", "unknown"]
     assert set(face["person"]) == {"id", "name"} and len(face["bbox"]) == 4
     assert set(face["candidates"][0]) == {"id", "name", "similarity"}
 
