@@ -12,7 +12,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 from facedb.errors import ConfigError, GalleryError
 
@@ -77,12 +77,22 @@ def parse_location(path: str | os.PathLike[str] | None, url: str | None, vectors
 
 
 def split_vectors(url: str) -> tuple[str, str | None]:
-    """Separates a ``vectors=`` query parameter (the vector store) from a SQL URL."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    vectors = [v for k, v in query if k == "vectors"]
-    rest = [(k, v) for k, v in query if k != "vectors"]
-    return urlunsplit(parts._replace(query=urlencode(rest))), (vectors[-1] if vectors else None)
+    """Separates a ``vectors=`` query parameter (the vector store) from a SQL URL; the rest of
+    the URL is kept as it was spelled (``sqlite:////abs/path.db`` keeps its four slashes).
+
+    Example:
+        >>> split_vectors("sqlite:////srv/g.db?vectors=milvus://m:19530/faces")
+        ('sqlite:////srv/g.db', 'milvus://m:19530/faces')
+    """
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url, None
+    pairs = parse_qsl(query, keep_blank_values=True)
+    vectors = [v for k, v in pairs if k == "vectors"]
+    if not vectors:
+        return url, None
+    rest = urlencode([(k, v) for k, v in pairs if k != "vectors"])
+    return (f"{base}?{rest}" if rest else base), vectors[-1]
 
 
 def holds_photos(folder: Path) -> bool:

@@ -21,16 +21,67 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from facedb.errors import DatabaseUnavailable, GalleryError, ReadOnlyGallery
 from facedb.store.schema import check_revision, current_revision, migrate, serialize
 
-__all__ = ["Database", "core_table", "insert_many", "sqlite_url", "utc_now"]
+__all__ = ["Database", "core_table", "insert_many", "normalise_url", "sqlite_url", "utc_now"]
 
 log = logging.getLogger("facedb")
+
+
+#: The databases facedb keeps galleries in, and what a user writes for each.
+SUPPORTED = "SQLite (sqlite:///relative/path.db, sqlite:////absolute/path.db) or PostgreSQL (postgresql://user@host/db)"
+
+#: The Python package each known driver needs (named in the error when it is missing).
+_DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "pg8000": "pg8000",
+    "asyncpg": "asyncpg",
+    "pysqlite": "(part of Python)",
+}
+
+
+def normalise_url(url: str) -> URL:
+    """A gallery's SQL URL as facedb opens it: SQLAlchemy's spelling, ``postgres://`` (what
+    most hosting providers hand out) read as PostgreSQL, and PostgreSQL through psycopg 3
+    unless another driver is named.
+
+    Raises:
+        GalleryError: not a URL, or a database facedb does not keep galleries in.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise GalleryError(f"{url!r} is not a database URL; facedb takes {SUPPORTED}") from None
+    name = parsed.drivername
+    if name == "postgres" or name.startswith("postgres+"):
+        name = "postgresql" + name[len("postgres") :]
+    if name == "postgresql":
+        name = "postgresql+psycopg"  # psycopg 3, per CONTRACTS.md
+    parsed = parsed.set(drivername=name)
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise GalleryError(
+            f"facedb does not keep galleries in {backend!r} databases ({parsed.drivername}://): "
+            f"it keeps them in {SUPPORTED}; to use another database, install its SQLAlchemy "
+            "driver and copy the gallery to PostgreSQL or SQLite with `facedb copy`"
+        )
+    if backend == "sqlite" and parsed.database is None and url.split("://", 1)[-1] != "":
+        raise GalleryError(f"{url!r} is not a SQLite URL facedb can open; facedb takes {SUPPORTED}")
+    return parsed
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -96,9 +147,7 @@ class Database:
     """
 
     def __init__(self, url: str, *, read_only: bool = False, create: bool = True) -> None:
-        parsed = make_url(url)
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, per CONTRACTS.md
+        parsed = normalise_url(url)
         self.url = parsed
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.read_only = read_only
@@ -135,6 +184,13 @@ class Database:
                         migrate(conn)
         except GalleryError:
             raise
+        except (ImportError, NoSuchModuleError) as e:
+            driver = parsed.get_driver_name()
+            package = _DRIVER_PACKAGES.get(driver, f"the {driver} driver")
+            raise GalleryError(
+                f"cannot open {self.safe_url}: its driver {driver!r} is not installed "
+                f"(install {package}, e.g. `pip install {package}`): {e}"
+            ) from None
         except SQLAlchemyError as e:
             raise _database_error(
                 e, f"cannot open the gallery database {self.safe_url}: {_reason(e)}"
