@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from facedb import serialize
+from facedb import __version__, serialize
 from facedb.errors import ConfigError, EnrollmentRefused, FaceDBError, GalleryError
 
 __all__ = ["main"]
@@ -191,6 +191,21 @@ def cmd_remove(args: argparse.Namespace) -> int:
         p = db.resolve(args.person)
         db.remove(p)
     print(f"removed {p.name} (id {p.id}) and erased {p.face_count} template(s)")
+    return 0
+
+
+def cmd_faces(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        faces = db.faces(args.person)
+    if args.json:
+        print(json.dumps([serialize.face_json(f) for f in faces], indent=2))
+        return 0
+    rows = [["FACE", "PHOTO", "BOX", "SCORE"]]
+    for f in faces:
+        box = "-" if f["bbox"] is None else "(" + ", ".join(f"{v:.0f}" for v in f["bbox"]) + ")"
+        score = "-" if f["score"] is None else f"{f['score']:.3f}"
+        rows.append([str(f["id"]), f["image"] or "-", box, score])
+    _print_table(rows, sys.stdout)
     return 0
 
 
@@ -404,26 +419,38 @@ def cmd_forget_strangers(args: argparse.Namespace) -> int:
 # -- parser ----------------------------------------------------------------------------------
 
 
+def _gallery_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """--db, --vectors, --threshold and --read-only, on the command line before the command
+    (``default`` None) or after it (``default`` SUPPRESS: given there, they win)."""
+    parser.add_argument("--db", default=default, help="gallery folder or SQL URL (default: $FACEDB_DB)")
+    parser.add_argument(
+        "--vectors",
+        default=default,
+        help="vector store, e.g. milvus://host:19530/faces (default: $FACEDB_VECTORS, else FAISS)",
+    )
+    parser.add_argument("--threshold", type=float, default=default, help="similarity needed to name a person")
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        default=False if default is None else default,
+        help="open the gallery without writing anything (a read-only volume, a replica, a backup)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``facedb`` command."""
     parser = argparse.ArgumentParser(
         prog="facedb", description="A face-search database: enroll people, then identify who is in a photo."
     )
-    parser.add_argument("--db", help="gallery folder or SQL URL (default: $FACEDB_DB)")
-    parser.add_argument(
-        "--vectors",
-        help="vector store, e.g. milvus://host:19530/faces (default: $FACEDB_VECTORS, else FAISS)",
-    )
-    parser.add_argument("--threshold", type=float, help="similarity needed to name a person")
-    parser.add_argument(
-        "--read-only",
-        action="store_true",
-        help="open the gallery without writing anything (a read-only volume, a replica, a backup)",
-    )
+    parser.add_argument("--version", action="version", version=f"facedb {__version__}")
+    _gallery_options(parser, None)
+    # The same options after the command (`facedb people --db X`): there they override.
+    common = argparse.ArgumentParser(add_help=False)
+    _gallery_options(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         p.set_defaults(func=func)
         return p
 
@@ -436,8 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("import", cmd_import, "enroll a folder with one sub-folder of photos per person")
     p.add_argument("folder")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--largest-face", action="store_true")
+    p.add_argument("--force", action="store_true", help="enroll even photos that look like someone else")
+    p.add_argument("--largest-face", action="store_true", help="take the largest face of a group photo")
 
     p = add("identify", cmd_identify, "who is in each photo")
     p.add_argument("images", nargs="+", metavar="IMAGE")
@@ -462,7 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("remove", cmd_remove, "remove a person and erase their templates")
     p.add_argument("person")
 
-    p = add("remove-face", cmd_remove_face, "remove one face (template) by id")
+    p = add("faces", cmd_faces, "list a person's faces (templates) with their ids")
+    p.add_argument("person")
+    p.add_argument("--json", action="store_true")
+
+    p = add("remove-face", cmd_remove_face, "remove one face (template) by id (see `faces`)")
     p.add_argument("face_id", type=int)
 
     p = add("check", cmd_check, "check that the database and the index agree (and repair)")
@@ -493,12 +524,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--auth-window", type=float, default=60.0, help="seconds those failures are counted over (default 60)"
-    )
-    p.add_argument(
-        "--read-only",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="serve without writing: people, identify and search work, writes are 409 read_only",
     )
     p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]

@@ -15,6 +15,7 @@ __all__ = [
     "DatabaseUnavailable",
     "EnrollmentRefused",
     "FaceDBError",
+    "FaceNotFound",
     "Forbidden",
     "GalleryError",
     "IdempotencyKeyReused",
@@ -124,6 +125,14 @@ class PersonNotFound(FaceDBError, KeyError):
     """No person with that id or name."""
 
     code = "person_not_found"
+    http_status = 404
+    exit_code = 4
+
+
+class FaceNotFound(FaceDBError, KeyError):
+    """No face (template) with that id in the gallery."""
+
+    code = "face_not_found"
     http_status = 404
     exit_code = 4
 

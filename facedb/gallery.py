@@ -40,6 +40,7 @@ from facedb.errors import (
     ConfigError,
     EnrollmentRefused,
     FaceDBError,
+    FaceNotFound,
     GalleryError,
     PersonNotFound,
     ReadOnlyGallery,
@@ -343,13 +344,15 @@ class FaceDB:
         """Removes one template (and erases it like :meth:`remove`).
 
         Raises:
-            GalleryError: no face has this id.
+            FaceNotFound: no face has this id.
         """
         self._check_writable()
         self._check_open()
         with self.store.write() as s:
             if not self.store.remove_face(s, int(face_id)):
-                raise GalleryError(f"no face with id {face_id} in {self.location}")
+                raise FaceNotFound(
+                    f"no face with id {face_id} in {self.location} (`facedb faces PERSON` lists them)"
+                )
             generation = self.store.bump(s, removed=[int(face_id)])
         self._after_write(removed=[int(face_id)], generation=generation)
 

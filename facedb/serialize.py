@@ -12,7 +12,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from facedb.attendance import AttendanceRow, Sighting
     from facedb.engine import Verification
@@ -24,6 +24,7 @@ __all__ = [
     "check_json",
     "enrollment_json",
     "error_json",
+    "face_json",
     "identification_json",
     "person_json",
     "person_ref_json",
@@ -114,6 +115,12 @@ def attendance_json(r: AttendanceRow) -> dict[str, Any]:
         "last_seen": r.last_seen.isoformat(),
         "visits": r.visits,
     }
+
+
+def face_json(f: Mapping[str, Any]) -> dict[str, Any]:
+    """An enrolled face, as :meth:`facedb.FaceDB.faces` lists it: ``{"id", "bbox", "score",
+    "image", "sha256", "created_at"}``."""
+    return {**f, "created_at": f["created_at"].isoformat() if f.get("created_at") else None}
 
 
 def error_json(code: str, message: str, request_id: str | None) -> dict[str, dict[str, str | None]]:

@@ -270,7 +270,7 @@ def test_remove_face(db: FaceDB, faces_dir: Path) -> None:
     db.remove_face(face_ids[0])
     assert db.get(p.id).face_count == 1
     assert db.vectors.ids() == {face_ids[1]}
-    with pytest.raises(facedb.GalleryError, match=str(face_ids[0])):
+    with pytest.raises(facedb.FaceNotFound, match=str(face_ids[0])):
         db.remove_face(face_ids[0])
 
 

@@ -1,0 +1,51 @@
+"""The command line as a newcomer types it (issue 13): gallery options before or after the
+command, --version, a face listing, and "not found" exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from facedb import __version__
+from facedb.cli import build_parser, main
+
+
+def test_db_after_the_command_is_taken() -> None:
+    args = build_parser().parse_args(["people", "--db", "X", "--threshold", "0.5"])
+    assert args.db == "X" and args.threshold == 0.5
+    args = build_parser().parse_args(["--db", "A", "people", "--db", "B"])
+    assert args.db == "B"  # after the command wins
+    args = build_parser().parse_args(["--db", "A", "--read-only", "people"])
+    assert args.db == "A" and args.read_only is True
+    args = build_parser().parse_args(["people"])
+    assert args.db is None and args.read_only is False and args.threshold is None
+
+
+def test_serve_still_takes_read_only() -> None:
+    assert build_parser().parse_args(["serve", "--read-only"]).read_only is True
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"facedb {__version__}"
+
+
+def test_faces_lists_ids_and_remove_face_of_a_missing_id_is_not_found(
+    tmp_path: Path, faces_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "g")
+    photo = str(faces_dir / "gallery/obama/obama.jpg")
+    assert main(["enroll", "obama", photo, "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["faces", "obama", "--db", db, "--json"]) == 0
+    (face,) = json.loads(capsys.readouterr().out)
+    assert face["image"] == "obama.jpg" and isinstance(face["id"], int) and face["created_at"]
+    assert main(["faces", "obama", "--db", db]) == 0
+    assert str(face["id"]) in capsys.readouterr().out
+    assert main(["remove-face", str(face["id"] + 1000), "--db", db]) == 4
+    assert "facedb faces" in capsys.readouterr().err
+    assert main(["remove-face", str(face["id"]), "--db", db]) == 0
