@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,6 +38,11 @@ def _open_db(args: argparse.Namespace, *, create: bool = False) -> Any:
     if getattr(args, "read_only", False):
         options["read_only"] = True
     return FaceDB(where, create=create, **options)
+
+
+def _local(when: datetime) -> str:
+    """A stored time (UTC) as the user's local time, to the minute, with its offset."""
+    return when.astimezone().strftime("%Y-%m-%d %H:%M %z")
 
 
 def _print_table(rows: list[list[str]], out: TextIO) -> None:
@@ -111,9 +117,17 @@ def cmd_identify(args: argparse.Namespace) -> int:
     if args.k <= 0:
         raise ConfigError(f"-k must be positive, got {args.k}")
     answers = []
+    failed: list[tuple[str, FaceDBError]] = []
     with _open_db(args) as db:
         for image in args.images:
-            answers.append((image, db.identify(image, k=args.k)))
+            # One bad photo of several is reported in its place; the others are answered.
+            try:
+                answers.append((image, db.identify(image, k=args.k)))
+            except FaceDBError as e:
+                if len(args.images) == 1 or isinstance(e, ConfigError | GalleryError):
+                    raise
+                failed.append((image, e))
+                print(f"facedb: error: {image}: {e.message}", file=sys.stderr)
         if len(db) == 0:
             print(
                 f"facedb: warning: the gallery {db.location} holds nobody: every face is unknown",
@@ -121,23 +135,28 @@ def cmd_identify(args: argparse.Namespace) -> int:
             )
         if args.draw:
             _draw_all(db, answers, Path(args.draw))
+    status = max((e.exit_code for _, e in failed), default=0)
     if args.json:
-        print(json.dumps([serialize.photo_json(image, results) for image, results in answers], indent=2))
-        return 0
+        errors = {image: e for image, e in failed}
+        answered = iter(answers)
+        doc = [
+            {"image": image, "error": {"code": errors[image].code, "message": errors[image].message}}
+            if image in errors
+            else serialize.photo_json(*next(answered))
+            for image in args.images
+        ]
+        print(json.dumps(doc, indent=2))
+        return status
     for n, (image, results) in enumerate(answers):
         print(("\n" if n else "") + f"{image}: {len(results)} face(s)")
         rows = [["FACE", "BOX", "PERSON", "SIMILARITY"]]
         for i, r in enumerate(results, 1):
             box = "(" + ", ".join(f"{v:.0f}" for v in r.face.bbox) + ")"
-            who = (
-                f"{r.person.name} (id {r.person.id})"
-                if r.person
-                else ("ambiguous" if r.ambiguous else "unknown")
-            )
+            who = f"{r.person.name} (id {r.person.id})" if r.person else r.status.replace("_", " ")
             rows.append([str(i), box, who, f"{r.similarity:.3f}"])
         if results:
             _print_table(rows, sys.stdout)
-    return 0
+    return status
 
 
 def _draw_all(db: Any, answers: list[tuple[str, list[Any]]], out: Path) -> None:
@@ -328,16 +347,20 @@ def cmd_keys(args: argparse.Namespace) -> int:
             print(secret)
             print(f"created key {record.id} ({record.scope}); it is shown only now", file=sys.stderr)
         elif args.action == "list":
+            listed = keys.list()
+            if args.json:
+                print(json.dumps([serialize.key_json(k) for k in listed], indent=2))
+                return 0
             rows = [["ID", "NAME", "PREFIX", "SCOPE", "CREATED", "REVOKED"]]
-            for k in keys.list():
+            for k in listed:
                 rows.append(
                     [
                         str(k.id),
                         k.name,
                         k.prefix + "...",
                         k.scope,
-                        k.created_at.strftime("%Y-%m-%d %H:%M"),
-                        k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "",
+                        _local(k.created_at),
+                        _local(k.revoked_at) if k.revoked_at else "",
                     ]
                 )
             _print_table(rows, sys.stdout)
@@ -386,6 +409,9 @@ def cmd_attendance(args: argparse.Namespace) -> int:
 
     with _open_db(args) as db:
         rows = attendance(db, _when(args.since), _when(args.until))
+    if args.json:
+        print(json.dumps([serialize.attendance_json(r) for r in rows], indent=2))
+        return 0
     header = ["date", "person_id", "name", "first_seen", "last_seen", "visits"]
     table = [
         [
@@ -534,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", nargs="?", type=int, help="the key to revoke")
     p.add_argument("--scope", default="read", choices=["read", "enroll", "admin"])
     p.add_argument("--name", help="a label for the key")
+    p.add_argument("--json", action="store_true", help="print JSON (keys list)")
 
     p = add("watch", cmd_watch, "log who passes in front of a video file, camera index or stream URL")
     p.add_argument("source")
@@ -546,7 +573,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("attendance", cmd_attendance, "who was seen when: first and last sighting per person per day")
     p.add_argument("--since", help="ISO date or time (default: today)")
     p.add_argument("--until", help="ISO date or time (default: the end of the since day)")
-    p.add_argument("--csv", action="store_true")
+    p.add_argument("--csv", action="store_true", help="print CSV")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     add("forget-strangers", cmd_forget_strangers, "erase the templates and sightings of unknown faces")
 

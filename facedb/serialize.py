@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from facedb.attendance import AttendanceRow, Sighting
     from facedb.engine import Verification
+    from facedb.keys import ApiKey
     from facedb.results import Candidate, CheckReport, Enrollment, Identification, Person
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "error_json",
     "face_json",
     "identification_json",
+    "key_json",
     "person_json",
     "person_ref_json",
     "photo_json",
@@ -121,6 +123,19 @@ def face_json(f: Mapping[str, Any]) -> dict[str, Any]:
     """An enrolled face, as :meth:`facedb.FaceDB.faces` lists it: ``{"id", "bbox", "score",
     "image", "sha256", "created_at"}``."""
     return {**f, "created_at": f["created_at"].isoformat() if f.get("created_at") else None}
+
+
+def key_json(k: ApiKey) -> dict[str, Any]:
+    """An API key's record (never its secret): ``{"id", "name", "prefix", "scope",
+    "created_at", "revoked_at"}``."""
+    return {
+        "id": k.id,
+        "name": k.name,
+        "prefix": k.prefix,
+        "scope": k.scope,
+        "created_at": k.created_at.isoformat(),
+        "revoked_at": None if k.revoked_at is None else k.revoked_at.isoformat(),
+    }
 
 
 def error_json(code: str, message: str, request_id: str | None) -> dict[str, dict[str, str | None]]:

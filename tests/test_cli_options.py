@@ -49,3 +49,34 @@ def test_faces_lists_ids_and_remove_face_of_a_missing_id_is_not_found(
     assert main(["remove-face", str(face["id"] + 1000), "--db", db]) == 4
     assert "facedb faces" in capsys.readouterr().err
     assert main(["remove-face", str(face["id"]), "--db", db]) == 0
+
+
+def test_identify_answers_the_good_photos_of_a_batch_with_a_bad_one(
+    tmp_path: Path, faces_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "g")
+    assert main(["enroll", "obama", str(faces_dir / "gallery/obama/obama.jpg"), "--db", db]) == 0
+    capsys.readouterr()
+    good, missing = str(faces_dir / "probes/obama1.jpg"), str(tmp_path / "missing.jpg")
+    status = main(["identify", good, missing, "--db", db])
+    out, err = capsys.readouterr()
+    assert status != 0
+    assert "obama (id" in out and "missing.jpg" in err
+    status = main(["identify", missing, good, "--db", db, "--json"])
+    assert status != 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [d["image"] for d in doc] == [missing, good]
+    assert doc[0]["error"]["code"] == "image_not_found" and "faces" not in doc[0]
+    assert doc[1]["faces"][0]["person"]["name"] == "obama"
+
+
+def test_attendance_and_keys_list_print_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "g")
+    assert main(["keys", "create", "--scope", "read", "--name", "door", "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["keys", "list", "--json", "--db", db]) == 0
+    (key,) = json.loads(capsys.readouterr().out)
+    assert key["name"] == "door" and key["scope"] == "read" and key["revoked_at"] is None
+    assert "secret" not in key
+    assert main(["attendance", "--json", "--db", db]) == 0
+    assert json.loads(capsys.readouterr().out) == []
