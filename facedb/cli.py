@@ -308,9 +308,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
 
+    from facedb.keys import KeyStore
     from facedb.service import ServiceSettings, create_app
 
     db = _open_db(args)
+    if not any(k.revoked_at is None for k in KeyStore(db.store).list()):
+        print(
+            f"facedb: warning: {db.location} has no API key: every request but /health and /docs "
+            f"will be refused (401); create one with `facedb --db {db.location} keys create --scope read`",
+            file=sys.stderr,
+        )
     settings = ServiceSettings(
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
         max_photos=args.max_photos,
@@ -328,7 +335,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=args.port,
             log_level=args.log_level,
             workers=1,
-            access_log=args.log_level == "debug",
+            # One line per request at info and debug (method, path, status; never a key).
+            access_log=args.log_level in ("info", "debug"),
+            # uvicorn's loggers go through the logging set up above (stderr, one format),
+            # instead of its own config, which sends the access log to stdout.
+            log_config=None,
         )
     finally:
         db.close()

@@ -39,7 +39,16 @@ from facedb.serialize import error_json
 __all__ = ["ANONYMOUS_PATHS", "MISSING_KEY", "FailedAuthLimiter", "RequestGuard"]
 
 #: Paths answered without a key (``/health`` answers more with a valid one).
-ANONYMOUS_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+ANONYMOUS_PATHS = frozenset(
+    {
+        "/health",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-ui.css",
+    }
+)
 #: What a request without a live API key is told (401), here and by the service's scope check.
 MISSING_KEY = "missing or invalid API key (send it in the X-API-Key header)"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")

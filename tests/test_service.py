@@ -15,6 +15,8 @@ import httpx
 import numpy as np
 import pytest
 
+import facedb
+
 from .helpers import Server, cli, unit_rows
 
 
@@ -66,6 +68,33 @@ def test_anonymous_health_is_liveness_and_readiness_only(service: dict[str, Any]
     for _ in range(5):
         httpx.get(service["url"] + "/health")
     assert files() == before, "/health wrote to the gallery"
+
+
+def test_docs_page_works_offline(service: dict[str, Any]) -> None:
+    """Swagger UI's files come from the installed package, without a key and without a CDN."""
+    page = httpx.get(service["url"] + "/docs", timeout=30)
+    assert page.status_code == 200
+    assert "cdn." not in page.text and "https://" not in page.text.split("<body>")[0]
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        asset = httpx.get(f"{service['url']}/docs/{name}", timeout=30)
+        assert asset.status_code == 200 and len(asset.content) > 10_000, name
+        assert f"/docs/{name}" in page.text
+
+
+def test_a_server_without_keys_says_so_and_logs_requests_at_info(tmp_path: Path, faces_dir: Path) -> None:
+    db = tmp_path / "g"
+    facedb.FaceDB(db).close()
+    server = Server(db, "--log-level", "info")
+    try:
+        assert httpx.get(server.url + "/people", timeout=30).status_code == 401
+        deadline = time.monotonic() + 10
+        while "GET /people" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        server.stop()
+    log = server.log()
+    assert "has no API key" in log and "keys create" in log
+    assert "GET /people" in log and "401" in log
 
 
 def test_openapi_describes_keys_errors_and_links(service: dict[str, Any]) -> None:

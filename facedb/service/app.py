@@ -20,7 +20,7 @@ from facedb.gallery import FaceDB
 from facedb.http_guard import FailedAuthLimiter, RequestGuard
 from facedb.keys import KeyStore
 from facedb.serialize import error_json
-from facedb.service import attendance, health, people, recognition
+from facedb.service import attendance, docs, health, people, recognition
 from facedb.service.context import FORM_ROOM, SEARCH_BYTES, Service, ServiceSettings
 
 __all__ = ["create_app", "public_message_of"]
@@ -57,6 +57,9 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
         title="facedb",
         version="0.1.0",
         description="Enroll people from photos and identify who is in a new one.",
+        # Swagger UI from the installed package (facedb.service.docs), not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.router.route_class = service.route_class
     app.add_middleware(
@@ -76,6 +79,7 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
     _add_error_handlers(app, public)
     for resource in (health, people, recognition, attendance):
         app.include_router(resource.router(service))
+    app.include_router(docs.router(app.title))
     return app
 
 
