@@ -258,6 +258,18 @@ def test_identify_has_the_cli_shape(service: dict[str, Any], faces_dir: Path) ->
     assert empty.status_code == 200 and empty.json()["faces"] == []
 
 
+def test_largest_face_of_a_group_photo_over_http(service: dict[str, Any], faces_dir: Path) -> None:
+    group = (faces_dir / "probes/obama_and_biden.jpg").read_bytes()
+    files = [("photos", ("group.jpg", group, "image/jpeg"))]
+    # force: the group's faces are enrolled already (the mislabel check would refuse).
+    form = {"name": "group", "force": "true"}
+    refused = call(service, "POST", "/people", scope="admin", data=form, files=files)
+    assert "faces" in error_of(refused, 422, "enrollment_refused")
+    made = call(service, "POST", "/people", scope="admin", data={**form, "largest_face": "true"}, files=files)
+    assert made.status_code == 201 and len(made.json()["added"]) == 1
+    call(service, "DELETE", f"/people/{made.json()['id']}", scope="admin")
+
+
 def test_enroll_rename_add_delete(service: dict[str, Any], faces_dir: Path) -> None:
     photos = [("photos", ("r1.jpg", (faces_dir / "closeups/rose_leslie.jpg").read_bytes(), "image/jpeg"))]
     made = call(

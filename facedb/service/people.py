@@ -115,6 +115,9 @@ def router(service: Service) -> APIRouter:
             ),
         ] = None,
         force: Annotated[bool, Form(description="skip the mislabel check (admin keys only)")] = False,
+        largest_face: Annotated[
+            bool, Form(description="take the largest face of a photo with several (a group photo)")
+        ] = False,
         idempotency_key: Annotated[str | None, idempotency_header] = None,
     ) -> JSONResponse:
         """Enrolls a person from photos (all or nothing; names are labels, so a new person is
@@ -129,6 +132,8 @@ def router(service: Service) -> APIRouter:
             name=name,
             metadata=meta,
             force=force,
+            # Only when set: the fingerprints of requests made before it existed still match.
+            **({"largest_face": True} if largest_face else {}),
             photos=[hashlib.sha256(d).hexdigest() for d in data],
         )
         result = await run_in_threadpool(
@@ -138,6 +143,7 @@ def router(service: Service) -> APIRouter:
             data,
             meta,
             force=force,
+            largest_face=largest_face,
             request_key=request,
             request_fingerprint=print_,
         )
@@ -192,6 +198,9 @@ def router(service: Service) -> APIRouter:
             File(description="more photos of this person", min_length=1, max_length=settings.max_photos),
         ],
         force: Annotated[bool, Form(description="skip the mislabel check (admin keys only)")] = False,
+        largest_face: Annotated[
+            bool, Form(description="take the largest face of a photo with several (a group photo)")
+        ] = False,
         idempotency_key: Annotated[str | None, idempotency_header] = None,
     ) -> JSONResponse:
         """Adds photos of an existing person (all or nothing). A retry with the same
@@ -203,6 +212,8 @@ def router(service: Service) -> APIRouter:
             op="add_faces",
             person=person_id,
             force=force,
+            # Only when set: the fingerprints of requests made before it existed still match.
+            **({"largest_face": True} if largest_face else {}),
             photos=[hashlib.sha256(d).hexdigest() for d in data],
         )
         person = await run_in_threadpool(db.get, person_id)
@@ -212,6 +223,7 @@ def router(service: Service) -> APIRouter:
             person,
             data,
             force=force,
+            largest_face=largest_face,
             request_key=request,
             request_fingerprint=print_,
         )
