@@ -3,13 +3,51 @@ migrations in facedb/migrations; these classes describe the newest revision."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy import DateTime as SqlDateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # BIGINT on servers, INTEGER on SQLite (where only INTEGER PRIMARY KEY is the rowid).
 Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A point in time, stored as UTC and always read back aware, in UTC.
+
+    SQLite has no time zones: SQLAlchemy writes an aware time's wall clock and reads back a
+    naive one, so a time given in another zone would be stored hours off, and every time read
+    would be naive (which ``astimezone`` takes for local time). Here a time is converted to UTC
+    before it is written (a naive one is taken as UTC already), and read back as UTC."""
+
+    impl = SqlDateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """To UTC (naive: already UTC); naive for SQLite, which would drop the zone anyway."""
+        if value is None:
+            return None
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Aware, in UTC."""
+        if not isinstance(value, datetime):
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -26,7 +64,7 @@ class GalleryRow(Base):
     model_id: Mapped[str] = mapped_column(String(200))
     dimension: Mapped[int] = mapped_column(Integer)
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     uid: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
@@ -39,7 +77,7 @@ class PersonRow(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(500))
     metadata_json: Mapped[str] = mapped_column("metadata", Text, default="{}")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class FaceRow(Base):
@@ -64,7 +102,7 @@ class FaceRow(Base):
     det_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     image_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     image_name: Mapped[str | None] = mapped_column(String(1000), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     #: The face's quality score (0..1) when it was enrolled; None for imported templates.
     quality: Mapped[float | None] = mapped_column(Float, nullable=True)
 
@@ -93,8 +131,8 @@ class ApiKeyRow(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     scope: Mapped[str] = mapped_column(String(16))  # read, enroll or admin
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class StrangerRow(Base):
@@ -106,8 +144,8 @@ class StrangerRow(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     template: Mapped[bytes] = mapped_column(LargeBinary)
-    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class SightingRow(Base):
@@ -129,8 +167,8 @@ class SightingRow(Base):
         Id, ForeignKey("strangers.id", ondelete="CASCADE"), nullable=True
     )
     source: Mapped[str] = mapped_column(String(1000))
-    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
     similarity: Mapped[float] = mapped_column(Float)
     x1: Mapped[float] = mapped_column(Float)
     y1: Mapped[float] = mapped_column(Float)
@@ -150,7 +188,7 @@ class CalibrationRow(Base):
     __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     model_id: Mapped[str] = mapped_column(String(200))
     target_kind: Mapped[str] = mapped_column(String(8))  # "fpir" or "fmr"
     target: Mapped[float] = mapped_column(Float)
@@ -175,7 +213,7 @@ class RejectionRow(Base):
     person_id: Mapped[int] = mapped_column(Id, ForeignKey("people.id", ondelete="CASCADE"))
     template: Mapped[bytes] = mapped_column(LargeBinary)
     model_id: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class VectorSyncRow(Base):
@@ -199,4 +237,4 @@ class IdempotencyRow(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     result: Mapped[str] = mapped_column(Text)  # the Enrollment, as JSON
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
