@@ -70,6 +70,52 @@ def test_anonymous_health_is_liveness_and_readiness_only(service: dict[str, Any]
     assert files() == before, "/health wrote to the gallery"
 
 
+def same_fields(doc: dict[str, Any], schema: dict[str, Any], value: Any, where: str) -> None:
+    """The documented schema names exactly the fields the live answer has, all the way down."""
+    if "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    if "anyOf" in schema:
+        if value is None:
+            return
+        schema = next(s for s in schema["anyOf"] if s.get("type") != "null")
+        return same_fields(doc, schema, value, where)
+    if schema.get("type") == "array" and "items" in schema:
+        for i, item in enumerate(value):
+            same_fields(doc, schema["items"], item, f"{where}[{i}]")
+    elif "properties" in schema:
+        assert set(value) == set(schema["properties"]), where
+        for name, sub in schema["properties"].items():
+            same_fields(doc, sub, value[name], f"{where}.{name}")
+
+
+def test_documented_answers_are_the_answers(service: dict[str, Any], faces_dir: Path) -> None:
+    doc = httpx.get(service["url"] + "/openapi.json", timeout=30).json()
+
+    def documented(path: str, method: str, status: str = "200") -> dict[str, Any]:
+        schema: dict[str, Any] = doc["paths"][path][method]["responses"][status]["content"][
+            "application/json"
+        ]
+        return schema["schema"]
+
+    photo = (faces_dir / "probes/obama_and_biden.jpg").read_bytes()
+    answer = call(service, "POST", "/identify", files={"photo": ("g.jpg", photo, "image/jpeg")}).json()
+    same_fields(doc, documented("/identify", "post"), answer, "identify")
+    people = call(service, "GET", "/people").json()
+    same_fields(doc, documented("/people", "get"), people, "people")
+    one = call(service, "GET", f"/people/{people[0]['id']}").json()
+    same_fields(doc, documented("/people/{person_id}", "get"), one, "person")
+    pair = {"a": ("a.jpg", photo, "image/jpeg"), "b": ("b.jpg", photo, "image/jpeg")}
+    same_fields(
+        doc, documented("/verify", "post"), call(service, "POST", "/verify", files=pair).json(), "verify"
+    )
+    for path in ("/sightings", "/attendance"):
+        same_fields(doc, documented(path, "get"), call(service, "GET", path).json(), path)
+    for path, method in (("/people", "post"), ("/identify", "post"), ("/people/{person_id}", "delete")):
+        for status in ("401", "403", "404", "413", "422"):
+            assert status in doc["paths"][path][method]["responses"], (path, status)
+    assert doc["components"]["schemas"]["FaceAnswer"]["examples"]
+
+
 def test_docs_page_works_offline(service: dict[str, Any]) -> None:
     """Swagger UI's files come from the installed package, without a key and without a CDN."""
     page = httpx.get(service["url"] + "/docs", timeout=30)

@@ -9,8 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from facedb import attendance as attendance_log
 from facedb.serialize import attendance_json, sighting_json
+from facedb.service.answers import AttendanceAnswer, SightingAnswer, answers
 from facedb.service.context import Service
-from facedb.service.schema import ERRORS, MAX_ID, TimeBound
+from facedb.service.schema import MAX_ID, TimeBound
 
 __all__ = ["router"]
 
@@ -21,7 +22,12 @@ def router(service: Service) -> APIRouter:
     routes = APIRouter(route_class=service.route_class)
 
     @routes.get(
-        "/sightings", tags=["attendance"], operation_id="sightings", dependencies=[read], responses=ERRORS
+        "/sightings",
+        tags=["attendance"],
+        operation_id="sightings",
+        dependencies=[read],
+        response_model=None,
+        responses=answers(list[SightingAnswer], "the visits"),
     )
     async def list_sightings(
         since: TimeBound = None,
@@ -33,7 +39,12 @@ def router(service: Service) -> APIRouter:
         return [sighting_json(v) for v in rows]
 
     @routes.get(
-        "/attendance", tags=["attendance"], operation_id="attendance", dependencies=[read], responses=ERRORS
+        "/attendance",
+        tags=["attendance"],
+        operation_id="attendance",
+        dependencies=[read],
+        response_model=None,
+        responses=answers(list[AttendanceAnswer], "attendance rows by day"),
     )
     async def attendance(since: TimeBound = None, until: TimeBound = None) -> list[dict[str, Any]]:
         """First and last sighting per person (and stranger) per day."""

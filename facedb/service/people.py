@@ -16,8 +16,9 @@ from facedb.errors import ConfigError, Forbidden
 from facedb.keys import ApiKey
 from facedb.results import Enrollment
 from facedb.serialize import enrollment_json, person_json
+from facedb.service.answers import EnrollmentAnswer, PersonAnswer, RemovedAnswer, answers
 from facedb.service.context import Service
-from facedb.service.schema import ERRORS, MAX_ID, NAME_PATTERN, RenameRequest
+from facedb.service.schema import MAX_ID, NAME_PATTERN, FormBool, RenameRequest
 
 __all__ = ["router"]
 
@@ -85,7 +86,14 @@ def router(service: Service) -> APIRouter:
         )
     }
 
-    @routes.get("/people", tags=["people"], operation_id="list_people", dependencies=[read], responses=ERRORS)
+    @routes.get(
+        "/people",
+        tags=["people"],
+        operation_id="list_people",
+        dependencies=[read],
+        response_model=None,
+        responses=answers(list[PersonAnswer], "everybody in the gallery"),
+    )
     async def list_people() -> list[dict[str, Any]]:
         """Everybody in the gallery."""
         return [person_json(p) for p in await run_in_threadpool(db.people)]
@@ -95,7 +103,8 @@ def router(service: Service) -> APIRouter:
         tags=["people"],
         operation_id="create_person",
         status_code=201,
-        responses={**ERRORS, 201: {"description": "the new person", "links": person_links}},
+        response_model=None,
+        responses=answers(EnrollmentAnswer, "the new person", 201, links=person_links),
     )
     async def create_person(
         key: Annotated[ApiKey, enroll],
@@ -114,9 +123,9 @@ def router(service: Service) -> APIRouter:
                 },
             ),
         ] = None,
-        force: Annotated[bool, Form(description="skip the mislabel check (admin keys only)")] = False,
+        force: Annotated[FormBool, Form(description="skip the mislabel check (admin keys only)")] = False,
         largest_face: Annotated[
-            bool, Form(description="take the largest face of a photo with several (a group photo)")
+            FormBool, Form(description="take the largest face of a photo with several (a group photo)")
         ] = False,
         idempotency_key: Annotated[str | None, idempotency_header] = None,
     ) -> JSONResponse:
@@ -154,7 +163,8 @@ def router(service: Service) -> APIRouter:
         tags=["people"],
         operation_id="get_person",
         dependencies=[read],
-        responses=ERRORS,
+        response_model=None,
+        responses=answers(PersonAnswer, "the person"),
     )
     async def get_person(person_id: Annotated[int, person_path]) -> dict[str, Any]:
         """One person."""
@@ -165,7 +175,8 @@ def router(service: Service) -> APIRouter:
         tags=["people"],
         operation_id="rename_person",
         dependencies=[enroll],
-        responses=ERRORS,
+        response_model=None,
+        responses=answers(PersonAnswer, "the renamed person"),
     )
     async def rename_person(person_id: Annotated[int, person_path], body: RenameRequest) -> dict[str, Any]:
         """Renames a person."""
@@ -176,7 +187,8 @@ def router(service: Service) -> APIRouter:
         tags=["people"],
         operation_id="delete_person",
         dependencies=[admin],
-        responses=ERRORS,
+        response_model=None,
+        responses=answers(RemovedAnswer, "the removed person"),
     )
     async def delete_person(person_id: Annotated[int, person_path]) -> dict[str, Any]:
         """Removes a person and erases their templates."""
@@ -188,7 +200,8 @@ def router(service: Service) -> APIRouter:
         "/people/{person_id}/faces",
         tags=["people"],
         operation_id="add_faces",
-        responses=ERRORS,
+        response_model=None,
+        responses=answers(EnrollmentAnswer, "what was added"),
     )
     async def add_faces(
         key: Annotated[ApiKey, enroll],
@@ -197,9 +210,9 @@ def router(service: Service) -> APIRouter:
             list[UploadFile],
             File(description="more photos of this person", min_length=1, max_length=settings.max_photos),
         ],
-        force: Annotated[bool, Form(description="skip the mislabel check (admin keys only)")] = False,
+        force: Annotated[FormBool, Form(description="skip the mislabel check (admin keys only)")] = False,
         largest_face: Annotated[
-            bool, Form(description="take the largest face of a photo with several (a group photo)")
+            FormBool, Form(description="take the largest face of a photo with several (a group photo)")
         ] = False,
         idempotency_key: Annotated[str | None, idempotency_header] = None,
     ) -> JSONResponse:

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 
 from facedb.errors import ConfigError
 from facedb.serialize import candidate_json, photo_json, verification_json
+from facedb.service.answers import CandidateAnswer, PhotoAnswer, VerificationAnswer, answers
 from facedb.service.context import Service
-from facedb.service.schema import ERRORS
 
 __all__ = ["router"]
 
@@ -29,7 +29,8 @@ def router(service: Service) -> APIRouter:
         tags=["recognition"],
         operation_id="identify",
         dependencies=[read],
-        responses=ERRORS,
+        response_model=None,
+        responses=answers(PhotoAnswer, "the photo's faces, left to right"),
     )
     async def identify(
         photo: Annotated[UploadFile, File(description="the photo")],
@@ -45,7 +46,8 @@ def router(service: Service) -> APIRouter:
         tags=["recognition"],
         operation_id="verify",
         dependencies=[read],
-        responses=ERRORS,
+        response_model=None,
+        responses=answers(VerificationAnswer, "the verification"),
     )
     async def verify(
         a: Annotated[UploadFile, File(description="first photo")],
@@ -83,7 +85,12 @@ def router(service: Service) -> APIRouter:
         k: int = Field(5, ge=1, le=100)
 
     @routes.post(
-        "/search", tags=["recognition"], operation_id="search", dependencies=[read], responses=ERRORS
+        "/search",
+        tags=["recognition"],
+        operation_id="search",
+        dependencies=[read],
+        response_model=None,
+        responses=answers(list[list[CandidateAnswer]], "per template, the most similar people"),
     )
     async def search(body: SearchRequest) -> list[list[dict[str, Any]]]:
         """The people most similar to each template, best first."""

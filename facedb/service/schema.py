@@ -14,6 +14,7 @@ __all__ = [
     "NAME_PATTERN",
     "ErrorBody",
     "ErrorDetail",
+    "FormBool",
     "Health",
     "RenameRequest",
     "TimeBound",
@@ -31,6 +32,19 @@ def _iso_time(value: Any) -> Any:
         raise ValueError("expected an ISO 8601 date (2026-12-01) or date-time (2026-12-01T08:00:00+01:00)")
     return value
 
+
+def _form_bool(value: Any) -> Any:
+    # A form field is text: "true" or "false" as JSON spells them, nothing pydantic's lax
+    # mode would also take ("yes", "on", "1", "t").
+    if isinstance(value, str):
+        if value not in ("true", "false"):
+            raise ValueError('expected "true" or "false"')
+        return value == "true"
+    return value
+
+
+#: A multipart form field that is a boolean: ``true`` or ``false``.
+FormBool = Annotated[bool, BeforeValidator(_form_bool)]
 
 #: A query parameter that is an ISO date or date-time.
 TimeBound = Annotated[datetime | date | None, BeforeValidator(_iso_time)]

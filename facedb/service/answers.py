@@ -1,0 +1,166 @@
+"""The shapes of the service's answers, for the OpenAPI document: what facedb.serialize
+builds, as pydantic models with examples.
+
+They document and do not filter: the endpoints return facedb.serialize's dicts as they are
+(``response_model=None``), and tests/test_service.py holds every model to a live answer's
+fields, so that the document cannot drift from what is sent.
+"""
+
+# No `from __future__ import annotations`: pydantic and FastAPI read these at run time.
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from facedb.service.schema import ERRORS
+
+__all__ = [
+    "AttendanceAnswer",
+    "CandidateAnswer",
+    "EnrollmentAnswer",
+    "FaceAnswer",
+    "PersonAnswer",
+    "PersonRef",
+    "PhotoAnswer",
+    "RemovedAnswer",
+    "SightingAnswer",
+    "VerificationAnswer",
+    "answers",
+]
+
+_PERSON: dict[str, JsonValue] = {
+    "id": 7,
+    "name": "Ada Lovelace",
+    "metadata": {"team": "analytics"},
+    "face_count": 3,
+    "created_at": "2026-12-01T09:30:00+00:00",
+}
+
+
+class PersonRef(BaseModel):
+    """A person named inside another answer."""
+
+    id: int
+    name: str
+
+
+class PersonAnswer(BaseModel):
+    """Someone in the gallery."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_PERSON]})
+
+    id: int
+    name: str
+    metadata: dict[str, Any]
+    face_count: int = Field(description="how many templates they have")
+    created_at: datetime
+
+
+class EnrollmentAnswer(PersonAnswer):
+    """An enrollment: the person, the new face ids, and the photos skipped as already enrolled."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_PERSON, "added": [31, 32], "skipped": [["ada-2019.jpg", "already enrolled"]]}]
+        }
+    )
+
+    added: list[int]
+    skipped: list[list[str]] = Field(description="[photo, reason] pairs")
+
+
+class RemovedAnswer(BaseModel):
+    """A removal: the person as they were."""
+
+    removed: PersonAnswer
+
+
+class CandidateAnswer(BaseModel):
+    """A person who resembles a face, with their best similarity."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": 7, "name": "Ada Lovelace", "similarity": 0.71}]}
+    )
+
+    id: int
+    name: str
+    similarity: float
+
+
+_FACE: dict[str, JsonValue] = {
+    "bbox": [120.5, 80.0, 230.25, 215.0],
+    "score": 0.8731,
+    "person": {"id": 7, "name": "Ada Lovelace"},
+    "similarity": 0.7102,
+    "ambiguous": False,
+    "status": "named",
+    "confidence": 0.9991,
+    "candidates": [{"id": 7, "name": "Ada Lovelace", "similarity": 0.7102}],
+}
+
+
+class FaceAnswer(BaseModel):
+    """Who one face of a photo is."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_FACE]})
+
+    bbox: list[float] = Field(min_length=4, max_length=4, description="[x1, y1, x2, y2] in pixels")
+    score: float = Field(description="the detector's confidence")
+    person: PersonRef | None = Field(description="who it is; null unless status is named")
+    similarity: float
+    ambiguous: bool
+    status: Literal["named", "unknown", "ambiguous", "poor_quality"]
+    confidence: float | None = Field(description="probability that the named person is right")
+    candidates: list[CandidateAnswer]
+
+
+class PhotoAnswer(BaseModel):
+    """The answer for one photo: its faces, left to right."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"image": "door.jpg", "faces": [_FACE]}]})
+
+    image: str
+    faces: list[FaceAnswer]
+
+
+class VerificationAnswer(BaseModel):
+    """Whether two photos show the same person."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"similarity": 0.6813, "same_person": True, "threshold": 0.4}]}
+    )
+
+    similarity: float
+    same_person: bool
+    threshold: float
+
+
+class SightingAnswer(BaseModel):
+    """A visit logged by ``facedb watch``."""
+
+    id: int
+    person: PersonRef | None
+    stranger_id: int | None
+    source: str
+    first_seen: datetime
+    last_seen: datetime
+    similarity: float
+    bbox: list[float]
+    frames: int
+
+
+class AttendanceAnswer(BaseModel):
+    """First and last sighting of one person (or stranger) on one day."""
+
+    date: date
+    person_id: int | None
+    name: str | None
+    stranger_id: int | None
+    first_seen: datetime
+    last_seen: datetime
+    visits: int
+
+
+def answers(model: Any, description: str, status: int = 200, **extra: Any) -> dict[int | str, dict[str, Any]]:
+    """An endpoint's documented responses: its answer's model at ``status``, and the errors."""
+    return {**ERRORS, status: {"model": model, "description": description, **extra}}
