@@ -48,7 +48,8 @@ class WatchSettings:
         rate: frames sampled per second of video.
         votes: samples (of the last ``window``) a face must be recognised in to be logged.
         window: how many recent samples the vote looks at.
-        cooldown: seconds without a sighting after which a new visit starts.
+        cooldown: seconds without a sighting after which a new visit starts; at least the
+            vote's span (``window / rate`` seconds), or every sample would start a visit.
     """
 
     rate: float = 5.0
@@ -61,8 +62,12 @@ class WatchSettings:
             raise ConfigError(f"rate must be positive, got {self.rate}")
         if not 1 <= self.votes <= self.window:
             raise ConfigError(f"votes must be between 1 and window ({self.window}), got {self.votes}")
-        if self.cooldown < 0:
-            raise ConfigError(f"cooldown must be >= 0, got {self.cooldown}")
+        span = self.window / self.rate
+        if not self.cooldown >= span:
+            raise ConfigError(
+                f"cooldown must be at least the vote's span, window / rate = {span:g} s, got "
+                f"{self.cooldown:g}: a shorter one makes every sampled frame a new visit"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,9 +227,21 @@ def _frames(source: str, rate: float) -> Iterator[tuple[float | None, NDArray[np
     except ImportError as e:  # pragma: no cover - opencv is a dependency
         raise ConfigError("facedb watch needs OpenCV: pip install opencv-python-headless") from e
     target: int | str = int(source) if source.isdigit() else source
-    capture = cv2.VideoCapture(target)
+    # OpenCV logs its own warnings for a source it cannot open (one per backend it tries):
+    # facedb's error below says it once, in facedb's words.
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        capture = cv2.VideoCapture(target)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if not capture.isOpened():
-        raise ConfigError(f"cannot open video source {source!r}")
+        what = (
+            f"camera {target}: no such camera, or it is in use"
+            if isinstance(target, int)
+            else "not a readable video"
+        )
+        raise ConfigError(f"cannot open video source {source!r} ({what})")
     live = isinstance(target, int) or "://" in source
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     try:

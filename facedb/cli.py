@@ -387,8 +387,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from facedb.attendance import WatchSettings, watch
 
     settings = WatchSettings(rate=args.rate, votes=args.votes, window=args.window, cooldown=args.cooldown)
+    start = None
+    if args.start is not None:
+        start = _when(args.start)
+        if not isinstance(start, datetime):  # a bare date: its local midnight
+            start = datetime(start.year, start.month, start.day)
+        start = start.astimezone()  # a time without a zone is local
     with _open_db(args) as db:
-        logged = watch(db, args.source, settings, duration=args.duration)
+        logged = watch(db, args.source, settings, start=start, duration=args.duration)
     for v in logged:
         who = (
             f"{v.person_name} (id {v.person_id})" if v.person_id is not None else f"stranger #{v.stranger_id}"
@@ -580,6 +586,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, default=5, help="of this many recent samples (default 5)")
     p.add_argument("--cooldown", type=float, default=600.0, help="seconds before a new visit (default 600)")
     p.add_argument("--duration", type=float, help="stop a live source after this many seconds")
+    p.add_argument(
+        "--start",
+        help="when a video file's first frame was recorded, ISO date-time (default: now); "
+        "its visits are timed from it",
+    )
 
     p = add("attendance", cmd_attendance, "who was seen when: first and last sighting per person per day")
     p.add_argument("--since", help="ISO date or time (default: today)")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import functools
 import io
-from datetime import UTC, datetime, timedelta
+import subprocess
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -14,8 +15,9 @@ import pytest
 
 import facedb
 from facedb.attendance import Watcher, WatchSettings, attendance, forget_strangers, sightings, watch
+from facedb.errors import ConfigError
 
-from .helpers import run_cli
+from .helpers import CHILD_ENV, FACEDB, run_cli
 
 FPS = 10
 SIZE = (1280, 800)
@@ -158,3 +160,35 @@ def test_cli_watch_and_attendance_csv(tmp_path: Path, video: Path, wheel_photos:
     assert any(r["name"].startswith("stranger #") for r in rows)
     bad = run("attendance", "--since", "yesterday")
     assert bad.returncode == 2 and bad.stderr.startswith("facedb: error: not an ISO date")
+
+
+def test_a_cooldown_shorter_than_the_vote_is_refused() -> None:
+    # Was: --cooldown 0 logged a visit for every sampled frame (78 from a 12 s clip).
+    with pytest.raises(ConfigError, match="window / rate = 1 s"):
+        WatchSettings(cooldown=0)
+    with pytest.raises(ConfigError):
+        WatchSettings(rate=5, window=10, cooldown=1.5)
+    assert WatchSettings(rate=5, window=5, cooldown=1.0).cooldown == 1.0
+
+
+def test_watch_start_times_the_visits_and_a_missing_camera_is_one_clear_error(
+    gallery: facedb.FaceDB, video: Path
+) -> None:
+    where = gallery.location
+    gallery.close()
+    run = subprocess.run(
+        [str(FACEDB), "--db", where, "watch", str(video), "--start", "2026-01-05T08:00:00+01:00"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=CHILD_ENV,
+    )
+    assert run.returncode == 0, run.stderr
+    with facedb.FaceDB(where) as db:
+        (yao,) = [v for v in sightings(db, date(2026, 1, 5), None) if v.person_name == "Yao Ming"]
+    assert yao.first_seen == datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
+    run = subprocess.run(
+        [str(FACEDB), "--db", where, "watch", "9"], capture_output=True, text=True, timeout=120, env=CHILD_ENV
+    )
+    assert run.returncode == ConfigError.exit_code
+    assert "camera 9" in run.stderr and "WARN" not in run.stderr
