@@ -398,9 +398,22 @@ def similarity(a: NDArray[np.floating] | list[float], b: NDArray[np.floating] | 
     """Cosine similarity of two templates, from -1 to 1.
 
     Raises:
-        ConfigError: the templates differ in length or are not 1-D.
+        ConfigError: the templates differ in length or are not 1-D, or are not templates at
+            all (two photos are compared with :func:`verify`).
     """
-    return _native.similarity(np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32))
+    templates = []
+    for name, value in (("a", a), ("b", b)):
+        if isinstance(value, str | bytes | bytearray | memoryview | os.PathLike):
+            raise ConfigError(
+                f"similarity compares two templates (float arrays), but {name} is a "
+                f"{type(value).__name__}: compare two photos with facedb.verify(a, b), or take "
+                "their templates with facedb.embedding(photo)"
+            )
+        try:
+            templates.append(np.asarray(value, dtype=np.float32))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"similarity's {name} is not a template (an array of numbers): {e}") from None
+    return _native.similarity(templates[0], templates[1])
 
 
 _default: FaceEngine | None = None

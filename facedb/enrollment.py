@@ -184,11 +184,13 @@ class EnrollmentPolicy:
             best_own = float(own_sims.max()) if len(own_sims) > 1 else -1.0
             if others[0].similarity > best_own:
                 who = others[0].person
+                # Against the person's own faces when there are any to compare with.
+                versus = "" if len(own_sims) <= 1 else f" more than this person ({best_own:.2f})"
                 problems.append(
                     (
                         a.photo,
-                        f"looks like {who.name} (id {who.id}, similarity {others[0].similarity:.2f}) "
-                        f"more than this person ({best_own:.2f}): a likely mislabel ({FORCE} to enroll)",
+                        f"looks like {who.name} (id {who.id}, similarity {others[0].similarity:.2f})"
+                        f"{versus}: a likely mislabel ({FORCE} to enroll)",
                     )
                 )
         return problems

@@ -118,3 +118,23 @@ def test_rgb_arrays_are_reordered_to_bgr_and_nothing_else_changes(pixels: np.nda
     assert as_photo(pixels, "bgr") is pixels
     gray = pixels[:, :, 0]
     assert as_photo(gray, "rgb") is gray, "a gray image has no channel order"
+
+
+def test_similarity_of_photos_points_to_verify(faces_dir: Path) -> None:
+    photo = faces_dir / "gallery/obama/obama.jpg"
+    for a, b in ((str(photo), str(photo)), (photo, np.zeros(512)), (photo.read_bytes(), np.zeros(512))):
+        with pytest.raises(facedb.ConfigError, match="verify"):
+            facedb.similarity(a, b)  # type: ignore[arg-type]
+    with pytest.raises(facedb.ConfigError, match="not a template"):
+        facedb.similarity([{"x": 1}], [1.0])  # type: ignore[list-item]
+
+
+def test_a_new_person_refused_as_a_mislabel_is_not_compared_with_nothing(
+    tmp_path: Path, faces_dir: Path
+) -> None:
+    with facedb.FaceDB(tmp_path / "g") as db:
+        db.enroll("obama", [faces_dir / "gallery/obama/obama.jpg"])
+        with pytest.raises(facedb.EnrollmentRefused) as e:
+            db.create_person("someone", [faces_dir / "gallery/obama/obama2.jpg"])
+    message = str(e.value)
+    assert "looks like obama" in message and "-1.00" not in message and "more than this person" not in message
