@@ -976,7 +976,9 @@ class FaceDB:
             self.vectors.rebuild(self.store)
 
     def stats(self, *, catch_up: bool = True) -> dict[str, Any]:
-        """Sizes and settings: people, faces, model, index kind and folder, threshold.
+        """Sizes and settings: people, faces, model, index kind and folder, the threshold in
+        force and where it came from (``threshold_source``, ``calibration_*``; a
+        ``calibration_warning`` once the gallery has grown well past its calibration).
 
         ``catch_up=False`` reads the SQL store only, without bringing the index up to date
         first: it never writes (what the service's ``/health`` answers with).
@@ -1001,23 +1003,19 @@ class FaceDB:
         }
 
     def _threshold_stats(self, people: int) -> dict[str, Any]:
-        """Where the threshold in force came from, for stats and /health."""
+        """Where the threshold in force came from, for stats and /health: ``threshold_source``
+        ("explicit", "calibrated" or "prior"), the calibration's target, size, source and
+        time (None before one), and a warning once the gallery has outgrown it."""
         found = self._calibration
         source = (
             "explicit" if self._explicit_threshold is not None else "prior" if found is None else "calibrated"
         )
         return {
             "threshold_source": source,
-            "calibration": None
-            if found is None
-            else {
-                "threshold": found.threshold,
-                "target_kind": found.target_kind,
-                "target": found.target,
-                "people": found.people,
-                "source": found.source,
-                "created_at": found.created_at.isoformat(),
-            },
+            "calibration_target": None if found is None else f"{found.target_kind} {found.target:g}",
+            "calibrated_people": None if found is None else found.people,
+            "calibration_source": None if found is None else found.source,
+            "calibrated_at": None if found is None else found.created_at.isoformat(),
             "calibration_warning": None if found is None else calibration.staleness_warning(found, people),
         }
 

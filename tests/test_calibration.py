@@ -250,7 +250,8 @@ def test_a_gallery_grown_10x_warns_that_its_calibration_is_stale(tmp_path: Path)
         cal = db.calibrate(target_fpir=0.01)
         stats = db.stats()
         assert stats["threshold_source"] == "calibrated" and stats["threshold"] == cal.threshold
-        assert stats["calibration"]["people"] == 300 and stats["calibration_warning"] is None
+        assert stats["calibrated_people"] == 300 and stats["calibration_warning"] is None
+        assert stats["calibration_target"] == "fpir 0.01" and stats["calibration_source"] == "gallery"
         db.import_embeddings([f"q{i}" for i in range(2700)], unit_rows(5, 2700))
         warning = db.stats()["calibration_warning"]
         assert warning is not None and "300" in warning and "3000" in warning

@@ -15,6 +15,8 @@ import httpx
 import numpy as np
 import pytest
 
+import facedb
+
 from .helpers import Server, cli, unit_rows
 
 
@@ -59,6 +61,9 @@ def test_anonymous_health_is_liveness_and_readiness_only(service: dict[str, Any]
     detailed = call(service, "GET", "/health").json()
     assert detailed["status"] == "ok" and detailed["people"] >= 5 and detailed["faces"] >= 9
     assert detailed["model"] and detailed["index"]
+    # The threshold in force, and where it came from (no calibration yet: the model's prior).
+    assert detailed["threshold"] == facedb.DEFAULT_THRESHOLD and detailed["threshold_source"] == "prior"
+    assert "threshold" not in anonymous.json()
     # A wrong key is not an anonymous call: it is refused (and counted), so /health is no
     # oracle for guessing keys.
     bad = httpx.get(service["url"] + "/health", headers={"X-API-Key": "fdb_guess"})
@@ -218,7 +223,9 @@ def test_identify_has_the_cli_shape(service: dict[str, Any], faces_dir: Path) ->
     doc = call(service, "POST", "/identify", files={"photo": ("group.jpg", photo, "image/jpeg")}).json()
     assert doc["image"] == "group.jpg"
     assert [f["person"]["name"] if f["person"] else None for f in doc["faces"]] == ["biden", "obama", None]
-    assert set(doc["faces"][0]) == {"bbox", "score", "person", "similarity", "ambiguous", "candidates"}
+    assert set(doc["faces"][0]) == {
+        *("bbox", "score", "person", "similarity", "ambiguous", "status", "confidence", "candidates")
+    }
     wall = np.full((50, 50, 3), 128, dtype=np.uint8)
     import cv2
 
