@@ -11,13 +11,14 @@ searched with the strangers (FaceDB.search, the index identify uses): a stranger
 person reaches the threshold is a false positive.
 
     .venv/bin/python benchmarks/calibration.py [--sizes 1000 10000 100000] [--targets 0.01 0.001]
-        [--strangers 20000] [--json OUT]
+        [--strangers 20000] [--seeds 0 1 2] [--json OUT]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -84,6 +85,7 @@ def measure(
             results.append(
                 {
                     "people": people,
+                    "seed": seed,
                     "target_fpir": target,
                     "threshold": round(cal.threshold, 4),
                     "estimated_fpir": round(cal.estimated_fpir or 0.0, 5),
@@ -103,13 +105,15 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--targets", type=float, nargs="+", default=[0.01, 0.001])
     parser.add_argument("--strangers", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one gallery per seed")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     rows: list[dict[str, float | int | str]] = []
     for people in args.sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            rows += measure(Path(tmp) / "g", people, args.targets, args.strangers, args.seed)
+        for seed in args.seeds:
+            with tempfile.TemporaryDirectory() as tmp:
+                rows += measure(Path(tmp) / "g", people, args.targets, args.strangers, seed)
+                print(f"done: {people} people, seed {seed}", file=sys.stderr, flush=True)
     keys = list(rows[0])
     print("  ".join(f"{k:>14}" for k in keys))
     for row in rows:

@@ -58,6 +58,7 @@ __all__ = [
     "fit_tail",
     "gallery_scores",
     "model_prior",
+    "probes_for",
     "staleness_warning",
 ]
 
@@ -442,6 +443,7 @@ def gallery_scores(
     seed: int = 0,
     probes: int = 5000,
     opponents: int = 2000,
+    pair_probes: int = 5000,
     batch: int = 1000,
 ) -> ScoreSample:
     """Impostor and genuine scores from the gallery itself.
@@ -451,8 +453,9 @@ def gallery_scores(
         templates: the unit templates (float32[F, D]).
         search: the gallery's own search (so ``best`` is what identify would see).
         seed: the sampling's seed (a calibration is repeatable).
-        probes: at most this many enrolled faces play strangers.
+        probes: at most this many enrolled faces play strangers (:func:`probes_for`).
         opponents: at most this many people are the "one person" of the pair scores.
+        pair_probes: at most this many of the probes score against each opponent.
         batch: probes searched at a time.
 
     ``best``: each probe's best score over everybody but its own person (N - 1 people);
@@ -476,8 +479,11 @@ def gallery_scores(
     column_owner = owners[columns]
     starts = np.flatnonzero(np.r_[True, column_owner[1:] != column_owner[:-1]])
     pairs: list[NDArray[np.float64]] = []
-    for start in range(0, len(chosen), batch):
-        part = chosen[start : start + batch]
+    pair_chosen = (
+        chosen if len(chosen) <= pair_probes else np.sort(rng.choice(chosen, pair_probes, replace=False))
+    )
+    for start in range(0, len(pair_chosen), batch):
+        part = pair_chosen[start : start + batch]
         sims = templates[part] @ templates[columns].T
         per_person = np.maximum.reduceat(sims, starts, axis=1).astype(np.float64)
         own = owners[part][:, None] == column_owner[starts][None, :]
@@ -500,6 +506,16 @@ def gallery_scores(
         best_size=max(len(people) - 1, 1),
         genuine=np.asarray(genuine, dtype=np.float64),
     )
+
+
+def probes_for(kind: TargetKind, target: float) -> int:
+    """How many enrolled faces should play strangers for a target: enough that about 50 of
+    their best scores lie above an FPIR target's threshold (so the tail is fitted where the
+    target is, not extrapolated to it), at least 5,000 and at most 100,000; FMR targets rest
+    on the pair scores (5,000 probes x 2,000 people), so 5,000."""
+    if kind == "fmr":
+        return 5000
+    return int(min(max(5000, math.ceil(50 / target)), 100_000))
 
 
 def calibrate(

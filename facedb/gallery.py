@@ -890,11 +890,19 @@ class FaceDB:
         kind, target = calibration.check_target(target_fpir, target_fmr)
         self._sync()
         with self.store.read() as s:
-            owners, matrix = self.store.owned_templates(s, self.facts.dimension)
+            face_ids, owners, matrix = self.store.owned_templates(s, self.facts.dimension)
+        owner_of = dict(zip(face_ids.tolist(), owners.tolist(), strict=True))
+
+        def ranked(rows: NDArray[np.float32]) -> list[list[tuple[int, float]]]:
+            # As identify ranks (the best over a person's templates), owners known already.
+            sims, ids = self.vectors.search(rows, faces_to_fetch(2))
+            return rank_people(sims, ids, owner_of, 2)
+
         people = len(np.unique(owners))
         sample = None
         if people >= calibration.MIN_PEOPLE:
-            sample = calibration.gallery_scores(owners, matrix, self._ranked, seed=seed)
+            probes = calibration.probes_for(kind, target)
+            sample = calibration.gallery_scores(owners, matrix, ranked, seed=seed, probes=probes)
         found = calibration.calibrate(
             sample,
             kind=kind,
@@ -909,10 +917,6 @@ class FaceDB:
             self.store.bump(s)  # every process reloads the threshold in force
         self._refresh_calibration()
         return found
-
-    def _ranked(self, matrix: NDArray[np.float32]) -> list[list[tuple[int, float]]]:
-        """The two most similar people of each row, as identify ranks them."""
-        return [[(c.person.id, c.similarity) for c in cands] for cands in self._candidates(matrix, 2)]
 
     # -- maintenance -----------------------------------------------------------------------
 

@@ -232,9 +232,9 @@ def _lookalike_gallery(
 def test_fresh_strangers_meet_the_target_fpir_within_a_factor_of_2(
     tmp_path: Path, people: int, seed: int
 ) -> None:
-    """5000 fresh strangers from the same world of look-alikes, searched at the calibrated
+    """3000 fresh strangers from the same world of look-alikes, searched at the calibrated
     threshold (benchmarks/calibration.py measures 100k, and more seeds)."""
-    db, best = _lookalike_gallery(tmp_path / "g", people, seed, 5000)
+    db, best = _lookalike_gallery(tmp_path / "g", people, seed, 3000)
     with db:
         cal = db.calibrate(target_fpir=0.01)
         assert cal.source == "gallery" and cal.target_kind == "fpir" and cal.people == people
