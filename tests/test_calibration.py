@@ -233,7 +233,8 @@ def test_fresh_strangers_meet_the_target_fpir_within_a_factor_of_2(
     tmp_path: Path, people: int, seed: int
 ) -> None:
     """3000 fresh strangers from the same world of look-alikes, searched at the calibrated
-    threshold (benchmarks/calibration.py measures 100k, and more seeds)."""
+    threshold. benchmarks/calibration.py measures 100k and seed 0 too, where a gallery of 1,000
+    misses by 0.36x (README, "Calibration": 10 best scores above a 1% threshold are few)."""
     db, best = _lookalike_gallery(tmp_path / "g", people, seed, 3000)
     with db:
         cal = db.calibrate(target_fpir=0.01)
