@@ -183,9 +183,8 @@ class FaceDB:
         except BaseException:
             self.store.close()
             raise
-        self._prior, self._prior_threshold, self._prior_description = calibration.model_prior(
-            self.facts.model_id
-        )
+        #: The model's prior: the score model and threshold in force before a calibration.
+        self._prior, self._prior_threshold, _ = calibration.model_prior(self.facts.model_id)
 
     # -- lifecycle -------------------------------------------------------------------------
 
