@@ -1,4 +1,5 @@
-"""Genuine and impostor similarities on the real photos, to choose the default threshold.
+"""Genuine and impostor similarities on the real photos, and the margins the default threshold
+(the model's prior, benchmarks/prior.py) leaves on either side.
 
 Every face with a known identity in ../shared/faces (gallery/NAME/*, and the probes, more/
 and closeups/ faces named in expected.csv) is compared with every other; photos with the

@@ -17,6 +17,7 @@ Keep a gallery of people and ask who is who::
 
 from typing import TYPE_CHECKING, Any
 
+from facedb.calibration import Calibration
 from facedb.engine import (
     DEFAULT_THRESHOLD,
     Face,
@@ -75,6 +76,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "Calibration",
     "Candidate",
     "CheckReport",
     "ConfigError",

@@ -270,6 +270,19 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        found = db.calibrate(target_fpir=args.target_fpir, target_fmr=args.target_fmr)
+    doc = serialize.calibration_json(found)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    _print_table([[k, "" if v is None else str(v)] for k, v in doc.items() if k != "note"], sys.stdout)
+    if found.note:
+        print(f"note: {found.note}")
+    return 0
+
+
 def cmd_copy(args: argparse.Namespace) -> int:
     from facedb.gallery import FaceDB
     from facedb.transfer import copy_gallery
@@ -545,7 +558,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("rebuild-index", cmd_rebuild_index, "rebuild the vector index from the database")
 
-    p = add("stats", cmd_stats, "sizes, model and index of the gallery")
+    p = add(
+        "calibrate", cmd_calibrate, "choose the threshold for a target error rate (stored in the gallery)"
+    )
+    p.add_argument("--target-fpir", type=float, help="share of strangers' searches that may name somebody")
+    p.add_argument("--target-fmr", type=float, help="or: share of stranger-against-person comparisons")
+    p.add_argument("--json", action="store_true")
+
+    p = add("stats", cmd_stats, "sizes, model, index and threshold in force of the gallery")
     p.add_argument("--json", action="store_true")
 
     p = add("serve", cmd_serve, "serve the gallery over HTTP (FastAPI; OpenAPI at /docs)")

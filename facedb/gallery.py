@@ -26,6 +26,8 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from facedb import calibration
+from facedb.calibration import Calibration
 from facedb.engine import (
     DEFAULT_THRESHOLD,
     Color,
@@ -95,7 +97,9 @@ class FaceDB:
         vectors: the vector store: None for a FAISS index (in the folder, or in ``cache_dir``
             for a SQL URL), or ``milvus://host:port/collection`` for Milvus.
         engine: the face engine; default: :func:`facedb.default_engine`.
-        threshold: similarity at which a face is taken to be a person.
+        threshold: similarity at which a face is taken to be a person; None (the default):
+            the threshold in force, the gallery's newest calibration (:meth:`calibrate`) or,
+            before one, the model's prior (README, "Calibration").
         min_face_size: enrollment refuses faces whose box's short side is smaller (pixels).
         min_det_score: enrollment refuses faces the detector is less sure of.
         ambiguity_margin: a face whose best two people are closer than this is ambiguous.
@@ -123,7 +127,7 @@ class FaceDB:
         *,
         url: str | None = None,
         engine: FaceEngine | None = None,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
         min_face_size: float = 48.0,
         min_det_score: float = 0.6,
         ambiguity_margin: float = 0.05,
@@ -134,8 +138,9 @@ class FaceDB:
         create: bool = True,
     ) -> None:
         where = parse_location(path, url, vectors)
+        if threshold is not None:
+            _check_unit("threshold", threshold)
         for name, value in (
-            ("threshold", threshold),
             ("ambiguity_margin", ambiguity_margin),
             ("min_det_score", min_det_score),
         ):
@@ -143,7 +148,14 @@ class FaceDB:
         if min_face_size < 0:
             raise ConfigError(f"min_face_size must be >= 0, got {min_face_size}")
         #: The gate's settings and the naming threshold, one copy (the properties below).
-        self.policy = EnrollmentPolicy(float(min_face_size), float(min_det_score), float(threshold))
+        self.policy = EnrollmentPolicy(
+            float(min_face_size), float(min_det_score), DEFAULT_THRESHOLD if threshold is None else threshold
+        )
+        #: An explicit threshold (argument or setter) overrides the one in force.
+        self._explicit_threshold = None if threshold is None else float(threshold)
+        self._calibration: Calibration | None = None
+        self._calibration_generation = -1
+        self._people_seen = 0
         self.ambiguity_margin = float(ambiguity_margin)
         self.engine = engine or default_engine()
         self._lock = threading.RLock()
@@ -172,17 +184,48 @@ class FaceDB:
         except BaseException:
             self.store.close()
             raise
+        #: The model's prior: the score model and threshold in force before a calibration.
+        self._prior, self._prior_threshold, _ = calibration.model_prior(self.facts.model_id)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
     def threshold(self) -> float:
-        """Similarity at which a face is taken to be a person (identify and the gate)."""
+        """Similarity at which a face is taken to be a person (identify and the gate): the
+        explicit one if set, else the calibration in force, else the model's prior."""
+        if not self._closed:
+            self._refresh_calibration()
         return self.policy.threshold
 
     @threshold.setter
     def threshold(self, value: float) -> None:
-        self.policy = replace(self.policy, threshold=_check_unit("threshold", value))
+        self._explicit_threshold = _check_unit("threshold", value)
+        self.policy = replace(self.policy, threshold=self._explicit_threshold)
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The calibration in force (the gallery's newest for its model), None before one."""
+        self._check_open()
+        self._refresh_calibration()
+        return self._calibration
+
+    def _refresh_calibration(self) -> None:
+        """Reloads the calibration in force and the gallery's size when the generation moved
+        (a calibration bumps it): one cheap query while nothing changed."""
+        generation = self.store.generation()
+        if generation == self._calibration_generation:
+            return
+        with self.store.read() as s:
+            row = self.store.calibration_in_force(s, self.facts.model_id)
+            found = None if row is None else calibration.calibration_from_row(row)
+            people = self.store.count_people(s)
+        with self._lock:
+            self._calibration = found
+            self._people_seen = people
+            self._calibration_generation = generation
+            if self._explicit_threshold is None:
+                limit = self._prior_threshold if found is None else found.threshold
+                self.policy = replace(self.policy, threshold=limit)
 
     @property
     def min_face_size(self) -> float:
@@ -613,6 +656,7 @@ class FaceDB:
         """Checks every photo against the enrollment policy: the photos' faces, the content
         already enrolled for this person, and (unless forced) whether each looks like the
         person's own faces and not more like somebody else."""
+        self._refresh_calibration()  # the gate's threshold is the one in force
         names = [photo_name(p) for p in photos]
         hashes = [_content_hash(p) for p in photos]
         known: set[str] = set()
@@ -805,6 +849,10 @@ class FaceDB:
             limit,
             self.ambiguity_margin,
         )
+        self._refresh_calibration()
+        model = self._prior if self._calibration is None else self._calibration.model
+        named = [a.similarity for a in assigned if a.person_id is not None and a.similarity is not None]
+        confidences = iter(model.confidence(named, max(self._people_seen, 1)).tolist() if named else [])
         results = []
         for face, cands, a in zip(faces, candidates, assigned, strict=True):
             person = None
@@ -813,8 +861,64 @@ class FaceDB:
                 person = next(c.person for c in cands if c.person.id == a.person_id)
                 similarity = a.similarity
             status: Status = "named" if person is not None else "ambiguous" if a.ambiguous else "unknown"
-            results.append(Identification(face, person, similarity, cands[:k], a.ambiguous, status))
+            confidence = next(confidences) if person is not None else None
+            results.append(
+                Identification(face, person, similarity, cands[:k], a.ambiguous, status, confidence)
+            )
         return results
+
+    # -- calibration -----------------------------------------------------------------------
+
+    def calibrate(
+        self, *, target_fpir: float | None = None, target_fmr: float | None = None, seed: int = 0
+    ) -> Calibration:
+        """Chooses the naming threshold for a target error rate from the gallery's own
+        templates (the model's prior while it is small), stores it, and puts it in force for
+        every process (README, "Calibration").
+
+        Args:
+            target_fpir: the share of strangers' searches that may name somebody (e.g. 0.01).
+            target_fmr: or the share of stranger-against-person comparisons (e.g. 1e-4).
+            seed: the sampling's seed.
+
+        Example:
+            >>> cal = db.calibrate(target_fpir=0.01)
+            >>> cal.threshold, cal.estimated_fpir, cal.source
+
+        Raises:
+            ConfigError: both targets or neither, or one outside (0, 1).
+        """
+        self._check_writable()
+        kind, target = calibration.check_target(target_fpir, target_fmr)
+        self._sync()
+        with self.store.read() as s:
+            face_ids, owners, matrix = self.store.owned_templates(s, self.facts.dimension)
+        owner_of = dict(zip(face_ids.tolist(), owners.tolist(), strict=True))
+
+        def ranked(rows: NDArray[np.float32]) -> list[list[tuple[int, float]]]:
+            # As identify ranks (the best over a person's templates), owners known already.
+            sims, ids = self.vectors.search(rows, faces_to_fetch(2))
+            return rank_people(sims, ids, owner_of, 2)
+
+        people = len(np.unique(owners))
+        sample = None
+        if people >= calibration.MIN_PEOPLE:
+            probes = calibration.probes_for(kind, target)
+            sample = calibration.gallery_scores(owners, matrix, ranked, seed=seed, probes=probes)
+        found = calibration.calibrate(
+            sample,
+            kind=kind,
+            target=target,
+            people=people,
+            faces=len(owners),
+            prior=self._prior,
+            created_at=datetime.now(UTC),
+        )
+        with self.store.write() as s:
+            self.store.add_calibration(s, calibration.calibration_fields(found, self.facts.model_id))
+            self.store.bump(s)  # every process reloads the threshold in force
+        self._refresh_calibration()
+        return found
 
     # -- maintenance -----------------------------------------------------------------------
 
@@ -878,7 +982,9 @@ class FaceDB:
             self.vectors.rebuild(self.store)
 
     def stats(self, *, catch_up: bool = True) -> dict[str, Any]:
-        """Sizes and settings: people, faces, model, index kind and folder, threshold.
+        """Sizes and settings: people, faces, model, index kind and folder, the threshold in
+        force and where it came from (``threshold_source``, ``calibration_*``; a
+        ``calibration_warning`` once the gallery has grown well past its calibration).
 
         ``catch_up=False`` reads the SQL store only, without bringing the index up to date
         first: it never writes (what the service's ``/health`` answers with).
@@ -899,6 +1005,24 @@ class FaceDB:
             "index": self.vectors.kind,
             "index_location": self.vectors.location,
             "threshold": self.threshold,
+            **self._threshold_stats(people),
+        }
+
+    def _threshold_stats(self, people: int) -> dict[str, Any]:
+        """Where the threshold in force came from, for stats and /health: ``threshold_source``
+        ("explicit", "calibrated" or "prior"), the calibration's target, size, source and
+        time (None before one), and a warning once the gallery has outgrown it."""
+        found = self._calibration
+        source = (
+            "explicit" if self._explicit_threshold is not None else "prior" if found is None else "calibrated"
+        )
+        return {
+            "threshold_source": source,
+            "calibration_target": None if found is None else f"{found.target_kind} {found.target:g}",
+            "calibrated_people": None if found is None else found.people,
+            "calibration_source": None if found is None else found.source,
+            "calibrated_at": None if found is None else found.created_at.isoformat(),
+            "calibration_warning": None if found is None else calibration.staleness_warning(found, people),
         }
 
     def __repr__(self) -> str:

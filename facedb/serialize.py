@@ -15,12 +15,14 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from facedb.attendance import AttendanceRow, Sighting
+    from facedb.calibration import Calibration
     from facedb.engine import Verification
     from facedb.keys import ApiKey
     from facedb.results import Candidate, CheckReport, Enrollment, Identification, Person
 
 __all__ = [
     "attendance_json",
+    "calibration_json",
     "candidate_json",
     "check_json",
     "enrollment_json",
@@ -146,3 +148,20 @@ def error_json(code: str, message: str, request_id: str | None) -> dict[str, dic
 def check_json(report: CheckReport) -> dict[str, Any]:
     """A consistency check: every field of :class:`facedb.CheckReport`."""
     return {f.name: getattr(report, f.name) for f in fields(report)}
+
+
+def calibration_json(c: Calibration) -> dict[str, Any]:
+    """A calibration: ``{"threshold", "target", "target_kind", "estimated_fpir",
+    "estimated_fnir", "people", "faces", "created_at", "source", "note"}``."""
+    return {
+        "threshold": round(c.threshold, 4),
+        "target": c.target,
+        "target_kind": c.target_kind,
+        "estimated_fpir": None if c.estimated_fpir is None else float(f"{c.estimated_fpir:.4g}"),
+        "estimated_fnir": None if c.estimated_fnir is None else float(f"{c.estimated_fnir:.4g}"),
+        "people": c.people,
+        "faces": c.faces,
+        "created_at": c.created_at.isoformat(),
+        "source": c.source,
+        "note": c.note,
+    }

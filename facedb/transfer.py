@@ -3,7 +3,8 @@
 People and faces keep their ids, so a copy can resume: each batch is one transaction in the
 destination, and a rerun copies only what is missing. At the end both galleries are compared
 person by person and face by face (templates by their SHA-256), and the destination's vector
-store is checked against its SQL. API keys and the attendance log are not copied.
+store is checked against its SQL. Calibrations of the threshold are copied (the same
+threshold is in force in the copy); API keys and the attendance log are not.
 """
 
 from __future__ import annotations
@@ -94,11 +95,25 @@ def copy_gallery(src: FaceDB, dst: FaceDB, progress: Callable[[int, int], None] 
             faces_copied += len(fresh)
         if progress is not None:
             progress(done, total_faces)
+    _copy_calibrations(src, dst)
     _advance_sequences(dst)
     problems = _compare(src, dst)
     report = dst.check(repair=True)
     problems += report.problems
     return CopyReport(len(missing_people), faces_copied, len(src_people), total_faces, not problems, problems)
+
+
+def _copy_calibrations(src: FaceDB, dst: FaceDB) -> None:
+    """The calibrations `dst` lacks (by id), so that the same threshold is in force there."""
+    with src.store.read() as s:
+        rows = src.store.calibration_rows(s)
+    with dst.store.read() as s:
+        known = {int(r["id"]) for r in dst.store.calibration_rows(s)}
+    fresh = [r for r in rows if int(r["id"]) not in known]
+    if fresh:
+        with dst.store.write() as s:
+            dst.store.insert_calibrations(s, fresh)
+            dst.store.bump(s)  # every process on dst reloads the threshold in force
 
 
 def _advance_sequences(db: FaceDB) -> None:

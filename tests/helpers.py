@@ -359,3 +359,26 @@ def kill_and_check(folder: Path | str, photos: list[Path], kills: int) -> None:
                     assert cands[0].person.id == pid and cands[0].similarity > 0.999
                     assert not {c.person.id for c in cands} & removed
     assert added and removed, "the writer should have both added and removed"
+
+
+def lookalike_world(seed: int, people: int, d: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Clusters of look-alikes for synthetic galleries whose impostor scores are not normal:
+    one cluster per 25 people, unit centres, each pulling its members to a cosine between
+    0.15 and 0.5 of it (benchmarks/calibration.py draws the same world)."""
+    rng = np.random.default_rng(seed)
+    count = max(people // 25, 4)
+    centres = rng.standard_normal((count, d))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    return centres.astype(np.float32), rng.uniform(0.15, 0.5, count)
+
+
+def lookalikes(rng: np.random.Generator, people: int, centres: np.ndarray, pull: np.ndarray) -> np.ndarray:
+    """`people` unit templates drawn in the clusters of :func:`lookalike_world` (cluster sizes
+    from a Zipf law, a tenth of the people in none)."""
+    sizes = 1.0 / np.arange(1, len(centres) + 1) ** 1.1
+    cluster = rng.choice(len(centres), size=people, p=sizes / sizes.sum())
+    cluster[rng.random(people) < 0.1] = -1
+    noise = rng.standard_normal((people, centres.shape[1])) / np.sqrt(centres.shape[1])
+    r = np.where(cluster >= 0, pull[cluster], 0.0)[:, None]
+    rows = np.sqrt(r) * np.where(cluster[:, None] >= 0, centres[cluster], 0.0) + np.sqrt(1 - r) * noise
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)

@@ -75,6 +75,8 @@ def test_identify_json(gallery: Path, faces_dir: Path) -> None:
         "candidates",
     } <= set(face)
     assert [f["status"] for f in entry["faces"]] == ["named", "named", "unknown"]
+    assert face["status"] == "named" and 0 < face["confidence"] <= 1
+    assert entry["faces"][2]["status"] == "unknown" and entry["faces"][2]["confidence"] is None
     assert set(face["person"]) == {"id", "name"} and len(face["bbox"]) == 4
     assert set(face["candidates"][0]) == {"id", "name", "similarity"}
 
@@ -155,6 +157,9 @@ def test_database_from_environment(tmp_path: Path, faces_dir: Path) -> None:
         (["enroll", "x", "{wall}"], 3, "wall.png: no face found"),
         (["enroll", "x", "--metadata", "[1]", "{wall}"], 2, "--metadata must be a JSON object"),
         (["identify", "-k", "0", "{wall}"], 2, "-k must be positive"),
+        (["calibrate"], 2, "give a target"),
+        (["calibrate", "--target-fpir", "0.01", "--target-fmr", "1e-4"], 2, "not both"),
+        (["calibrate", "--target-fpir", "1.5"], 2, "target_fpir"),
     ],
 )
 def test_errors_are_one_line(tmp_path: Path, args: list[str], status: int, needle: str) -> None:
@@ -233,3 +238,25 @@ def test_enrolling_someone_else_under_a_name_is_refused_in_the_cli_s_terms(
     )
     assert "force=True" not in line
     ok(run("enroll", "obama", str(faces_dir / "gallery/biden/biden.jpg"), "--force", db=db))
+
+
+def test_calibrate_and_the_threshold_in_force(tmp_path: Path) -> None:
+    """A gallery of three is calibrated from the model's prior, and says so; stats shows the
+    threshold in force and where it came from."""
+    import numpy as np
+
+    with facedb.FaceDB(tmp_path / "g") as db:
+        db.import_embeddings(["a", "b", "c"], np.eye(3, 512))
+    before = json.loads(ok(run("stats", "--json", db=tmp_path / "g")))
+    assert before["threshold"] == facedb.DEFAULT_THRESHOLD and before["threshold_source"] == "prior"
+    doc = json.loads(ok(run("calibrate", "--target-fmr", "1e-3", "--json", db=tmp_path / "g")))
+    assert doc["target_kind"] == "fmr" and doc["target"] == 1e-3 and doc["source"] == "prior"
+    assert doc["people"] == 3 and "3 people" in doc["note"]
+    after = json.loads(ok(run("stats", "--json", db=tmp_path / "g")))
+    assert after["threshold"] == pytest.approx(doc["threshold"], abs=1e-4)
+    assert after["threshold_source"] == "calibrated"
+    assert after["calibration_target"] == "fmr 0.001" and after["calibrated_people"] == 3
+    table = ok(run("calibrate", "--target-fpir", "0.01", db=tmp_path / "g"))
+    assert "threshold" in table and "note: the gallery has 3 people" in table
+    explicit = json.loads(ok(run("--threshold", "0.8", "stats", "--json", db=tmp_path / "g")))
+    assert explicit["threshold"] == 0.8 and explicit["threshold_source"] == "explicit"

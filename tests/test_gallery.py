@@ -49,6 +49,16 @@ def test_identification_shape(known: FaceDB, faces_dir: Path) -> None:
     assert stranger.person is None and not stranger.ambiguous and stranger.similarity < known.threshold
 
 
+def test_confidence_is_a_probability_for_the_named_and_none_for_the_rest(
+    known: FaceDB, faces_dir: Path
+) -> None:
+    biden, obama, stranger = known.identify(faces_dir / "probes/obama_and_biden.jpg")
+    for named in (biden, obama):
+        assert named.status == "named" and named.confidence is not None
+        assert 0.5 < named.confidence <= 1.0
+    assert stranger.status == "unknown" and stranger.confidence is None
+
+
 def test_no_face_is_an_empty_answer(known: FaceDB) -> None:
     assert known.identify(np.full((200, 200, 3), 90, dtype=np.uint8)) == []
 

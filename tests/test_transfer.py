@@ -76,3 +76,14 @@ def test_copy_to_postgres_and_back_through_the_cli(source: facedb.FaceDB, tmp_pa
         back = run_cli("copy", url, str(tmp_path / "back"), env=env)
         assert back.returncode == 0, back.stderr
         assert url.split("@")[-1] in there.stdout or "postgresql" in there.stdout
+
+
+def test_a_copy_keeps_the_calibration_in_force(source: facedb.FaceDB, tmp_path: Path) -> None:
+    cal = source.calibrate(target_fmr=1e-3)
+    with facedb.FaceDB(tmp_path / "dst") as dst:
+        assert dst.calibration is None
+        assert copy_gallery(source, dst).identical
+        assert dst.calibration == cal and dst.threshold == cal.threshold
+        copy_gallery(source, dst)  # again: nothing doubled
+        with dst.store.read() as s:
+            assert len(dst.store.calibration_rows(s)) == 1

@@ -36,6 +36,8 @@ def test_wheel_has_no_top_level_migrations(installed: Path) -> None:
     assert not (site / "migrations").exists()
     assert (site / "facedb" / "migrations" / "env.py").is_file()
     assert (site / "facedb" / "py.typed").is_file() and (site / "facedb" / "_native.pyi").is_file()
+    # The model's prior (the default threshold) is package data, not a file of the checkout.
+    assert (site / "facedb" / "priors.json").is_file()
 
 
 def test_installed_package_works_from_elsewhere(installed: Path, tmp_path: Path, wheel_photos: Path) -> None:

@@ -37,7 +37,11 @@ def router(service: Service) -> APIRouter:
 
     def details() -> dict[str, Any]:
         stats = db.stats(catch_up=False)
-        return {key: stats[key] for key in ("people", "faces", "model", "index", "generation")}
+        keys = (
+            *("people", "faces", "model", "index", "generation", "threshold", "threshold_source"),
+            *("calibration_target", "calibrated_people", "calibration_warning"),
+        )
+        return {key: stats[key] for key in keys}
 
     @routes.get(
         "/health",
@@ -51,8 +55,9 @@ def router(service: Service) -> APIRouter:
     )
     async def health(request: Request, _: Annotated[str | None, Depends(service.api_key)]) -> Any:
         """Liveness and readiness (no key needed): ``{"status": "ok"}``, or 503 with
-        ``{"status": "unavailable"}``. With a valid key also the gallery's sizes, model and
-        index. Never writes, never catches the index up."""
+        ``{"status": "unavailable"}``. With a valid key also the gallery's sizes, model,
+        index and the threshold in force (where it came from, and a warning once the
+        gallery has outgrown its calibration). Never writes, never catches the index up."""
         if not await run_in_threadpool(ready):
             return JSONResponse({"status": "unavailable"}, status_code=503, headers={"Retry-After": "5"})
         if getattr(request.state, "api_key", None) is None:

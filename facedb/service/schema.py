@@ -79,6 +79,13 @@ class Health(BaseModel):
     model: str | None = None
     index: str | None = None
     generation: int | None = None
+    threshold: float | None = Field(None, description="the similarity needed to name a person")
+    threshold_source: str | None = Field(None, description='"explicit", "calibrated" or "prior"')
+    calibration_target: str | None = Field(None, description='e.g. "fpir 0.01"; null before a calibration')
+    calibrated_people: int | None = Field(None, description="the gallery's size when calibrated")
+    calibration_warning: str | None = Field(
+        None, description="set once the gallery has grown well past its calibration"
+    )
 
 
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}

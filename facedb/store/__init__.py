@@ -4,7 +4,8 @@ only code in facedb that builds SQL.
 :class:`Store` is one class composed from a module per job: the database and its
 transactions (database.py, schema.py), the gallery row (facts.py), the generation and change
 log (changes.py), people and faces (people.py), templates as arrays (templates.py),
-attendance (sightings.py), API keys (keys.py) and idempotency records (requests.py).
+attendance (sightings.py), API keys (keys.py), idempotency records (requests.py) and
+calibrations of the threshold (calibrations.py).
 
 One calling style: only :meth:`Store.read` and :meth:`Store.write` open a transaction, and
 every query method takes that session as its first argument, so that a caller composes
@@ -21,6 +22,7 @@ Three cheap reads on the search path open a bare connection of their own instead
 
 from __future__ import annotations
 
+from facedb.store.calibrations import CalibrationQueries
 from facedb.store.changes import ChangeLog, ChangeSet
 from facedb.store.facts import GalleryFacts, GalleryFactsQueries
 from facedb.store.keys import KeyQueries
@@ -51,6 +53,7 @@ class Store(
     SightingQueries,
     KeyQueries,
     RequestQueries,
+    CalibrationQueries,
 ):
     """SQL access for one gallery. Thread-safe: each transaction takes its own connection.
 

@@ -247,8 +247,8 @@ class PeopleQueries(Database):
 
     def advance_id_sequences(self, s: Session) -> None:
         """Inside a write on PostgreSQL: moves the id sequences of people and faces past the
-        largest id, which explicit ids (``facedb copy``) leave behind."""
-        for table in ("people", "faces"):
+        largest id, which explicit ids (``facedb copy``) leave behind (calibrations' too)."""
+        for table in ("people", "faces", "calibrations"):
             s.execute(
                 text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

@@ -114,3 +114,23 @@ class TemplateQueries(Database):
                 yield ids[keep], matrix[keep]
 
         return content_digest(usable_parts()), unusable
+
+    def owned_templates(
+        self, s: Session, dimension: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+        """Inside a read: every usable template with its face id and person, as int64[F] face
+        ids, int64[F] person ids and float32[F, D] (a calibration's sample)."""
+        ids: list[int] = []
+        owners: list[int] = []
+        vectors: list[NDArray[np.float32]] = []
+        for face_id, person_id, blob in s.execute(select(FaceRow.id, FaceRow.person_id, FaceRow.template)):
+            ids.append(int(face_id))
+            owners.append(int(person_id))
+            vectors.append(template_array(blob, dimension))
+        matrix = np.vstack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32)
+        keep = usable(matrix)
+        return (
+            np.asarray(ids, dtype=np.int64)[keep],
+            np.asarray(owners, dtype=np.int64)[keep],
+            matrix[keep].astype(np.float32, copy=False),
+        )
