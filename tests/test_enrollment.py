@@ -14,7 +14,13 @@ from facedb.errors import ImageError
 from facedb.results import Candidate, Person
 
 
-def face(size: float = 100.0, score: float = 0.9, direction: int = 0, x: float = 0.0) -> Face:
+def face(
+    size: float = 100.0,
+    score: float = 0.9,
+    direction: int = 0,
+    x: float = 0.0,
+    quality_reasons: tuple[str, ...] = (),
+) -> Face:
     embedding = np.zeros(4, dtype=np.float32)
     embedding[direction] = 1.0
     return Face(
@@ -22,6 +28,8 @@ def face(size: float = 100.0, score: float = 0.9, direction: int = 0, x: float =
         score=score,
         landmarks=np.zeros((5, 2), dtype=np.float32),
         embedding=embedding,
+        quality=0.3 if quality_reasons else 0.9,
+        quality_reasons=quality_reasons,
     )
 
 
