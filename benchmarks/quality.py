@@ -102,8 +102,12 @@ def main() -> None:
             f"{q.crop.brightness:6.3f} {q.crop.clipped:5.3f}"
             + (f"  POOR: {', '.join(q.reasons)}" if q.reasons else "")
         )
+        template = facedb.engine.largest_face(engine.detect(image)).embedding
         for kind, (expected, degrade) in degradations(q.size).items():
-            found = largest(assess(engine, degrade(image)))
+            worse = degrade(image)
+            found = largest(assess(engine, worse))
+            faces = engine.detect(worse)
+            similarity = float(facedb.engine.largest_face(faces).embedding @ template) if faces else None
             degraded.append(
                 {
                     "photo": name,
@@ -113,6 +117,7 @@ def main() -> None:
                     "quality": None if found is None else round(found.score, 4),
                     "reasons": [] if found is None else list(found.reasons),
                     "right_reason": found is None or expected in found.reasons,
+                    "similarity_to_original": None if similarity is None else round(similarity, 4),
                 }
             )
 
@@ -138,7 +143,10 @@ def main() -> None:
     lowest = min(good, key=lambda g: g[1].score)
     print(f"lowest quality of a good photo: {lowest[1].score:.3f} ({lowest[0]}); the bar is 0.5")
 
-    print(f"\n{'degradation':12} {'refused':>8} {'right reason':>13} {'not found':>10} {'quality (max)':>14}")
+    print(
+        f"\n{'degradation':12} {'refused':>8} {'right reason':>13} {'not found':>10} {'quality (max)':>14} "
+        f"{'similarity to original (min/median)':>36}"
+    )
     summary = {}
     for kind in ("blurred", "downscaled", "darkened", "overexposed"):
         rows = [d for d in degraded if d["degradation"] == kind]
@@ -146,6 +154,8 @@ def main() -> None:
         refused = sum(1 for d in found if d["reasons"])
         right = sum(1 for d in rows if d["right_reason"])
         top = max((float(d["quality"]) for d in found), default=float("nan"))  # type: ignore[arg-type]
+        sims = [float(d["similarity_to_original"]) for d in found]  # type: ignore[arg-type]
+        sim_text = f"{min(sims):.3f} / {float(np.median(sims)):.3f}" if sims else "-"
         summary[kind] = {
             "faces": len(rows),
             "refused": refused,
@@ -154,7 +164,7 @@ def main() -> None:
         }
         print(
             f"{kind:12} {refused:>5}/{len(found):<2} {right:>10}/{len(rows):<2} "
-            f"{len(rows) - len(found):>10} {top:14.3f}"
+            f"{len(rows) - len(found):>10} {top:14.3f} {sim_text:>36}"
         )
         combos: dict[str, int] = {}
         for d in rows:

@@ -132,6 +132,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
             who = (
                 f"{r.person.name} (id {r.person.id})"
                 if r.person
+                else f"poor quality ({', '.join(r.face.quality_reasons)})"
+                if r.status == "poor_quality"
                 else ("ambiguous" if r.ambiguous else "unknown")
             )
             rows.append([str(i), box, who, f"{r.similarity:.3f}"])

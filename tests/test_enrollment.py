@@ -48,6 +48,9 @@ def test_each_refusal_says_why() -> None:
     )
     assert policy.check_faces([face(size=30)]) == "face too small (30 px, need 48)"
     assert policy.check_faces([face(score=0.5)]) == "face too uncertain (detector score 0.50, need 0.60)"
+    assert policy.check_faces([face(quality_reasons=("blurred", "turned away"))]) == (
+        "face of poor quality: blurred, turned away (quality 0.30, need 0.50)"
+    )
     one = face()
     assert policy.check_faces([one]) is one
 
