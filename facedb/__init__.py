@@ -48,6 +48,7 @@ from facedb.errors import (
     RetryLater,
     VectorStoreUnavailable,
 )
+from facedb.quality import QualityPolicy
 
 if TYPE_CHECKING:
     from facedb.gallery import FaceDB
@@ -95,6 +96,7 @@ __all__ = [
     "NoFaceError",
     "Person",
     "PersonNotFound",
+    "QualityPolicy",
     "RateLimited",
     "ReadOnlyGallery",
     "RetryLater",
