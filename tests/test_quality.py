@@ -193,3 +193,10 @@ def test_a_strongly_turned_face_is_turned_away(engine: facedb.FaceEngine, wheel_
     assert turned.quality_reasons == (TURNED_AWAY,)
     # The frontal faces of the same photo, as large, are fine.
     assert [f.quality_reasons for f in faces if f.width > 60 and f is not turned] == [(), ()]
+
+
+def test_the_engine_scores_faces_against_the_policy_it_is_given(wheel_photos: Path) -> None:
+    strict = facedb.FaceEngine(quality=facedb.QualityPolicy(min_face_size=200.0, good_face_size=300.0))
+    (face,) = strict.detect(wheel_photos / "yaoming.jpg")  # a 107x140 face
+    assert face.quality_reasons == (TOO_SMALL,) and face.is_poor_quality
+    assert 0.0 <= face.quality < POOR_QUALITY
