@@ -217,10 +217,10 @@ class QualityPolicy:
     good_pitch: float = 20.0
     max_roll: float = 60.0
     good_roll: float = 30.0
-    min_sharpness: float = 0.06
-    good_sharpness: float = 0.25
-    min_brightness: float = 0.15
-    good_brightness: float = 0.3
+    min_sharpness: float = 0.03
+    good_sharpness: float = 0.12
+    min_brightness: float = 0.12
+    good_brightness: float = 0.25
     max_brightness: float = 0.85
     good_max_brightness: float = 0.7
     max_clipped: float = 0.25

@@ -161,11 +161,11 @@ def test_every_photo_that_must_pass_does_with_a_margin(
 def degraded(image: np.ndarray, side: float, how: str) -> np.ndarray:
     """As benchmarks/quality.py degrades a photo whose face's short side is ``side``."""
     if how == BLURRED:
-        return cv2.GaussianBlur(image, (0, 0), sigmaX=0.025 * side)
+        return cv2.GaussianBlur(image, (0, 0), sigmaX=0.03 * side)
     if how == TOO_SMALL:
         return cv2.resize(image, None, fx=24 / side, fy=24 / side, interpolation=cv2.INTER_AREA)
     if how == TOO_DARK:
-        return (image.astype(np.float32) * 0.2).round().astype(np.uint8)
+        return (image.astype(np.float32) * 0.15).round().astype(np.uint8)
     return np.clip(image.astype(np.float32) * 3.0, 0, 255).astype(np.uint8)
 
 
