@@ -153,6 +153,8 @@ def test_a_poor_quality_photo_is_refused_with_its_reason_and_quality_is_stored(
     (face,) = db.engine.detect(good)
     (stored,) = db.faces(person)
     assert stored["quality"] == pytest.approx(face.quality) and stored["quality"] >= 0.5
+    (imported,) = db.import_embeddings(["bulk"], unit_rows(1, 1))
+    assert [f["quality"] for f in db.faces(imported)] == [None]  # no photo, no quality
 
 
 def test_identical_photos_are_skipped(db: FaceDB, faces_dir: Path) -> None:
