@@ -276,7 +276,8 @@ class FaceEngine:
         quality: QualityPolicy | None = None,
     ) -> None:
         # The defaults and the range checks of the engine's settings are the Rust
-        # EngineConfig's (a ConfigError naming the argument); only ``threshold`` is Python's.
+        # EngineConfig's (a ConfigError naming the argument); only ``threshold`` and the
+        # quality bar (judged in Python on what Rust measured) are Python's.
         self.threshold = _check_threshold("threshold", threshold)
         self.quality = QualityPolicy() if quality is None else quality
         self._native = _native.Engine(

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from facedb.errors import ConfigError
+
 __all__ = [
     "ARCFACE_LANDMARKS",
     "BLURRED",
@@ -203,6 +205,10 @@ class QualityPolicy:
         max_clipped, good_clipped: share of clipped pixels ("overexposed", or "too dark" when
             the face is darker than mid-grey).
 
+    Raises:
+        ConfigError: a bar or good level that is not finite, or a good level on the wrong
+            side of its bar.
+
     Example:
         >>> strict = QualityPolicy(min_face_size=64.0, good_face_size=112.0)
     """
@@ -241,7 +247,7 @@ class QualityPolicy:
         for name, bar, good, direction in pairs:
             if not (math.isfinite(bar) and math.isfinite(good)) or (good - bar) * direction <= 0:
                 side = "above" if direction > 0 else "below"
-                raise ValueError(
+                raise ConfigError(
                     f"{name}'s good level must lie {side} the bar, got bar {bar} and good {good}"
                 )
 

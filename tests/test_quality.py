@@ -129,9 +129,9 @@ def test_a_flat_or_non_finite_crop_is_poor() -> None:
 
 
 def test_a_policy_whose_good_level_is_on_the_wrong_side_is_refused() -> None:
-    with pytest.raises(ValueError, match="min_face_size"):
+    with pytest.raises(facedb.ConfigError, match="min_face_size"):
         QualityPolicy(min_face_size=100.0, good_face_size=80.0)
-    with pytest.raises(ValueError, match="max_yaw"):
+    with pytest.raises(facedb.ConfigError, match="max_yaw"):
         QualityPolicy(max_yaw=20.0)
 
 
