@@ -50,6 +50,7 @@ from facedb.errors import (
     RetryLater,
     VectorStoreUnavailable,
 )
+from facedb.quality import QualityPolicy
 
 if TYPE_CHECKING:
     from facedb.gallery import FaceDB
@@ -99,6 +100,7 @@ __all__ = [
     "NoFaceError",
     "Person",
     "PersonNotFound",
+    "QualityPolicy",
     "RateLimited",
     "ReadOnlyGallery",
     "RetryLater",

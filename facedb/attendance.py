@@ -148,7 +148,7 @@ class Watcher:
                 key = f"p{r.person.id}"
                 if key not in seen or r.similarity > seen[key][1]:
                     seen[key] = (r, r.similarity)
-            elif not r.ambiguous:
+            elif r.status == "unknown":  # not ambiguous, not too poor to tell a stranger
                 stranger = self._stranger_for(r.face.embedding, at)
                 seen.setdefault(stranger.key, (r, r.similarity))
         self._recent.append((at, seen))

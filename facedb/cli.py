@@ -152,7 +152,13 @@ def cmd_identify(args: argparse.Namespace) -> int:
         rows = [["FACE", "BOX", "PERSON", "SIMILARITY"]]
         for i, r in enumerate(results, 1):
             box = "(" + ", ".join(f"{v:.0f}" for v in r.face.bbox) + ")"
-            who = f"{r.person.name} (id {r.person.id})" if r.person else r.status.replace("_", " ")
+            who = (
+                f"{r.person.name} (id {r.person.id})"
+                if r.person
+                else f"poor quality ({', '.join(r.face.quality_reasons)})"
+                if r.status == "poor_quality"
+                else r.status
+            )
             rows.append([str(i), box, who, f"{r.similarity:.3f}"])
         if results:
             _print_table(rows, sys.stdout)

@@ -23,7 +23,7 @@ UNKNOWN = (255, 65, 54)
 
 def draw_identifications(rgb: NDArray[np.uint8], results: Sequence[Identification], out: Path) -> None:
     """Writes the photo (HxWx3 RGB) with a box per face, labelled with the name and the
-    similarity (green: named; red: unknown or ambiguous)."""
+    similarity (green: named; red: unknown, ambiguous or poor quality)."""
     image = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
     draw = ImageDraw.Draw(image)
     size = max(12, min(image.size) // 40)
@@ -36,7 +36,13 @@ def draw_identifications(rgb: NDArray[np.uint8], results: Sequence[Identificatio
         x1, y1, x2, y2 = (float(v) for v in r.face.bbox)
         color = KNOWN if r.person is not None else UNKNOWN
         draw.rectangle((x1, y1, x2, y2), outline=color, width=width)
-        name = r.person.name if r.person is not None else ("ambiguous" if r.ambiguous else "unknown")
+        name = (
+            r.person.name
+            if r.person is not None
+            else "poor quality"
+            if r.status == "poor_quality"
+            else ("ambiguous" if r.ambiguous else "unknown")
+        )
         label = f"{name} {r.similarity:.2f}"
         left, top, right, bottom = draw.textbbox((x1, y1), label, font=font)
         top_y = y1 - (bottom - top) - 4 if y1 - (bottom - top) - 4 >= 0 else y2 + 2

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from facedb import _native
 from facedb.calibration import default_prior
 from facedb.errors import ConfigError, FaceDBError
+from facedb.quality import QualityPolicy
 
 if TYPE_CHECKING:
     import PIL.Image
@@ -83,12 +84,18 @@ class Face:
         landmarks: float32[5, 2], left eye, right eye, nose, left and right mouth corner
             (as seen in the picture), ``[x, y]`` each.
         embedding: float32[512], the L2-normalised template.
+        quality: how usable the face is for recognition, 0 to 1; below 0.5 it is poor
+            (:mod:`facedb.quality`): enrollment refuses it, identify answers "poor_quality".
+        quality_reasons: why it is poor (``"too small"``, ``"blurred"``, ``"turned away"``,
+            ...; :data:`facedb.quality.REASONS`); empty when it is not.
     """
 
     bbox: NDArray[np.float32]
     score: float
     landmarks: NDArray[np.float32]
     embedding: NDArray[np.float32]
+    quality: float
+    quality_reasons: tuple[str, ...]
 
     @property
     def width(self) -> float:
@@ -105,9 +112,14 @@ class Face:
         """Box area in square pixels."""
         return max(self.width, 0.0) * max(self.height, 0.0)
 
+    @property
+    def is_poor_quality(self) -> bool:
+        """Whether the face is below the quality bar (``quality_reasons`` says why)."""
+        return bool(self.quality_reasons)
+
     def __repr__(self) -> str:
         box = ", ".join(f"{v:.1f}" for v in self.bbox)
-        return f"Face(bbox=[{box}], score={self.score:.3f})"
+        return f"Face(bbox=[{box}], score={self.score:.3f}, quality={self.quality:.2f})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +137,19 @@ class Verification:
     threshold: float
 
 
-def _face(raw: tuple[NDArray[np.float32], float, NDArray[np.float32], NDArray[np.float32]]) -> Face:
-    bbox, score, landmarks, emb = raw
+def _face(raw: _native._RawFace, policy: QualityPolicy) -> Face:
+    bbox, score, landmarks, emb, crop = raw
     for array in (bbox, landmarks, emb):
         array.setflags(write=False)
-    return Face(bbox=bbox, score=float(score), landmarks=landmarks, embedding=emb)
+    quality = policy.assess(bbox, score, landmarks, crop)
+    return Face(
+        bbox=bbox,
+        score=float(score),
+        landmarks=landmarks,
+        embedding=emb,
+        quality=quality.score,
+        quality_reasons=quality.reasons,
+    )
 
 
 def as_photo(image: ImageInput, color: Color = "bgr") -> object:
@@ -231,6 +251,8 @@ class FaceEngine:
         ort_library: ONNX Runtime shared library; default: FACEDB_ORT_LIB, ORT_DYLIB_PATH,
             then the onnxruntime wheel's.
         threshold: similarity at which :meth:`verify` calls two faces one person.
+        quality: the quality bar each face is scored against (``Face.quality``); default
+            :class:`facedb.quality.QualityPolicy`'s measured bars.
 
     Example:
         >>> engine = facedb.FaceEngine(det_size=320, threads=1)
@@ -253,10 +275,13 @@ class FaceEngine:
         max_bytes: int = _native.DEFAULT_MAX_BYTES,
         ort_library: str | os.PathLike[str] | None = None,
         threshold: float = DEFAULT_THRESHOLD,
+        quality: QualityPolicy | None = None,
     ) -> None:
         # The defaults and the range checks of the engine's settings are the Rust
-        # EngineConfig's (a ConfigError naming the argument); only ``threshold`` is Python's.
+        # EngineConfig's (a ConfigError naming the argument); only ``threshold`` and the
+        # quality bar (judged in Python on what Rust measured) are Python's.
         self.threshold = _check_threshold("threshold", threshold)
+        self.quality = QualityPolicy() if quality is None else quality
         self._native = _native.Engine(
             detector=None if detector is None else os.fspath(detector),
             recognizer=None if recognizer is None else os.fspath(recognizer),
@@ -314,7 +339,7 @@ class FaceEngine:
                 or a numpy array).
             ConfigError: ``color`` is neither ``"bgr"`` nor ``"rgb"``.
         """
-        return [_face(raw) for raw in self._native.detect(as_photo(image, color))]
+        return [_face(raw, self.quality) for raw in self._native.detect(as_photo(image, color))]
 
     def detect_many(
         self,
@@ -364,7 +389,7 @@ class FaceEngine:
                     raise result
                 yield result
             else:
-                yield [_face(raw) for raw in result]
+                yield [_face(raw, self.quality) for raw in result]
 
     def embedding(self, image: ImageInput, *, color: Color = "bgr") -> NDArray[np.float32]:
         """The template (float32[512], unit length) of the largest face in the photo.

@@ -18,16 +18,30 @@ from numpy.typing import NDArray
 from facedb.engine import DEFAULT_THRESHOLD, Face
 from facedb.engine import largest_face as pick_largest
 from facedb.errors import EnrollmentRefused, FaceDBError
+from facedb.quality import POOR_QUALITY
 from facedb.results import Candidate
 
 #: How the library spells "enroll anyway" in a refusal; the CLI and the service say it in
 #: their own terms (EnrollmentRefused.message_for).
 FORCE = EnrollmentRefused.FORCE
 
-__all__ = ["Accepted", "EnrollmentPolicy", "Screened"]
+__all__ = ["Accepted", "EnrollmentPolicy", "Screened", "poor_quality_reason"]
 
 #: Why a photo is skipped when its content is already among the person's faces.
 ALREADY_ENROLLED = "already enrolled for this person"
+
+
+def poor_quality_reason(face: Face) -> str:
+    """Why a face below the quality bar is refused, its reasons named.
+
+    Example:
+        >>> import numpy as np
+        >>> z = np.zeros(4, dtype=np.float32)
+        >>> poor_quality_reason(Face(z, 0.9, np.zeros((5, 2), np.float32), z, 0.31, ("blurred",)))
+        'face of poor quality: blurred (quality 0.31, need 0.50)'
+    """
+    reasons = ", ".join(face.quality_reasons)
+    return f"face of poor quality: {reasons} (quality {face.quality:.2f}, need {POOR_QUALITY:.2f})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +65,8 @@ class Screened:
 
 @dataclass(frozen=True, slots=True)
 class EnrollmentPolicy:
-    """The enrollment gate's settings and checks.
+    """The enrollment gate's settings and checks. A face below the engine's quality bar
+    (``Face.quality_reasons``, :mod:`facedb.quality`) is refused too, with its reasons.
 
     Attributes:
         min_face_size: faces whose box's short side is smaller are refused (pixels).
@@ -90,6 +105,8 @@ class EnrollmentPolicy:
             return f"face too small ({short_side:.0f} px, need {self.min_face_size:.0f})"
         if face.score < self.min_det_score:
             return f"face too uncertain (detector score {face.score:.2f}, need {self.min_det_score:.2f})"
+        if face.quality_reasons:
+            return poor_quality_reason(face)
         return face
 
     def screen(

@@ -400,7 +400,8 @@ class FaceDB:
         self._after_write(removed=[int(face_id)], generation=generation)
 
     def faces(self, person: Person | int | str) -> list[dict[str, Any]]:
-        """The faces of a person: id, box, detector score, source photo name and hash."""
+        """The faces of a person: id, box, detector score, quality at enrollment (None for an
+        imported template), source photo name and hash."""
         target = self.resolve(person)
         with self.store.read() as s:
             rows = self.store.faces_of(s, target.id)
@@ -409,6 +410,7 @@ class FaceDB:
                     "id": int(r.id),
                     "bbox": None if r.x1 is None else [r.x1, r.y1, r.x2, r.y2],
                     "score": r.det_score,
+                    "quality": r.quality,
                     "image": r.image_name,
                     "sha256": r.image_sha256,
                     "created_at": r.created_at,
@@ -624,6 +626,7 @@ class FaceDB:
                         det_score=a.face.score,
                         image_sha256=a.sha256,
                         image_name=Path(a.photo).name[:1000],
+                        quality=a.face.quality,
                     )
                     for a in fresh
                 ]
@@ -831,7 +834,9 @@ class FaceDB:
 
         In one photo a person is named at most once: faces are assigned jointly, best match
         first. A face whose best two people are within ``ambiguity_margin`` is ambiguous
-        and named nobody. A photo without faces gives ``[]``.
+        and named nobody. A face below the quality bar (``Face.quality_reasons``) has status
+        ``"poor_quality"`` and names nobody, whatever its candidates (kept for information).
+        A photo without faces gives ``[]``.
 
         Raises:
             ConfigError: ``k`` outside 1..4096, a threshold outside 0..1, or a bad ``color``.
@@ -844,8 +849,12 @@ class FaceDB:
         self._sync()
         matrix = np.vstack([f.embedding for f in faces]).astype(np.float32)
         candidates = self._candidates(matrix, max(k, 2))
+        # A face below the quality bar names nobody, so it cannot take a person from another.
         assigned = assign_faces(
-            [[(c.person.id, c.similarity) for c in cands] for cands in candidates],
+            [
+                [] if face.is_poor_quality else [(c.person.id, c.similarity) for c in cands]
+                for face, cands in zip(faces, candidates, strict=True)
+            ],
             limit,
             self.ambiguity_margin,
         )
@@ -860,7 +869,15 @@ class FaceDB:
             if a.person_id is not None and a.similarity is not None:
                 person = next(c.person for c in cands if c.person.id == a.person_id)
                 similarity = a.similarity
-            status: Status = "named" if person is not None else "ambiguous" if a.ambiguous else "unknown"
+            status: Status = (
+                "poor_quality"
+                if face.is_poor_quality
+                else "named"
+                if person is not None
+                else "ambiguous"
+                if a.ambiguous
+                else "unknown"
+            )
             confidence = next(confidences) if person is not None else None
             results.append(
                 Identification(face, person, similarity, cands[:k], a.ambiguous, status, confidence)

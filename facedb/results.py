@@ -67,7 +67,8 @@ class Identification:
 
     Attributes:
         face: the face found.
-        person: who it is, or None when nobody passes the threshold or it is ambiguous.
+        person: who it is, or None when nobody passes the threshold, it is ambiguous, or the
+            face is below the quality bar (``face.quality_reasons`` says why).
         similarity: the named person's similarity, else the best candidate's (0 without any).
         candidates: the most similar people, best first (at most k).
         ambiguous: the best two people were too close to tell apart.

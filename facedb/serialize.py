@@ -8,6 +8,7 @@ times are ISO 8601 strings, similarities and scores are rounded to 4 places, box
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -66,12 +67,17 @@ def candidate_json(c: Candidate) -> dict[str, Any]:
 
 
 def identification_json(r: Identification) -> dict[str, Any]:
-    """One face's answer: ``{"bbox", "score", "person", "similarity", "ambiguous", "status",
-    "confidence", "candidates"}``; ``person`` is ``{"id", "name"}`` or null (unknown,
-    ambiguous or poor quality), ``confidence`` a probability or null when nobody is named."""
+    """One face's answer: ``{"bbox", "score", "quality", "quality_reasons", "person",
+    "similarity", "ambiguous", "status", "confidence", "candidates"}``; ``person`` is
+    ``{"id", "name"}`` or null (unknown, ambiguous or poor quality), ``quality_reasons`` names
+    why a face is poor (empty otherwise), ``confidence`` a probability or null when nobody is
+    named."""
     return {
         "bbox": [round(float(v), 2) for v in r.face.bbox],
         "score": round(r.face.score, 4),
+        # Down, not to nearest, so that a poor face (below 0.5) never reads 0.5.
+        "quality": math.floor(r.face.quality * 10_000) / 10_000,
+        "quality_reasons": list(r.face.quality_reasons),
         "person": None if r.person is None else person_ref_json(r.person.id, r.person.name),
         "similarity": round(r.similarity, 4),
         "ambiguous": r.ambiguous,

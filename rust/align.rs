@@ -42,10 +42,12 @@ pub fn similarity_transform(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Affine {
 
 /// Warps the face into `out` (3 planes of CROP x CROP, RGB) normalised as (x - 127.5) / 127.5,
 /// like cv2.warpAffine with INTER_LINEAR and a black constant border, rounded to 8 bits.
-pub fn warp_face(image: &ImageView, landmarks: &[[f32; 2]; 5], out: &mut [f32]) {
+/// Returns, per crop pixel, whether all its samples came from inside the photo (the rest is
+/// border), for `quality::measure`.
+pub fn warp_face(image: &ImageView, landmarks: &[[f32; 2]; 5], out: &mut [f32]) -> Vec<bool> {
     let src: Vec<[f64; 2]> = landmarks.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect();
     let m = similarity_transform(&src, &ARCFACE_TEMPLATE);
-    image.visit(Warp { inverse: invert(&m), out });
+    image.visit(Warp { inverse: invert(&m), out })
 }
 
 /// The inverse of a similarity (or any invertible affine) transform.
@@ -64,12 +66,13 @@ struct Warp<'o> {
 }
 
 impl PixelVisitor for Warp<'_> {
-    type Output = ();
+    type Output = Vec<bool>;
 
-    fn visit<P: Pixels>(self, px: &P) {
+    fn visit<P: Pixels>(self, px: &P) -> Vec<bool> {
         let (w, h) = (px.width() as i64, px.height() as i64);
         let m = self.inverse;
         let plane = CROP * CROP;
+        let mut inside = vec![false; plane];
         let fetch = |x: i64, y: i64| {
             if x >= 0 && y >= 0 && x < w && y < h {
                 px.rgb(x as usize, y as usize)
@@ -92,6 +95,7 @@ impl PixelVisitor for Warp<'_> {
                     continue;
                 }
                 let (x0, y0) = (x0 as i64, y0 as i64);
+                inside[y * CROP + x] = x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h;
                 let (a, b, c, d) =
                     (fetch(x0, y0), fetch(x0 + 1, y0), fetch(x0, y0 + 1), fetch(x0 + 1, y0 + 1));
                 for ch in 0..3 {
@@ -102,6 +106,7 @@ impl PixelVisitor for Warp<'_> {
                 }
             }
         }
+        inside
     }
 }
 
@@ -151,8 +156,10 @@ mod tests {
         let view = ImageView::new(&data, CROP, CROP, 3, ChannelOrder::Rgb, CROP * 3, "t").expect("view");
         let lm = ARCFACE_TEMPLATE.map(|p| [p[0] as f32, p[1] as f32]);
         let mut out = vec![0f32; 3 * CROP * CROP];
-        warp_face(&view, &lm, &mut out);
+        let inside = warp_face(&view, &lm, &mut out);
         let i = 40 * CROP + 70;
+        // Every pixel but the last row and column has all four samples inside.
+        assert!(inside[i] && !inside[CROP * CROP - 1]);
         assert!((out[i] - ((i % 251) as f32 - 127.5) / 127.5).abs() < 1e-6);
         assert!((out[2 * CROP * CROP + i] - 1.0).abs() < 1e-6);
     }

@@ -6,6 +6,7 @@ use crate::align::{warp_face, CROP};
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::image::ImageView;
+use crate::quality::{measure, CropQuality};
 use crate::runtime::Model;
 
 /// Largest number of faces run through the recognizer at once (bounds memory on crowds).
@@ -42,16 +43,22 @@ impl Recognizer {
         self.model.path()
     }
 
-    /// One L2-normalised template per detection, in the same order.
-    pub fn embed(&self, image: &ImageView, faces: &[Detection]) -> Result<Vec<Vec<f32>>> {
+    /// One L2-normalised template per detection, in the same order, each with the sharpness
+    /// and exposure of the aligned crop it was made from.
+    pub fn embed(&self, image: &ImageView, faces: &[Detection]) -> Result<Vec<(Vec<f32>, CropQuality)>> {
         let mut templates = Vec::with_capacity(faces.len());
         for chunk in faces.chunks(MAX_BATCH) {
             let mut batch = Array4::<f32>::zeros((chunk.len(), 3, CROP, CROP));
+            let mut crops = Vec::with_capacity(chunk.len());
             for (i, face) in chunk.iter().enumerate() {
                 let mut slot = batch.index_axis_mut(ndarray::Axis(0), i);
-                if let Some(out) = slot.as_slice_mut() {
-                    warp_face(image, &face.landmarks, out);
-                }
+                crops.push(match slot.as_slice_mut() {
+                    Some(out) => {
+                        let inside = warp_face(image, &face.landmarks, out);
+                        measure(out, &inside)
+                    }
+                    None => CropQuality::default(),
+                });
             }
             let outputs = self.model.run(batch.view())?;
             let out = outputs.first().ok_or_else(|| Error::model("recognizer returned no output"))?;
@@ -72,7 +79,7 @@ impl Recognizer {
                     self.dimension
                 )));
             }
-            templates.extend(out.data.chunks(dim).map(normalized));
+            templates.extend(out.data.chunks(dim).map(normalized).zip(crops));
         }
         Ok(templates)
     }

@@ -9,6 +9,7 @@ use crate::detect::{nms, Detection, Detector};
 use crate::embed::{is_recognizer, Recognizer};
 use crate::error::{Error, Result};
 use crate::image::{self, DecodeLimits, Image, ImageView};
+use crate::quality::CropQuality;
 use crate::runtime::{self, Model, ModelFiles, ModelSources};
 
 /// Default side of the main detection pass (the reference pipeline's).
@@ -110,6 +111,8 @@ pub struct Face {
     pub landmarks: [[f32; 2]; 5],
     /// L2-normalised template (512 values for the insightface recognizers).
     pub embedding: Vec<f32>,
+    /// Sharpness and exposure of the aligned crop the template was made from.
+    pub crop: CropQuality,
 }
 
 impl Face {
@@ -245,7 +248,13 @@ impl FaceEngine {
         Ok(found
             .into_iter()
             .zip(templates)
-            .map(|(d, embedding)| Face { bbox: d.bbox, score: d.score, landmarks: d.landmarks, embedding })
+            .map(|(d, (embedding, crop))| Face {
+                bbox: d.bbox,
+                score: d.score,
+                landmarks: d.landmarks,
+                embedding,
+                crop,
+            })
             .collect())
     }
 

@@ -16,6 +16,7 @@ pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod image;
+pub mod quality;
 pub mod runtime;
 
 #[cfg(feature = "python")]
@@ -26,4 +27,5 @@ pub use crate::embed::similarity;
 pub use crate::engine::{EngineConfig, Face, FaceEngine, Source};
 pub use crate::error::{Error, Result};
 pub use crate::image::{ChannelOrder, DecodeLimits, Image, ImageView};
+pub use crate::quality::CropQuality;
 pub use crate::runtime::ModelSources;

@@ -207,16 +207,25 @@ fn view<'a>(data: &'a [u8], l: &Layout, name: &'a str) -> crate::Result<Source<'
     Ok(Source::Pixels(v, name))
 }
 
-/// (bbox float32[4], score, landmarks float32[5,2], embedding float32[D])
-type RawFace<'py> = (Bound<'py, PyArray1<f32>>, f32, Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f32>>);
+/// (bbox float32[4], score, landmarks float32[5,2], embedding float32[D],
+/// crop (sharpness, brightness, contrast, clipped))
+type RawFace<'py> = (
+    Bound<'py, PyArray1<f32>>,
+    f32,
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray1<f32>>,
+    (f64, f64, f64, f64),
+);
 
 fn face_to_py<'py>(py: Python<'py>, face: Face) -> PyResult<RawFace<'py>> {
     let landmarks: Vec<Vec<f32>> = face.landmarks.iter().map(|p| p.to_vec()).collect();
+    let c = face.crop;
     Ok((
         PyArray1::from_slice(py, &face.bbox),
         face.score,
         PyArray2::from_vec2(py, &landmarks)?,
         PyArray1::from_vec(py, face.embedding),
+        (f64::from(c.sharpness), f64::from(c.brightness), f64::from(c.contrast), f64::from(c.clipped)),
     ))
 }
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 
 import facedb
@@ -64,21 +65,36 @@ def test_identify_json(gallery: Path, faces_dir: Path) -> None:
     names = [f["person"]["name"] if f["person"] else None for f in entry["faces"]]
     assert names == ["biden", "obama", None]
     face = entry["faces"][0]
-    assert {
+    assert set(face) == {
         "bbox",
         "score",
+        "quality",
+        "quality_reasons",
         "person",
         "similarity",
         "ambiguous",
         "status",
         "confidence",
         "candidates",
-    } <= set(face)
+    }
     assert [f["status"] for f in entry["faces"]] == ["named", "named", "unknown"]
     assert face["status"] == "named" and 0 < face["confidence"] <= 1
     assert entry["faces"][2]["status"] == "unknown" and entry["faces"][2]["confidence"] is None
+    assert face["quality_reasons"] == [] and 0.5 <= face["quality"] <= 1
     assert set(face["person"]) == {"id", "name"} and len(face["bbox"]) == 4
     assert set(face["candidates"][0]) == {"id", "name", "similarity"}
+
+
+def test_identify_says_poor_quality(gallery: Path, faces_dir: Path, tmp_path: Path) -> None:
+    soft = tmp_path / "soft.png"
+    image = cv2.imread(str(faces_dir / "gallery/obama/obama.jpg"))
+    cv2.imwrite(str(soft), cv2.GaussianBlur(image, (0, 0), sigmaX=6.0))
+    (entry,) = json.loads(ok(run("identify", str(soft), "--json", db=gallery)))
+    (face,) = entry["faces"]
+    assert face["status"] == "poor_quality" and face["person"] is None
+    assert face["quality_reasons"] == ["blurred"] and face["quality"] < 0.5
+    assert face["candidates"][0]["name"] == "obama"
+    assert "poor quality (blurred)" in ok(run("identify", str(soft), db=gallery))
 
 
 def test_identify_table_and_drawing(gallery: Path, faces_dir: Path, tmp_path: Path) -> None:

@@ -14,7 +14,13 @@ from facedb.errors import ImageError
 from facedb.results import Candidate, Person
 
 
-def face(size: float = 100.0, score: float = 0.9, direction: int = 0, x: float = 0.0) -> Face:
+def face(
+    size: float = 100.0,
+    score: float = 0.9,
+    direction: int = 0,
+    x: float = 0.0,
+    quality_reasons: tuple[str, ...] = (),
+) -> Face:
     embedding = np.zeros(4, dtype=np.float32)
     embedding[direction] = 1.0
     return Face(
@@ -22,6 +28,8 @@ def face(size: float = 100.0, score: float = 0.9, direction: int = 0, x: float =
         score=score,
         landmarks=np.zeros((5, 2), dtype=np.float32),
         embedding=embedding,
+        quality=0.3 if quality_reasons else 0.9,
+        quality_reasons=quality_reasons,
     )
 
 
@@ -40,6 +48,9 @@ def test_each_refusal_says_why() -> None:
     )
     assert policy.check_faces([face(size=30)]) == "face too small (30 px, need 48)"
     assert policy.check_faces([face(score=0.5)]) == "face too uncertain (detector score 0.50, need 0.60)"
+    assert policy.check_faces([face(quality_reasons=("blurred", "turned away"))]) == (
+        "face of poor quality: blurred, turned away (quality 0.30, need 0.50)"
+    )
     one = face()
     assert policy.check_faces([one]) is one
 

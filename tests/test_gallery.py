@@ -144,6 +144,29 @@ def test_small_and_uncertain_faces_are_refused(db: FaceDB, wheel_photos: Path, t
     strict.close()
 
 
+def blurred(photo: Path) -> np.ndarray:
+    """The photo Gaussian-blurred (sigma 6 px, 2.6% of its face's short side): a face the
+    quality bar calls blurred (benchmarks/quality.py)."""
+    return cv2.GaussianBlur(cv2.imread(str(photo)), (0, 0), sigmaX=6.0)
+
+
+def test_a_poor_quality_photo_is_refused_with_its_reason_and_quality_is_stored(
+    db: FaceDB, faces_dir: Path
+) -> None:
+    good = faces_dir / "gallery/obama/obama.jpg"
+    with pytest.raises(
+        facedb.EnrollmentRefused, match=r"face of poor quality: blurred \(quality 0\.\d\d, need 0\.50\)"
+    ):
+        db.enroll("obama", [good, blurred(good)])
+    assert len(db) == 0 and db.stats()["faces"] == 0
+    person = db.enroll("obama", [good])
+    (face,) = db.engine.detect(good)
+    (stored,) = db.faces(person)
+    assert stored["quality"] == pytest.approx(face.quality) and stored["quality"] >= 0.5
+    (imported,) = db.import_embeddings(["bulk"], unit_rows(1, 1))
+    assert [f["quality"] for f in db.faces(imported)] == [None]  # no photo, no quality
+
+
 def test_identical_photos_are_skipped(db: FaceDB, faces_dir: Path) -> None:
     first = db.enroll_photos("obama", [faces_dir / "gallery/obama/obama.jpg"])
     again = db.enroll_photos("obama", [faces_dir / "more/obama.jpg", faces_dir / "gallery/obama/obama2.jpg"])
@@ -235,6 +258,22 @@ def test_too_close_to_call_is_ambiguous(db: FaceDB, faces_dir: Path) -> None:
     assert r.ambiguous and r.person is None
     assert {c.person.name for c in r.candidates[:2]} == {"kit", "jon snow"}
     assert r.similarity >= db.threshold
+
+
+def test_a_poor_quality_face_names_nobody_and_takes_nobody_away(db: FaceDB, faces_dir: Path) -> None:
+    """The blurred copy of the enrolled photo is closer to it (0.80) than another sharp photo
+    of him (0.69): were it assigned, it would take him from the sharp face."""
+    enrolled = faces_dir / "gallery/obama/obama.jpg"
+    db.enroll("obama", [enrolled])
+    sharp = cv2.imread(str(faces_dir / "gallery/obama/obama2.jpg"))
+    soft = blurred(enrolled)
+    sharp = cv2.resize(sharp, (sharp.shape[1] * soft.shape[0] // sharp.shape[0], soft.shape[0]))
+    poor, good = db.identify(np.hstack([soft, sharp]))
+    assert poor.status == "poor_quality" and poor.person is None and not poor.ambiguous
+    assert poor.face.quality_reasons == ("blurred",) and poor.face.quality < 0.5
+    assert poor.candidates[0].person.name == "obama"  # kept for information
+    assert poor.candidates[0].similarity > good.similarity >= db.threshold
+    assert good.status == "named" and good.person is not None and good.person.name == "obama"
 
 
 def test_threshold_override(known: FaceDB, faces_dir: Path) -> None:

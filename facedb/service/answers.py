@@ -90,6 +90,8 @@ class CandidateAnswer(BaseModel):
 _FACE: dict[str, JsonValue] = {
     "bbox": [120.5, 80.0, 230.25, 215.0],
     "score": 0.8731,
+    "quality": 1.0,
+    "quality_reasons": [],
     "person": {"id": 7, "name": "Ada Lovelace"},
     "similarity": 0.7102,
     "ambiguous": False,
@@ -106,6 +108,10 @@ class FaceAnswer(BaseModel):
 
     bbox: list[float] = Field(min_length=4, max_length=4, description="[x1, y1, x2, y2] in pixels")
     score: float = Field(description="the detector's confidence")
+    quality: float = Field(description="0..1; below 0.5 the face is poor (status poor_quality)")
+    quality_reasons: list[str] = Field(
+        description='why it is poor: "blurred", "too small", "turned away", ...'
+    )
     person: PersonRef | None = Field(description="who it is; null unless status is named")
     similarity: float
     ambiguous: bool

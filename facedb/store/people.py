@@ -29,6 +29,7 @@ class FaceInfo:
     det_score: float | None = None
     image_sha256: str | None = None
     image_name: str | None = None
+    quality: float | None = None
 
 
 class PersonFields(Protocol):
@@ -164,6 +165,7 @@ class PeopleQueries(Database):
                     "det_score": info.det_score,
                     "image_sha256": info.image_sha256,
                     "image_name": info.image_name,
+                    "quality": info.quality,
                     "created_at": now,
                 }
             )

@@ -100,3 +100,46 @@ fn a_blank_photo_has_no_face() {
     assert_eq!(err.code(), "no_face");
     assert!(err.to_string().contains("blank"));
 }
+
+/// A separable box blur of radius `r` over packed RGB rows.
+fn box_blur(data: &[u8], w: usize, h: usize, r: usize) -> Vec<u8> {
+    let pass = |src: &[u8], step: usize, len: usize, lines: usize, line_step: usize| {
+        let mut out = src.to_vec();
+        for line in 0..lines {
+            for i in 0..len {
+                let (lo, hi) = (i.saturating_sub(r), (i + r).min(len - 1));
+                for ch in 0..3 {
+                    let sum: u32 = (lo..=hi).map(|j| u32::from(src[line * line_step + j * step + ch])).sum();
+                    out[line * line_step + i * step + ch] = (sum / (hi - lo + 1) as u32) as u8;
+                }
+            }
+        }
+        out
+    };
+    let rows = pass(data, 3, w, h, w * 3);
+    pass(&rows, w * 3, h, w, 3)
+}
+
+#[test]
+fn the_crop_measures_see_blur_and_darkness() {
+    let Some(engine) = engine() else { return };
+    let image = engine.open(&wheel_photo(&engine, "yaoming.jpg")).expect("open");
+    let (w, h) = (image.width(), image.height());
+    let crop_of = |data: &[u8]| {
+        let view = ImageView::new(data, w, h, 3, ChannelOrder::Rgb, w * 3, "t").expect("view");
+        let faces = engine.detect(&view).expect("detect");
+        assert_eq!(faces.len(), 1);
+        faces[0].crop
+    };
+    let original = crop_of(image.as_rgb());
+    assert!(original.sharpness > 100.0 && (0.3..0.8).contains(&original.brightness), "{original:?}");
+    assert!(original.clipped < 0.01 && original.contrast > 0.05, "{original:?}");
+    let blurred = crop_of(&box_blur(image.as_rgb(), w, h, 4));
+    assert!(blurred.sharpness < original.sharpness / 10.0, "{blurred:?} vs {original:?}");
+    let dark: Vec<u8> = image.as_rgb().iter().map(|&v| (f32::from(v) * 0.2).round() as u8).collect();
+    let darkened = crop_of(&dark);
+    assert!((darkened.brightness / original.brightness - 0.2).abs() < 0.03, "{darkened:?}");
+    // Sharpness over contrast squared barely moves: darkness is not blur.
+    let relative = |c: facedb::CropQuality| c.sharpness / (c.contrast * 255.0).powi(2);
+    assert!((relative(darkened) / relative(original) - 1.0).abs() < 0.3, "{darkened:?} vs {original:?}");
+}
