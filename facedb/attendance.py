@@ -200,6 +200,7 @@ class Watcher:
                 similarity=float(sim),
                 bbox=box,
                 frames=frames,
+                template=r.face.embedding,
             )
         final_key = f"s{stranger_id}" if stranger_id is not None else key
         self._open[final_key] = _Visit(row_id, at)
@@ -211,7 +212,9 @@ class Watcher:
     def _extend(self, visit: _Visit, at: datetime, r: Identification, sim: float) -> None:
         visit.last_seen = at
         with self.db.store.write() as s:
-            self.db.store.extend_sighting(s, visit.row_id, at, sim, [float(v) for v in r.face.bbox])
+            self.db.store.extend_sighting(
+                s, visit.row_id, at, sim, [float(v) for v in r.face.bbox], r.face.embedding
+            )
 
 
 def _frames(source: str, rate: float) -> Iterator[tuple[float | None, NDArray[np.uint8]]]:

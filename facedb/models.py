@@ -164,7 +164,7 @@ class CalibrationRow(Base):
 
 
 class RejectionRow(Base):
-    """"Not this person": a face's template stored as a negative example of a person, so that
+    """ "Not this person": a face's template stored as a negative example of a person, so that
     a later face closer to it than to the person's own faces is not named them. Erased with
     the person."""
 

@@ -4,7 +4,8 @@ only code in facedb that builds SQL.
 :class:`Store` is one class composed from a module per job: the database and its
 transactions (database.py, schema.py), the gallery row (facts.py), the generation and change
 log (changes.py), people and faces (people.py), templates as arrays (templates.py),
-attendance (sightings.py), API keys (keys.py) and idempotency records (requests.py).
+attendance (sightings.py), negative examples (rejections.py), API keys (keys.py) and
+idempotency records (requests.py).
 
 One calling style: only :meth:`Store.read` and :meth:`Store.write` open a transaction, and
 every query method takes that session as its first argument, so that a caller composes
@@ -25,6 +26,7 @@ from facedb.store.changes import ChangeLog, ChangeSet
 from facedb.store.facts import GalleryFacts, GalleryFactsQueries
 from facedb.store.keys import KeyQueries
 from facedb.store.people import FaceInfo, PeopleQueries, PersonFields
+from facedb.store.rejections import RejectionQueries
 from facedb.store.requests import RequestQueries
 from facedb.store.schema import head_revision, migrate
 from facedb.store.sightings import SightingQueries
@@ -49,6 +51,7 @@ class Store(
     PeopleQueries,
     TemplateQueries,
     SightingQueries,
+    RejectionQueries,
     KeyQueries,
     RequestQueries,
 ):

@@ -178,6 +178,19 @@ class PeopleQueries(Database):
         s.flush()
         return True
 
+    def face(self, s: Session, face_id: int, *, lock: bool = False) -> FaceRow | None:
+        """The face with this id, or None; inside a write, `lock` takes its row lock."""
+        return s.get(FaceRow, int(face_id), with_for_update=lock or None)
+
+    def face_qualities(self, s: Session) -> list[tuple[int, int, float]]:
+        """(face id, person id, quality) of every face whose quality was scored, by id."""
+        rows = s.execute(
+            select(FaceRow.id, FaceRow.person_id, FaceRow.quality)
+            .where(FaceRow.quality.is_not(None))
+            .order_by(FaceRow.id)
+        )
+        return [(int(f), int(p), float(q)) for f, p, q in rows if q is not None]
+
     def count_faces(self, s: Session) -> int:
         """How many faces (templates) the gallery holds."""
         return int(s.execute(select(func.count()).select_from(FaceRow)).scalar_one())
@@ -246,9 +259,9 @@ class PeopleQueries(Database):
             yield int(face_id), int(person_id), template
 
     def advance_id_sequences(self, s: Session) -> None:
-        """Inside a write on PostgreSQL: moves the id sequences of people and faces past the
-        largest id, which explicit ids (``facedb copy``) leave behind."""
-        for table in ("people", "faces"):
+        """Inside a write on PostgreSQL: moves the id sequences of people, faces and rejections
+        past the largest id, which explicit ids (``facedb copy``) leave behind."""
+        for table in ("people", "faces", "rejections"):
             s.execute(
                 text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
