@@ -103,8 +103,8 @@ def duplicate_people(
 ) -> list[AuditFinding]:
     """Of the candidate pairs of people (``(a, b)``, a < b: a face of one near a face of the
     other), those whose faces are on average at least ``threshold`` similar to each other's:
-    one person enrolled twice. The action removes the newer of the two (its photos re-enrolled under the first if
-    they are wanted)."""
+    one person enrolled twice. The action removes the newer of the two (its photos
+    re-enrolled under the first if they are wanted)."""
     if not pairs:
         return []
     wanted = sorted({p for pair in pairs for p in pair})
