@@ -922,6 +922,10 @@ class FaceDB:
         with self.store.write() as s:
             self._lock_person(s, person.id)
             added = self.store.add_faces(s, [person.id], self.facts.model_id, template, [info])
+            # A negative example as like the face as the naming threshold is the same face (or
+            # person) said not to be them: the confirmation withdraws it.
+            ids, negatives = self.store.rejections_of(s, person.id, self.facts.dimension)
+            self.store.remove_rejections(s, ids[negatives @ face.embedding >= self.threshold].tolist())
             if sighting_id is not None:
                 self.store.assign_sighting(s, sighting_id, person.id)
             generation = self.store.bump(s, added=added)

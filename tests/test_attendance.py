@@ -158,3 +158,53 @@ def test_cli_watch_and_attendance_csv(tmp_path: Path, video: Path, wheel_photos:
     assert any(r["name"].startswith("stranger #") for r in rows)
     bad = run("attendance", "--since", "yesterday")
     assert bad.returncode == 2 and bad.stderr.startswith("facedb: error: not an ISO date")
+
+
+def test_a_rejected_visit_leaves_the_log_and_the_next_watch_does_not_name_them(
+    gallery: facedb.FaceDB, video: Path
+) -> None:
+    """Yao Ming is in players.jpg (seconds 0-3) and alone (6-9): two visits with a short
+    cool-down. The second is rejected: watched again, only the first is named him."""
+    start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    settings = WatchSettings(cooldown=2.0)
+    logged = watch(gallery, str(video), settings, start=start)
+    crowd, alone = [v for v in logged if v.person_name == "Yao Ming"]
+    with gallery.store.read() as s:
+        row = gallery.store.sighting(s, alone.id)
+        assert row is not None and row.template is not None  # the visit's face is kept
+    gallery.reject_sighting(alone.id)
+    assert [v.id for v in sightings(gallery, start.date()) if v.person_name == "Yao Ming"] == [crowd.id]
+    later = start + timedelta(hours=1)
+    again = watch(gallery, str(video), settings, start=later)
+    assert [v.first_seen for v in again if v.person_name == "Yao Ming"] == [later]
+    # Not named Yao Ming, the face is a stranger like any other unknown face.
+    (stranger,) = [v for v in again if v.first_seen >= later + timedelta(seconds=6)]
+    assert stranger.stranger_id is not None
+
+
+def test_a_confirmed_visit_adds_the_face_and_becomes_theirs(gallery: facedb.FaceDB, video: Path) -> None:
+    start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    settings = WatchSettings(cooldown=2.0)
+    _, alone = [v for v in watch(gallery, str(video), settings, start=start) if v.person_name == "Yao Ming"]
+    gallery.reject_sighting(alone.id)
+    later = start + timedelta(hours=1)
+    (stranger,) = [
+        v
+        for v in watch(gallery, str(video), settings, start=later)
+        if v.first_seen >= later + timedelta(seconds=6)
+    ]
+    before = gallery.find("Yao Ming")[0].face_count
+    with pytest.raises(facedb.EnrollmentRefused, match="looks like Yao Ming"):
+        gallery.confirm_sighting(stranger.id, "Obama")
+    done = gallery.confirm_sighting(stranger.id, "Yao Ming")
+    assert done.person.face_count == before + 1
+    (now,) = [v for v in sightings(gallery, start.date()) if v.id == stranger.id]
+    assert now.person_name == "Yao Ming" and now.stranger_id is None
+    # The confirmation withdrew the rejection of the same face: he is named again.
+    assert [
+        v.first_seen
+        for v in watch(gallery, str(video), settings, start=later + timedelta(hours=1))
+        if v.person_name == "Yao Ming"
+    ] == [later + timedelta(hours=1), later + timedelta(hours=1, seconds=6)]
+    with pytest.raises(facedb.GalleryError, match="no sighting"):
+        gallery.confirm_sighting(10**6, "Yao Ming")

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from facedb.models import RejectionRow
@@ -49,6 +49,23 @@ class RejectionQueries(Database):
         if not rows:
             return owners, np.zeros((0, dimension), dtype=np.float32)
         return owners, np.vstack([template_array(r[1], dimension) for r in rows])
+
+    def rejections_of(
+        self, s: Session, person_id: int, dimension: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """One person's negative examples: their ids and templates as float32[N, D]."""
+        rows = s.execute(
+            select(RejectionRow.id, RejectionRow.template).where(RejectionRow.person_id == int(person_id))
+        ).all()
+        ids = np.asarray([int(r[0]) for r in rows], dtype=np.int64)
+        if not rows:
+            return ids, np.zeros((0, dimension), dtype=np.float32)
+        return ids, np.vstack([template_array(r[1], dimension) for r in rows])
+
+    def remove_rejections(self, s: Session, rejection_ids: Sequence[int]) -> None:
+        """Inside a write: withdraws these negative examples."""
+        if rejection_ids:
+            s.execute(delete(RejectionRow).where(RejectionRow.id.in_([int(i) for i in rejection_ids])))
 
     def count_rejections(self, s: Session, person_id: int | None = None) -> int:
         """How many negative examples the gallery holds (of one person, when given)."""
