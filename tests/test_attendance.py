@@ -15,7 +15,7 @@ import pytest
 import facedb
 from facedb.attendance import Watcher, WatchSettings, attendance, forget_strangers, sightings, watch
 
-from .helpers import run_cli
+from .helpers import files_containing, run_cli
 
 FPS = 10
 SIZE = (1280, 800)
@@ -128,8 +128,20 @@ def test_votes_on_synthetic_frames(gallery: facedb.FaceDB, wheel_photos: Path) -
 def test_removing_a_person_removes_their_sightings(gallery: facedb.FaceDB, video: Path) -> None:
     start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     watch(gallery, str(video), start=start)
+    with gallery.store.read() as s:
+        kept = [r.template for r, name in gallery.store.sightings(s, start, start + timedelta(days=1))]
+    (yao,) = [v for v in sightings(gallery, start.date()) if v.person_name == "Yao Ming"]
+    with gallery.store.read() as s:
+        row = gallery.store.sighting(s, yao.id)
+        assert row is not None and row.template is not None
+        gone = row.template
+    folder = Path(gallery.location)
+    assert files_containing(folder, gone)  # the visit's template is stored
     gallery.remove("Yao Ming")
     assert all(v.person_name != "Yao Ming" for v in sightings(gallery, start.date()))
+    assert files_containing(folder, gone) == []  # and erased with him
+    strangers = [t for t in kept if t is not None and t != gone]
+    assert strangers and files_containing(folder, strangers[0])  # the scan finds kept ones
 
 
 def test_bad_settings_and_sources(gallery: facedb.FaceDB, tmp_path: Path) -> None:

@@ -246,11 +246,21 @@ def test_removal_erases_templates_everywhere(tmp_path: Path, faces_dir: Path) ->
 
         blobs = {r.person_id: r.template for r in s.query(FaceRow)}
     gone, stays = blobs[obama.id], blobs[kept.id]
-    assert files_containing(folder, gone)  # stored before removal
+    # Negative examples are templates too: erased with their person, kept with the others.
+    db.reject(unit_vector(11), obama)
+    db.reject(unit_vector(12), kept)
+    with db.store.read() as s:
+        from facedb.models import RejectionRow
+
+        negatives = {r.person_id: r.template for r in s.query(RejectionRow)}
+    rejected_bytes, kept_rejection_bytes = negatives[obama.id], negatives[kept.id]
+    assert files_containing(folder, gone) and files_containing(folder, rejected_bytes)  # stored
     db.remove(obama)
     assert files_containing(folder, gone) == []
+    assert files_containing(folder, rejected_bytes) == []
     # The scan can find a kept template: nothing hides by encoding.
     assert files_containing(folder, stays)
+    assert files_containing(folder, kept_rejection_bytes)
     with pytest.raises(facedb.PersonNotFound):
         db.get(obama.id)
     (r,) = db.identify(faces_dir / "probes/obama1.jpg")
