@@ -72,18 +72,21 @@ def best_other_faces(
     person_ids: NDArray[np.integer[Any]],
     hit_sims: NDArray[np.floating[Any]],
     hit_owners: NDArray[np.integer[Any]],
-) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    hit_ids: NDArray[np.integer[Any]],
+) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.int64]]:
     """Per face, its nearest face of another person among its nearest neighbours: the
-    similarity (NaN when none was among them) and that person's id (-1).
+    similarity (NaN when none was among them), that person's id and that face's id (-1).
 
     Args:
         person_ids: int[N], each face's person.
         hit_sims: float[N, M], the similarities of each face's nearest faces.
         hit_owners: int[N, M], the persons owning those faces (-1 for padding or a face gone).
+        hit_ids: int[N, M], those faces' ids.
     """
     n = len(person_ids)
     if hit_sims.shape[1] == 0:
-        return np.full(n, np.nan, dtype=np.float32), np.full(n, -1, dtype=np.int64)
+        none = np.full(n, -1, dtype=np.int64)
+        return np.full(n, np.nan, dtype=np.float32), none, none.copy()
     other = (hit_owners != person_ids[:, None]) & (hit_owners >= 0)
     masked = np.where(other, hit_sims, -np.inf)
     pick = masked.argmax(axis=1)
@@ -91,7 +94,8 @@ def best_other_faces(
     found = other[rows, pick]
     sims = np.where(found, masked[rows, pick], np.nan).astype(np.float32)
     owners = np.where(found, hit_owners[rows, pick], -1).astype(np.int64)
-    return sims, owners
+    faces = np.where(found, hit_ids[rows, pick], -1).astype(np.int64)
+    return sims, owners, faces
 
 
 def duplicate_people(
@@ -144,6 +148,7 @@ def suspect_faces(
     other_person: NDArray[np.integer[Any]],
     people: Mapping[int, Person],
     *,
+    other_own: NDArray[np.floating[Any]] | None = None,
     min_own_similarity: float,
     threshold: float,
     duplicates: AbstractSet[tuple[int, int]] = frozenset(),
@@ -152,7 +157,12 @@ def suspect_faces(
     else than to their own person (``closer_to_other``), from :func:`best_own_similarities`
     and :func:`best_other_faces`. A face is reported once, ``closer_to_other`` first (the
     more telling reason); not for a pair of people already found to be ``duplicates``, whose
-    finding covers it. A person's only face has nothing of its own to be compared with."""
+    finding covers it. A person's only face has nothing of its own to be compared with.
+
+    ``other_own`` is, per face, the ``best_own`` of the other person's face it is nearest
+    to: of two faces of two people that look alike, the one less like its own person's other
+    faces is the likely mislabel, and only it is reported ``closer_to_other`` (the other face
+    is where it belongs)."""
     findings = []
     for i in range(len(face_ids)):
         fid, pid = int(face_ids[i]), int(person_ids[i])
@@ -160,8 +170,11 @@ def suspect_faces(
         if np.isnan(own):
             continue
         person = people[pid]
+        neighbour_fits_worse = other_own is not None and float(other_own[i]) < own
         if who >= 0 and not np.isnan(other) and other >= threshold and other > own:
             if (min(pid, who), max(pid, who)) in duplicates:
+                continue
+            if neighbour_fits_worse:  # the neighbour is the mislabel, not this face
                 continue
             rival = people[who]
             findings.append(

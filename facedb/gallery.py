@@ -1028,13 +1028,21 @@ class FaceDB:
         face_ids, person_ids, templates = face_ids[keep], person_ids[keep], templates[keep]
         best_own = best_own_similarities(person_ids, templates)
         owner_of = dict(zip(face_ids.tolist(), person_ids.tolist(), strict=True))
+        position = {int(f): i for i, f in enumerate(face_ids)}
         other_sims = np.full(len(face_ids), np.nan, dtype=np.float32)
         other_people = np.full(len(face_ids), -1, dtype=np.int64)
+        other_faces = np.full(len(face_ids), -1, dtype=np.int64)
         for start in range(0, len(face_ids), 4096):
             block = slice(start, start + 4096)
             sims, ids = self.vectors.search(templates[block], min(_AUDIT_NEIGHBOURS, max(len(face_ids), 1)))
             hit_owners = np.vectorize(lambda i: owner_of.get(int(i), -1), otypes=[np.int64])(ids)
-            other_sims[block], other_people[block] = best_other_faces(person_ids[block], sims, hit_owners)
+            other_sims[block], other_people[block], other_faces[block] = best_other_faces(
+                person_ids[block], sims, hit_owners, ids
+            )
+        other_own = np.asarray(
+            [best_own[position[int(f)]] if int(f) in position else np.nan for f in other_faces],
+            dtype=np.float32,
+        )
         pairs = {
             (min(int(a), int(b)), max(int(a), int(b)))
             for a, b, sim in zip(person_ids, other_people, other_sims, strict=True)
@@ -1049,6 +1057,7 @@ class FaceDB:
             other_sims,
             other_people,
             people,
+            other_own=other_own,
             min_own_similarity=own_bar,
             threshold=self.threshold,
             duplicates=found,

@@ -50,12 +50,14 @@ def test_best_own_matches_brute_force_in_any_block_size(owners: list[int], seed:
 
 
 def test_best_other_skips_own_faces_and_padding() -> None:
-    sims, owners = best_other_faces(
+    sims, owners, faces = best_other_faces(
         np.array([1, 2]),
         np.array([[0.9, 0.8, 0.5], [0.7, -1.0, -1.0]]),
         np.array([[1, 3, 2], [2, -1, -1]]),
+        np.array([[50, 51, 52], [53, -1, -1]]),
     )
     assert sims[0] == np.float32(0.8) and owners.tolist() == [3, -1] and np.isnan(sims[1])
+    assert faces.tolist() == [51, -1]
 
 
 def test_a_face_nearer_another_person_and_a_face_unlike_its_own() -> None:
@@ -89,6 +91,23 @@ def test_a_face_nearer_another_person_and_a_face_unlike_its_own() -> None:
         duplicates={(1, 2)},
     )
     assert quiet == []
+
+
+def test_of_two_look_alike_faces_only_the_one_unlike_its_own_is_the_mislabel() -> None:
+    """Face 20 (person 1, like its own at 0.6) and face 21 (person 2, unlike its own at 0.03)
+    are 0.92 alike: 21 is the mislabel; 20 is where it belongs."""
+    found = suspect_faces(
+        np.array([20, 21]),
+        np.array([1, 2]),
+        best_own=np.array([0.6, 0.03]),
+        best_other=np.array([0.92, 0.92]),
+        other_person=np.array([2, 1]),
+        people=PEOPLE,
+        other_own=np.array([0.03, 0.6]),
+        min_own_similarity=0.35,
+        threshold=0.4,
+    )
+    assert [(f.kind, f.face_id) for f in found] == [("closer_to_other", 21)]
 
 
 def test_people_enrolled_twice_by_mean_similarity() -> None:
