@@ -400,6 +400,37 @@ def test_sightings_and_attendance(service: dict[str, Any], tmp_path: Path, wheel
     error_of(call(service, "GET", "/attendance", params={"since": "not-a-date"}), 422, "invalid_request")
 
 
+def test_reject_and_confirm_a_sighting_and_the_audit(
+    service: dict[str, Any], tmp_path: Path, wheel_photos: Path
+) -> None:
+    import cv2
+
+    video = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (233, 287))
+    frame = cv2.imread(str(wheel_photos / "yaoming.jpg"))
+    for _ in range(10):
+        writer.write(cv2.resize(frame, (233, 287)))
+    writer.release()
+    cli(service["db"], "enroll", "Rejected Yao", str(wheel_photos / "yaoming.jpg"), "--force")
+    cli(service["db"], "watch", str(video))
+    visits = call(service, "GET", "/sightings").json()
+    (mine,) = [v for v in visits if v["person"] and v["person"]["name"] == "Rejected Yao"]
+    error_of(call(service, "POST", f"/sightings/{mine['id']}/reject", scope="read"), 403, "forbidden")
+    answer = call(service, "POST", f"/sightings/{mine['id']}/reject", scope="enroll")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["sighting_id"] == mine["id"] and answer.json()["rejection_id"] >= 1
+    assert all(v["id"] != mine["id"] for v in call(service, "GET", "/sightings").json())
+    error_of(call(service, "POST", f"/sightings/{mine['id']}/reject", scope="enroll"), 409, "gallery_error")
+    error_of(
+        call(service, "POST", "/sightings/1/confirm", scope="enroll", json={"person_id": 1, "force": True}),
+        403,
+        "forbidden",
+    )
+    error_of(call(service, "GET", "/audit", scope="enroll"), 403, "forbidden")
+    audit = call(service, "GET", "/audit", scope="admin")
+    assert audit.status_code == 200 and isinstance(audit.json()["findings"], list)
+
+
 def test_errors_name_no_server_path_and_carry_request_ids(service: dict[str, Any]) -> None:
     missing = call(service, "GET", "/people/999999")
     message = error_of(missing, 404, "person_not_found")

@@ -12,9 +12,11 @@ __all__ = [
     "ERRORS",
     "MAX_ID",
     "NAME_PATTERN",
+    "ConfirmRequest",
     "ErrorBody",
     "ErrorDetail",
     "Health",
+    "RejectRequest",
     "RenameRequest",
     "TimeBound",
 ]
@@ -40,6 +42,19 @@ class RenameRequest(BaseModel):
     """A person's new name."""
 
     name: str = Field(min_length=1, max_length=500, pattern=NAME_PATTERN)
+
+
+class RejectRequest(BaseModel):
+    """Whom a logged visit was not: a person's id (default: the person it was logged as)."""
+
+    person_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+class ConfirmRequest(BaseModel):
+    """Whom a logged visit was; ``force`` skips the mislabel check (admin keys only)."""
+
+    person_id: int = Field(ge=1, le=MAX_ID)
+    force: bool = False
 
 
 class ErrorDetail(BaseModel):
