@@ -51,13 +51,21 @@ from facedb.errors import (
 
 if TYPE_CHECKING:
     from facedb.gallery import FaceDB
-    from facedb.results import Candidate, CheckReport, Enrollment, Identification, Person
+    from facedb.results import AuditFinding, Candidate, CheckReport, Enrollment, Identification, Person
 
 __version__ = "0.1.0"
 
 # The gallery pulls in SQLAlchemy, alembic and FAISS: loaded on first use, so that
 # `import facedb` stays quick for code that only compares faces.
-_GALLERY_NAMES = {"Candidate", "CheckReport", "Enrollment", "FaceDB", "Identification", "Person"}
+_GALLERY_NAMES = {
+    "AuditFinding",
+    "Candidate",
+    "CheckReport",
+    "Enrollment",
+    "FaceDB",
+    "Identification",
+    "Person",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -74,6 +82,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "AuditFinding",
     "Candidate",
     "CheckReport",
     "ConfigError",

@@ -1010,9 +1010,10 @@ class FaceDB:
         self._sync()
         own_bar = self.policy.min_own_similarity if min_own_similarity is None else min_own_similarity
         with self.store.read() as s:
+            counts = self.store.all_face_counts(s)
             people = {
-                pid: person_from_fields(row, count)
-                for pid, (row, count) in self.store.face_owners(sorted(self.store.face_ids(s)))[1].items()
+                int(row.id): person_from_fields(row, counts.get(int(row.id), 0))
+                for row in self.store.people(s)
             }
             rows = list(self.store.face_templates(s))
             qualities = self.store.face_qualities(s) if min_quality is not None else []
