@@ -52,8 +52,10 @@ def best_own_similarities(
         [0.0, 0.0, nan]
     """
     best = np.full(len(person_ids), np.nan, dtype=np.float32)
+    if len(person_ids) == 0:
+        return best
     order = np.argsort(person_ids, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(person_ids[order]) != 0]) if len(order) else np.array([], int)
+    starts = np.flatnonzero(np.r_[True, np.diff(person_ids[order]) != 0])
     ends = np.r_[starts[1:], len(order)]
     for start, end in zip(starts, ends, strict=True):
         rows = order[start:end]

@@ -682,6 +682,10 @@ def test_confirm_goes_through_the_enrollment_gate(db: FaceDB, faces_dir: Path) -
     assert db.confirm(biden.face.embedding, obama, force=True).person.face_count == obama.face_count + 2
 
 
+def test_audit_of_an_empty_gallery_finds_nothing(db: FaceDB) -> None:
+    assert db.audit(min_quality=0.5) == []
+
+
 def test_audit_finds_mislabels_and_people_enrolled_twice(db: FaceDB, faces_dir: Path) -> None:
     enroll_gallery(db, faces_dir)
     assert db.audit() == []
