@@ -292,11 +292,18 @@ def _bounds(since: datetime | date | None, until: datetime | date | None) -> tup
             return moment + timedelta(days=1) if end else moment
         return value if value.tzinfo else value.astimezone()
 
-    low = as_time(since, today, False)
-    high = as_time(until, low.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1), True)
-    if high <= low:
-        raise ConfigError(f"until ({high.isoformat()}) must be after since ({low.isoformat()})")
-    return low.astimezone(UTC), high.astimezone(UTC)
+    try:
+        low = as_time(since, today, False)
+        high = as_time(
+            until, low.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1), True
+        )
+        if high <= low:
+            raise ConfigError(f"until ({high.isoformat()}) must be after since ({low.isoformat()})")
+        return low.astimezone(UTC), high.astimezone(UTC)
+    except (OverflowError, ValueError) as e:  # a bound at the edge of datetime's range
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"since and until must lie between the years 1 and 9999 in UTC ({e})") from e
 
 
 def _utc(value: datetime) -> datetime:

@@ -144,6 +144,13 @@ def test_removing_a_person_removes_their_sightings(gallery: facedb.FaceDB, video
     assert strangers and files_containing(folder, strangers[0])  # the scan finds kept ones
 
 
+def test_bounds_beyond_the_calendar_are_a_config_error(gallery: facedb.FaceDB) -> None:
+    from datetime import timezone
+
+    with pytest.raises(facedb.ConfigError, match="between the years 1 and 9999"):
+        sightings(gallery, datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))))
+
+
 def test_bad_settings_and_sources(gallery: facedb.FaceDB, tmp_path: Path) -> None:
     with pytest.raises(facedb.ConfigError):
         WatchSettings(votes=6, window=5)
