@@ -31,6 +31,7 @@ from facedb.audit import (
     best_own_similarities,
     duplicate_people,
     low_quality_faces,
+    positions_of,
     suspect_faces,
 )
 from facedb.engine import (
@@ -1028,22 +1029,19 @@ class FaceDB:
         keep = usable(templates)  # `check` reports the unusable ones
         face_ids, person_ids, templates = face_ids[keep], person_ids[keep], templates[keep]
         best_own = best_own_similarities(person_ids, templates)
-        owner_of = dict(zip(face_ids.tolist(), person_ids.tolist(), strict=True))
-        position = {int(f): i for i, f in enumerate(face_ids)}
         other_sims = np.full(len(face_ids), np.nan, dtype=np.float32)
         other_people = np.full(len(face_ids), -1, dtype=np.int64)
         other_faces = np.full(len(face_ids), -1, dtype=np.int64)
         for start in range(0, len(face_ids), 4096):
             block = slice(start, start + 4096)
             sims, ids = self.vectors.search(templates[block], min(_AUDIT_NEIGHBOURS, max(len(face_ids), 1)))
-            hit_owners = np.vectorize(lambda i: owner_of.get(int(i), -1), otypes=[np.int64])(ids)
+            at = positions_of(face_ids, ids)  # a face gone from SQL since: -1, no owner
+            hit_owners = np.where(at >= 0, person_ids[at], -1)
             other_sims[block], other_people[block], other_faces[block] = best_other_faces(
                 person_ids[block], sims, hit_owners, ids
             )
-        other_own = np.asarray(
-            [best_own[position[int(f)]] if int(f) in position else np.nan for f in other_faces],
-            dtype=np.float32,
-        )
+        at = positions_of(face_ids, other_faces)
+        other_own = np.where(at >= 0, best_own[at], np.nan).astype(np.float32)
         pairs = {
             (min(int(a), int(b)), max(int(a), int(b)))
             for a, b, sim in zip(person_ids, other_people, other_sims, strict=True)

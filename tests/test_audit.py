@@ -16,6 +16,7 @@ from facedb.audit import (
     best_own_similarities,
     duplicate_people,
     low_quality_faces,
+    positions_of,
     suspect_faces,
 )
 from facedb.results import Person
@@ -126,3 +127,10 @@ def test_people_enrolled_twice_by_mean_similarity() -> None:
 def test_low_quality_faces_against_the_bar() -> None:
     found = low_quality_faces([(5, 1, 0.2), (6, 1, 0.5), (7, 2, 0.9)], PEOPLE, 0.5)
     assert [(f.kind, f.face_id, f.action) for f in found] == [("low_quality", 5, "facedb remove-face 5")]
+
+
+@given(st.lists(st.integers(0, 50), unique=True, max_size=20), st.lists(st.integers(-1, 60), max_size=20))
+def test_positions_of_matches_a_dictionary(face_ids: list[int], wanted: list[int]) -> None:
+    where = {f: i for i, f in enumerate(face_ids)}
+    got = positions_of(np.asarray(face_ids, dtype=np.int64), np.asarray(wanted, dtype=np.int64))
+    assert got.tolist() == [where.get(w, -1) for w in wanted]
