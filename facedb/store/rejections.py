@@ -36,15 +36,16 @@ class RejectionQueries(Database):
     def negatives(
         self, s: Session, person_ids: Sequence[int], dimension: int
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """The negative examples of these people, in one query on ix_rejections_person: their
-        owners' ids and the templates as float32[N, D]."""
-        if not person_ids:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, dimension), dtype=np.float32)
-        rows = s.execute(
-            select(RejectionRow.person_id, RejectionRow.template).where(
-                RejectionRow.person_id.in_([int(p) for p in person_ids])
-            )
-        ).all()
+        """The negative examples of these people, in one query on ix_rejections_person (one
+        per 10,000 people): their owners' ids and the templates as float32[N, D]."""
+        wanted = [int(p) for p in person_ids]
+        rows: list[Any] = []
+        for start in range(0, len(wanted), 10_000):  # below SQLite's limit of bound values
+            rows += s.execute(
+                select(RejectionRow.person_id, RejectionRow.template).where(
+                    RejectionRow.person_id.in_(wanted[start : start + 10_000])
+                )
+            ).all()
         owners = np.asarray([int(r[0]) for r in rows], dtype=np.int64)
         if not rows:
             return owners, np.zeros((0, dimension), dtype=np.float32)
