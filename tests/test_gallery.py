@@ -708,3 +708,16 @@ def test_audit_finds_mislabels_and_people_enrolled_twice(db: FaceDB, faces_dir: 
     db.reject_face(wrong)
     db.remove(twice)
     assert db.audit() == []
+
+
+def test_audit_reports_faces_below_the_quality_bar(db: FaceDB) -> None:
+    ann, _ = db.import_embeddings(["ann", "bob"], unit_rows(9, 2))
+    from facedb.models import FaceRow
+
+    with db.store.write() as s:  # as the quality score will store it at enrollment
+        for row, quality in zip(s.query(FaceRow).order_by(FaceRow.id), (0.2, 0.9), strict=True):
+            row.quality = quality
+    assert db.audit() == []  # no bar, no quality findings
+    (finding,) = db.audit(min_quality=0.5)
+    assert finding.kind == "low_quality" and finding.person.id == ann.id
+    assert finding.action == f"facedb remove-face {finding.face_id}" and finding.similarity == 0.2
