@@ -1016,18 +1016,22 @@ class FaceDB:
                 int(row.id): person_from_fields(row, counts.get(int(row.id), 0))
                 for row in self.store.people(s)
             }
-            rows = list(self.store.face_templates(s))
             qualities = self.store.face_qualities(s) if min_quality is not None else []
-        face_ids = np.asarray([r[0] for r in rows], dtype=np.int64)
-        person_ids = np.asarray([r[1] for r in rows], dtype=np.int64)
-        templates = (
-            np.vstack([template_array(r[2], self.facts.dimension) for r in rows])
-            if rows
-            else np.zeros((0, self.facts.dimension), dtype=np.float32)
-        )
-        del rows
-        keep = usable(templates)  # `check` reports the unusable ones
-        face_ids, person_ids, templates = face_ids[keep], person_ids[keep], templates[keep]
+            # Filled in place, row by row: one copy of the templates in memory, not three.
+            total = self.store.count_faces(s)
+            face_ids = np.empty(total, dtype=np.int64)
+            person_ids = np.empty(total, dtype=np.int64)
+            templates = np.empty((total, self.facts.dimension), dtype=np.float32)
+            n = 0
+            for face_id, person_id, blob in self.store.face_templates(s):
+                if n == total:  # added since the count (a later audit sees it)
+                    break
+                face_ids[n], person_ids[n] = face_id, person_id
+                templates[n] = template_array(blob, self.facts.dimension)
+                n += 1
+        keep = usable(templates[:n])  # `check` reports the unusable ones
+        if n < total or not keep.all():
+            face_ids, person_ids, templates = face_ids[:n][keep], person_ids[:n][keep], templates[:n][keep]
         best_own = best_own_similarities(person_ids, templates)
         other_sims = np.full(len(face_ids), np.nan, dtype=np.float32)
         other_people = np.full(len(face_ids), -1, dtype=np.int64)
