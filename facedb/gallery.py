@@ -1000,6 +1000,9 @@ class FaceDB:
         people who look like one person enrolled twice, and (with ``min_quality``) faces whose
         quality score is below it. Nothing is changed: a human decides.
 
+        "Closer to somebody else" and "enrolled twice" are measured against the naming
+        :attr:`threshold`, as the enrollment gate's likely-mislabel check is.
+
         Args:
             min_own_similarity: a face less similar than this to every other face of its
                 person is suspect (default: the gate's, 0.35).
