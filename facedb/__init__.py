@@ -48,19 +48,28 @@ from facedb.errors import (
     RateLimited,
     ReadOnlyGallery,
     RetryLater,
+    SightingNotFound,
     VectorStoreUnavailable,
 )
 from facedb.quality import QualityPolicy
 
 if TYPE_CHECKING:
     from facedb.gallery import FaceDB
-    from facedb.results import Candidate, CheckReport, Enrollment, Identification, Person
+    from facedb.results import AuditFinding, Candidate, CheckReport, Enrollment, Identification, Person
 
 __version__ = "0.1.0"
 
 # The gallery pulls in SQLAlchemy, alembic and FAISS: loaded on first use, so that
 # `import facedb` stays quick for code that only compares faces.
-_GALLERY_NAMES = {"Candidate", "CheckReport", "Enrollment", "FaceDB", "Identification", "Person"}
+_GALLERY_NAMES = {
+    "AuditFinding",
+    "Candidate",
+    "CheckReport",
+    "Enrollment",
+    "FaceDB",
+    "Identification",
+    "Person",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -77,6 +86,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "AuditFinding",
     "Calibration",
     "Candidate",
     "CheckReport",
@@ -104,6 +114,7 @@ __all__ = [
     "RateLimited",
     "ReadOnlyGallery",
     "RetryLater",
+    "SightingNotFound",
     "VectorStoreUnavailable",
     "Verification",
     "__version__",

@@ -205,6 +205,7 @@ class Watcher:
                 similarity=float(sim),
                 bbox=box,
                 frames=frames,
+                template=r.face.embedding,
             )
         final_key = f"s{stranger_id}" if stranger_id is not None else key
         self._open[final_key] = _Visit(row_id, at)
@@ -216,7 +217,9 @@ class Watcher:
     def _extend(self, visit: _Visit, at: datetime, r: Identification, sim: float) -> None:
         visit.last_seen = at
         with self.db.store.write() as s:
-            self.db.store.extend_sighting(s, visit.row_id, at, sim, [float(v) for v in r.face.bbox])
+            self.db.store.extend_sighting(
+                s, visit.row_id, at, sim, [float(v) for v in r.face.bbox], r.face.embedding
+            )
 
 
 def _frames(source: str, rate: float) -> Iterator[tuple[float | None, NDArray[np.uint8]]]:
@@ -306,11 +309,18 @@ def _bounds(since: datetime | date | None, until: datetime | date | None) -> tup
             return moment + timedelta(days=1) if end else moment
         return value if value.tzinfo else value.astimezone()
 
-    low = as_time(since, today, False)
-    high = as_time(until, low.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1), True)
-    if high <= low:
-        raise ConfigError(f"until ({high.isoformat()}) must be after since ({low.isoformat()})")
-    return low.astimezone(UTC), high.astimezone(UTC)
+    try:
+        low = as_time(since, today, False)
+        high = as_time(
+            until, low.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1), True
+        )
+        if high <= low:
+            raise ConfigError(f"until ({high.isoformat()}) must be after since ({low.isoformat()})")
+        return low.astimezone(UTC), high.astimezone(UTC)
+    except (OverflowError, ValueError) as e:  # a bound at the edge of datetime's range
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"since and until must lie between the years 1 and 9999 in UTC ({e})") from e
 
 
 def _utc(value: datetime) -> datetime:

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from facedb import __version__, serialize
 from facedb.errors import ConfigError, EnrollmentRefused, FaceDBError, GalleryError
+from facedb.quality import POOR_QUALITY
 
 __all__ = ["main"]
 
@@ -241,6 +242,48 @@ def cmd_remove_face(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reject(args: argparse.Namespace) -> int:
+    if args.face is not None and args.person is not None:
+        raise ConfigError("reject --face takes no person: the face is not its own person's")
+    with _open_db(args) as db:
+        if args.face is not None:
+            rejection = db.reject_face(args.face)
+            text = f"face {args.face} removed from its person and kept as a negative example"
+        else:
+            rejection = db.reject_sighting(args.sighting, args.person)
+            text = f"sighting {args.sighting} kept as a negative example"
+    if args.json:
+        print(json.dumps(serialize.rejection_json(rejection, args.face, args.sighting), indent=2))
+    else:
+        print(f"{text} (rejection {rejection})")
+    return 0
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        result = db.confirm_sighting(args.sighting, db.resolve(args.person), force=args.force)
+    if args.json:
+        print(json.dumps(serialize.enrollment_json(result), indent=2))
+    else:
+        p = result.person
+        print(f"sighting {args.sighting} confirmed: face {result.added[0]} added to {p.name} (id {p.id})")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        findings = db.audit(min_quality=args.min_quality)
+    if args.json:
+        print(json.dumps(serialize.audit_json(findings), indent=2))
+        return 0
+    if not findings:
+        print("no suspect enrollments")
+        return 0
+    for f in findings:
+        print(f"{f.kind}: {f.reason}\n  fix: {f.action}")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     with _open_db(args) as db:
         report = db.check(repair=not args.no_repair)
@@ -304,7 +347,8 @@ def cmd_copy(args: argparse.Namespace) -> int:
         report = copy_gallery(src, dst, step)
         progress.close()
         print(
-            f"copied {report.people_copied} people and {report.faces_copied} faces "
+            f"copied {report.people_copied} people, {report.faces_copied} faces and "
+            f"{report.rejections_copied} negative examples "
             f"({report.people} people, {report.faces} faces in all) from {src.location} to {dst.location}"
         )
     if not report.identical:
@@ -557,6 +601,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("remove-face", cmd_remove_face, "remove one face (template) by id (see `faces`)")
     p.add_argument("face_id", type=int)
+
+    p = add(
+        "reject",
+        cmd_reject,
+        '"not this person": keep an enrolled face or a logged visit as a negative example',
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--face", type=int, metavar="FACE_ID", help="an enrolled face that is not its person")
+    what.add_argument("--sighting", type=int, metavar="SIGHTING_ID", help="a visit logged by watch")
+    p.add_argument(
+        "person", nargs="?", help="whom the sighting is not (default: the person it was logged as)"
+    )
+    p.add_argument("--json", action="store_true")
+
+    p = add("confirm", cmd_confirm, "\"yes, it's them\": add a logged visit's face to a person (gated)")
+    p.add_argument("--sighting", type=int, metavar="SIGHTING_ID", required=True)
+    p.add_argument("person")
+    p.add_argument("--force", action="store_true", help="add it even if it looks like someone else")
+    p.add_argument("--json", action="store_true")
+
+    p = add("audit", cmd_audit, "suspect enrollments: mislabels, people enrolled twice, poor faces")
+    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--min-quality",
+        type=float,
+        default=POOR_QUALITY,
+        help=f"report faces whose quality is below this (default {POOR_QUALITY}, the quality bar)",
+    )
 
     p = add("check", cmd_check, "check that the database and the index agree (and repair)")
     p.add_argument("--json", action="store_true")

@@ -100,14 +100,22 @@ class EnrollmentPolicy:
         if len(found) > 1 and not largest_face:
             return f"{len(found)} faces found; enrollment needs one (or largest_face=True)"
         face = pick_largest(found)
-        short_side = min(face.width, face.height)
-        if short_side < self.min_face_size:
-            return f"face too small ({short_side:.0f} px, need {self.min_face_size:.0f})"
+        too_small = self.check_size(face)
+        if too_small is not None:
+            return too_small
         if face.score < self.min_det_score:
             return f"face too uncertain (detector score {face.score:.2f}, need {self.min_det_score:.2f})"
         if face.quality_reasons:
             return poor_quality_reason(face)
         return face
+
+    def check_size(self, face: Face) -> str | None:
+        """Why a face is too small to enroll, or None (the one check a face without a
+        detector score, such as a sighting's, can take)."""
+        short_side = min(face.width, face.height)
+        if short_side < self.min_face_size:
+            return f"face too small ({short_side:.0f} px, need {self.min_face_size:.0f})"
+        return None
 
     def screen(
         self,

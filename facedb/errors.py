@@ -32,6 +32,7 @@ __all__ = [
     "ReadOnlyGallery",
     "RequestTooLarge",
     "RetryLater",
+    "SightingNotFound",
     "Unauthorized",
     "VectorStoreUnavailable",
 ]
@@ -133,6 +134,14 @@ class FaceNotFound(FaceDBError, KeyError):
     """No face (template) with that id in the gallery."""
 
     code = "face_not_found"
+    http_status = 404
+    exit_code = 4
+
+
+class SightingNotFound(FaceDBError, KeyError):
+    """No sighting (a visit logged by watch) with that id."""
+
+    code = "sighting_not_found"
     http_status = 404
     exit_code = 4
 

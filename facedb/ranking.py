@@ -17,7 +17,15 @@ from numpy.typing import NDArray
 
 from facedb.errors import ConfigError
 
-__all__ = ["MAX_K", "Assignment", "assign_faces", "check_k", "faces_to_fetch", "rank_people"]
+__all__ = [
+    "MAX_K",
+    "Assignment",
+    "assign_faces",
+    "check_k",
+    "drop_rejected",
+    "faces_to_fetch",
+    "rank_people",
+]
 
 #: A candidate as ranking sees it: a person's id and their best similarity.
 Ranked = tuple[int, float]
@@ -80,6 +88,28 @@ def rank_people(
                 per_person[pid] = float(sim)
         out.append(sorted(per_person.items(), key=lambda kv: -kv[1])[:k])
     return out
+
+
+def drop_rejected(
+    candidates: Sequence[Sequence[Ranked]], negatives: Sequence[Mapping[int, float]]
+) -> list[list[Ranked]]:
+    """Per face, its candidates without those it was said not to be ("not this person"): a
+    candidate is dropped when the face is at least as close to one of their negative examples
+    as to their own best face; the others keep their order, so the next may be named.
+
+    Args:
+        candidates: per face, its ``(person_id, similarity)`` pairs, best first.
+        negatives: per face, person id -> the face's best similarity to that person's negative
+            examples (people without any are absent).
+
+    Example:
+        >>> drop_rejected([[(10, 0.8), (20, 0.6)]], [{10: 0.85}])
+        [[(20, 0.6)]]
+    """
+    return [
+        [(pid, sim) for pid, sim in cands if pid not in negs or negs[pid] < sim]
+        for cands, negs in zip(candidates, negatives, strict=True)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

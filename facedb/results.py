@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from facedb.store import PersonFields
 
 __all__ = [
+    "AuditFinding",
+    "AuditKind",
     "Candidate",
     "CheckReport",
     "Enrollment",
@@ -113,6 +115,35 @@ class CheckReport:
     repaired: bool
     index_kind: str
     problems: list[str]
+
+
+#: Why :meth:`FaceDB.audit <facedb.FaceDB.audit>` suspects an enrollment: a face unlike its
+#: person's other faces; a face closer to somebody else than to its own person; two people who
+#: look like one enrolled twice; a face below the quality bar.
+AuditKind = Literal["far_from_own", "closer_to_other", "duplicate_person", "low_quality"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFinding:
+    """A suspect enrollment found by :meth:`FaceDB.audit <facedb.FaceDB.audit>`.
+
+    Attributes:
+        kind: what is suspect (:data:`AuditKind`).
+        face_id: the face concerned; None for ``"duplicate_person"`` (a finding about people).
+        person: the person the face belongs to (for a duplicate, the first of the two).
+        reason: one sentence a user reads: what was measured against what.
+        action: the command that fixes it once a human agrees (e.g. ``facedb reject --face 17``).
+        similarity: the similarity behind the finding (the quality score for ``"low_quality"``).
+        other: the other person involved (``"closer_to_other"``, ``"duplicate_person"``).
+    """
+
+    kind: AuditKind
+    face_id: int | None
+    person: Person
+    reason: str
+    action: str
+    similarity: float | None = None
+    other: Person | None = None
 
 
 def person_from_fields(row: PersonFields, face_count: int) -> Person:

@@ -19,21 +19,24 @@ if TYPE_CHECKING:
     from facedb.calibration import Calibration
     from facedb.engine import Verification
     from facedb.keys import ApiKey
-    from facedb.results import Candidate, CheckReport, Enrollment, Identification, Person
+    from facedb.results import AuditFinding, Candidate, CheckReport, Enrollment, Identification, Person
 
 __all__ = [
     "attendance_json",
+    "audit_json",
     "calibration_json",
     "candidate_json",
     "check_json",
     "enrollment_json",
     "error_json",
     "face_json",
+    "finding_json",
     "identification_json",
     "key_json",
     "person_json",
     "person_ref_json",
     "photo_json",
+    "rejection_json",
     "sighting_json",
     "verification_json",
 ]
@@ -171,3 +174,29 @@ def calibration_json(c: Calibration) -> dict[str, Any]:
         "source": c.source,
         "note": c.note,
     }
+
+
+def finding_json(f: AuditFinding) -> dict[str, Any]:
+    """A suspect enrollment: ``{"kind", "face_id", "person", "other", "similarity", "reason",
+    "action"}``; ``person`` and ``other`` are ``{"id", "name"}`` (``other`` null when no other
+    person is involved, ``face_id`` null for a duplicate person)."""
+    return {
+        "kind": f.kind,
+        "face_id": f.face_id,
+        "person": person_ref_json(f.person.id, f.person.name),
+        "other": None if f.other is None else person_ref_json(f.other.id, f.other.name),
+        "similarity": None if f.similarity is None else round(f.similarity, 4),
+        "reason": f.reason,
+        "action": f.action,
+    }
+
+
+def audit_json(findings: Sequence[AuditFinding]) -> dict[str, Any]:
+    """The audit: ``{"findings": [finding, ...]}``."""
+    return {"findings": [finding_json(f) for f in findings]}
+
+
+def rejection_json(rejection_id: int, face_id: int | None, sighting_id: int | None) -> dict[str, Any]:
+    """A "not this person" recorded: ``{"rejection_id", "face_id", "sighting_id"}`` (what was
+    rejected: an enrolled face, or a logged visit)."""
+    return {"rejection_id": rejection_id, "face_id": face_id, "sighting_id": sighting_id}

@@ -3,8 +3,9 @@
 People and faces keep their ids, so a copy can resume: each batch is one transaction in the
 destination, and a rerun copies only what is missing. At the end both galleries are compared
 person by person and face by face (templates by their SHA-256), and the destination's vector
-store is checked against its SQL. Calibrations of the threshold are copied (the same
-threshold is in force in the copy); API keys and the attendance log are not.
+store is checked against its SQL. Calibrations of the threshold (the same threshold is in
+force in the copy) and negative examples ("not this person", FaceDB.reject) are copied with
+their ids too. API keys and the attendance log (with its visits' templates) are not copied.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class CopyReport:
     faces: int
     identical: bool
     problems: list[str]
+    rejections_copied: int = 0
 
 
 def _person_key(row: PersonRow) -> tuple[int, str, str]:
@@ -96,11 +98,39 @@ def copy_gallery(src: FaceDB, dst: FaceDB, progress: Callable[[int, int], None] 
         if progress is not None:
             progress(done, total_faces)
     _copy_calibrations(src, dst)
+    rejections_copied = _copy_rejections(src, dst)
     _advance_sequences(dst)
     problems = _compare(src, dst)
     report = dst.check(repair=True)
     problems += report.problems
-    return CopyReport(len(missing_people), faces_copied, len(src_people), total_faces, not problems, problems)
+    return CopyReport(
+        len(missing_people),
+        faces_copied,
+        len(src_people),
+        total_faces,
+        not problems,
+        problems,
+        rejections_copied,
+    )
+
+
+def _copy_rejections(src: FaceDB, dst: FaceDB) -> int:
+    """Copies the negative examples `dst` lacks, a batch a transaction; how many."""
+    with dst.store.read() as s:
+        present = dst.store.rejection_ids(s)
+    copied = 0
+    last_id = 0
+    while True:
+        with src.store.read() as s:
+            rows = src.store.rejection_rows_after(s, last_id, _BATCH)
+        if not rows:
+            return copied
+        last_id = int(rows[-1]["id"])
+        fresh = [r for r in rows if int(r["id"]) not in present]
+        if fresh:
+            with dst.store.write() as s:
+                dst.store.insert_rejections(s, fresh)
+            copied += len(fresh)
 
 
 def _copy_calibrations(src: FaceDB, dst: FaceDB) -> None:
@@ -124,17 +154,28 @@ def _advance_sequences(db: FaceDB) -> None:
         db.store.advance_id_sequences(s)
 
 
-def _fingerprint(db: FaceDB) -> tuple[dict[int, tuple[str, str]], dict[int, tuple[int, str]]]:
+def _fingerprint(
+    db: FaceDB,
+) -> tuple[dict[int, tuple[str, str]], dict[int, tuple[int, str]], dict[int, tuple[int, str]]]:
     with db.store.read() as s:
         people = {int(r.id): (r.name, r.metadata_json) for r in db.store.people(s)}
         faces = {i: (p, hashlib.sha256(t).hexdigest()) for i, p, t in db.store.face_templates(s)}
-    return people, faces
+        rejections: dict[int, tuple[int, str]] = {}
+        last_id = 0
+        while rows := db.store.rejection_rows_after(s, last_id, _BATCH):
+            last_id = int(rows[-1]["id"])
+            for r in rows:
+                rejections[int(r["id"])] = (int(r["person_id"]), hashlib.sha256(r["template"]).hexdigest())
+    return people, faces, rejections
 
 
 def _compare(src: FaceDB, dst: FaceDB) -> list[str]:
-    src_people, src_faces = _fingerprint(src)
-    dst_people, dst_faces = _fingerprint(dst)
+    src_people, src_faces, src_rejections = _fingerprint(src)
+    dst_people, dst_faces, dst_rejections = _fingerprint(dst)
     problems = []
+    if src_rejections != dst_rejections:
+        rejections_diff = set(src_rejections.items()) ^ set(dst_rejections.items())
+        problems.append(f"{len(rejections_diff)} negative examples differ between the galleries")
     if src_people != dst_people:
         people_diff = set(src_people.items()) ^ set(dst_people.items())
         problems.append(f"{len(people_diff)} people differ between the galleries")

@@ -17,7 +17,7 @@ import facedb
 from facedb.attendance import Watcher, WatchSettings, attendance, forget_strangers, sightings, watch
 from facedb.errors import ConfigError
 
-from .helpers import CHILD_ENV, FACEDB, run_cli
+from .helpers import CHILD_ENV, FACEDB, files_containing, run_cli
 
 FPS = 10
 SIZE = (1280, 800)
@@ -133,8 +133,27 @@ def test_votes_on_synthetic_frames(gallery: facedb.FaceDB, wheel_photos: Path) -
 def test_removing_a_person_removes_their_sightings(gallery: facedb.FaceDB, video: Path) -> None:
     start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     watch(gallery, str(video), start=start)
+    with gallery.store.read() as s:
+        kept = [r.template for r, name in gallery.store.sightings(s, start, start + timedelta(days=1))]
+    (yao,) = [v for v in sightings(gallery, start.date()) if v.person_name == "Yao Ming"]
+    with gallery.store.read() as s:
+        row = gallery.store.sighting(s, yao.id)
+        assert row is not None and row.template is not None
+        gone = row.template
+    folder = Path(gallery.location)
+    assert files_containing(folder, gone)  # the visit's template is stored
     gallery.remove("Yao Ming")
     assert all(v.person_name != "Yao Ming" for v in sightings(gallery, start.date()))
+    assert files_containing(folder, gone) == []  # and erased with him
+    strangers = [t for t in kept if t is not None and t != gone]
+    assert strangers and files_containing(folder, strangers[0])  # the scan finds kept ones
+
+
+def test_bounds_beyond_the_calendar_are_a_config_error(gallery: facedb.FaceDB) -> None:
+    from datetime import timezone
+
+    with pytest.raises(facedb.ConfigError, match="between the years 1 and 9999"):
+        sightings(gallery, datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))))
 
 
 def test_bad_settings_and_sources(gallery: facedb.FaceDB, tmp_path: Path) -> None:
@@ -195,3 +214,53 @@ def test_watch_start_times_the_visits_and_a_missing_camera_is_one_clear_error(
     )
     assert run.returncode == ConfigError.exit_code
     assert "camera 9" in run.stderr and "WARN" not in run.stderr
+
+
+def test_a_rejected_visit_leaves_the_log_and_the_next_watch_does_not_name_them(
+    gallery: facedb.FaceDB, video: Path
+) -> None:
+    """Yao Ming is in players.jpg (seconds 0-3) and alone (6-9): two visits with a short
+    cool-down. The second is rejected: watched again, only the first is named him."""
+    start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    settings = WatchSettings(cooldown=2.0)
+    logged = watch(gallery, str(video), settings, start=start)
+    crowd, alone = [v for v in logged if v.person_name == "Yao Ming"]
+    with gallery.store.read() as s:
+        row = gallery.store.sighting(s, alone.id)
+        assert row is not None and row.template is not None  # the visit's face is kept
+    gallery.reject_sighting(alone.id)
+    assert [v.id for v in sightings(gallery, start.date()) if v.person_name == "Yao Ming"] == [crowd.id]
+    later = start + timedelta(hours=1)
+    again = watch(gallery, str(video), settings, start=later)
+    assert [v.first_seen for v in again if v.person_name == "Yao Ming"] == [later]
+    # Not named Yao Ming, the face is a stranger like any other unknown face.
+    (stranger,) = [v for v in again if v.first_seen >= later + timedelta(seconds=6)]
+    assert stranger.stranger_id is not None
+
+
+def test_a_confirmed_visit_adds_the_face_and_becomes_theirs(gallery: facedb.FaceDB, video: Path) -> None:
+    start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    settings = WatchSettings(cooldown=2.0)
+    _, alone = [v for v in watch(gallery, str(video), settings, start=start) if v.person_name == "Yao Ming"]
+    gallery.reject_sighting(alone.id)
+    later = start + timedelta(hours=1)
+    (stranger,) = [
+        v
+        for v in watch(gallery, str(video), settings, start=later)
+        if v.first_seen >= later + timedelta(seconds=6)
+    ]
+    before = gallery.find("Yao Ming")[0].face_count
+    with pytest.raises(facedb.EnrollmentRefused, match="looks like Yao Ming"):
+        gallery.confirm_sighting(stranger.id, "Obama")
+    done = gallery.confirm_sighting(stranger.id, "Yao Ming")
+    assert done.person.face_count == before + 1
+    (now,) = [v for v in sightings(gallery, start.date()) if v.id == stranger.id]
+    assert now.person_name == "Yao Ming" and now.stranger_id is None
+    # The confirmation withdrew the rejection of the same face: he is named again.
+    assert [
+        v.first_seen
+        for v in watch(gallery, str(video), settings, start=later + timedelta(hours=1))
+        if v.person_name == "Yao Ming"
+    ] == [later + timedelta(hours=1), later + timedelta(hours=1, seconds=6)]
+    with pytest.raises(facedb.SightingNotFound, match="no sighting"):
+        gallery.confirm_sighting(10**6, "Yao Ming")

@@ -276,3 +276,54 @@ def test_calibrate_and_the_threshold_in_force(tmp_path: Path) -> None:
     assert "threshold" in table and "note: the gallery has 3 people" in table
     explicit = json.loads(ok(run("--threshold", "0.8", "stats", "--json", db=tmp_path / "g")))
     assert explicit["threshold"] == 0.8 and explicit["threshold_source"] == "explicit"
+
+
+def test_audit_and_reject_a_face(tmp_path: Path, faces_dir: Path) -> None:
+    db = tmp_path / "g"
+    ok(run("import", str(faces_dir / "gallery"), db=db))
+    assert ok(run("audit", db=db)).strip() == "no suspect enrollments"
+    ok(run("enroll", "obama", str(faces_dir / "closeups/biden.jpg"), "--force", db=db))
+    assert "closer_to_other: face" in ok(run("audit", db=db))
+    (finding,) = json.loads(ok(run("audit", "--json", db=db)))["findings"]
+    assert finding["kind"] == "closer_to_other" and finding["person"]["name"] == "obama"
+    assert finding["other"]["name"] == "biden"
+    face = finding["face_id"]
+    assert finding["action"] == f"facedb reject --face {face}"
+    answer = json.loads(ok(run("reject", "--face", str(face), "--json", db=db)))
+    assert answer["face_id"] == face and answer["rejection_id"] >= 1
+    assert json.loads(ok(run("audit", "--json", db=db))) == {"findings": []}
+    one_error_line(run("reject", "--face", str(face), db=db), 4, f"no face with id {face}")
+    one_error_line(run("reject", "--face", str(face), "obama", db=db), 2, "takes no person")
+    assert run("reject", db=db).returncode == 2  # --face or --sighting
+
+
+def log_visit(db: Path, photo: Path) -> int:
+    """Logs one visit of the face in `photo` (three frames) as a watch would; its id."""
+    from datetime import UTC, datetime
+
+    from facedb.attendance import Watcher
+
+    with facedb.FaceDB(db) as gallery:
+        found = gallery.identify(photo)
+        watcher = Watcher(gallery, "door")
+        for i in range(3):
+            watcher.observe(datetime(2026, 1, 1, 9, 0, i, tzinfo=UTC), found)
+        (visit,) = watcher.logged
+        return visit.id
+
+
+def test_reject_and_confirm_a_sighting(tmp_path: Path, wheel_photos: Path) -> None:
+    db = tmp_path / "g"
+    photo = wheel_photos / "yaoming.jpg"
+    ok(run("enroll", "Yao Ming", str(photo), db=db))
+    seen = log_visit(db, photo)
+    one_error_line(run("confirm", "--sighting", "999", "Yao Ming", db=db), 4, "no sighting with id 999")
+    answer = json.loads(ok(run("reject", "--sighting", str(seen), "--json", db=db)))
+    assert answer["sighting_id"] == seen
+    (identified,) = json.loads(ok(run("identify", "--json", str(photo), db=db)))
+    assert identified["faces"][0]["person"] is None  # not him any more
+    stranger = log_visit(db, photo)  # now a stranger's visit
+    confirmed = json.loads(ok(run("confirm", "--sighting", str(stranger), "Yao Ming", "--json", db=db)))
+    assert confirmed["name"] == "Yao Ming" and confirmed["face_count"] == 2
+    (identified,) = json.loads(ok(run("identify", "--json", str(photo), db=db)))
+    assert identified["faces"][0]["person"]["name"] == "Yao Ming"  # the rejection was withdrawn

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from facedb.errors import ConfigError
-from facedb.ranking import Assignment, assign_faces, faces_to_fetch, rank_people
+from facedb.ranking import Assignment, assign_faces, drop_rejected, faces_to_fetch, rank_people
 
 
 def test_more_faces_are_fetched_than_people_wanted() -> None:
@@ -114,3 +114,46 @@ def test_k_has_one_rule_for_every_entry_point() -> None:
     for bad in (0, -1, MAX_K + 1, 10**9, 2.0, True, "5", None):
         with pytest.raises(ConfigError, match=f"k must be an integer from 1 to {MAX_K}"):
             check_k(bad)
+
+
+# -- "not this person" -----------------------------------------------------------------------
+
+
+def test_a_candidate_whose_negative_is_closer_is_dropped_and_the_next_may_be_named() -> None:
+    candidates = [[(10, 0.8), (20, 0.6)], [(10, 0.9)]]
+    negatives = [{10: 0.85}, {10: 0.5}]  # face 0 is nearer a face rejected for 10 than to 10
+    kept = drop_rejected(candidates, negatives)
+    assert kept == [[(20, 0.6)], [(10, 0.9)]]
+    assert [a.person_id for a in assign_faces(kept, 0.4, 0.05)] == [20, 10]
+
+
+def test_a_negative_exactly_as_close_as_the_own_face_drops_the_candidate() -> None:
+    assert drop_rejected([[(10, 0.7)]], [{10: 0.7}]) == [[]]
+
+
+def test_without_negatives_nothing_changes() -> None:
+    candidates = [[(1, 0.9), (2, 0.3)], []]
+    assert drop_rejected(candidates, [{}, {}]) == candidates
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(0, 6), st.floats(-1, 1), st.one_of(st.none(), st.floats(-1, 1))),
+            max_size=6,
+            unique_by=lambda t: t[0],
+        ),
+        max_size=5,
+    )
+)
+def test_dropping_keeps_order_and_removes_exactly_the_rejected(
+    rows: list[list[tuple[int, float, float | None]]],
+) -> None:
+    candidates = [sorted(((pid, sim) for pid, sim, _ in row), key=lambda c: -c[1]) for row in rows]
+    negatives = [{pid: neg for pid, _, neg in row if neg is not None} for row in rows]
+    kept = drop_rejected(candidates, negatives)
+    for cands, negs, out in zip(candidates, negatives, kept, strict=True):
+        assert out == [c for c in cands if c in out]  # a subsequence: order kept
+        for pid, sim in cands:
+            rejected = pid in negs and negs[pid] >= sim
+            assert ((pid, sim) in out) is not rejected

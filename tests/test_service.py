@@ -502,6 +502,51 @@ def test_sightings_and_attendance(service: dict[str, Any], tmp_path: Path, wheel
     error_of(call(service, "GET", "/attendance", params={"since": "not-a-date"}), 422, "invalid_request")
 
 
+def test_reject_and_confirm_a_sighting_and_the_audit(tmp_path: Path, wheel_photos: Path) -> None:
+    """On a gallery of its own: Yao Ming's visit is rejected, then seen again as a stranger's
+    and confirmed as his."""
+    import cv2
+
+    video = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (233, 287))
+    frame = cv2.imread(str(wheel_photos / "yaoming.jpg"))
+    for _ in range(10):
+        writer.write(cv2.resize(frame, (233, 287)))
+    writer.release()
+    db = tmp_path / "gallery"
+    cli(db, "enroll", "Yao Ming", str(wheel_photos / "yaoming.jpg"))
+    keys = {scope: cli(db, "keys", "create", "--scope", scope) for scope in ("read", "enroll", "admin")}
+    cli(db, "watch", str(video))
+    server = Server(db)
+    own = {"url": server.url, "keys": keys}
+    try:
+        (visit,) = call(own, "GET", "/sightings").json()
+        assert visit["person"]["name"] == "Yao Ming"
+        error_of(call(own, "POST", f"/sightings/{visit['id']}/reject", scope="read"), 403, "forbidden")
+        answer = call(own, "POST", f"/sightings/{visit['id']}/reject", scope="enroll")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["sighting_id"] == visit["id"] and answer.json()["rejection_id"] >= 1
+        assert call(own, "GET", "/sightings").json() == []  # the visit was not his
+        error_of(call(own, "POST", f"/sightings/{visit['id']}/reject", scope="enroll"), 409, "gallery_error")
+        cli(db, "watch", str(video))  # now a stranger's visit
+        (stranger,) = call(own, "GET", "/sightings").json()
+        assert stranger["person"] is None and stranger["stranger_id"] is not None
+        path = f"/sightings/{stranger['id']}/confirm"
+        person = visit["person"]["id"]
+        error_of(
+            call(own, "POST", path, scope="enroll", json={"person_id": person, "force": True}),
+            403,
+            "forbidden",
+        )
+        confirmed = call(own, "POST", path, scope="enroll", json={"person_id": person})
+        assert confirmed.status_code == 200, confirmed.text
+        assert confirmed.json()["face_count"] == 2
+        error_of(call(own, "GET", "/audit", scope="enroll"), 403, "forbidden")
+        assert call(own, "GET", "/audit", scope="admin").json() == {"findings": []}
+    finally:
+        server.stop()
+
+
 def test_errors_name_no_server_path_and_carry_request_ids(service: dict[str, Any]) -> None:
     missing = call(service, "GET", "/people/999999")
     message = error_of(missing, 404, "person_not_found")

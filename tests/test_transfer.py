@@ -24,6 +24,7 @@ def source(tmp_path: Path, faces_dir: Path) -> facedb.FaceDB:
         metadata=[{"n": i} for i in range(40)],
     )
     db.remove("p3")
+    db.reject(np.random.default_rng(6).normal(size=512), "obama")  # "not this person"
     yield db
     db.close()
 
@@ -32,6 +33,9 @@ def test_copy_folder_to_folder_keeps_ids(source: facedb.FaceDB, tmp_path: Path, 
     with facedb.FaceDB(tmp_path / "dst") as dst:
         report = copy_gallery(source, dst)
         assert report.identical and report.people_copied == 40 and report.faces_copied == 41
+        assert report.rejections_copied == 1
+        with dst.store.read() as s:
+            assert dst.store.count_rejections(s, source.resolve("obama").id) == 1
         assert [(p.id, p.name, dict(p.metadata)) for p in dst.people()] == [
             (p.id, p.name, dict(p.metadata)) for p in source.people()
         ]
@@ -39,6 +43,7 @@ def test_copy_folder_to_folder_keeps_ids(source: facedb.FaceDB, tmp_path: Path, 
         assert r.person is not None and r.person.id == source.resolve("obama").id
         again = copy_gallery(source, dst)
         assert again.identical and again.people_copied == 0 and again.faces_copied == 0
+        assert again.rejections_copied == 0
         new = dst.import_embeddings(["after"], np.ones((1, 512)))[0]
         assert new.id > max(p.id for p in source.people())
 

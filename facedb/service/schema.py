@@ -10,18 +10,24 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 __all__ = [
     "ERRORS",
+    "JSON_MAX_ID",
     "MAX_ID",
     "NAME_PATTERN",
+    "ConfirmRequest",
     "ErrorBody",
     "ErrorDetail",
     "FormBool",
     "Health",
+    "RejectRequest",
     "RenameRequest",
     "TimeBound",
 ]
 
 #: The largest id a person can have (SQL BIGINT), so that no path parameter overflows.
 MAX_ID = 2**63 - 1
+#: The largest id a JSON body carries: the largest integer every JSON reader keeps exact
+#: (a double's 53 bits; 2**63 - 1 in a body comes back as 2**63 from many).
+JSON_MAX_ID = 2**53 - 1
 #: A name needs one character that is not white space, in JSON Schema's sense and Python's.
 NAME_PATTERN = r"[^\s\x1c-\x1f\x85]"
 
@@ -54,6 +60,19 @@ class RenameRequest(BaseModel):
     """A person's new name."""
 
     name: str = Field(min_length=1, max_length=500, pattern=NAME_PATTERN)
+
+
+class RejectRequest(BaseModel):
+    """Whom a logged visit was not: a person's id (default: the person it was logged as)."""
+
+    person_id: int | None = Field(default=None, ge=1, le=JSON_MAX_ID)
+
+
+class ConfirmRequest(BaseModel):
+    """Whom a logged visit was; ``force`` skips the mislabel check (admin keys only)."""
+
+    person_id: int = Field(ge=1, le=JSON_MAX_ID)
+    force: bool = False
 
 
 class ErrorDetail(BaseModel):

@@ -4,8 +4,8 @@ only code in facedb that builds SQL.
 :class:`Store` is one class composed from a module per job: the database and its
 transactions (database.py, schema.py), the gallery row (facts.py), the generation and change
 log (changes.py), people and faces (people.py), templates as arrays (templates.py),
-attendance (sightings.py), API keys (keys.py), idempotency records (requests.py) and
-calibrations of the threshold (calibrations.py).
+attendance (sightings.py), negative examples (rejections.py), API keys (keys.py), idempotency
+records (requests.py) and calibrations of the threshold (calibrations.py).
 
 One calling style: only :meth:`Store.read` and :meth:`Store.write` open a transaction, and
 every query method takes that session as its first argument, so that a caller composes
@@ -27,6 +27,7 @@ from facedb.store.changes import ChangeLog, ChangeSet
 from facedb.store.facts import GalleryFacts, GalleryFactsQueries
 from facedb.store.keys import KeyQueries
 from facedb.store.people import FaceInfo, PeopleQueries, PersonFields
+from facedb.store.rejections import RejectionQueries
 from facedb.store.requests import RequestQueries
 from facedb.store.schema import head_revision, migrate
 from facedb.store.sightings import SightingQueries
@@ -51,6 +52,7 @@ class Store(
     PeopleQueries,
     TemplateQueries,
     SightingQueries,
+    RejectionQueries,
     KeyQueries,
     RequestQueries,
     CalibrationQueries,

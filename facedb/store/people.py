@@ -180,6 +180,19 @@ class PeopleQueries(Database):
         s.flush()
         return True
 
+    def face(self, s: Session, face_id: int, *, lock: bool = False) -> FaceRow | None:
+        """The face with this id, or None; inside a write, `lock` takes its row lock."""
+        return s.get(FaceRow, int(face_id), with_for_update=lock or None)
+
+    def face_qualities(self, s: Session) -> list[tuple[int, int, float]]:
+        """(face id, person id, quality) of every face whose quality was scored, by id."""
+        rows = s.execute(
+            select(FaceRow.id, FaceRow.person_id, FaceRow.quality)
+            .where(FaceRow.quality.is_not(None))
+            .order_by(FaceRow.id)
+        )
+        return [(int(f), int(p), float(q)) for f, p, q in rows if q is not None]
+
     def count_faces(self, s: Session) -> int:
         """How many faces (templates) the gallery holds."""
         return int(s.execute(select(func.count()).select_from(FaceRow)).scalar_one())
@@ -211,6 +224,12 @@ class PeopleQueries(Database):
             .where(FaceRow.person_id.in_(person_ids))
             .group_by(FaceRow.person_id)
         )
+        return {int(p): int(n) for p, n in rows}
+
+    def all_face_counts(self, s: Session) -> dict[int, int]:
+        """How many faces each person with faces has (one GROUP BY over every face, no list of
+        ids: the audit reads the whole gallery)."""
+        rows = s.execute(select(FaceRow.person_id, func.count()).group_by(FaceRow.person_id))
         return {int(p): int(n) for p, n in rows}
 
     def face_owners(
@@ -248,9 +267,9 @@ class PeopleQueries(Database):
             yield int(face_id), int(person_id), template
 
     def advance_id_sequences(self, s: Session) -> None:
-        """Inside a write on PostgreSQL: moves the id sequences of people and faces past the
-        largest id, which explicit ids (``facedb copy``) leave behind (calibrations' too)."""
-        for table in ("people", "faces", "calibrations"):
+        """Inside a write on PostgreSQL: moves the id sequences of people, faces, rejections and
+        calibrations past the largest id, which explicit ids (``facedb copy``) leave behind."""
+        for table in ("people", "faces", "rejections", "calibrations"):
             s.execute(
                 text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

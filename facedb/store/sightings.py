@@ -52,8 +52,10 @@ class SightingQueries(Database):
         similarity: float,
         bbox: Sequence[float],
         frames: int,
+        template: NDArray[np.float32] | None = None,
     ) -> int:
-        """Inside a write: a new visit of a person or a stranger; its id."""
+        """Inside a write: a new visit of a person or a stranger; its id. `template` is the
+        face's, kept so that the visit can be confirmed or rejected later."""
         sighting = SightingRow(
             person_id=person_id,
             stranger_id=stranger_id,
@@ -66,17 +68,24 @@ class SightingQueries(Database):
             x2=bbox[2],
             y2=bbox[3],
             frames=frames,
+            template=None if template is None else template_bytes(template),
         )
         s.add(sighting)
         s.flush()
         return int(sighting.id)
 
     def extend_sighting(
-        self, s: Session, sighting_id: int, at: datetime, similarity: float, bbox: Sequence[float]
+        self,
+        s: Session,
+        sighting_id: int,
+        at: datetime,
+        similarity: float,
+        bbox: Sequence[float],
+        template: NDArray[np.float32] | None = None,
     ) -> None:
         """Inside a write: one more frame of an open visit, seen at `at` (the best frame's
-        similarity and box are kept). Nothing when the visit is gone: its person was removed
-        meanwhile, and their sightings went with them."""
+        similarity, box and template are kept). Nothing when the visit is gone: its person was
+        removed meanwhile, and their sightings went with them."""
         row = s.get(SightingRow, sighting_id)
         if row is None:
             return
@@ -85,6 +94,25 @@ class SightingQueries(Database):
         if similarity > row.similarity:
             row.similarity = float(similarity)
             row.x1, row.y1, row.x2, row.y2 = (float(v) for v in bbox)
+            if template is not None:
+                row.template = template_bytes(template)
+
+    def sighting(self, s: Session, sighting_id: int) -> SightingRow | None:
+        """The visit with this id, or None."""
+        return s.get(SightingRow, int(sighting_id))
+
+    def remove_sighting(self, s: Session, sighting_id: int) -> None:
+        """Inside a write: removes a visit (and the template kept with it)."""
+        row = s.get(SightingRow, int(sighting_id))
+        if row is not None:
+            s.delete(row)
+            s.flush()
+
+    def assign_sighting(self, s: Session, sighting_id: int, person_id: int) -> None:
+        """Inside a write: makes a visit one of this person's (no longer a stranger's)."""
+        row = s.get(SightingRow, int(sighting_id))
+        if row is not None:
+            row.person_id, row.stranger_id = int(person_id), None
 
     def sightings(
         self, s: Session, since: datetime, until: datetime, person_id: int | None = None
