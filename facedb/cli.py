@@ -347,8 +347,11 @@ def cmd_copy(args: argparse.Namespace) -> int:
         report = copy_gallery(src, dst, step)
         progress.close()
         print(
-            f"copied {report.people_copied} people, {report.faces_copied} faces and "
-            f"{report.rejections_copied} negative examples "
+            f"copied {report.people_copied} people, {report.faces_copied} faces, "
+            f"{report.rows_copied.get('rejections', 0)} negative examples, "
+            f"{report.rows_copied.get('api_keys', 0)} API keys, "
+            f"{report.rows_copied.get('sightings', 0)} sightings and "
+            f"{report.rows_copied.get('strangers', 0)} strangers "
             f"({report.people} people, {report.faces} faces in all) from {src.location} to {dst.location}"
         )
     if not report.identical:

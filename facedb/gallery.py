@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any, cast, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -485,12 +485,16 @@ class FaceDB:
         force: bool = False,
         largest_face: bool = False,
         color: Color = "bgr",
+        photo_names: Sequence[str] | None = None,
         request_key: str | None = None,
         request_fingerprint: str = "",
     ) -> Enrollment:
         """Like :meth:`enroll`, returning what was added and what was skipped.
 
         Args:
+            photo_names: what to call each photo in refusals, skips and the stored record (an
+                upload's file name, an object store's key); default: its path's name, or
+                ``<N bytes>`` for data.
             request_key: makes the call idempotent: the key is recorded in the enrollment's
                 own transaction, and a later call with the same key writes nothing and
                 returns the first call's Enrollment (``replayed=True``).
@@ -515,6 +519,7 @@ class FaceDB:
             dict(metadata or {}),
             force,
             largest_face,
+            names=photo_names,
             request_key=request_key,
             request_fingerprint=request_fingerprint,
         )
@@ -539,11 +544,12 @@ class FaceDB:
         force: bool = False,
         largest_face: bool = False,
         color: Color = "bgr",
+        photo_names: Sequence[str] | None = None,
         request_key: str | None = None,
         request_fingerprint: str = "",
     ) -> Enrollment:
         """Like :meth:`add_faces`, returning what was added and what was skipped;
-        ``request_key`` and ``request_fingerprint`` as in :meth:`enroll_photos`."""
+        ``photo_names``, ``request_key`` and ``request_fingerprint`` as in :meth:`enroll_photos`."""
         if request_key is not None:
             self._check_open()
             earlier = self._recall(request_key, request_fingerprint)
@@ -557,6 +563,7 @@ class FaceDB:
             {},
             force,
             largest_face,
+            names=photo_names,
             request_key=request_key,
             request_fingerprint=request_fingerprint,
         )
@@ -570,12 +577,13 @@ class FaceDB:
         force: bool = False,
         largest_face: bool = False,
         color: Color = "bgr",
+        photo_names: Sequence[str] | None = None,
         request_key: str | None = None,
         request_fingerprint: str = "",
     ) -> Enrollment:
         """Enrolls a new person even if somebody already has this name (names are labels);
-        same gate and rules as :meth:`enroll`; ``request_key`` and ``request_fingerprint`` as
-        in :meth:`enroll_photos`."""
+        same gate and rules as :meth:`enroll`; ``photo_names``, ``request_key`` and
+        ``request_fingerprint`` as in :meth:`enroll_photos`."""
         _check_name(name)
         self._check_open()
         if request_key is not None:  # before the inference: a retry costs one lookup
@@ -589,6 +597,7 @@ class FaceDB:
             dict(metadata or {}),
             force,
             largest_face,
+            names=photo_names,
             request_key=request_key,
             request_fingerprint=request_fingerprint,
         )
@@ -607,13 +616,16 @@ class FaceDB:
         force: bool,
         largest_face: bool,
         *,
+        names: Sequence[str] | None = None,
         request_key: str | None = None,
         request_fingerprint: str = "",
     ) -> Enrollment:
         self._check_writable()
         if not photos:
             raise EnrollmentRefused(f"no photos given to enroll {name!r}")
-        screened = self._gate(person, name, photos, largest_face, force)
+        if names is not None and (len(names) != len(photos) or not all(isinstance(n, str) for n in names)):
+            raise ConfigError(f"photo_names must be one string per photo: {len(photos)} photos")
+        screened = self._gate(person, name, photos, largest_face, force, names)
         accepted, refused, skipped = screened.accepted, screened.refused, screened.skipped
         if refused:
             lines = "; ".join(f"{photo}: {reason}" for photo, reason in refused)
@@ -678,13 +690,20 @@ class FaceDB:
         return result
 
     def _gate(
-        self, person: Person | None, name: str, photos: list[ImageInput], largest_face: bool, force: bool
+        self,
+        person: Person | None,
+        name: str,
+        photos: list[ImageInput],
+        largest_face: bool,
+        force: bool,
+        names: Sequence[str] | None = None,
     ) -> Screened:
         """Checks every photo against the enrollment policy: the photos' faces, the content
         already enrolled for this person, and (unless forced) whether each looks like the
         person's own faces and not more like somebody else."""
         self._refresh_calibration()  # the gate's threshold is the one in force
-        names = [photo_name(p) for p in photos]
+        if names is None:
+            names = [photo_name(p) for p in photos]
         hashes = [_content_hash(p) for p in photos]
         known: set[str] = set()
         if person is not None:
@@ -1165,10 +1184,31 @@ class FaceDB:
             for ranked in rank_people(sims, ids, owners, k)
         ]
 
+    @overload
     def identify(
         self, photo: ImageInput, k: int = 5, *, threshold: float | None = None, color: Color = "bgr"
-    ) -> list[Identification]:
-        """Who each face in the photo is, one Identification per face, left to right.
+    ) -> list[Identification]: ...
+
+    @overload
+    def identify(
+        self,
+        photo: list[ImageInput] | tuple[ImageInput, ...],
+        k: int = 5,
+        *,
+        threshold: float | None = None,
+        color: Color = "bgr",
+    ) -> list[list[Identification]]: ...
+
+    def identify(
+        self,
+        photo: ImageInput | list[ImageInput] | tuple[ImageInput, ...],
+        k: int = 5,
+        *,
+        threshold: float | None = None,
+        color: Color = "bgr",
+    ) -> list[Identification] | list[list[Identification]]:
+        """Who each face in the photo is, one Identification per face, left to right; for a
+        list (or tuple) of photos, one such list per photo, in order (detected as a batch).
 
         In one photo a person is named at most once: faces are assigned jointly, best match
         first. A face whose best two people are within ``ambiguity_margin`` is ambiguous
@@ -1178,10 +1218,18 @@ class FaceDB:
 
         Raises:
             ConfigError: ``k`` outside 1..4096, a threshold outside 0..1, or a bad ``color``.
+            ImageError: a photo that cannot be read (in a list: the first such photo; to
+                answer the others, identify them one by one).
         """
         limit = self.threshold if threshold is None else _check_unit("threshold", threshold)
         k = check_k(k)
-        faces = self.engine.detect(photo, color=color)
+        if isinstance(photo, list | tuple):
+            found = self.engine.detect_many(photo, color=color)
+            return [self._identify_faces(cast(list[Face], faces), k, limit) for faces in found]
+        return self._identify_faces(self.engine.detect(photo, color=color), k, limit)
+
+    def _identify_faces(self, faces: list[Face], k: int, limit: float) -> list[Identification]:
+        """The answer for the faces of one photo (identify's body, after detection)."""
         if not faces:
             return []
         self._sync()

@@ -3,20 +3,23 @@
 People and faces keep their ids, so a copy can resume: each batch is one transaction in the
 destination, and a rerun copies only what is missing. At the end both galleries are compared
 person by person and face by face (templates by their SHA-256), and the destination's vector
-store is checked against its SQL. Calibrations of the threshold (the same threshold is in
-force in the copy) and negative examples ("not this person", FaceDB.reject) are copied with
-their ids too. API keys and the attendance log (with its visits' templates) are not copied.
+store is checked against its SQL. Everything else the gallery holds is copied too, row by row
+with its ids: calibrations of the threshold (the same threshold is in force in the copy),
+negative examples ("not this person", FaceDB.reject), API keys (their hashes: the same keys
+work on the copy) and the attendance log (strangers and sightings, with their templates).
+Idempotency records are not: they expire within a day.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from facedb.errors import GalleryError
 from facedb.gallery import FaceDB
 from facedb.models import PersonRow
+from facedb.store.copies import COPIED_TABLES
 
 __all__ = ["CopyReport", "copy_gallery"]
 
@@ -34,6 +37,8 @@ class CopyReport:
     identical: bool
     problems: list[str]
     rejections_copied: int = 0
+    #: Rows copied per other table (calibrations, rejections, api_keys, strangers, sightings).
+    rows_copied: dict[str, int] = field(default_factory=dict)
 
 
 def _person_key(row: PersonRow) -> tuple[int, str, str]:
@@ -97,8 +102,10 @@ def copy_gallery(src: FaceDB, dst: FaceDB, progress: Callable[[int, int], None] 
             faces_copied += len(fresh)
         if progress is not None:
             progress(done, total_faces)
-    _copy_calibrations(src, dst)
-    rejections_copied = _copy_rejections(src, dst)
+    rows_copied = {table: _copy_table(src, dst, table) for table in COPIED_TABLES}
+    if rows_copied["calibrations"]:
+        with dst.store.write() as s:
+            dst.store.bump(s)  # every process on dst reloads the threshold in force
     _advance_sequences(dst)
     problems = _compare(src, dst)
     report = dst.check(repair=True)
@@ -110,40 +117,28 @@ def copy_gallery(src: FaceDB, dst: FaceDB, progress: Callable[[int, int], None] 
         total_faces,
         not problems,
         problems,
-        rejections_copied,
+        rows_copied["rejections"],
+        rows_copied,
     )
 
 
-def _copy_rejections(src: FaceDB, dst: FaceDB) -> int:
-    """Copies the negative examples `dst` lacks, a batch a transaction; how many."""
+def _copy_table(src: FaceDB, dst: FaceDB, table: str) -> int:
+    """Copies the rows of ``table`` that ``dst`` lacks (by id), a batch a transaction; how many."""
     with dst.store.read() as s:
-        present = dst.store.rejection_ids(s)
+        present = dst.store.row_ids(s, table)
     copied = 0
     last_id = 0
     while True:
         with src.store.read() as s:
-            rows = src.store.rejection_rows_after(s, last_id, _BATCH)
+            rows = src.store.rows_after(s, table, last_id, _BATCH)
         if not rows:
             return copied
         last_id = int(rows[-1]["id"])
         fresh = [r for r in rows if int(r["id"]) not in present]
         if fresh:
             with dst.store.write() as s:
-                dst.store.insert_rejections(s, fresh)
+                dst.store.insert_rows(s, table, fresh)
             copied += len(fresh)
-
-
-def _copy_calibrations(src: FaceDB, dst: FaceDB) -> None:
-    """The calibrations `dst` lacks (by id), so that the same threshold is in force there."""
-    with src.store.read() as s:
-        rows = src.store.calibration_rows(s)
-    with dst.store.read() as s:
-        known = {int(r["id"]) for r in dst.store.calibration_rows(s)}
-    fresh = [r for r in rows if int(r["id"]) not in known]
-    if fresh:
-        with dst.store.write() as s:
-            dst.store.insert_calibrations(s, fresh)
-            dst.store.bump(s)  # every process on dst reloads the threshold in force
 
 
 def _advance_sequences(db: FaceDB) -> None:
@@ -162,7 +157,7 @@ def _fingerprint(
         faces = {i: (p, hashlib.sha256(t).hexdigest()) for i, p, t in db.store.face_templates(s)}
         rejections: dict[int, tuple[int, str]] = {}
         last_id = 0
-        while rows := db.store.rejection_rows_after(s, last_id, _BATCH):
+        while rows := db.store.rows_after(s, "rejections", last_id, _BATCH):
             last_id = int(rows[-1]["id"])
             for r in rows:
                 rejections[int(r["id"])] = (int(r["person_id"]), hashlib.sha256(r["template"]).hexdigest())
@@ -182,4 +177,11 @@ def _compare(src: FaceDB, dst: FaceDB) -> list[str]:
     if src_faces != dst_faces:
         faces_diff = set(src_faces.items()) ^ set(dst_faces.items())
         problems.append(f"{len(faces_diff)} faces or templates differ between the galleries")
+    for table in COPIED_TABLES:
+        with src.store.read() as s:
+            theirs = src.store.count_rows(s, table)
+        with dst.store.read() as s:
+            ours = dst.store.count_rows(s, table)
+        if theirs != ours:
+            problems.append(f"{table}: {theirs} rows in the source, {ours} in the copy")
     return problems

@@ -228,20 +228,26 @@ def _lookalike_gallery(
     return db, best
 
 
-@pytest.mark.parametrize(("people", "seed"), [(1000, 1), (1000, 2), (10_000, 1)])
+@pytest.mark.parametrize(("people", "seed"), [(1000, 0), (1000, 1), (1000, 2), (10_000, 0), (10_000, 1)])
 def test_fresh_strangers_meet_the_target_fpir_within_a_factor_of_2(
     tmp_path: Path, people: int, seed: int
 ) -> None:
     """3000 fresh strangers from the same world of look-alikes, searched at the calibrated
-    threshold. benchmarks/calibration.py measures 100k and seed 0 too, where a gallery of 1,000
-    misses by 0.36x (README, "Calibration": 10 best scores above a 1% threshold are few)."""
+    threshold: never more than twice the target (strangers named), on every seed.
+
+    Not fewer than half of it either from 10,000 people on. A gallery of 1,000 holds only
+    about 10 best scores above a 1% threshold: there it is conservative at times (seed 0
+    measures 0.36x, README "Calibration"), which costs genuine matches, not false names; the
+    lower bound is not asserted there. benchmarks/calibration.py measures 100k as well."""
     db, best = _lookalike_gallery(tmp_path / "g", people, seed, 3000)
     with db:
         cal = db.calibrate(target_fpir=0.01)
         assert cal.source == "gallery" and cal.target_kind == "fpir" and cal.people == people
         assert cal.faces == people + people // 5
         measured = float((best >= cal.threshold).mean())
-        assert 0.005 <= measured <= 0.02, (cal.threshold, measured)
+        assert measured <= 0.02, (cal.threshold, measured)
+        if people >= 10_000:
+            assert measured >= 0.005, (cal.threshold, measured)
         assert db.threshold == cal.threshold
 
 

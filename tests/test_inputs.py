@@ -138,3 +138,31 @@ def test_a_new_person_refused_as_a_mislabel_is_not_compared_with_nothing(
             db.create_person("someone", [faces_dir / "gallery/obama/obama2.jpg"])
     message = str(e.value)
     assert "looks like obama" in message and "-1.00" not in message and "more than this person" not in message
+
+
+def test_photo_names_name_data_in_refusals_and_records(tmp_path: Path, faces_dir: Path) -> None:
+    good = (faces_dir / "gallery/obama/obama.jpg").read_bytes()
+    group = (faces_dir / "probes/obama_and_biden.jpg").read_bytes()
+    with facedb.FaceDB(tmp_path / "g") as db:
+        with pytest.raises(facedb.EnrollmentRefused) as e:
+            db.create_person("x", [good, group], photo_names=["me.jpg", "team.jpg"])
+        assert e.value.refused[0][0] == "team.jpg" and "bytes>" not in str(e.value)
+        person = db.create_person("obama", [good], photo_names=["me.jpg"]).person
+        assert [f["image"] for f in db.faces(person)] == ["me.jpg"]
+        with pytest.raises(facedb.ConfigError, match="one string per photo"):
+            db.add_photos(person, [good], photo_names=["a", "b"])
+
+
+def test_identify_takes_a_list_of_photos(tmp_path: Path, faces_dir: Path) -> None:
+    with facedb.FaceDB(tmp_path / "g") as db:
+        db.enroll("obama", [faces_dir / "gallery/obama/obama.jpg"])
+        photos = [faces_dir / "probes/obama1.jpg", (faces_dir / "probes/obama_and_biden.jpg").read_bytes()]
+        batch = db.identify(photos)
+        assert len(batch) == 2
+        for answer, photo in zip(batch, photos, strict=True):
+            one = db.identify(photo)
+            assert [(r.status, r.person and r.person.id) for r in answer] == [
+                (r.status, r.person and r.person.id) for r in one
+            ]
+        assert [len(a) for a in db.identify(tuple(photos))] == [len(a) for a in batch]
+        assert db.identify([]) == []

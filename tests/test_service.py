@@ -736,3 +736,17 @@ def test_health_with_a_key_never_catches_the_index_up(
     body = client.get("/health", headers={"X-API-Key": secret}).json()
     assert body["status"] == "ok" and body["people"] == 1 and body["faces"] == 1
     assert caught_up == [], "/health caught the index up"
+
+
+def test_a_refused_upload_is_named_by_its_file_name(service: dict[str, Any], faces_dir: Path) -> None:
+    group = (faces_dir / "probes/obama_and_biden.jpg").read_bytes()
+    refused = call(
+        service,
+        "POST",
+        "/people",
+        scope="enroll",
+        data={"name": "team"},
+        files=[("photos", ("../../secret/team-2026.jpg", group, "image/jpeg"))],
+    )
+    message = error_of(refused, 422, "enrollment_refused")
+    assert "team-2026.jpg" in message and "bytes>" not in message and "secret" not in message

@@ -91,4 +91,43 @@ def test_a_copy_keeps_the_calibration_in_force(source: facedb.FaceDB, tmp_path: 
         assert dst.calibration == cal and dst.threshold == cal.threshold
         copy_gallery(source, dst)  # again: nothing doubled
         with dst.store.read() as s:
-            assert len(dst.store.calibration_rows(s)) == 1
+            assert dst.store.count_rows(s, "calibrations") == 1
+
+
+def test_copy_carries_keys_and_the_attendance_log(source: facedb.FaceDB, tmp_path: Path) -> None:
+    """Was: API keys and the attendance log stayed behind without a word."""
+    from datetime import UTC, datetime
+
+    from facedb.attendance import sightings
+    from facedb.keys import KeyStore
+
+    _, secret = KeyStore(source.store).create("read", "door")
+    obama = source.resolve("obama").id
+    when = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    template = np.eye(1, 512, dtype=np.float32)[0]
+    with source.store.write() as s:
+        stranger = source.store.add_stranger(s, template, when, when)
+        for person, unknown in ((obama, None), (None, stranger)):
+            source.store.add_sighting(
+                s,
+                person_id=person,
+                stranger_id=unknown,
+                source="door",
+                first_seen=when,
+                last_seen=when,
+                similarity=0.8,
+                bbox=[0.0, 0.0, 10.0, 10.0],
+                frames=3,
+            )
+    with facedb.FaceDB(tmp_path / "dst") as dst:
+        report = copy_gallery(source, dst)
+        assert report.identical, report.problems
+        assert report.rows_copied["api_keys"] == 1 and report.rows_copied["sightings"] == 2
+        assert report.rows_copied["strangers"] == 1
+        key = KeyStore(dst.store).authenticate(secret)
+        assert key is not None and key.name == "door"
+        copied = sightings(dst, when.date(), None)
+        assert {(v.id, v.person_id, v.stranger_id) for v in copied} == {
+            (v.id, v.person_id, v.stranger_id) for v in sightings(source, when.date(), None)
+        }
+        assert copy_gallery(source, dst).rows_copied["sightings"] == 0  # resumable, by id

@@ -44,6 +44,16 @@ def _fingerprint(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _upload_names(uploads: list[UploadFile]) -> list[str]:
+    """What each upload is called in refusals and records: its file name (without any folder
+    a client put in it, at most 200 characters), else its place in the request."""
+    names = []
+    for i, upload in enumerate(uploads, 1):
+        name = re.split(r"[\\/]", upload.filename or "")[-1].strip()
+        names.append(name[:200] if name else f"photo {i}")
+    return names
+
+
 def _enrolled(result: Enrollment, status: int) -> JSONResponse:
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(enrollment_json(result), status_code=status, headers=headers)
@@ -153,6 +163,7 @@ def router(service: Service) -> APIRouter:
             meta,
             force=force,
             largest_face=largest_face,
+            photo_names=_upload_names(photos),
             request_key=request,
             request_fingerprint=print_,
         )
@@ -237,6 +248,7 @@ def router(service: Service) -> APIRouter:
             data,
             force=force,
             largest_face=largest_face,
+            photo_names=_upload_names(photos),
             request_key=request,
             request_fingerprint=print_,
         )

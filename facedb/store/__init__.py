@@ -5,7 +5,8 @@ only code in facedb that builds SQL.
 transactions (database.py, schema.py), the gallery row (facts.py), the generation and change
 log (changes.py), people and faces (people.py), templates as arrays (templates.py),
 attendance (sightings.py), negative examples (rejections.py), API keys (keys.py), idempotency
-records (requests.py) and calibrations of the threshold (calibrations.py).
+records (requests.py), calibrations of the threshold (calibrations.py) and the row copies of
+`facedb copy` (copies.py).
 
 One calling style: only :meth:`Store.read` and :meth:`Store.write` open a transaction, and
 every query method takes that session as its first argument, so that a caller composes
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from facedb.store.calibrations import CalibrationQueries
 from facedb.store.changes import ChangeLog, ChangeSet
+from facedb.store.copies import CopyQueries
 from facedb.store.facts import GalleryFacts, GalleryFactsQueries
 from facedb.store.keys import KeyQueries
 from facedb.store.people import FaceInfo, PeopleQueries, PersonFields
@@ -56,6 +58,7 @@ class Store(
     KeyQueries,
     RequestQueries,
     CalibrationQueries,
+    CopyQueries,
 ):
     """SQL access for one gallery. Thread-safe: each transaction takes its own connection.
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facedb.models import CalibrationRow
-from facedb.store.database import Database, core_table
+from facedb.store.database import Database
 
 __all__ = ["CalibrationQueries"]
 
@@ -34,14 +34,3 @@ class CalibrationQueries(Database):
             .order_by(CalibrationRow.id.desc())
             .limit(1)
         ).first()
-
-    def calibration_rows(self, s: Session) -> list[dict[str, Any]]:
-        """Inside a read: every calibration, oldest first, every column as a dict that
-        :meth:`insert_calibrations` takes (``facedb copy``)."""
-        statement = select(CalibrationRow.__table__).order_by(CalibrationRow.id)
-        return [dict(r) for r in s.execute(statement).mappings()]
-
-    def insert_calibrations(self, s: Session, rows: list[dict[str, Any]]) -> None:
-        """Inside a write: calibrations as :meth:`calibration_rows` gives them (ids kept)."""
-        if rows:
-            s.execute(insert(core_table(CalibrationRow)), rows)

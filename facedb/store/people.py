@@ -15,6 +15,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, aliased
 
 from facedb.models import FaceRow, PersonRow
+from facedb.store.copies import COPIED_TABLES
 from facedb.store.database import Database, core_table, insert_many, utc_now
 from facedb.store.templates import template_bytes
 
@@ -267,9 +268,9 @@ class PeopleQueries(Database):
             yield int(face_id), int(person_id), template
 
     def advance_id_sequences(self, s: Session) -> None:
-        """Inside a write on PostgreSQL: moves the id sequences of people, faces, rejections and
-        calibrations past the largest id, which explicit ids (``facedb copy``) leave behind."""
-        for table in ("people", "faces", "rejections", "calibrations"):
+        """Inside a write on PostgreSQL: moves the id sequences of people, faces and every table
+        ``facedb copy`` carries past the largest id, which explicit ids leave behind."""
+        for table in ("people", "faces", *COPIED_TABLES):
             s.execute(
                 text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

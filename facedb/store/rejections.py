@@ -3,12 +3,12 @@ on every identification of their candidates, erased with the person (ON DELETE C
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from facedb.models import RejectionRow
@@ -74,22 +74,3 @@ class RejectionQueries(Database):
         if person_id is not None:
             query = query.where(RejectionRow.person_id == int(person_id))
         return int(s.execute(query).scalar_one())
-
-    def rejection_rows_after(self, s: Session, rejection_id: int, limit: int) -> list[dict[str, Any]]:
-        """Up to `limit` rejections with ids above `rejection_id`, by id, every column, as
-        dicts that :meth:`insert_rejections` takes (``facedb copy``)."""
-        statement = (
-            select(RejectionRow.__table__)
-            .where(RejectionRow.id > rejection_id)
-            .order_by(RejectionRow.id)
-            .limit(limit)
-        )
-        return [dict(r) for r in s.execute(statement).mappings()]
-
-    def rejection_ids(self, s: Session) -> set[int]:
-        """The id of every rejection."""
-        return {int(i) for i in s.scalars(select(RejectionRow.id))}
-
-    def insert_rejections(self, s: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Inside a write: rejections with the ids they have elsewhere (``facedb copy``)."""
-        s.execute(insert(RejectionRow), [dict(r) for r in rows])

@@ -1,0 +1,52 @@
+"""What ``facedb copy`` carries besides people and faces: whole rows of the gallery's other
+tables, ids kept, so that a copy resumes and the copy's references (a sighting's person, a
+stranger) point where they did."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.orm import Session
+
+from facedb.models import ApiKeyRow, CalibrationRow, RejectionRow, SightingRow, StrangerRow
+from facedb.store.database import core_table
+
+__all__ = ["COPIED_TABLES", "CopyQueries"]
+
+#: The tables copied row by row after people and faces, in the order their references need
+#: (a sighting refers to a person or a stranger).
+COPIED_TABLES: dict[str, Table] = {
+    "calibrations": core_table(CalibrationRow),
+    "rejections": core_table(RejectionRow),
+    "api_keys": core_table(ApiKeyRow),
+    "strangers": core_table(StrangerRow),
+    "sightings": core_table(SightingRow),
+}
+
+
+class CopyQueries:
+    """Row copies of :data:`COPIED_TABLES`, a batch at a time."""
+
+    def rows_after(self, s: Session, table: str, row_id: int, limit: int) -> list[dict[str, Any]]:
+        """Inside a read: up to ``limit`` rows of ``table`` with ids above ``row_id``, by id,
+        every column, as dicts that :meth:`insert_rows` takes."""
+        t = COPIED_TABLES[table]
+        statement = select(t).where(t.c.id > row_id).order_by(t.c.id).limit(limit)
+        return [dict(r) for r in s.execute(statement).mappings()]
+
+    def row_ids(self, s: Session, table: str) -> set[int]:
+        """Inside a read: the id of every row of ``table``."""
+        t = COPIED_TABLES[table]
+        return {int(i) for i in s.scalars(select(t.c.id))}
+
+    def count_rows(self, s: Session, table: str) -> int:
+        """Inside a read: how many rows ``table`` holds."""
+        t = COPIED_TABLES[table]
+        return int(s.execute(select(func.count()).select_from(t)).scalar_one())
+
+    def insert_rows(self, s: Session, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Inside a write: rows as :meth:`rows_after` gives them, with their ids."""
+        if rows:
+            s.execute(insert(COPIED_TABLES[table]), [dict(r) for r in rows])
