@@ -44,9 +44,12 @@ def poor_quality_reason(face: Face) -> str:
     return f"face of poor quality: {reasons} (quality {face.quality:.2f}, need {POOR_QUALITY:.2f})"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Accepted:
-    """A photo that passed the per-photo checks: its name, its face, its content hash."""
+    """A photo that passed the per-photo checks: its name, its face, its content hash.
+
+    Compared by identity: two photos may share a name (two uploads called photo.jpg), and
+    comparing their faces' arrays has no truth value."""
 
     photo: str
     face: Face

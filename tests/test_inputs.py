@@ -166,3 +166,15 @@ def test_identify_takes_a_list_of_photos(tmp_path: Path, faces_dir: Path) -> Non
             ]
         assert [len(a) for a in db.identify(tuple(photos))] == [len(a) for a in batch]
         assert db.identify([]) == []
+
+
+def test_two_different_photos_of_the_same_name_enroll(tmp_path: Path, faces_dir: Path) -> None:
+    """Was a 500 over HTTP (found by schemathesis): two uploads both called photo.jpg made the
+    gate compare the faces' arrays."""
+    one = (faces_dir / "gallery/obama/obama.jpg").read_bytes()
+    two = (faces_dir / "gallery/obama/obama2.jpg").read_bytes()
+    with facedb.FaceDB(tmp_path / "g") as db:
+        done = db.create_person("obama", [one, two], photo_names=["photo.jpg", "photo.jpg"])
+        assert len(done.added) == 2
+        again = db.add_photos(done.person, [two, one], photo_names=["photo.jpg", "photo.jpg"])
+        assert again.added == [] and len(again.skipped) == 2

@@ -527,7 +527,8 @@ def test_reject_and_confirm_a_sighting_and_the_audit(tmp_path: Path, wheel_photo
         assert answer.status_code == 200, answer.text
         assert answer.json()["sighting_id"] == visit["id"] and answer.json()["rejection_id"] >= 1
         assert call(own, "GET", "/sightings").json() == []  # the visit was not his
-        error_of(call(own, "POST", f"/sightings/{visit['id']}/reject", scope="enroll"), 409, "gallery_error")
+        gone = call(own, "POST", f"/sightings/{visit['id']}/reject", scope="enroll")
+        error_of(gone, 404, "sighting_not_found")
         cli(db, "watch", str(video))  # now a stranger's visit
         (stranger,) = call(own, "GET", "/sightings").json()
         assert stranger["person"] is None and stranger["stranger_id"] is not None
