@@ -45,8 +45,11 @@ ANONYMOUS_PATHS = frozenset(
         "/openapi.json",
         "/docs",
         "/docs/oauth2-redirect",
-        "/docs/swagger-ui-bundle.js",
-        "/docs/swagger-ui.css",
+        "/redoc",
+        *(
+            f"/docs/{name}"
+            for name in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png")
+        ),
     }
 )
 #: What a request without a live API key is told (401), here and by the service's scope check.

@@ -128,6 +128,10 @@ def test_docs_page_works_offline(service: dict[str, Any]) -> None:
         asset = httpx.get(f"{service['url']}/docs/{name}", timeout=30)
         assert asset.status_code == 200 and len(asset.content) > 10_000, name
         assert f"/docs/{name}" in page.text
+    redoc = httpx.get(service["url"] + "/redoc", timeout=30)
+    assert redoc.status_code == 200 and "/docs/redoc.standalone.js" in redoc.text
+    assert "https://" not in redoc.text.split("<body>")[0]
+    assert len(httpx.get(service["url"] + "/docs/redoc.standalone.js", timeout=30).content) > 100_000
 
 
 def test_a_server_without_keys_says_so_and_logs_requests_at_info(tmp_path: Path, faces_dir: Path) -> None:

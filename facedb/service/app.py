@@ -57,7 +57,7 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
         title="facedb",
         version="0.1.0",
         description="Enroll people from photos and identify who is in a new one.",
-        # Swagger UI from the installed package (facedb.service.docs), not from a CDN.
+        # Swagger UI and ReDoc from the installed package (facedb.service.docs), not a CDN.
         docs_url=None,
         redoc_url=None,
     )
