@@ -401,8 +401,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=args.port,
             log_level=args.log_level,
             workers=1,
-            # One line per request at info and debug (method, path, status; never a key).
-            access_log=args.log_level in ("info", "debug"),
+            # facedb.access logs each request instead (with the key's name and request id).
+            access_log=False,
             # uvicorn's loggers go through the logging set up above (stderr, one format),
             # instead of its own config, which sends the access log to stdout.
             log_config=None,

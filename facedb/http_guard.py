@@ -21,6 +21,7 @@ The scope check (403) stays with each endpoint, which finds the key in ``request
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import time
@@ -37,6 +38,10 @@ from facedb.keys import ApiKey
 from facedb.serialize import error_json
 
 __all__ = ["ANONYMOUS_PATHS", "MISSING_KEY", "FailedAuthLimiter", "RequestGuard"]
+
+#: One line per request at INFO: address, method, path, status, time, the key's name (never
+#: the key) and the request id (``facedb serve --log-level info`` shows them).
+access_log = logging.getLogger("facedb.access")
 
 #: Paths answered without a key (``/health`` answers more with a valid one).
 ANONYMOUS_PATHS = frozenset(
@@ -156,10 +161,37 @@ class RequestGuard:
         self.anonymous_paths = anonymous_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handles one ASGI connection scope."""
+        """Handles one ASGI connection scope; logs each request to ``facedb.access`` (INFO)."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        began = time.monotonic()
+        status = 0
+
+        async def watched(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, watched)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                state = scope.get("state", {})
+                key = state.get("api_key")
+                access_log.info(
+                    '%s "%s %s" %d %.1f ms key=%s request=%s',
+                    (scope.get("client") or ("-", 0))[0],
+                    scope.get("method", "-"),
+                    scope.get("path", "-"),
+                    status,
+                    (time.monotonic() - began) * 1000,
+                    key.name or f"#{key.id}" if key is not None else "-",
+                    state.get("request_id", "-"),
+                )
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         incoming = headers.get("x-request-id")
         request_id = incoming if incoming and _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex

@@ -140,14 +140,20 @@ def test_a_server_without_keys_says_so_and_logs_requests_at_info(tmp_path: Path,
     server = Server(db, "--log-level", "info")
     try:
         assert httpx.get(server.url + "/people", timeout=30).status_code == 401
+        secret = cli(db, "keys", "create", "--scope", "read", "--name", "door")
+        answer = httpx.get(server.url + "/people", headers={"X-API-Key": secret}, timeout=30)
+        assert answer.status_code == 200
         deadline = time.monotonic() + 10
-        while "GET /people" not in server.log() and time.monotonic() < deadline:
+        while "key=door" not in server.log() and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         server.stop()
     log = server.log()
     assert "has no API key" in log and "keys create" in log
-    assert "GET /people" in log and "401" in log
+    assert '"GET /people" 401' in log and "key=- request=" in log
+    request_id = answer.headers["x-request-id"]
+    assert '"GET /people" 200' in log and f"key=door request={request_id}" in log
+    assert secret not in log
 
 
 def test_openapi_describes_keys_errors_and_links(service: dict[str, Any]) -> None:
