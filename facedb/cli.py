@@ -87,6 +87,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         result = db.enroll_photos(
             args.name, args.images, metadata, force=args.force, largest_face=args.largest_face
         )
+        if args.json:
+            print(json.dumps(serialize.enrollment_json(result), indent=2))
+            return 0
         p = result.person
         print(f"enrolled {p.name} (id {p.id}): {len(result.added)} face(s) added, {p.face_count} in all")
         for photo, reason in result.skipped:
@@ -105,6 +108,13 @@ def cmd_import(args: argparse.Namespace) -> int:
             args.folder, force=args.force, largest_face=args.largest_face, on_folder=progress.step
         )
         progress.close()
+        if args.json:
+            doc = serialize.folder_import_json(result)
+            doc["skipped"] = [
+                [photo, why.replace(EnrollmentRefused.FORCE, "--force")] for photo, why in doc["skipped"]
+            ]
+            print(json.dumps(doc, indent=2))
+            return 0
         print(
             f"imported {result.folders} folder(s): {len(result.added)} face(s) added, "
             f"{len(result.skipped)} photo(s) skipped; the gallery has {len(db)} people"
@@ -346,6 +356,9 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
         report = copy_gallery(src, dst, step)
         progress.close()
+        if args.json:
+            print(json.dumps(serialize.copy_json(report), indent=2))
+            return 0 if report.identical else ConfigError.exit_code
         print(
             f"copied {report.people_copied} people, {report.faces_copied} faces, "
             f"{report.rows_copied.get('rejections', 0)} negative examples, "
@@ -461,6 +474,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
         start = start.astimezone()  # a time without a zone is local
     with _open_db(args) as db:
         logged = watch(db, args.source, settings, start=start, duration=args.duration)
+    if args.json:
+        print(json.dumps([serialize.sighting_json(v) for v in logged], indent=2))
+        return 0
     for v in logged:
         who = (
             f"{v.person_name} (id {v.person_id})" if v.person_id is not None else f"stranger #{v.stranger_id}"
@@ -546,6 +562,38 @@ def _gallery_options(parser: argparse.ArgumentParser, default: Any) -> None:
     )
 
 
+#: Help for the arguments several commands share, by destination; (command, destination) for
+#: one command's own meaning. Every argument has help (tests/test_cli_options.py checks).
+_HELP = {
+    "json": "print JSON (README, JSON shapes)",
+    "images": "photos: paths, several allowed",
+    "folder": "a folder with one sub-folder of photos per person (named after them)",
+    "person": "a person: an id or an exact name",
+    "face_id": "a face's id (`facedb faces PERSON` lists them)",
+    "sighting": "a visit's id (`facedb attendance`, GET /sightings)",
+    "a": "the first photo",
+    "b": "the second photo",
+    "host": "address to listen on (default 127.0.0.1: this machine only)",
+    "port": "port to listen on (default 8000)",
+    "log_level": "what the server logs (default warning; info adds one line per request)",
+    "action": "create a key, list the keys, or revoke one",
+    "scope": "what the key may do: read < enroll < admin (default read)",
+    "source": "a video file, a camera index (0, 1, ...) or a stream URL (rtsp://...)",
+    ("enroll", "name"): "the person's name (a new person if nobody has it)",
+    ("rename", "name"): "the new name",
+}
+
+
+def _fill_help(parser: argparse.ArgumentParser, command: str = "") -> None:
+    """Gives every argument without help the one of :data:`_HELP`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                _fill_help(sub, name)
+        elif not action.help:
+            action.help = _HELP.get((command, action.dest)) or _HELP.get(action.dest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``facedb`` command."""
     parser = argparse.ArgumentParser(
@@ -569,11 +617,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metadata", help="JSON object stored with the person")
     p.add_argument("--force", action="store_true", help="enroll even photos that look like someone else")
     p.add_argument("--largest-face", action="store_true", help="take the largest face of a group photo")
+    p.add_argument("--json", action="store_true")
 
     p = add("import", cmd_import, "enroll a folder with one sub-folder of photos per person")
     p.add_argument("folder")
     p.add_argument("--force", action="store_true", help="enroll even photos that look like someone else")
     p.add_argument("--largest-face", action="store_true", help="take the largest face of a group photo")
+    p.add_argument("--json", action="store_true")
 
     p = add("identify", cmd_identify, "who is in each photo")
     p.add_argument("images", nargs="+", metavar="IMAGE")
@@ -692,6 +742,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="when a video file's first frame was recorded, ISO date-time (default: now); "
         "its visits are timed from it",
     )
+    p.add_argument("--json", action="store_true")
 
     p = add("attendance", cmd_attendance, "who was seen when: first and last sighting per person per day")
     p.add_argument("--since", help="ISO date or time (default: today)")
@@ -704,6 +755,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("copy", cmd_copy, "copy a gallery to another store (resumable), then compare both")
     p.add_argument("src", help="a folder, or a SQL URL with an optional vectors=milvus://... parameter")
     p.add_argument("dst", help="the same kinds as SRC")
+    p.add_argument("--json", action="store_true")
+    _fill_help(parser)
     return parser
 
 

@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from facedb.attendance import AttendanceRow, Sighting
     from facedb.calibration import Calibration
     from facedb.engine import Verification
+    from facedb.folders import FolderImport
     from facedb.keys import ApiKey
     from facedb.results import AuditFinding, Candidate, CheckReport, Enrollment, Identification, Person
+    from facedb.transfer import CopyReport
 
 __all__ = [
     "attendance_json",
@@ -27,10 +29,12 @@ __all__ = [
     "calibration_json",
     "candidate_json",
     "check_json",
+    "copy_json",
     "enrollment_json",
     "error_json",
     "face_json",
     "finding_json",
+    "folder_import_json",
     "identification_json",
     "key_json",
     "person_json",
@@ -128,6 +132,17 @@ def attendance_json(r: AttendanceRow) -> dict[str, Any]:
         "last_seen": r.last_seen.isoformat(),
         "visits": r.visits,
     }
+
+
+def folder_import_json(r: FolderImport) -> dict[str, Any]:
+    """A folder import (``import --json``): ``{"folders", "added": [face ids], "skipped":
+    [[photo, reason]]}``."""
+    return {"folders": r.folders, "added": list(r.added), "skipped": [list(x) for x in r.skipped]}
+
+
+def copy_json(r: CopyReport) -> dict[str, Any]:
+    """A copy (``copy --json``): every field of :class:`facedb.transfer.CopyReport`."""
+    return {f.name: getattr(r, f.name) for f in fields(r)}
 
 
 def face_json(f: Mapping[str, Any]) -> dict[str, Any]:

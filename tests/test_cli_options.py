@@ -80,3 +80,37 @@ def test_attendance_and_keys_list_print_json(tmp_path: Path, capsys: pytest.Capt
     assert "secret" not in key
     assert main(["attendance", "--json", "--db", db]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_every_argument_has_help() -> None:
+    import argparse
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, command: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, name)
+            elif not action.help:
+                missing.append((command, action.dest))
+
+    walk(build_parser(), "facedb")
+    assert not missing
+
+
+def test_enroll_import_and_copy_print_json(
+    tmp_path: Path, faces_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "g")
+    assert main(["enroll", "obama", str(faces_dir / "gallery/obama/obama.jpg"), "--db", db, "--json"]) == 0
+    enrolled = json.loads(capsys.readouterr().out)
+    assert enrolled["name"] == "obama" and len(enrolled["added"]) == 1
+    assert main(["import", str(faces_dir / "gallery"), "--db", db, "--json"]) == 0
+    imported = json.loads(capsys.readouterr().out)
+    assert imported["folders"] >= 2 and ["obama.jpg", "already enrolled for this person"] in [
+        [s[0].rsplit("/", 1)[-1], s[1]] for s in imported["skipped"]
+    ]
+    assert main(["copy", db, str(tmp_path / "copy"), "--json"]) == 0
+    copied = json.loads(capsys.readouterr().out)
+    assert copied["identical"] is True and copied["faces_copied"] == copied["faces"]
