@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from facedb import __version__, serialize
 from facedb.errors import ConfigError, EnrollmentRefused, FaceDBError, GalleryError
 from facedb.quality import POOR_QUALITY
+from facedb.ranking import check_k
 
 __all__ = ["main"]
 
@@ -125,8 +126,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
-    if args.k <= 0:
-        raise ConfigError(f"-k must be positive, got {args.k}")
+    check_k(args.k)  # the library's one rule, before any photo is read
     answers = []
     failed: list[tuple[str, FaceDBError]] = []
     with _open_db(args) as db:

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from facedb.errors import ConfigError
+from facedb.ranking import MAX_K
 from facedb.serialize import candidate_json, photo_json, verification_json
 from facedb.service.answers import CandidateAnswer, PhotoAnswer, VerificationAnswer, answers
 from facedb.service.context import Service
@@ -34,7 +35,7 @@ def router(service: Service) -> APIRouter:
     )
     async def identify(
         photo: Annotated[UploadFile, File(description="the photo")],
-        k: Annotated[int, Query(ge=1, le=100)] = 5,
+        k: Annotated[int, Query(ge=1, le=MAX_K, description="candidates per face")] = 5,
     ) -> dict[str, Any]:
         """Who each face in the photo is (the shape of `facedb identify --json`)."""
         data = await service.photo_bytes(photo)
@@ -82,7 +83,7 @@ def router(service: Service) -> APIRouter:
                 json_schema_extra=embedding_schema,
             ),
         ]
-        k: int = Field(5, ge=1, le=100)
+        k: int = Field(5, ge=1, le=MAX_K, description="candidates per template")
 
     @routes.post(
         "/search",
