@@ -42,6 +42,17 @@ def _open_db(args: argparse.Namespace, *, create: bool = False) -> Any:
     return FaceDB(where, create=create, **options)
 
 
+def _shown(key: str, value: Any) -> str:
+    """A stats value for people: 4 decimals, local times, "-" for none."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if key.endswith("_at") and isinstance(value, str):
+        return _local(datetime.fromisoformat(value))
+    return str(value)
+
+
 def _local(when: datetime) -> str:
     """A stored time (UTC) as the user's local time, to the minute, with its offset."""
     return when.astimezone().strftime("%Y-%m-%d %H:%M %z")
@@ -325,7 +336,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
     else:
-        _print_table([[k, str(v)] for k, v in stats.items()], sys.stdout)
+        _print_table([[k, _shown(k, v)] for k, v in stats.items()], sys.stdout)
     return 0
 
 
