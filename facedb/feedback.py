@@ -150,8 +150,8 @@ class Feedback:
         logged as them leaves the attendance log. Returns the rejection's id.
 
         Raises:
-            GalleryError: no such visit, or one logged without a template (before facedb kept
-                them).
+            SightingNotFound: no such visit.
+            GalleryError: a visit logged without a template (before facedb kept them).
             ConfigError: a stranger's visit and no person given.
             PersonNotFound: no such person, or removed meanwhile.
         """
@@ -202,7 +202,8 @@ class Feedback:
         kept), and the visit becomes theirs in the attendance log.
 
         Raises:
-            GalleryError: no such visit, or one logged without a template.
+            SightingNotFound: no such visit.
+            GalleryError: a visit logged without a template.
             EnrollmentRefused, PersonNotFound: as :meth:`confirm`.
         """
         self._check_writable()
@@ -237,6 +238,7 @@ class Feedback:
             bbox=[float(v) for v in face.bbox] if finite_box else None,
             det_score=face.score if np.isfinite(face.score) else None,
             image_name=accepted.photo if sighting_id is not None else None,
+            quality=float(face.quality) if np.isfinite(face.quality) else None,
         )
         template = face.embedding.reshape(1, -1).astype(np.float32)
         with self.store.write() as s:
