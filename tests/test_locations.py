@@ -81,6 +81,8 @@ def test_postgres_scheme_opens_a_postgresql_gallery(tmp_path: Path) -> None:
         ("foo://x/y", ["foo", "SQLite", "PostgreSQL"]),
         ("not a url://", ["URL"]),
         ("sqlite:/one-slash.db", ["URL"]),
+        ("sqlite://", ["in-memory", "SQLite"]),
+        ("sqlite:///:memory:", ["in-memory"]),
     ],
 )
 def test_unsupported_or_broken_urls_are_gallery_errors(tmp_path: Path, url: str, words: list[str]) -> None:

@@ -79,8 +79,12 @@ def normalise_url(url: str) -> URL:
             f"it keeps them in {SUPPORTED}; to use another database, install its SQLAlchemy "
             "driver and copy the gallery to PostgreSQL or SQLite with `facedb copy`"
         )
-    if backend == "sqlite" and parsed.database is None and url.split("://", 1)[-1] != "":
-        raise GalleryError(f"{url!r} is not a SQLite URL facedb can open; facedb takes {SUPPORTED}")
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        # An in-memory database is one per connection: what one wrote, the next would not see.
+        raise GalleryError(
+            f"{url!r} is not a SQLite file facedb can keep a gallery in (an in-memory database "
+            f"is not one); facedb takes {SUPPORTED}"
+        )
     return parsed
 
 
