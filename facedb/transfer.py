@@ -7,19 +7,23 @@ store is checked against its SQL. Everything else the gallery holds is copied to
 with its ids: calibrations of the threshold (the same threshold is in force in the copy),
 negative examples ("not this person", FaceDB.reject), API keys (their hashes: the same keys
 work on the copy) and the attendance log (strangers and sightings, with their templates).
-Idempotency records are not: they expire within a day.
+A rerun brings the copy's rows up to date (a key revoked, a visit extended) and removes those
+the source removed (a rejection withdrawn, a visit rejected, strangers forgotten), so that no
+erased template survives in the copy; a copy holding rows of its own is refused before
+anything is written. Idempotency records are not copied: they expire within a day.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from facedb.errors import GalleryError
 from facedb.gallery import FaceDB
 from facedb.models import PersonRow
-from facedb.store.copies import COPIED_TABLES
+from facedb.store.copies import COPIED_TABLES, IDENTITY, MIRRORED
 
 __all__ = ["CopyReport", "copy_gallery"]
 
@@ -72,6 +76,7 @@ def copy_gallery(src: FaceDB, dst: FaceDB, progress: Callable[[int, int], None] 
             f"{dst.location} is neither empty nor a copy of {src.location}: "
             f"{len(foreign)} of its people differ (e.g. id {foreign[0]})"
         )
+    tables = _check_tables(src, dst)  # before anything is written
     missing_people = [r for pid, r in sorted(src_people.items()) if pid not in dst_people]
     for start in range(0, len(missing_people), _BATCH):
         chunk = missing_people[start : start + _BATCH]
@@ -102,7 +107,7 @@ def copy_gallery(src: FaceDB, dst: FaceDB, progress: Callable[[int, int], None] 
             faces_copied += len(fresh)
         if progress is not None:
             progress(done, total_faces)
-    rows_copied = {table: _copy_table(src, dst, table) for table in COPIED_TABLES}
+    rows_copied = {table: _copy_table(dst, table, *tables[table]) for table in COPIED_TABLES}
     if rows_copied["calibrations"]:
         with dst.store.write() as s:
             dst.store.bump(s)  # every process on dst reloads the threshold in force
@@ -122,23 +127,65 @@ def copy_gallery(src: FaceDB, dst: FaceDB, progress: Callable[[int, int], None] 
     )
 
 
-def _copy_table(src: FaceDB, dst: FaceDB, table: str) -> int:
-    """Copies the rows of ``table`` that ``dst`` lacks (by id), a batch a transaction; how many."""
-    with dst.store.read() as s:
-        present = dst.store.row_ids(s, table)
-    copied = 0
+def _all_rows(db: FaceDB, table: str) -> dict[int, dict[str, Any]]:
+    """Every row of ``table``, by id, a batch a transaction."""
+    rows: dict[int, dict[str, Any]] = {}
     last_id = 0
     while True:
-        with src.store.read() as s:
-            rows = src.store.rows_after(s, table, last_id, _BATCH)
-        if not rows:
-            return copied
-        last_id = int(rows[-1]["id"])
-        fresh = [r for r in rows if int(r["id"]) not in present]
-        if fresh:
-            with dst.store.write() as s:
-                dst.store.insert_rows(s, table, fresh)
-            copied += len(fresh)
+        with db.store.read() as s:
+            batch = db.store.rows_after(s, table, last_id, _BATCH)
+        if not batch:
+            return rows
+        last_id = int(batch[-1]["id"])
+        rows.update((int(r["id"]), r) for r in batch)
+
+
+def _identity(table: str, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    columns = IDENTITY[table] or tuple(sorted(row))
+    return tuple(row[c] for c in columns)
+
+
+def _check_tables(src: FaceDB, dst: FaceDB) -> dict[str, tuple[dict[int, Any], dict[int, Any]]]:
+    """The source's and the copy's rows of every copied table, after checking that each row
+    of the copy is a copy of the source's row with its id (or of one the source has since
+    removed, in a mirrored table).
+
+    Raises:
+        GalleryError: the copy holds rows of its own (it is neither empty nor a copy).
+    """
+    found = {}
+    for table in COPIED_TABLES:
+        theirs, ours = _all_rows(src, table), _all_rows(dst, table)
+        foreign = [
+            i
+            for i, row in ours.items()
+            if (i in theirs and _identity(table, row) != _identity(table, theirs[i]))
+            or (i not in theirs and table not in MIRRORED)
+        ]
+        if foreign:
+            raise GalleryError(
+                f"{dst.location} is neither empty nor a copy of {src.location}: {len(foreign)} of "
+                f"its {table} rows are its own (e.g. id {foreign[0]})"
+            )
+        found[table] = (theirs, ours)
+    return found
+
+
+def _copy_table(dst: FaceDB, table: str, theirs: dict[int, Any], ours: dict[int, Any]) -> int:
+    """Makes the copy's rows of ``table`` the source's: new rows inserted, rows changed in
+    the source since updated, rows it removed removed; how many rows were written."""
+    fresh = [row for i, row in sorted(theirs.items()) if i not in ours]
+    changed = [row for i, row in theirs.items() if i in ours and ours[i] != row]
+    gone = sorted(i for i in ours if i not in theirs)
+    for start in range(0, len(fresh), _BATCH):
+        with dst.store.write() as s:
+            dst.store.insert_rows(s, table, fresh[start : start + _BATCH])
+    if changed or gone:
+        with dst.store.write() as s:
+            for row in changed:
+                dst.store.update_row(s, table, row)
+            dst.store.delete_rows(s, table, gone)
+    return len(fresh) + len(changed) + len(gone)
 
 
 def _advance_sequences(db: FaceDB) -> None:
@@ -178,10 +225,10 @@ def _compare(src: FaceDB, dst: FaceDB) -> list[str]:
         faces_diff = set(src_faces.items()) ^ set(dst_faces.items())
         problems.append(f"{len(faces_diff)} faces or templates differ between the galleries")
     for table in COPIED_TABLES:
-        with src.store.read() as s:
-            theirs = src.store.count_rows(s, table)
-        with dst.store.read() as s:
-            ours = dst.store.count_rows(s, table)
-        if theirs != ours:
-            problems.append(f"{table}: {theirs} rows in the source, {ours} in the copy")
+        theirs, ours = _all_rows(src, table), _all_rows(dst, table)
+        differ = {i for i in theirs.keys() | ours.keys() if theirs.get(i) != ours.get(i)}
+        if differ:
+            problems.append(
+                f"{len(differ)} {table} rows differ between the galleries (e.g. id {min(differ)})"
+            )
     return problems

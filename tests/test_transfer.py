@@ -131,3 +131,38 @@ def test_copy_carries_keys_and_the_attendance_log(source: facedb.FaceDB, tmp_pat
             (v.id, v.person_id, v.stranger_id) for v in sightings(source, when.date(), None)
         }
         assert copy_gallery(source, dst).rows_copied["sightings"] == 0  # resumable, by id
+
+
+def test_a_copy_with_rows_of_its_own_is_refused_before_anything_is_written(
+    source: facedb.FaceDB, tmp_path: Path
+) -> None:
+    """Was: the copy's own calibration (id 1) made the source's look copied: identical=True,
+    and the copy kept a threshold that names almost anybody."""
+    source.calibrate(target_fmr=1e-3)
+    with facedb.FaceDB(tmp_path / "dst") as dst:
+        dst.calibrate(target_fmr=0.1)
+        with pytest.raises(facedb.GalleryError, match="calibrations rows are its own"):
+            copy_gallery(source, dst)
+        assert len(dst) == 0  # nothing written
+
+
+def test_a_rerun_carries_revocations_and_removals(source: facedb.FaceDB, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from facedb.keys import KeyStore
+
+    record, secret = KeyStore(source.store).create("read", "door")
+    when = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    with source.store.write() as s:
+        stranger = source.store.add_stranger(s, np.eye(1, 512, dtype=np.float32)[0], when, when)
+    with facedb.FaceDB(tmp_path / "dst") as dst:
+        assert copy_gallery(source, dst).identical
+        assert KeyStore(dst.store).authenticate(secret) is not None
+        KeyStore(source.store).revoke(record.id)
+        with source.store.write() as s:
+            source.store.delete_rows(s, "strangers", [stranger])
+        again = copy_gallery(source, dst)
+        assert again.identical, again.problems
+        assert KeyStore(dst.store).authenticate(secret) is None  # revoked in the copy too
+        with dst.store.read() as s:
+            assert dst.store.count_rows(s, "strangers") == 0  # the erased template is gone

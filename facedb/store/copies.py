@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from facedb.models import ApiKeyRow, CalibrationRow, RejectionRow, SightingRow, StrangerRow
 from facedb.store.database import core_table
 
-__all__ = ["COPIED_TABLES", "CopyQueries"]
+__all__ = ["COPIED_TABLES", "IDENTITY", "MIRRORED", "CopyQueries"]
 
 #: The tables copied row by row after people and faces, in the order their references need
 #: (a sighting refers to a person or a stranger).
@@ -24,6 +24,23 @@ COPIED_TABLES: dict[str, Table] = {
     "strangers": core_table(StrangerRow),
     "sightings": core_table(SightingRow),
 }
+
+
+#: What makes a row of the copy the copy of a source row with the same id (the other columns
+#: may have changed in the source since: a key revoked, a visit extended, a sighting
+#: confirmed). None: every column (rows that never change).
+IDENTITY: dict[str, tuple[str, ...] | None] = {
+    "calibrations": None,
+    "rejections": None,
+    "api_keys": ("secret_sha256", "created_at"),
+    "strangers": ("template", "first_seen"),
+    "sightings": ("source", "first_seen"),
+}
+
+#: Tables whose rows the source removes (a rejection withdrawn, a visit rejected, strangers
+#: forgotten): a removal reaches the copy on the next run, so that no erased template
+#: survives there.
+MIRRORED = frozenset({"rejections", "strangers", "sightings"})
 
 
 class CopyQueries:
@@ -45,6 +62,18 @@ class CopyQueries:
         """Inside a read: how many rows ``table`` holds."""
         t = COPIED_TABLES[table]
         return int(s.execute(select(func.count()).select_from(t)).scalar_one())
+
+    def update_row(self, s: Session, table: str, row: Mapping[str, Any]) -> None:
+        """Inside a write: the row with ``row["id"]`` takes ``row``'s other columns."""
+        t = COPIED_TABLES[table]
+        values = {k: v for k, v in row.items() if k != "id"}
+        s.execute(update(t).where(t.c.id == int(row["id"])).values(**values))
+
+    def delete_rows(self, s: Session, table: str, ids: Sequence[int]) -> None:
+        """Inside a write: removes the rows of ``table`` with these ids."""
+        t = COPIED_TABLES[table]
+        for start in range(0, len(ids), 500):
+            s.execute(delete(t).where(t.c.id.in_([int(i) for i in ids[start : start + 500]])))
 
     def insert_rows(self, s: Session, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Inside a write: rows as :meth:`rows_after` gives them, with their ids."""
