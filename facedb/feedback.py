@@ -44,11 +44,16 @@ if TYPE_CHECKING:
     from facedb.store import GalleryFacts, Store
     from facedb.vectors import GalleryVectors
 
-__all__ = ["FaceLike", "Feedback"]
+__all__ = ["SAME_FACE", "FaceLike", "Feedback"]
 
 #: What :meth:`FaceDB.reject` and :meth:`FaceDB.confirm` take as a face: a detected Face, an
 #: Identification (its face), or a template (float32[D]).
 FaceLike = Face | Identification | NDArray[np.floating[Any]]
+
+#: Similarity at which a negative example is the confirmed face itself (the same visit, or
+#: another frame of it), not a look-alike: the naming threshold is far below it, and a
+#: look-alike said "not them" scored above the threshold against them in the first place.
+SAME_FACE = 0.85
 
 #: How many nearest faces the audit looks at per face to find the closest other person's.
 _AUDIT_NEIGHBOURS = 32
@@ -156,7 +161,7 @@ class Feedback:
             PersonNotFound: no such person, or removed meanwhile.
         """
         self._check_writable()
-        logged_as, template = self._sighting(sighting_id)
+        logged_as, template, _ = self._sighting(sighting_id)
         if person is None and logged_as is None:
             raise ConfigError(f"sighting {sighting_id} is a stranger's: say which person it is not")
         target = self.resolve(person if person is not None else cast(int, logged_as))
@@ -208,11 +213,7 @@ class Feedback:
         """
         self._check_writable()
         target = self.resolve(person)
-        _, template = self._sighting(sighting_id)
-        with self.store.read() as s:
-            row = self.store.sighting(s, int(sighting_id))
-            assert row is not None
-            box = [row.x1, row.y1, row.x2, row.y2]
+        _, template, box = self._sighting(sighting_id)
         seen = _bare_face(template, box)
         too_small = self.policy.check_size(seen)
         label = f"sighting {sighting_id}"
@@ -244,10 +245,11 @@ class Feedback:
         with self.store.write() as s:
             self._lock_person(s, person.id)
             added = self.store.add_faces(s, [person.id], self.facts.model_id, template, [info])
-            # A negative example as like the face as the naming threshold is the same face (or
-            # person) said not to be them: the confirmation withdraws it.
+            # A negative example that is this very face (a visit rejected, then confirmed) is
+            # withdrawn; one merely like it (a look-alike said not to be them, who scored above
+            # the threshold against them in the first place) stays.
             ids, negatives = self.store.rejections_of(s, person.id, self.facts.dimension)
-            self.store.remove_rejections(s, ids[negatives @ face.embedding >= self.threshold].tolist())
+            self.store.remove_rejections(s, ids[negatives @ face.embedding >= SAME_FACE].tolist())
             if sighting_id is not None:
                 self.store.assign_sighting(s, sighting_id, person.id)
             generation = self.store.bump(s, added=added)
@@ -265,8 +267,9 @@ class Feedback:
         if self.store.person(s, person_id, lock="share") is None:
             raise PersonNotFound(f"person {person_id} was removed meanwhile")
 
-    def _sighting(self, sighting_id: int) -> tuple[int | None, NDArray[np.float32]]:
-        """The person a visit was logged as (None: a stranger) and its face's template."""
+    def _sighting(self, sighting_id: int) -> tuple[int | None, NDArray[np.float32], list[float]]:
+        """The person a visit was logged as (None: a stranger), its face's template and box,
+        read in one transaction."""
         self._check_open()
         with self.store.read() as s:
             row = self.store.sighting(s, int(sighting_id))
@@ -277,7 +280,8 @@ class Feedback:
                     f"sighting {sighting_id} was logged without its face's template (by an older "
                     "facedb): it cannot be confirmed or rejected"
                 )
-            return row.person_id, template_array(row.template, self.facts.dimension)
+            box = [float(row.x1), float(row.y1), float(row.x2), float(row.y2)]
+            return row.person_id, template_array(row.template, self.facts.dimension), box
 
     def _template_of(self, face: FaceLike) -> NDArray[np.float32]:
         """The unit template of a Face, an Identification or a template handed in."""

@@ -188,7 +188,9 @@ class FaceDB(Feedback):
             self.store.close()
             raise
         #: The model's prior: the score model and threshold in force before a calibration.
-        self._prior, self._prior_threshold, _ = calibration.model_prior(self.facts.model_id)
+        self._prior, self._prior_threshold, self._prior_source = calibration.model_prior(self.facts.model_id)
+        if self._prior_source.startswith("no prior for"):
+            log.warning("%s: %s", self.location, self._prior_source)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -700,6 +702,7 @@ class FaceDB(Feedback):
         if not accepted:
             return []
         self._sync()
+        self._refresh_calibration()  # the threshold in force, whoever calls (gate, confirm)
         new = np.vstack([a.face.embedding for a in accepted])
         enrolled = None
         if person is not None:
@@ -1094,6 +1097,7 @@ class FaceDB(Feedback):
         )
         return {
             "threshold_source": source,
+            "prior": self._prior_source,
             "calibration_target": None if found is None else f"{found.target_kind} {found.target:g}",
             "calibrated_people": None if found is None else found.people,
             "calibration_source": None if found is None else found.source,

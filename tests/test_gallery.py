@@ -770,3 +770,27 @@ def test_audit_reports_faces_below_the_quality_bar(db: FaceDB) -> None:
     (finding,) = db.audit()  # the quality bar, 0.5, by default
     assert finding.kind == "low_quality" and finding.person.id == ann.id
     assert finding.action == f"facedb remove-face {finding.face_id}" and finding.similarity == 0.2
+
+
+def test_confirming_a_face_keeps_the_rejection_of_a_look_alike(db: FaceDB) -> None:
+    """Found in review: confirm withdrew every negative example above the naming threshold,
+    so confirming Ann's own face undid "not Ann" said of her look-alike."""
+    rng = np.random.default_rng(3)
+    ann = unit_rows(4, 1)[0]
+
+    def near(similarity: float) -> np.ndarray:
+        noise = rng.standard_normal(512).astype(np.float32)
+        noise -= (noise @ ann) * ann
+        noise /= np.linalg.norm(noise)
+        return (similarity * ann + np.sqrt(1 - similarity**2) * noise).astype(np.float32)
+
+    (person,) = db.import_embeddings(["ann"], ann[None])
+    look_alike, own = near(0.7), near(0.75)
+    db.reject(look_alike, person)
+    db.confirm(own, person, force=True)
+    with db.store.read() as s:
+        assert db.store.count_rejections(s, person.id) == 1  # still "not Ann"
+    assert not any(c.person.id == person.id for c in db.search(look_alike)[0])
+    db.confirm(look_alike, person, force=True)  # the very face: now it is hers
+    with db.store.read() as s:
+        assert db.store.count_rejections(s, person.id) == 0
