@@ -682,7 +682,6 @@ class FaceDB(Feedback):
         """Checks every photo against the enrollment policy: the photos' faces, the content
         already enrolled for this person, and (unless forced) whether each looks like the
         person's own faces and not more like somebody else."""
-        self._refresh_calibration()  # the gate's threshold is the one in force
         if names is None:
             names = [photo_name(p) for p in photos]
         hashes = [_content_hash(p) for p in photos]
@@ -897,7 +896,11 @@ class FaceDB(Feedback):
             ImageError: a photo that cannot be read (in a list: the first such photo; to
                 answer the others, identify them one by one).
         """
-        limit = self.threshold if threshold is None else _check_unit("threshold", threshold)
+        if threshold is None:
+            limit = self.threshold  # reloads the calibration in force when it changed
+        else:
+            limit = _check_unit("threshold", threshold)
+            self._refresh_calibration()  # the confidence's score model and gallery size
         k = check_k(k)
         if isinstance(photo, list | tuple):
             found = self.engine.detect_many(photo, color=color)
@@ -920,7 +923,6 @@ class FaceDB(Feedback):
             limit,
             self.ambiguity_margin,
         )
-        self._refresh_calibration()
         model = self._prior if self._calibration is None else self._calibration.model
         named = [a.similarity for a in assigned if a.person_id is not None and a.similarity is not None]
         confidences = iter(model.confidence(named, max(self._people_seen, 1)).tolist() if named else [])

@@ -47,6 +47,20 @@ CHILD_ENV = {
 """The environment of child processes that must import this checkout's facedb (a venv may
 have another one installed)."""
 
+#: The fields of one face's identify answer, the same in the CLI's --json and over HTTP.
+IDENTIFICATION_FIELDS = {
+    "bbox",
+    "score",
+    "quality",
+    "quality_reasons",
+    "person",
+    "similarity",
+    "ambiguous",
+    "status",
+    "confidence",
+    "candidates",
+}
+
 
 # -- resources a test needs ----------------------------------------------------------------------
 

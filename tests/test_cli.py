@@ -14,7 +14,7 @@ import pytest
 
 import facedb
 
-from .helpers import FACEDB, run_command
+from .helpers import FACEDB, IDENTIFICATION_FIELDS, run_command
 from .helpers import run_cli as run
 
 
@@ -65,18 +65,7 @@ def test_identify_json(gallery: Path, faces_dir: Path) -> None:
     names = [f["person"]["name"] if f["person"] else None for f in entry["faces"]]
     assert names == ["biden", "obama", None]
     face = entry["faces"][0]
-    assert set(face) == {
-        "bbox",
-        "score",
-        "quality",
-        "quality_reasons",
-        "person",
-        "similarity",
-        "ambiguous",
-        "status",
-        "confidence",
-        "candidates",
-    }
+    assert set(face) == IDENTIFICATION_FIELDS
     assert [f["status"] for f in entry["faces"]] == ["named", "named", "unknown"]
     assert face["status"] == "named" and 0 < face["confidence"] <= 1
     assert entry["faces"][2]["status"] == "unknown" and entry["faces"][2]["confidence"] is None

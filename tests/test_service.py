@@ -17,7 +17,7 @@ import pytest
 
 import facedb
 
-from .helpers import Server, cli, unit_rows
+from .helpers import IDENTIFICATION_FIELDS, Server, cli, unit_rows
 
 
 @pytest.fixture(scope="module")
@@ -306,18 +306,7 @@ def test_identify_has_the_cli_shape(service: dict[str, Any], faces_dir: Path) ->
     doc = call(service, "POST", "/identify", files={"photo": ("group.jpg", photo, "image/jpeg")}).json()
     assert doc["image"] == "group.jpg"
     assert [f["person"]["name"] if f["person"] else None for f in doc["faces"]] == ["biden", "obama", None]
-    assert set(doc["faces"][0]) == {
-        "bbox",
-        "score",
-        "quality",
-        "quality_reasons",
-        "person",
-        "similarity",
-        "ambiguous",
-        "status",
-        "confidence",
-        "candidates",
-    }
+    assert set(doc["faces"][0]) == IDENTIFICATION_FIELDS
     assert [f["status"] for f in doc["faces"]] == ["named", "named", "unknown"]
     wall = np.full((50, 50, 3), 128, dtype=np.uint8)
     import cv2
