@@ -1,6 +1,6 @@
 //! ArcFace recognition: aligned crops of all faces of a photo in one batch, L2-normalised.
 
-use ndarray::Array4;
+use ndarray::{Array4, ArrayView4};
 
 use crate::align::{warp_face, CROP};
 use crate::detect::Detection;
@@ -48,21 +48,31 @@ impl Recognizer {
     pub fn embed(&self, image: &ImageView, faces: &[Detection]) -> Result<Vec<(Vec<f32>, CropQuality)>> {
         let mut templates = Vec::with_capacity(faces.len());
         for chunk in faces.chunks(MAX_BATCH) {
-            let mut batch = Array4::<f32>::zeros((chunk.len(), 3, CROP, CROP));
-            let mut crops = Vec::with_capacity(chunk.len());
-            for (i, face) in chunk.iter().enumerate() {
-                let mut slot = batch.index_axis_mut(ndarray::Axis(0), i);
-                crops.push(match slot.as_slice_mut() {
-                    Some(out) => {
-                        let inside = warp_face(image, &face.landmarks, out);
-                        measure(out, &inside)
-                    }
-                    None => CropQuality::default(),
-                });
-            }
-            let outputs = self.model.run(batch.view())?;
+            let landmarks: Vec<[[f32; 2]; 5]> = chunk.iter().map(|f| f.landmarks).collect();
+            let (batch, crops) = align(image, &landmarks);
+            templates.extend(self.run(batch.view())?.into_iter().zip(crops));
+        }
+        Ok(templates)
+    }
+
+    /// The templates of aligned crops (`[N, 3, 112, 112]`, as [`align`] makes them), one per
+    /// crop, L2-normalised; run `MAX_BATCH` crops at a time.
+    pub fn run(&self, crops: ArrayView4<f32>) -> Result<Vec<Vec<f32>>> {
+        let shape = crops.shape();
+        if shape[1..] != [3, CROP, CROP] {
+            return Err(Error::Config {
+                message: format!("aligned crops must have shape [N, 3, {CROP}, {CROP}], got {shape:?}"),
+            });
+        }
+        let mut templates = Vec::with_capacity(shape[0]);
+        let total = shape[0];
+        let mut start = 0;
+        while start < total {
+            let n = MAX_BATCH.min(total - start);
+            let chunk = crops.slice(ndarray::s![start..start + n, .., .., ..]);
+            start += n;
+            let outputs = self.model.run(chunk)?;
             let out = outputs.first().ok_or_else(|| Error::model("recognizer returned no output"))?;
-            let n = chunk.len();
             if out.data.is_empty() || out.data.len() % n != 0 {
                 return Err(Error::model(format!(
                     "recognizer {} returned {} values for {n} faces (shape {:?})",
@@ -79,10 +89,28 @@ impl Recognizer {
                     self.dimension
                 )));
             }
-            templates.extend(out.data.chunks(dim).map(normalized).zip(crops));
+            templates.extend(out.data.chunks(dim).map(normalized));
         }
         Ok(templates)
     }
+}
+
+/// The aligned crops of faces given by their five landmarks (`[N, 3, 112, 112]`, normalised
+/// for the recognizer), each with the sharpness and exposure of its face part.
+pub fn align(image: &ImageView, landmarks: &[[[f32; 2]; 5]]) -> (Array4<f32>, Vec<CropQuality>) {
+    let mut batch = Array4::<f32>::zeros((landmarks.len(), 3, CROP, CROP));
+    let mut crops = Vec::with_capacity(landmarks.len());
+    for (i, points) in landmarks.iter().enumerate() {
+        let mut slot = batch.index_axis_mut(ndarray::Axis(0), i);
+        crops.push(match slot.as_slice_mut() {
+            Some(out) => {
+                let inside = warp_face(image, points, out);
+                measure(out, &inside)
+            }
+            None => CropQuality::default(),
+        });
+    }
+    (batch, crops)
 }
 
 /// Whether a model has the recognizer's shape: one output, input [N, 3, 112, 112].

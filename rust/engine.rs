@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::detect::{nms, Detection, Detector};
-use crate::embed::{is_recognizer, Recognizer};
+use ndarray::{Array4, ArrayView4};
+
+use crate::embed::{align, is_recognizer, Recognizer};
 use crate::error::{Error, Result};
 use crate::image::{self, DecodeLimits, Image, ImageView};
 use crate::quality::CropQuality;
@@ -260,11 +262,42 @@ impl FaceEngine {
 
     /// Decodes (when needed) and detects one photo.
     pub fn detect_source(&self, source: &Source) -> Result<Vec<Face>> {
+        self.with_image(source, |view| self.detect(view))
+    }
+
+    /// Runs `work` on the photo's pixels, decoding a file or bytes first.
+    fn with_image<T>(&self, source: &Source, work: impl FnOnce(&ImageView) -> Result<T>) -> Result<T> {
         match source {
-            Source::Path(path) => self.detect(&self.open(path)?.view()),
-            Source::Bytes(bytes, name) => self.detect(&self.decode(bytes, name)?.view()),
-            Source::Pixels(view, _) => self.detect(view),
+            Source::Path(path) => work(&self.open(path)?.view()),
+            Source::Bytes(bytes, name) => work(&self.decode(bytes, name)?.view()),
+            Source::Pixels(view, _) => work(view),
         }
+    }
+
+    /// Decodes (when needed) and finds the faces of one photo without computing templates:
+    /// the first half of [`FaceEngine::detect`], for callers that embed only some faces (a
+    /// tracker) or batch the recognizer across photos (a service).
+    pub fn locate(&self, source: &Source) -> Result<Vec<Detection>> {
+        self.with_image(source, |view| self.find_faces(view))
+    }
+
+    /// The aligned crops (`[N, 3, 112, 112]`) of the faces whose five landmarks are given, with
+    /// their crop measures: the second half of [`FaceEngine::detect`] but for the recognizer.
+    pub fn align(
+        &self,
+        source: &Source,
+        landmarks: &[[[f32; 2]; 5]],
+    ) -> Result<(Array4<f32>, Vec<CropQuality>)> {
+        if landmarks.iter().flatten().flatten().any(|v| !v.is_finite()) {
+            return Err(Error::Config { message: "landmarks must be finite numbers".into() });
+        }
+        self.with_image(source, |view| Ok(align(view, landmarks)))
+    }
+
+    /// The templates of aligned crops, as [`FaceEngine::align`] makes them, in one recognizer
+    /// batch (of up to 32) however many photos they come from.
+    pub fn embed_aligned(&self, crops: ArrayView4<f32>) -> Result<Vec<Vec<f32>>> {
+        self.recognizer.run(crops)
     }
 
     /// The template of the largest face in the photo; `NoFace` when there is none. The one

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use ndarray::Array3;
 use numpy::{
-    PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
+    PyArray1, PyArray2, PyArray3, PyArray4, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray,
+    PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -20,6 +21,7 @@ use crate::engine::{
 };
 use crate::error::Error;
 use crate::image::{ChannelOrder, DecodeLimits, ImageView, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS};
+use crate::quality::CropQuality;
 use crate::runtime::ModelSources;
 
 /// The Python class for each engine error, looked up in `facedb.errors`.
@@ -217,15 +219,24 @@ type RawFace<'py> = (
     (f64, f64, f64, f64),
 );
 
+/// (bbox float32[4], score, landmarks float32[5,2]): a face found, without its template.
+type RawBox<'py> = (Bound<'py, PyArray1<f32>>, f32, Bound<'py, PyArray2<f32>>);
+
+/// (sharpness, brightness, contrast, clipped) of an aligned crop.
+type CropMeasures = (f64, f64, f64, f64);
+
+fn crop_measures(c: CropQuality) -> CropMeasures {
+    (f64::from(c.sharpness), f64::from(c.brightness), f64::from(c.contrast), f64::from(c.clipped))
+}
+
 fn face_to_py<'py>(py: Python<'py>, face: Face) -> PyResult<RawFace<'py>> {
     let landmarks: Vec<Vec<f32>> = face.landmarks.iter().map(|p| p.to_vec()).collect();
-    let c = face.crop;
     Ok((
         PyArray1::from_slice(py, &face.bbox),
         face.score,
         PyArray2::from_vec2(py, &landmarks)?,
         PyArray1::from_vec(py, face.embedding),
-        (f64::from(c.sharpness), f64::from(c.brightness), f64::from(c.contrast), f64::from(c.clipped)),
+        crop_measures(face.crop),
     ))
 }
 
@@ -337,6 +348,71 @@ impl Engine {
         let source = held.source()?;
         let template = without_gil(py, || self.engine.embedding(&source))?;
         Ok(PyArray1::from_vec(py, template))
+    }
+
+    /// The faces of one photo without templates: (bbox float32[4], score, landmarks
+    /// float32[5,2]) tuples, sorted by the box's left edge.
+    fn locate<'py>(&self, py: Python<'py>, image: &Bound<'py, PyAny>) -> PyResult<Vec<RawBox<'py>>> {
+        let held = Held::new(image)?;
+        let source = held.source()?;
+        let found = without_gil(py, || self.engine.locate(&source))?;
+        found
+            .into_iter()
+            .map(|d| {
+                let landmarks: Vec<Vec<f32>> = d.landmarks.iter().map(|p| p.to_vec()).collect();
+                Ok((PyArray1::from_slice(py, &d.bbox), d.score, PyArray2::from_vec2(py, &landmarks)?))
+            })
+            .collect()
+    }
+
+    /// The aligned crops (float32[N,3,112,112]) of the faces with these landmarks
+    /// (float32[N,5,2]) in one photo, and each crop's measures.
+    fn align<'py>(
+        &self,
+        py: Python<'py>,
+        image: &Bound<'py, PyAny>,
+        landmarks: PyReadonlyArrayDyn<'py, f32>,
+    ) -> PyResult<(Bound<'py, PyArray4<f32>>, Vec<CropMeasures>)> {
+        let points = landmarks.as_array();
+        if points.ndim() != 3 || points.shape()[1..] != [5, 2] {
+            return Err(Error::Config {
+                message: format!("landmarks must have shape (N, 5, 2), got {}", shape_text(points.shape())),
+            }
+            .into());
+        }
+        let faces: Vec<[[f32; 2]; 5]> =
+            points.outer_iter().map(|face| std::array::from_fn(|i| [face[[i, 0]], face[[i, 1]]])).collect();
+        let held = Held::new(image)?;
+        let source = held.source()?;
+        let (crops, measures) = without_gil(py, || self.engine.align(&source, &faces))?;
+        Ok((PyArray4::from_owned_array(py, crops), measures.into_iter().map(crop_measures).collect()))
+    }
+
+    /// The unit templates (float32[N,D]) of aligned crops (float32[N,3,112,112]), made by
+    /// `align` from any number of photos.
+    fn embed_aligned<'py>(
+        &self,
+        py: Python<'py>,
+        crops: PyReadonlyArrayDyn<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let view = crops.as_array();
+        let shape = view.shape().to_vec();
+        let Ok(crops4) = view.into_dimensionality::<ndarray::Ix4>() else {
+            return Err(Error::Config {
+                message: format!(
+                    "aligned crops must have shape (N, 3, 112, 112), got {}",
+                    shape_text(&shape)
+                ),
+            }
+            .into());
+        };
+        let standard = crops4.as_standard_layout();
+        let dim = self.engine.embedding_size();
+        let templates = without_gil(py, || self.engine.embed_aligned(standard.view()))?;
+        let flat: Vec<f32> = templates.into_iter().flatten().collect();
+        let array = ndarray::Array2::from_shape_vec((flat.len() / dim.max(1), dim), flat)
+            .map_err(|e| Error::model(format!("templates have the wrong size: {e}")))?;
+        Ok(PyArray2::from_owned_array(py, array))
     }
 
     /// Decodes a photo (path or bytes) into an HxWx3 uint8 RGB array, EXIF orientation applied.
