@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from facedb.calibration import Calibration
 from facedb.engine import (
     DEFAULT_THRESHOLD,
+    AlignedFaces,
+    Detection,
     Face,
     FaceEngine,
     ImageInput,
@@ -94,6 +96,8 @@ __all__ = [
     "DatabaseUnavailable",
     "Enrollment",
     "EnrollmentRefused",
+    "AlignedFaces",
+    "Detection",
     "Face",
     "FaceDB",
     "FaceDBError",

@@ -80,6 +80,17 @@ class Engine:
         """Faces of every photo in input order; a failed photo gives its exception instance
         (an item that is not a photo at all raises TypeError)."""
 
+    def locate(self, image: object) -> list[tuple[NDArray[np.float32], float, NDArray[np.float32]]]:
+        """(bbox float32[4], score, landmarks float32[5,2]) of each face, left to right."""
+
+    def align(
+        self, image: object, landmarks: NDArray[np.float32]
+    ) -> tuple[NDArray[np.float32], list[_CropMeasures]]:
+        """Aligned crops float32[N,3,112,112] for landmarks float32[N,5,2], and their measures."""
+
+    def embed_aligned(self, crops: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Unit templates float32[N,D] of aligned crops float32[N,3,112,112]."""
+
     def embedding(self, image: object) -> NDArray[np.float32]:
         """The template of the photo's largest face; NoFaceError when there is none."""
 

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "AlignedFaces",
     "Color",
+    "Detection",
     "Face",
     "FaceEngine",
     "ImageInput",
@@ -135,6 +137,44 @@ class Verification:
     similarity: float
     same_person: bool
     threshold: float
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Detection:
+    """A face found by :meth:`FaceEngine.locate`, without its template: where it is.
+
+    Attributes:
+        bbox: float32[4], the box ``[x1, y1, x2, y2]`` in the photo's pixels.
+        score: the detector's confidence, 0 to 1.
+        landmarks: float32[5, 2], as :attr:`Face.landmarks`.
+    """
+
+    bbox: NDArray[np.float32]
+    score: float
+    landmarks: NDArray[np.float32]
+
+    @property
+    def area(self) -> float:
+        """Box area in square pixels."""
+        return max(float(self.bbox[2] - self.bbox[0]), 0.0) * max(float(self.bbox[3] - self.bbox[1]), 0.0)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AlignedFaces:
+    """Some faces of one photo aligned for the recognizer (:meth:`FaceEngine.align`).
+
+    Attributes:
+        detections: the faces, in the order given.
+        crops: float32[N, 3, 112, 112], the aligned crops as the recognizer takes them.
+        measures: each crop's (sharpness, brightness, contrast, clipped), for the quality bar.
+    """
+
+    detections: tuple[Detection, ...]
+    crops: NDArray[np.float32]
+    measures: tuple[tuple[float, float, float, float], ...]
+
+    def __len__(self) -> int:
+        return len(self.detections)
 
 
 def _face(raw: _native._RawFace, policy: QualityPolicy) -> Face:
@@ -390,6 +430,65 @@ class FaceEngine:
                 yield result
             else:
                 yield [_face(raw, self.quality) for raw in result]
+
+    def locate(self, image: ImageInput, *, color: Color = "bgr") -> list[Detection]:
+        """The faces of a photo without their templates (the detector alone), sorted by the
+        box's left edge: what a tracker needs to follow faces between video frames without
+        running the recognizer on every one. :meth:`embed` completes any of them into a
+        :class:`Face`, exactly as :meth:`detect` would have made it."""
+        out = []
+        for bbox, score, landmarks in self._native.locate(as_photo(image, color)):
+            bbox.setflags(write=False)
+            landmarks.setflags(write=False)
+            out.append(Detection(bbox=bbox, score=float(score), landmarks=landmarks))
+        return out
+
+    def align(
+        self, image: ImageInput, detections: Sequence[Detection], *, color: Color = "bgr"
+    ) -> AlignedFaces:
+        """The aligned crops of some faces of a photo, for :meth:`embed_aligned`, which runs
+        the recognizer on the crops of several photos in one batch."""
+        points = np.zeros((len(detections), 5, 2), dtype=np.float32)
+        for i, d in enumerate(detections):
+            points[i] = np.asarray(d.landmarks, dtype=np.float32).reshape(5, 2)
+        crops, measures = self._native.align(as_photo(image, color), points)
+        return AlignedFaces(tuple(detections), crops, tuple(measures))
+
+    def embed_aligned(self, aligned: Sequence[AlignedFaces]) -> list[list[Face]]:
+        """The faces of several photos' aligned crops, with their templates, from one run of
+        the recognizer over all of them (in batches of up to 32): one list per photo."""
+        total = sum(len(a) for a in aligned)
+        if total == 0:
+            return [[] for _ in aligned]
+        crops = np.concatenate([a.crops for a in aligned if len(a)], axis=0)
+        templates = self._native.embed_aligned(crops)
+        out: list[list[Face]] = []
+        row = 0
+        for a in aligned:
+            faces = []
+            for d, measures in zip(a.detections, a.measures, strict=True):
+                emb = templates[row]
+                row += 1
+                emb.setflags(write=False)
+                quality = self.quality.assess(d.bbox, d.score, d.landmarks, measures)
+                faces.append(
+                    Face(
+                        bbox=d.bbox,
+                        score=d.score,
+                        landmarks=d.landmarks,
+                        embedding=emb,
+                        quality=quality.score,
+                        quality_reasons=quality.reasons,
+                    )
+                )
+            out.append(faces)
+        return out
+
+    def embed(
+        self, image: ImageInput, detections: Sequence[Detection], *, color: Color = "bgr"
+    ) -> list[Face]:
+        """The given faces of a photo (from :meth:`locate`) with their templates."""
+        return self.embed_aligned([self.align(image, detections, color=color)])[0]
 
     def embedding(self, image: ImageInput, *, color: Color = "bgr") -> NDArray[np.float32]:
         """The template (float32[512], unit length) of the largest face in the photo.

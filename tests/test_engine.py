@@ -388,6 +388,44 @@ def test_detect_many_keeps_input_order(
     np.testing.assert_allclose(batch[4][0].embedding, single[0].embedding, atol=1e-6)  # type: ignore[index]
 
 
+def test_locate_then_embed_is_detect_and_batches_across_photos(
+    engine: facedb.FaceEngine, faces_dir: Path, wheel_photos: Path
+) -> None:
+    photos = [
+        wheel_photos / "players.jpg",
+        faces_dir / "probes/kit_with_rose.jpg",
+        wheel_photos / "yaoming.jpg",
+    ]
+    aligned = []
+    for photo in photos:
+        found = engine.locate(photo)
+        whole = engine.detect(photo)
+        assert [d.score for d in found] == [f.score for f in whole]
+        one = engine.embed(photo, found)
+        for a, b in zip(one, whole, strict=True):
+            np.testing.assert_array_equal(a.bbox, b.bbox)
+            np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-5)
+            assert a.quality == pytest.approx(b.quality) and a.quality_reasons == b.quality_reasons
+        aligned.append(engine.align(photo, found[::-1]))  # any subset, any order
+    batched = engine.embed_aligned(aligned)  # 25 faces of three photos in one recognizer run
+    for photo, faces in zip(photos, batched, strict=True):
+        whole = engine.detect(photo)[::-1]
+        for a, b in zip(faces, whole, strict=True):
+            np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-5)
+    assert engine.embed(photos[0], []) == [] and engine.embed_aligned([]) == []
+
+
+def test_align_and_embed_aligned_check_their_arguments(engine: facedb.FaceEngine, yaoming: Path) -> None:
+    face = engine.locate(yaoming)[0]
+    bad = facedb.Detection(face.bbox, face.score, np.full((5, 2), np.nan, dtype=np.float32))
+    with pytest.raises(facedb.ConfigError, match="finite"):
+        engine.align(yaoming, [bad])
+    with pytest.raises(facedb.ConfigError, match="shape"):
+        engine._native.embed_aligned(np.zeros((2, 3, 64, 64), dtype=np.float32))
+    with pytest.raises(facedb.ConfigError, match="shape"):
+        engine._native.align(str(yaoming), np.zeros((2, 4, 2), dtype=np.float32))
+
+
 def test_detect_many_errors_return_or_raise(
     engine: facedb.FaceEngine, wheel_photos: Path, tmp_path: Path
 ) -> None:
