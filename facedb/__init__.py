@@ -88,16 +88,16 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "AlignedFaces",
     "AuditFinding",
     "Calibration",
     "Candidate",
     "CheckReport",
     "ConfigError",
     "DatabaseUnavailable",
+    "Detection",
     "Enrollment",
     "EnrollmentRefused",
-    "AlignedFaces",
-    "Detection",
     "Face",
     "FaceDB",
     "FaceDBError",
