@@ -38,7 +38,10 @@ def wheel_photos() -> Path:
 
 
 def scene(faces: int) -> np.ndarray:
-    """players.jpg (22 faces found), or a crop of it holding about ``faces`` faces."""
+    """players.jpg (22 faces), a crop of it holding about ``faces`` faces, or for 1 face
+    yaoming.jpg."""
+    if faces == 1:
+        return cv2.imread(str(wheel_photos() / "yaoming.jpg"))  # enrolled: a named visit
     img = cv2.imread(str(wheel_photos() / "players.jpg"))
     if faces < 22:
         found = sorted(facedb.detect(img), key=lambda f: f.bbox[0])

@@ -223,7 +223,7 @@ class Watcher:
     skipped: int = 0
     samples: int = 0
     embedded: int = 0
-    #: High-score detections start tracks and match first (ByteTrack's split).
+    #: High-score detections match the tracks first (ByteTrack's split).
     high_score: float = 0.6
     #: Minimum IoU to continue a track with a high- and a low-score detection.
     match_iou: float = 0.3
@@ -281,13 +281,15 @@ class Watcher:
         matched, lost, fresh = _greedy(self._tracks, [d.bbox for d in high], self.match_iou)
         pairs = [(self._tracks[t], high[d]) for t, d in matched]
         rest = [self._tracks[t] for t in lost]
-        matched_low, still_lost, _ = _greedy(rest, [d.bbox for d in low], self.low_match_iou)
+        matched_low, still_lost, fresh_low = _greedy(rest, [d.bbox for d in low], self.low_match_iou)
         pairs += [(rest[t], low[d]) for t, d in matched_low]
         for t in still_lost:
             rest[t].misses += 1
         for track, d in pairs:
             track.bbox, track.score, track.misses = d.bbox, d.score, 0
-        for d in (high[i] for i in fresh):
+        # Unlike ByteTrack, a low-score face left over starts a track too: the detector's own
+        # threshold already filters, and identify would have answered for it (visits as before).
+        for d in [high[i] for i in fresh] + [low[i] for i in fresh_low]:
             track = _Track(self._next_track, d.bbox, d.score)
             self._next_track += 1
             self._tracks.append(track)

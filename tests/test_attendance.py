@@ -174,6 +174,7 @@ def test_cli_watch_and_attendance_csv(tmp_path: Path, video: Path, wheel_photos:
     watched = run("watch", str(video))
     assert watched.returncode == 0, watched.stderr
     assert "Yao Ming (id 1)" in watched.stdout
+    assert "frame(s) processed, 0 skipped" in watched.stderr  # a file skips nothing
     report = run("attendance", "--csv")
     assert report.returncode == 0, report.stderr
     rows = list(csv.DictReader(io.StringIO(report.stdout)))
