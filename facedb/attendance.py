@@ -13,6 +13,7 @@ frame's position in the file, so results do not depend on how fast frames are pr
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from facedb.store import template_array
 
 __all__ = [
     "AttendanceRow",
+    "LatestFrame",
     "Sighting",
     "WatchSettings",
     "Watcher",
@@ -50,18 +52,30 @@ class WatchSettings:
         window: how many recent samples the vote looks at.
         cooldown: seconds without a sighting after which a new visit starts; at least the
             vote's span (``window / rate`` seconds), or every sample would start a visit.
+        track: follow faces between samples (detector only) and run the recognizer on a
+            track's face only when it starts, when its face gets markedly better, and every
+            ``refresh`` seconds; False identifies every face of every sample (the old way).
+        refresh: seconds of video between two recognitions of a tracked face.
+        lost: samples a track is kept without a detection before it ends.
     """
 
     rate: float = 5.0
     votes: int = 3
     window: int = 5
     cooldown: float = 600.0
+    track: bool = True
+    refresh: float = 2.0
+    lost: int = 5
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
             raise ConfigError(f"rate must be positive, got {self.rate}")
         if not 1 <= self.votes <= self.window:
             raise ConfigError(f"votes must be between 1 and window ({self.window}), got {self.votes}")
+        if not self.refresh > 0:
+            raise ConfigError(f"refresh must be positive, got {self.refresh}")
+        if self.lost < 0:
+            raise ConfigError(f"lost must be at least 0, got {self.lost}")
         span = self.window / self.rate
         if not self.cooldown >= span:
             raise ConfigError(
@@ -114,13 +128,110 @@ class _Stranger:
 
 
 @dataclass
+class _Seen:
+    """What a sample says about one person or stranger: for the vote and the visit's row."""
+
+    person: Any  # Person | None
+    similarity: float
+    bbox: list[float]
+    template: NDArray[np.float32] | None
+
+
+@dataclass
+class _Track:
+    """One face followed from sample to sample by its box."""
+
+    id: int
+    bbox: NDArray[np.float32]
+    score: float
+    misses: int = 0
+    key: str | None = None  # "p<id>" or a stranger's key once identified
+    person: Any = None
+    similarity: float = 0.0
+    template: NDArray[np.float32] | None = None
+    stranger: _Stranger | None = None
+    embedded_at: datetime | None = None
+    embedded_merit: float = 0.0
+
+
+def _merit(bbox: NDArray[np.float32], score: float) -> float:
+    """How good a detection is for recognition, to spot a markedly better face: the
+    detector's score times the box's side."""
+    side = max(float(min(bbox[2] - bbox[0], bbox[3] - bbox[1])), 0.0)
+    return score * side
+
+
+def iou(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
+    """Intersection over union of two boxes ``[x1, y1, x2, y2]``."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = float(w * h)
+    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _greedy(
+    tracks: list[_Track], boxes: list[NDArray[np.float32]], minimum: float
+) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """ByteTrack's association step, greedy by IoU descending instead of Hungarian (no
+    scipy): (track index, box index) pairs with IoU >= minimum, unmatched tracks, unmatched
+    boxes. With faces that rarely overlap the two agree."""
+    pairs = sorted(
+        (
+            (v, t, d)
+            for t, track in enumerate(tracks)
+            for d, box in enumerate(boxes)
+            if (v := iou(track.bbox, box)) >= minimum
+        ),
+        reverse=True,
+    )
+    used_t: set[int] = set()
+    used_d: set[int] = set()
+    matched = []
+    for _, t, d in pairs:
+        if t in used_t or d in used_d:
+            continue
+        used_t.add(t)
+        used_d.add(d)
+        matched.append((t, d))
+    return (
+        matched,
+        [t for t in range(len(tracks)) if t not in used_t],
+        [d for d in range(len(boxes)) if d not in used_d],
+    )
+
+
+@dataclass
 class Watcher:
-    """Turns identified frames into visits. Feed it with :meth:`observe`, frame by frame."""
+    """Turns sampled frames into visits. Feed it frames with :meth:`observe_frame` (which
+    tracks faces and recognises each only now and then), or identifications with
+    :meth:`observe`; call :meth:`flush` (or :meth:`close`) at the end.
+
+    Attributes:
+        logged: the visits started so far.
+        skipped: frames of a live source that arrived while one was being processed and
+            were dropped for a newer one (set by :func:`watch`).
+        samples: frames processed; ``embedded``: faces run through the recognizer.
+    """
 
     db: FaceDB
     source: str
     settings: WatchSettings = field(default_factory=WatchSettings)
     logged: list[Sighting] = field(default_factory=list)
+    skipped: int = 0
+    samples: int = 0
+    embedded: int = 0
+    #: High-score detections match the tracks first (ByteTrack's split).
+    high_score: float = 0.6
+    #: Minimum IoU to continue a track with a high- and a low-score detection.
+    match_iou: float = 0.3
+    low_match_iou: float = 0.5
+    #: Markedly better: merit (score x box side) this many times the last recognised one.
+    better: float = 1.3
+    #: Seconds (wall clock) an open visit's last_seen may lag in the database.
+    flush_every: float = 1.0
 
     def __post_init__(self) -> None:
         self._recent: deque[tuple[datetime, dict[str, tuple[Identification, float]]]] = deque(
@@ -129,6 +240,10 @@ class Watcher:
         self._open: dict[str, _Visit] = {}
         self._strangers: list[_Stranger] = []
         self._pending = 0
+        self._tracks: list[_Track] = []
+        self._next_track = 0
+        self._extends: list[tuple[int, datetime, float, list[float], NDArray[np.float32] | None]] = []
+        self._flushed = time.monotonic()
         with self.db.store.read() as s:
             for row in self.db.store.strangers(s):
                 self._strangers.append(
@@ -142,28 +257,107 @@ class Watcher:
 
     def observe(self, at: datetime, results: list[Identification]) -> list[Sighting]:
         """Takes one sampled frame's identifications; returns the visits it started."""
-        seen: dict[str, tuple[Identification, float]] = {}
+        self.samples += 1
+        self.embedded += len(results)
+        seen: dict[str, _Seen] = {}
         for r in results:
+            entry = _Seen(r.person, r.similarity, [float(v) for v in r.face.bbox], r.face.embedding)
             if r.person is not None:
                 key = f"p{r.person.id}"
-                if key not in seen or r.similarity > seen[key][1]:
-                    seen[key] = (r, r.similarity)
+                if key not in seen or r.similarity > seen[key].similarity:
+                    seen[key] = entry
             elif r.status == "unknown":  # not ambiguous, not too poor to tell a stranger
                 stranger = self._stranger_for(r.face.embedding, at)
-                seen.setdefault(stranger.key, (r, r.similarity))
+                seen.setdefault(stranger.key, entry)
+        return self._vote(at, seen)
+
+    def observe_frame(self, at: datetime, frame: NDArray[np.uint8]) -> list[Sighting]:
+        """Takes one sampled frame: locates its faces, continues the tracks, recognises the
+        faces that need it (one recognizer batch), votes; returns the visits it started."""
+        engine = self.db.engine
+        detections = engine.locate(frame)
+        high = [d for d in detections if d.score >= self.high_score]
+        low = [d for d in detections if d.score < self.high_score]
+        matched, lost, fresh = _greedy(self._tracks, [d.bbox for d in high], self.match_iou)
+        pairs = [(self._tracks[t], high[d]) for t, d in matched]
+        rest = [self._tracks[t] for t in lost]
+        matched_low, still_lost, fresh_low = _greedy(rest, [d.bbox for d in low], self.low_match_iou)
+        pairs += [(rest[t], low[d]) for t, d in matched_low]
+        for t in still_lost:
+            rest[t].misses += 1
+        for track, d in pairs:
+            track.bbox, track.score, track.misses = d.bbox, d.score, 0
+        # Unlike ByteTrack, a low-score face left over starts a track too: the detector's own
+        # threshold already filters, and identify would have answered for it (visits as before).
+        for d in [high[i] for i in fresh] + [low[i] for i in fresh_low]:
+            track = _Track(self._next_track, d.bbox, d.score)
+            self._next_track += 1
+            self._tracks.append(track)
+            pairs.append((track, d))
+        self._tracks = [t for t in self._tracks if t.misses <= self.settings.lost]
+        # Recognise a track's face when it starts, gets markedly better, or is due.
+        due = []
+        refresh = timedelta(seconds=self.settings.refresh)
+        for track, d in pairs:
+            merit = _merit(d.bbox, d.score)
+            if (
+                track.embedded_at is None
+                or at - track.embedded_at >= refresh
+                or merit >= self.better * track.embedded_merit
+            ):
+                due.append((track, d, merit))
+        if due:
+            faces = engine.embed(frame, [d for _, d, _ in due])
+            self.embedded += len(faces)
+            for (track, _, merit), r in zip(
+                due, self.db._identify_faces(faces, 5, self.db.threshold), strict=True
+            ):
+                track.embedded_at, track.embedded_merit = at, merit
+                self._identified(track, r, at)
+        self.samples += 1
+        seen: dict[str, _Seen] = {}
+        for track, d in pairs:
+            if track.key is None:
+                continue
+            if track.stranger is not None:
+                track.stranger.last_seen = at
+                track.key = track.stranger.key
+                if track.stranger.id is None and all(x is not track.stranger for x in self._strangers):
+                    self._strangers.append(track.stranger)  # pruned while the track was lost
+            entry = _Seen(track.person, track.similarity, [float(v) for v in d.bbox], track.template)
+            if track.key not in seen or entry.similarity > seen[track.key].similarity:
+                seen[track.key] = entry
+        return self._vote(at, seen)
+
+    def _identified(self, track: _Track, r: Identification, at: datetime) -> None:
+        """A track's face was recognised: its identity, carried until the next recognition.
+        A poor or ambiguous answer keeps what the track already knew."""
+        if r.person is not None:
+            track.key, track.person, track.stranger = f"p{r.person.id}", r.person, None
+        elif r.status == "unknown" and track.person is None:
+            if track.stranger is None:  # one stranger per track
+                track.stranger = self._stranger_for(r.face.embedding, at)
+            track.key = track.stranger.key
+        else:
+            return
+        track.similarity, track.template = r.similarity, r.face.embedding
+
+    def _vote(self, at: datetime, seen: dict[str, _Seen]) -> list[Sighting]:
         self._recent.append((at, seen))
         started: list[Sighting] = []
-        for key, (r, sim) in seen.items():
+        for key, entry in seen.items():
             visit = self._open.get(key)
             if visit is not None and (at - visit.last_seen).total_seconds() <= self.settings.cooldown:
-                self._extend(visit, at, r, sim)
+                self._extend(visit, at, entry)
                 continue
             count = sum(1 for _, frame in self._recent if key in frame)
             if count >= self.settings.votes:
                 first = next(t for t, frame in self._recent if key in frame)
-                sighting = self._start(key, first, at, r, sim, count)
+                sighting = self._start(key, first, at, entry, count)
                 started.append(sighting)
         self.logged += started
+        if time.monotonic() - self._flushed >= self.flush_every:
+            self.flush()
         return started
 
     def _stranger_for(self, embedding: NDArray[np.float32], at: datetime) -> _Stranger:
@@ -182,11 +376,10 @@ class Watcher:
         self._strangers = [s for s in self._strangers if s.id is not None or s.last_seen >= horizon]
         return best
 
-    def _start(
-        self, key: str, first: datetime, at: datetime, r: Identification, sim: float, frames: int
-    ) -> Sighting:
+    def _start(self, key: str, first: datetime, at: datetime, r: _Seen, frames: int) -> Sighting:
         person_id = r.person.id if r.person is not None else None
         stranger_id = None
+        self.flush()  # the visit's earlier frames stay in order
         with self.db.store.write() as s:
             if person_id is None:
                 stranger = next(x for x in self._strangers if x.key == key)
@@ -194,7 +387,6 @@ class Watcher:
                     stranger.id = self.db.store.add_stranger(s, stranger.template, first, at)
                     stranger.key = f"s{stranger.id}"
                 stranger_id = stranger.id
-            box = [float(v) for v in r.face.bbox]
             row_id = self.db.store.add_sighting(
                 s,
                 person_id=person_id,
@@ -202,29 +394,81 @@ class Watcher:
                 source=self.source,
                 first_seen=first,
                 last_seen=at,
-                similarity=float(sim),
-                bbox=box,
+                similarity=float(r.similarity),
+                bbox=r.bbox,
                 frames=frames,
-                template=r.face.embedding,
+                template=r.template,
             )
         final_key = f"s{stranger_id}" if stranger_id is not None else key
         self._open[final_key] = _Visit(row_id, at)
         if final_key != key:
             self._open.pop(key, None)
         name = r.person.name if r.person is not None else None
-        return Sighting(row_id, person_id, name, stranger_id, self.source, first, at, float(sim), box, frames)
+        return Sighting(
+            row_id, person_id, name, stranger_id, self.source, first, at, float(r.similarity), r.bbox, frames
+        )
 
-    def _extend(self, visit: _Visit, at: datetime, r: Identification, sim: float) -> None:
+    def _extend(self, visit: _Visit, at: datetime, r: _Seen) -> None:
+        """One more frame of an open visit: written with the others by :meth:`flush`."""
         visit.last_seen = at
+        self._extends.append((visit.row_id, at, float(r.similarity), r.bbox, r.template))
+
+    def flush(self) -> None:
+        """Writes the open visits' pending frames, in one transaction."""
+        self._flushed = time.monotonic()
+        if not self._extends:
+            return
+        pending, self._extends = self._extends, []
         with self.db.store.write() as s:
-            self.db.store.extend_sighting(
-                s, visit.row_id, at, sim, [float(v) for v in r.face.bbox], r.face.embedding
-            )
+            for row_id, at, sim, box, template in pending:
+                self.db.store.extend_sighting(s, row_id, at, sim, box, template)
+
+    def close(self) -> None:
+        """Ends the watch: flushes what is pending."""
+        self.flush()
 
 
-def _frames(source: str, rate: float) -> Iterator[tuple[float | None, NDArray[np.uint8]]]:
-    """Sampled frames of a video file, camera index or stream URL: (seconds into a file, or
-    None for a live source; the BGR frame)."""
+class LatestFrame:
+    """A one-frame buffer between a reader thread and a slower consumer: :meth:`put` replaces
+    the frame not yet taken (counting it in ``skipped``), :meth:`take` waits for a frame and
+    returns the newest one, or None once the reader has ended and nothing is left."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: NDArray[np.uint8] | None = None
+        self._ended = False
+        self.skipped = 0
+        self.error: BaseException | None = None
+
+    def put(self, frame: NDArray[np.uint8]) -> None:
+        """Offers a new frame; an untaken older one is dropped and counted."""
+        with self._cond:
+            if self._frame is not None:
+                self.skipped += 1
+            self._frame = frame
+            self._cond.notify()
+
+    def end(self, error: BaseException | None = None) -> None:
+        """The reader has no more frames (or failed with ``error``)."""
+        with self._cond:
+            self._ended = True
+            self.error = error
+            self._cond.notify_all()
+
+    @property
+    def ended(self) -> bool:
+        """Whether the reader has ended."""
+        return self._ended
+
+    def take(self, timeout: float | None = None) -> NDArray[np.uint8] | None:
+        """The newest frame (waiting for one); None when the reader ended, or on timeout."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._frame is not None or self._ended, timeout)
+            frame, self._frame = self._frame, None
+            return frame
+
+
+def _open(source: str) -> tuple[Any, bool]:
     try:
         import cv2
     except ImportError as e:  # pragma: no cover - opencv is a dependency
@@ -245,24 +489,75 @@ def _frames(source: str, rate: float) -> Iterator[tuple[float | None, NDArray[np
             else "not a readable video"
         )
         raise ConfigError(f"cannot open video source {source!r} ({what})")
-    live = isinstance(target, int) or "://" in source
+    return capture, isinstance(target, int) or "://" in source
+
+
+def _live_frames(
+    capture: Any, rate: float, watcher: Watcher | None, pace: float | None = None
+) -> Iterator[tuple[float | None, NDArray[np.uint8]]]:
+    """A live source's frames: a reader thread reads every frame as it comes and keeps the
+    newest; the consumer always gets the newest one, at most ``rate`` a second. Frames it
+    never got are counted in ``watcher.skipped``. ``pace`` (seconds per frame) makes a file
+    play like a live source, for tests."""
+    buffer = LatestFrame()
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                buffer.put(np.asarray(frame, dtype=np.uint8))
+                if pace:
+                    time.sleep(pace)
+        except BaseException as e:  # pragma: no cover - a driver failing mid-stream
+            buffer.end(e)
+            return
+        buffer.end()
+
+    reader = threading.Thread(target=read, name="facedb-watch-reader", daemon=True)
+    reader.start()
+    last = 0.0
+    try:
+        while True:
+            wait = last + 1.0 / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            frame = buffer.take()
+            if watcher is not None:
+                watcher.skipped = buffer.skipped
+            if frame is None:
+                if buffer.error is not None:
+                    raise ConfigError(f"the video source failed: {buffer.error}")
+                return
+            last = time.monotonic()
+            yield None, frame
+    finally:
+        stop.set()
+        reader.join(timeout=5)
+        if watcher is not None:
+            watcher.skipped = buffer.skipped
+
+
+def _frames(
+    source: str, rate: float, watcher: Watcher | None = None
+) -> Iterator[tuple[float | None, NDArray[np.uint8]]]:
+    """Sampled frames of a video file, camera index or stream URL: (seconds into a file, or
+    None for a live source; the BGR frame)."""
+    import cv2
+
+    capture, live = _open(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     try:
+        if live:
+            yield from _live_frames(capture, rate, watcher)
+            return
         index = 0
         next_at = 0.0
-        last_live = 0.0
         while True:
             if not capture.grab():
                 return
-            if live:
-                now = time.monotonic()
-                if now - last_live < 1.0 / rate:
-                    continue
-                last_live = now
-                ok, frame = capture.retrieve()
-                if ok:
-                    yield None, np.asarray(frame, dtype=np.uint8)
-                continue
             position = index / fps if fps > 0 else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             index += 1
             if position + 1e-6 < next_at:
@@ -282,18 +577,29 @@ def watch(
     *,
     start: datetime | None = None,
     duration: float | None = None,
+    watcher: Watcher | None = None,
 ) -> list[Sighting]:
     """Watches a video file (to its end), a camera index or a stream URL (until ``duration``
-    seconds or Ctrl-C) and logs visits; returns the visits started."""
+    seconds or Ctrl-C) and logs visits; returns the visits started. A live source is read
+    by a thread that keeps only the newest frame; pass a ``watcher`` to read how many frames
+    were skipped (:attr:`Watcher.skipped`) and how many were processed."""
     settings = settings or WatchSettings()
     start = start or datetime.now(UTC)
-    watcher = Watcher(db, source, settings)
+    watcher = watcher or Watcher(db, source, settings)
     began = time.monotonic()
-    for position, frame in _frames(source, settings.rate):
-        at = start + timedelta(seconds=position) if position is not None else datetime.now(UTC)
-        watcher.observe(at, db.identify(frame))
-        if duration is not None and time.monotonic() - began >= duration:
-            break
+    frames = _frames(source, settings.rate, watcher)
+    try:
+        for position, frame in frames:
+            at = start + timedelta(seconds=position) if position is not None else datetime.now(UTC)
+            if settings.track:
+                watcher.observe_frame(at, frame)
+            else:
+                watcher.observe(at, db.identify(frame))
+            if duration is not None and time.monotonic() - began >= duration:
+                break
+    finally:
+        frames.close()
+        watcher.close()
     return watcher.logged
 
 

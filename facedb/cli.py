@@ -474,7 +474,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from facedb.attendance import WatchSettings, watch
+    from facedb.attendance import Watcher, WatchSettings, watch
 
     settings = WatchSettings(rate=args.rate, votes=args.votes, window=args.window, cooldown=args.cooldown)
     start = None
@@ -484,9 +484,16 @@ def cmd_watch(args: argparse.Namespace) -> int:
             start = datetime(start.year, start.month, start.day)
         start = start.astimezone()  # a time without a zone is local
     with _open_db(args) as db:
-        logged = watch(db, args.source, settings, start=start, duration=args.duration)
+        watcher = Watcher(db, args.source, settings)
+        logged = watch(db, args.source, settings, start=start, duration=args.duration, watcher=watcher)
+    summary = (
+        f"{len(logged)} visit(s) logged from {args.source}; {watcher.samples} frame(s) processed, "
+        f"{watcher.skipped} skipped (a live source's frames that came while one was processed)"
+    )
     if args.json:
+        # The visits as before; the watch's counts go to stderr, so the JSON stays a list.
         print(json.dumps([serialize.sighting_json(v) for v in logged], indent=2))
+        print(summary, file=sys.stderr)
         return 0
     for v in logged:
         who = (
@@ -495,7 +502,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         print(
             f"{v.first_seen.astimezone().isoformat(timespec='seconds')}  {who}  similarity {v.similarity:.3f}"
         )
-    print(f"{len(logged)} visit(s) logged from {args.source}", file=sys.stderr)
+    print(summary, file=sys.stderr)
     return 0
 
 
