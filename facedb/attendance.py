@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from facedb.errors import ConfigError
 from facedb.gallery import FaceDB
-from facedb.results import Identification
+from facedb.results import Identification, Person
 from facedb.store import template_array
 
 __all__ = [
@@ -131,7 +131,7 @@ class _Stranger:
 class _Seen:
     """What a sample says about one person or stranger: for the vote and the visit's row."""
 
-    person: Any  # Person | None
+    person: Person | None
     similarity: float
     bbox: list[float]
     template: NDArray[np.float32] | None
@@ -146,7 +146,7 @@ class _Track:
     score: float
     misses: int = 0
     key: str | None = None  # "p<id>" or a stranger's key once identified
-    person: Any = None
+    person: Person | None = None
     similarity: float = 0.0
     template: NDArray[np.float32] | None = None
     stranger: _Stranger | None = None
@@ -234,9 +234,7 @@ class Watcher:
     flush_every: float = 1.0
 
     def __post_init__(self) -> None:
-        self._recent: deque[tuple[datetime, dict[str, tuple[Identification, float]]]] = deque(
-            maxlen=self.settings.window
-        )
+        self._recent: deque[tuple[datetime, dict[str, _Seen]]] = deque(maxlen=self.settings.window)
         self._open: dict[str, _Visit] = {}
         self._strangers: list[_Stranger] = []
         self._pending = 0
@@ -494,7 +492,7 @@ def _open(source: str) -> tuple[Any, bool]:
 
 def _live_frames(
     capture: Any, rate: float, watcher: Watcher | None, pace: float | None = None
-) -> Iterator[tuple[float | None, NDArray[np.uint8]]]:
+) -> Generator[tuple[float | None, NDArray[np.uint8]], None, None]:
     """A live source's frames: a reader thread reads every frame as it comes and keeps the
     newest; the consumer always gets the newest one, at most ``rate`` a second. Frames it
     never got are counted in ``watcher.skipped``. ``pace`` (seconds per frame) makes a file
@@ -542,7 +540,7 @@ def _live_frames(
 
 def _frames(
     source: str, rate: float, watcher: Watcher | None = None
-) -> Iterator[tuple[float | None, NDArray[np.uint8]]]:
+) -> Generator[tuple[float | None, NDArray[np.uint8]], None, None]:
     """Sampled frames of a video file, camera index or stream URL: (seconds into a file, or
     None for a live source; the BGR frame)."""
     import cv2
