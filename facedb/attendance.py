@@ -329,7 +329,16 @@ class Watcher:
 
     def _identified(self, track: _Track, r: Identification, at: datetime) -> None:
         """A track's face was recognised: its identity, carried until the next recognition.
-        A poor or ambiguous answer keeps what the track already knew."""
+        A poor or ambiguous answer keeps what the track already knew, unless the box now
+        holds another face (its template no longer matches the one the track was recognised
+        by: one person stepped out and another in at the same place between two samples);
+        then the track forgets whom it named, so that nobody is named who is not there."""
+        if (
+            track.template is not None
+            and not r.face.is_poor_quality
+            and float(track.template @ r.face.embedding) < self.db.threshold
+        ):
+            track.key, track.person, track.stranger = None, None, None
         if r.person is not None:
             track.key, track.person, track.stranger = f"p{r.person.id}", r.person, None
         elif r.status == "unknown" and track.person is None:

@@ -406,3 +406,43 @@ def test_a_live_source_gives_the_newest_frame_and_counts_skipped(video: Path) ->
         got += 1
     capture.release()
     assert w.skipped > 0 and got + w.skipped == total
+
+
+def test_another_face_in_a_tracked_box_is_not_the_tracked_person(
+    gallery: facedb.FaceDB, wheel_photos: Path, faces_dir: Path
+) -> None:
+    """Yao Ming steps out and a stranger (Biden, not enrolled) steps in at the same place
+    between two samples: the track's box continues, but at its refresh the face's template no
+    longer matches, so the stranger is logged as a stranger and Yao Ming's visit ends with him
+    (before, the track kept naming Yao Ming for as long as the stranger stood there)."""
+
+    def face_square(photo: Path) -> np.ndarray:
+        img = cv2.imread(str(photo))
+        (face,) = [f for f in gallery.engine.detect(img) if not f.is_poor_quality][:1]
+        x1, y1, x2, y2 = face.bbox
+        side = 1.6 * max(x2 - x1, y2 - y1)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        top, left = int(max(cy - side / 2, 0)), int(max(cx - side / 2, 0))
+        crop = img[top : int(cy + side / 2), left : int(cx + side / 2)]
+        frame = canvas()
+        frame[100:460, 300:660] = cv2.resize(crop, (360, 360))
+        return frame
+
+    yao, stranger = (
+        face_square(wheel_photos / "yaoming.jpg"),
+        face_square(faces_dir / "gallery/biden/biden.jpg"),
+    )
+    t0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+    w = Watcher(gallery, "door", WatchSettings(rate=5, refresh=2.0))
+    frames = [yao] * 10 + [stranger] * 20  # 2 s of Yao Ming, then 4 s of the stranger
+    for i, frame in enumerate(frames):
+        w.observe_frame(t0 + timedelta(seconds=i / 5), frame)
+    w.close()
+    visits = sightings(gallery, t0, t0 + timedelta(hours=1))
+    named = [v for v in visits if v.person_name == "Yao Ming"]
+    strangers = [v for v in visits if v.stranger_id is not None]
+    assert len(named) == 1 and len(strangers) == 1, visits
+    # Yao Ming is seen at most until the refresh that told the faces apart (2 s after his
+    # track's first recognition), never for the whole 4 s the stranger stood there.
+    assert named[0].last_seen <= t0 + timedelta(seconds=2.2)
+    assert strangers[0].first_seen >= t0 + timedelta(seconds=2)
