@@ -500,12 +500,17 @@ def _open(source: str) -> tuple[Any, bool]:
 
 
 def _live_frames(
-    capture: Any, rate: float, watcher: Watcher | None, pace: float | None = None
+    capture: Any,
+    rate: float,
+    watcher: Watcher | None,
+    pace: float | None = None,
+    until: float | None = None,
 ) -> Generator[tuple[float | None, NDArray[np.uint8]], None, None]:
     """A live source's frames: a reader thread reads every frame as it comes and keeps the
     newest; the consumer always gets the newest one, at most ``rate`` a second. Frames it
     never got are counted in ``watcher.skipped``. ``pace`` (seconds per frame) makes a file
-    play like a live source, for tests."""
+    play like a live source, for tests. ``until`` (a time.monotonic() deadline) ends it even
+    while a stalled source sends nothing."""
     buffer = LatestFrame()
     stop = threading.Event()
 
@@ -531,9 +536,13 @@ def _live_frames(
             wait = last + 1.0 / rate - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            frame = buffer.take()
+            frame = buffer.take(timeout=None if until is None else 0.25)
             if watcher is not None:
                 watcher.skipped = buffer.skipped
+            if frame is None and not buffer.ended:  # waited for a stalled source
+                if until is not None and time.monotonic() >= until:
+                    return
+                continue
             if frame is None:
                 if buffer.error is not None:
                     raise ConfigError(f"the video source failed: {buffer.error}")
@@ -548,7 +557,7 @@ def _live_frames(
 
 
 def _frames(
-    source: str, rate: float, watcher: Watcher | None = None
+    source: str, rate: float, watcher: Watcher | None = None, until: float | None = None
 ) -> Generator[tuple[float | None, NDArray[np.uint8]], None, None]:
     """Sampled frames of a video file, camera index or stream URL: (seconds into a file, or
     None for a live source; the BGR frame)."""
@@ -558,7 +567,7 @@ def _frames(
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     try:
         if live:
-            yield from _live_frames(capture, rate, watcher)
+            yield from _live_frames(capture, rate, watcher, until=until)
             return
         index = 0
         next_at = 0.0
@@ -594,7 +603,7 @@ def watch(
     start = start or datetime.now(UTC)
     watcher = watcher or Watcher(db, source, settings)
     began = time.monotonic()
-    frames = _frames(source, settings.rate, watcher)
+    frames = _frames(source, settings.rate, watcher, None if duration is None else began + duration)
     try:
         for position, frame in frames:
             at = start + timedelta(seconds=position) if position is not None else datetime.now(UTC)

@@ -446,3 +446,21 @@ def test_another_face_in_a_tracked_box_is_not_the_tracked_person(
     # track's first recognition), never for the whole 4 s the stranger stood there.
     assert named[0].last_seen <= t0 + timedelta(seconds=2.2)
     assert strangers[0].first_seen >= t0 + timedelta(seconds=2)
+
+
+@pytest.mark.timeout(30)
+def test_a_stalled_live_source_ends_at_the_duration() -> None:
+    """A camera that stops sending frames without closing: the watch's duration still ends
+    it (before, the wait for the newest frame had no end)."""
+    import time
+
+    from facedb.attendance import _live_frames
+
+    class Stalled:
+        def read(self) -> tuple[bool, None]:
+            time.sleep(8)
+            return False, None
+
+    began = time.monotonic()
+    assert list(_live_frames(Stalled(), 5.0, None, until=began + 1.0)) == []
+    assert time.monotonic() - began < 8
