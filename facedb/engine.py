@@ -465,23 +465,12 @@ class FaceEngine:
         out: list[list[Face]] = []
         row = 0
         for a in aligned:
-            faces = []
-            for d, measures in zip(a.detections, a.measures, strict=True):
-                emb = templates[row]
-                row += 1
-                emb.setflags(write=False)
-                quality = self.quality.assess(d.bbox, d.score, d.landmarks, measures)
-                faces.append(
-                    Face(
-                        bbox=d.bbox,
-                        score=d.score,
-                        landmarks=d.landmarks,
-                        embedding=emb,
-                        quality=quality.score,
-                        quality_reasons=quality.reasons,
-                    )
-                )
-            out.append(faces)
+            raws = [
+                (d.bbox, d.score, d.landmarks, templates[row + i], m)
+                for i, (d, m) in enumerate(zip(a.detections, a.measures, strict=True))
+            ]
+            row += len(raws)
+            out.append([_face(raw, self.quality) for raw in raws])
         return out
 
     def embed(
