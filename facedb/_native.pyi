@@ -60,6 +60,7 @@ class Engine:
         python: str | PathLike[str] | None = None,
         det_size: int = ...,
         det_threshold: float = ...,
+        det_square: bool = False,
         coarse_size: int | None = ...,  # None turns the coarse pass off
         coarse_threshold: float = ...,
         nms_threshold: float = ...,

@@ -209,9 +209,12 @@ def as_photo(image: ImageInput, color: Color = "bgr") -> object:
     if isinstance(image, os.PathLike):
         return os.fspath(image)
     if isinstance(image, np.ndarray):
-        if color == "rgb" and image.ndim == 3 and image.shape[2] in (3, 4):
-            order = [2, 1, 0] if image.shape[2] == 3 else [2, 1, 0, 3]
-            return np.ascontiguousarray(image[:, :, order])
+        if color == "rgb" and image.ndim == 3 and image.shape[2] == 3:
+            # A reversed view copied: twice as fast as fancy indexing (14 against 30 ms
+            # for a 2000x1428 photo, measured).
+            return np.ascontiguousarray(image[:, :, ::-1])
+        if color == "rgb" and image.ndim == 3 and image.shape[2] == 4:
+            return np.ascontiguousarray(image[:, :, [2, 1, 0, 3]])
         return image
     if _is_pil_image(image):
         return _pil_pixels(image)
@@ -278,6 +281,9 @@ class FaceEngine:
         recognizer: ArcFace ONNX file; default: the wheel's ``w600k_mbf.onnx``.
         det_size: side of the main detection pass (a multiple of 32).
         det_threshold: lowest detector score kept from the main pass.
+        det_square: pad every photo to a ``det_size`` square before detection, as
+            insightface does; by default the detector runs on the photo's own aspect ratio
+            (its short side rounded up to the coarsest stride): the same faces for less work.
         coarse_size: side of the extra coarse pass that finds faces filling the frame
             (ID and badge photos); ``None`` turns it off.
         coarse_threshold: lowest detector score kept from the coarse pass.
@@ -306,6 +312,7 @@ class FaceEngine:
         *,
         det_size: int = _native.DEFAULT_DET_SIZE,
         det_threshold: float = _native.DEFAULT_DET_THRESHOLD,
+        det_square: bool = False,
         coarse_size: int | None = _native.DEFAULT_COARSE_SIZE,
         coarse_threshold: float = _native.DEFAULT_COARSE_THRESHOLD,
         nms_threshold: float = _native.DEFAULT_NMS_THRESHOLD,
@@ -329,6 +336,7 @@ class FaceEngine:
             python=sys.executable or None,
             det_size=det_size,
             det_threshold=det_threshold,
+            det_square=det_square,
             coarse_size=coarse_size,
             coarse_threshold=coarse_threshold,
             nms_threshold=nms_threshold,

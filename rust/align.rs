@@ -1,7 +1,7 @@
 //! Face alignment: a least-squares similarity transform from the five landmarks to the
 //! ArcFace template, and a bilinear warp into the 112x112 crop the recognizer expects.
 
-use crate::image::{ImageView, PixelVisitor, Pixels};
+use crate::image::{round_half_up, ImageView, PixelVisitor, Pixels};
 
 /// Side of the aligned face crop.
 pub const CROP: usize = 112;
@@ -101,7 +101,7 @@ impl PixelVisitor for Warp<'_> {
                 for ch in 0..3 {
                     let top = a[ch] + (b[ch] - a[ch]) * fx;
                     let bottom = c[ch] + (d[ch] - c[ch]) * fx;
-                    let v = (top + (bottom - top) * fy).round();
+                    let v = round_half_up(top + (bottom - top) * fy);
                     self.out[ch * plane + y * CROP + x] = (v - 127.5) / 127.5;
                 }
             }

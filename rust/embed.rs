@@ -45,12 +45,49 @@ impl Recognizer {
 
     /// One L2-normalised template per detection, in the same order, each with the sharpness
     /// and exposure of the aligned crop it was made from.
-    pub fn embed(&self, image: &ImageView, faces: &[Detection]) -> Result<Vec<(Vec<f32>, CropQuality)>> {
+    /// `parts` > 1 spreads each batch over that many sessions at once (see
+    /// [`Recognizer::run_spread`]).
+    pub fn embed(
+        &self,
+        image: &ImageView,
+        faces: &[Detection],
+        parts: usize,
+    ) -> Result<Vec<(Vec<f32>, CropQuality)>> {
         let mut templates = Vec::with_capacity(faces.len());
         for chunk in faces.chunks(MAX_BATCH) {
             let landmarks: Vec<[[f32; 2]; 5]> = chunk.iter().map(|f| f.landmarks).collect();
             let (batch, crops) = align(image, &landmarks);
-            templates.extend(self.run(batch.view())?.into_iter().zip(crops));
+            templates.extend(self.run_spread(batch.view(), parts)?.into_iter().zip(crops));
+        }
+        Ok(templates)
+    }
+
+    /// As [`Recognizer::run`], with the crops split into up to `parts` runs at once on the
+    /// model's sessions (one photo's many faces on every core); the same templates.
+    pub fn run_spread(&self, crops: ArrayView4<f32>, parts: usize) -> Result<Vec<Vec<f32>>> {
+        let total = crops.shape()[0];
+        let parts = parts.min(self.model.sessions()).min(total);
+        if parts <= 1 {
+            return self.run(crops);
+        }
+        let size = total.div_ceil(parts);
+        let _spread = self.model.busy();
+        let runs: Vec<Result<Vec<Vec<f32>>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..total)
+                .step_by(size)
+                .map(|start| {
+                    let chunk = crops.slice(ndarray::s![start..(start + size).min(total), .., .., ..]);
+                    scope.spawn(move || self.run(chunk))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::model("a recognizer run panicked"))))
+                .collect()
+        });
+        let mut templates = Vec::with_capacity(total);
+        for run in runs {
+            templates.extend(run?);
         }
         Ok(templates)
     }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::detect::{nms, Detection, Detector};
 use ndarray::{Array4, ArrayView4};
@@ -35,6 +35,10 @@ pub struct EngineConfig {
     pub det_size: usize,
     /// Lowest detector score kept from the main pass.
     pub det_threshold: f32,
+    /// Pads every photo to a square canvas before detection, as insightface does. False (the
+    /// default) runs the detector on the photo's own aspect ratio: the same faces (the parity
+    /// test holds) for less work on photos that are not square.
+    pub det_square: bool,
     /// Side of the coarse pass that finds faces filling the frame; None turns it off.
     pub coarse_size: Option<usize>,
     /// Lowest detector score kept from the coarse pass.
@@ -57,6 +61,7 @@ impl Default for EngineConfig {
             models: ModelSources::default(),
             det_size: DEFAULT_DET_SIZE,
             det_threshold: DEFAULT_DET_THRESHOLD,
+            det_square: false,
             coarse_size: DEFAULT_COARSE_SIZE,
             coarse_threshold: DEFAULT_COARSE_THRESHOLD,
             nms_threshold: DEFAULT_NMS_THRESHOLD,
@@ -162,6 +167,8 @@ pub struct FaceEngine {
     detector: Detector,
     recognizer: Recognizer,
     config: EngineConfig,
+    /// The models' count of runs in flight (see `Model::load`).
+    running: Arc<AtomicUsize>,
 }
 
 impl FaceEngine {
@@ -173,7 +180,10 @@ impl FaceEngine {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let sessions = config.sessions.unwrap_or(cores);
         let threads = config.threads.unwrap_or((cores / sessions).max(1));
-        let load = |path: &Path| Model::load(&env, path, threads, sessions);
+        // With the threads left to the engine, a caller alone gets a session on every core.
+        let wide = (config.threads.is_none() && cores > threads).then_some(cores);
+        let running = Arc::new(AtomicUsize::new(0));
+        let load = |path: &Path| Model::load(&env, path, threads, sessions, wide, running.clone());
         let (detector, recognizer) = match found.models {
             ModelFiles::Files { detector, recognizer } => (load(&detector)?, load(&recognizer)?),
             ModelFiles::Folder { dir, detector, recognizer } => {
@@ -197,6 +207,7 @@ impl FaceEngine {
             detector: Detector::new(detector)?,
             recognizer: Recognizer::new(recognizer)?,
             config,
+            running,
         })
     }
 
@@ -234,19 +245,28 @@ impl FaceEngine {
     /// box's left edge.
     pub fn find_faces(&self, image: &ImageView) -> Result<Vec<Detection>> {
         let c = &self.config;
-        let mut candidates = self.detector.candidates(image, c.det_size, c.det_threshold)?;
+        let mut candidates = self.detector.candidates(image, c.det_size, c.det_threshold, c.det_square)?;
         if let Some(size) = c.coarse_size {
-            candidates.extend(self.detector.candidates(image, size, c.coarse_threshold)?);
+            // Always square: the coarse pass is cheap (a 128 canvas), and its large faces are
+            // the ones whose landmarks move when the padding below them is cut (measured: up
+            // to 32 px on the reference photos).
+            candidates.extend(self.detector.candidates(image, size, c.coarse_threshold, true)?);
         }
         let mut faces = nms(candidates, c.nms_threshold);
         faces.sort_by(|a, b| a.bbox[0].total_cmp(&b.bbox[0]));
         Ok(faces)
     }
 
-    /// All faces in the photo with their templates, sorted by the box's left edge.
+    /// All faces in the photo with their templates, sorted by the box's left edge. A photo
+    /// of several faces has them embedded on every session at once.
     pub fn detect(&self, image: &ImageView) -> Result<Vec<Face>> {
+        self.detect_spread(image, usize::MAX)
+    }
+
+    /// [`FaceEngine::detect`] with the recognizer's batch spread over at most `parts` sessions.
+    fn detect_spread(&self, image: &ImageView, parts: usize) -> Result<Vec<Face>> {
         let found = self.find_faces(image)?;
-        let templates = self.recognizer.embed(image, &found)?;
+        let templates = self.recognizer.embed(image, &found, parts)?;
         Ok(found
             .into_iter()
             .zip(templates)
@@ -294,10 +314,10 @@ impl FaceEngine {
         self.with_image(source, |view| Ok(align(view, landmarks)))
     }
 
-    /// The templates of aligned crops, as [`FaceEngine::align`] makes them, in one recognizer
-    /// batch (of up to 32) however many photos they come from.
+    /// The templates of aligned crops, as [`FaceEngine::align`] makes them, in recognizer
+    /// batches (of up to 32) however many photos they come from, spread over every session.
     pub fn embed_aligned(&self, crops: ArrayView4<f32>) -> Result<Vec<Vec<f32>>> {
-        self.recognizer.run(crops)
+        self.recognizer.run_spread(crops, usize::MAX)
     }
 
     /// The template of the largest face in the photo; `NoFace` when there is none. The one
@@ -325,10 +345,15 @@ impl FaceEngine {
         let results: Vec<Mutex<Option<Result<Vec<Face>>>>> =
             sources.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
+        // Several workers keep every session busy with photos of their own, on one thread
+        // each (the wide sessions are for a caller alone); one worker may spread a photo's
+        // faces over them.
+        let parts = if workers == 1 { usize::MAX } else { 1 };
+        let _batch = (workers > 1).then(|| crate::runtime::Busy::new(&self.running));
         let work = || loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(source) = sources.get(i) else { break };
-            let result = self.detect_source(source);
+            let result = self.with_image(source, |view| self.detect_spread(view, parts));
             *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
         };
         if workers == 1 {
@@ -368,7 +393,7 @@ fn classify_folder(
     files.sort();
     let (mut detectors, mut recognizers) = (Vec::new(), Vec::new());
     for file in files {
-        let Ok(model) = Model::load(env, &file, threads, 1) else { continue };
+        let Ok(model) = Model::load(env, &file, threads, 1, None, Arc::default()) else { continue };
         if matches!(model.output_count(), 9 | 15) {
             detectors.push(file);
         } else if is_recognizer(&model) {

@@ -151,6 +151,18 @@ impl<'a> ImageView<'a> {
     }
 }
 
+/// `v.round()` for a non-negative `v` below 2^23, without the libm call that `f32::round`
+/// compiles to on baseline x86-64 (no SSE4.1): a third of the letterbox's time otherwise.
+#[inline(always)]
+pub(crate) fn round_half_up(v: f32) -> f32 {
+    let whole = v as i32 as f32; // truncation: one instruction; exact in this range
+    if v - whole >= 0.5 {
+        whole + 1.0
+    } else {
+        whole
+    }
+}
+
 /// Reads pixels as RGB floats; the caller keeps x < width and y < height.
 pub(crate) trait Pixels {
     fn width(&self) -> usize;
@@ -276,6 +288,17 @@ fn check_jpeg_complete(bytes: &[u8], input: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_half_up_is_round_on_pixel_values() {
+        for i in 0..=255 * 64 {
+            let v = i as f32 / 64.0;
+            assert_eq!(round_half_up(v), v.round(), "{v}");
+        }
+        for v in [0.49999997f32, 0.5, 254.5, 254.49998, 255.0] {
+            assert_eq!(round_half_up(v), v.round(), "{v}");
+        }
+    }
 
     fn png(width: u32, height: u32) -> Vec<u8> {
         let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 7]));

@@ -251,7 +251,7 @@ impl Engine {
     #[new]
     #[pyo3(signature = (
         *, detector=None, recognizer=None, ort_library=None, python=None,
-        det_size=DEFAULT_DET_SIZE as i64, det_threshold=DEFAULT_DET_THRESHOLD,
+        det_size=DEFAULT_DET_SIZE as i64, det_threshold=DEFAULT_DET_THRESHOLD, det_square=false,
         coarse_size=DEFAULT_COARSE_SIZE.map(|s| s as i64), coarse_threshold=DEFAULT_COARSE_THRESHOLD,
         nms_threshold=DEFAULT_NMS_THRESHOLD, threads=None, sessions=None,
         max_pixels=DEFAULT_MAX_PIXELS as i64, max_bytes=DEFAULT_MAX_BYTES as i64
@@ -265,6 +265,7 @@ impl Engine {
         python: Option<PathBuf>,
         det_size: i64,
         det_threshold: f32,
+        det_square: bool,
         coarse_size: Option<i64>,
         coarse_threshold: f32,
         nms_threshold: f32,
@@ -277,6 +278,7 @@ impl Engine {
             models: ModelSources { detector, recognizer, ort_library, python },
             det_size: count("det_size", det_size)?,
             det_threshold,
+            det_square,
             coarse_size: coarse_size.map(|n| count("coarse_size", n)).transpose()?,
             coarse_threshold,
             nms_threshold,
@@ -457,11 +459,12 @@ impl Engine {
     fn __repr__(&self) -> String {
         let c = self.engine.config();
         format!(
-            "Engine(detector={:?}, recognizer={:?}, det_size={}, det_threshold={}, coarse_size={:?}, threads={:?})",
+            "Engine(detector={:?}, recognizer={:?}, det_size={}, det_threshold={}, det_square={}, coarse_size={:?}, threads={:?})",
             self.engine.detector_path(),
             self.engine.recognizer_path(),
             c.det_size,
             c.det_threshold,
+            if c.det_square { "True" } else { "False" },
             c.coarse_size,
             c.threads
         )

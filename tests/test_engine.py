@@ -34,12 +34,20 @@ def photo_path(key: str, faces_dir: Path, wheel_photos: Path) -> Path:
 # -- agreement with the reference ------------------------------------------------------------
 
 
+@pytest.mark.parametrize("square", [False, True], ids=["own-aspect", "square"])
 def test_matches_the_reference_pipeline_on_every_photo(
-    engine: facedb.FaceEngine, reference: dict[str, Any], faces_dir: Path, wheel_photos: Path
+    engine: facedb.FaceEngine,
+    square: bool,
+    reference: dict[str, Any],
+    faces_dir: Path,
+    wheel_photos: Path,
 ) -> None:
     """Same faces (IoU >= 0.9, landmarks within 1.5 px) and embeddings (cos >= 0.99, mean
     >= 0.995) as insightface on every photo; faces within 0.02 of a threshold may differ,
-    boxes narrower than 32 px are compared at IoU >= 0.8 (CONTRACTS.md)."""
+    boxes narrower than 32 px are compared at IoU >= 0.8 (CONTRACTS.md). Both with the
+    default canvas (the photo's own aspect ratio) and with insightface's square one."""
+    if square:
+        engine = facedb.FaceEngine(det_square=True)
     thresholds = (0.5, 0.7)
     near_threshold = lambda s: any(abs(s - t) <= 0.02 for t in thresholds)  # noqa: E731
     cosines = []
