@@ -400,6 +400,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from facedb.keys import KeyStore
     from facedb.service import ServiceSettings, create_app
+    from facedb.service.batching import DEFAULT_WINDOW_MS
 
     db = _open_db(args)
     if not any(k.revoked_at is None for k in KeyStore(db.store).list()):
@@ -414,6 +415,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_request_bytes=None if args.max_request_mb is None else args.max_request_mb * 1024 * 1024,
         auth_failures=args.auth_failures,
         auth_window_seconds=args.auth_window,
+        batch_window_ms=(
+            DEFAULT_WINDOW_MS
+            if args.batch_window_ms is None
+            else None
+            if args.batch_window_ms < 0
+            else args.batch_window_ms
+        ),
+        workers=args.workers,
     )
     print(
         f"facedb: serving {db.location} on http://{args.host}:{args.port} (OpenAPI at /docs)", file=sys.stderr
@@ -736,6 +745,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--auth-window", type=float, default=60.0, help="seconds those failures are counted over (default 60)"
+    )
+    p.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=None,
+        help=(
+            "how long identify requests wait for others to share a recognizer batch "
+            "(default 0: a batch holds the requests queued meanwhile; -1: no batching, "
+            "a thread per request)"
+        ),
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="threads for decoding, detection and enrollment (default: one per core)",
     )
     p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]

@@ -896,16 +896,34 @@ class FaceDB(Feedback):
             ImageError: a photo that cannot be read (in a list: the first such photo; to
                 answer the others, identify them one by one).
         """
-        if threshold is None:
-            limit = self.threshold  # reloads the calibration in force when it changed
-        else:
-            limit = _check_unit("threshold", threshold)
-            self._refresh_calibration()  # the confidence's score model and gallery size
+        limit = self._limit(threshold)
         k = check_k(k)
         if isinstance(photo, list | tuple):
             found = self.engine.detect_many(photo, color=color)
             return [self._identify_faces(cast(list[Face], faces), k, limit) for faces in found]
         return self._identify_faces(self.engine.detect(photo, color=color), k, limit)
+
+    def identify_faces(
+        self, faces: Sequence[Face], k: int = 5, *, threshold: float | None = None
+    ) -> list[Identification]:
+        """:meth:`identify` for faces already detected (by this gallery's engine, from one
+        photo): the same answer as ``identify`` of their photo. For callers that run the
+        recognizer themselves, e.g. on the faces of several photos in one batch.
+
+        Raises:
+            ConfigError: ``k`` outside 1..4096 or a threshold outside 0..1.
+        """
+        limit = self._limit(threshold)
+        return self._identify_faces(list(faces), check_k(k), limit)
+
+    def _limit(self, threshold: float | None) -> float:
+        """The threshold to name people at: the one given, or the one in force (the
+        calibration reloaded when another process changed it)."""
+        if threshold is None:
+            return self.threshold
+        limit = _check_unit("threshold", threshold)
+        self._refresh_calibration()  # the confidence's score model and gallery size
+        return limit
 
     def _identify_faces(self, faces: list[Face], k: int, limit: float) -> list[Identification]:
         """The answer for the faces of one photo (identify's body, after detection)."""

@@ -3,10 +3,11 @@ resource, over one open gallery."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -53,7 +54,14 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
     service = Service(db, settings)
     keys = KeyStore(db.store)
     public = public_message_of(db)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="facedb",
         version="0.1.0",
         description="Enroll people from photos and identify who is in a new one.",

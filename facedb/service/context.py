@@ -3,12 +3,14 @@ checks, the upload readers and the lock that serialises writes."""
 
 # No `from __future__ import annotations`: FastAPI reads the dependencies' annotations at run
 # time.
+import functools
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
@@ -17,6 +19,7 @@ from facedb.errors import ConfigError, Forbidden, ImageTooLarge, Unauthorized
 from facedb.gallery import FaceDB
 from facedb.http_guard import MISSING_KEY
 from facedb.keys import ApiKey
+from facedb.service.batching import DEFAULT_WINDOW_MS, Recognition
 
 __all__ = ["FORM_ROOM", "SEARCH_BYTES", "Service", "ServiceSettings"]
 
@@ -39,6 +42,11 @@ class ServiceSettings:
         auth_window_seconds: the window in which those failures are counted (and how long
             the address is refused).
         max_tracked_clients: how many client addresses the rate limit remembers at most.
+        batch_window_ms: how long a recognizer batch waits for other identify requests
+            after its first (see :mod:`facedb.service.batching`); None: no batching, each
+            request detects on a thread of its own, as before batching was built.
+        workers: threads for the CPU-bound work of identify, verify and enroll; default:
+            one per core.
     """
 
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -47,6 +55,14 @@ class ServiceSettings:
     auth_failures: int = 10
     auth_window_seconds: float = 60.0
     max_tracked_clients: int = 10_000
+    batch_window_ms: float | None = DEFAULT_WINDOW_MS
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_window_ms is not None and not 0 <= self.batch_window_ms <= 1000:
+            raise ConfigError(f"the batch window must be between 0 and 1000 ms, got {self.batch_window_ms}")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {self.workers}")
 
     @property
     def request_limit(self) -> int:
@@ -128,6 +144,8 @@ class Service:
         )
     )
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+    _recognition: Recognition | None = field(default=None, init=False)
+    _recognition_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     read: DependsParam = field(init=False)
     enroll: DependsParam = field(init=False)
     admin: DependsParam = field(init=False)
@@ -140,6 +158,35 @@ class Service:
         self.read = Depends(_needs(self.api_key, "read"))
         self.enroll = Depends(_needs(self.api_key, "enroll"))
         self.admin = Depends(_needs(self.api_key, "admin"))
+
+    @property
+    def recognition(self) -> Recognition | None:
+        """The worker pool and recognizer batches, made on first use; None when batching is
+        off (``batch_window_ms=None``)."""
+        window = self.settings.batch_window_ms
+        if window is None:
+            return None
+        with self._recognition_lock:
+            if self._recognition is None:
+                self._recognition = Recognition(
+                    self.db.engine, workers=self.settings.workers, window_ms=window
+                )
+            return self._recognition
+
+    async def work(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``func(*args, **kwargs)``, CPU-bound: on the worker pool (or, with batching
+        off, a thread of its own)."""
+        recognition = self.recognition
+        if recognition is None:
+            return await run_in_threadpool(func, *args, **kwargs)
+        return await recognition.run(functools.partial(func, *args, **kwargs))
+
+    def close(self) -> None:
+        """Stops the worker pool and the batch thread (the app's shutdown)."""
+        with self._recognition_lock:
+            if self._recognition is not None:
+                self._recognition.close()
+                self._recognition = None
 
     def locked(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Calls ``func`` holding the write lock: one write at a time, reads go on."""

@@ -155,7 +155,7 @@ def router(service: Service) -> APIRouter:
             **({"largest_face": True} if largest_face else {}),
             photos=[hashlib.sha256(d).hexdigest() for d in data],
         )
-        result = await run_in_threadpool(
+        result = await service.work(
             locked,
             db.create_person,
             name,
@@ -241,7 +241,7 @@ def router(service: Service) -> APIRouter:
             photos=[hashlib.sha256(d).hexdigest() for d in data],
         )
         person = await run_in_threadpool(db.get, person_id)
-        result = await run_in_threadpool(
+        result = await service.work(
             locked,
             db.add_photos,
             person,

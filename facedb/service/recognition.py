@@ -39,7 +39,12 @@ def router(service: Service) -> APIRouter:
     ) -> dict[str, Any]:
         """Who each face in the photo is (the shape of `facedb identify --json`)."""
         data = await service.photo_bytes(photo)
-        results = await run_in_threadpool(db.identify, data, k)
+        recognition = service.recognition
+        if recognition is None:
+            results = await run_in_threadpool(db.identify, data, k)
+        else:
+            faces = await recognition.faces(data)
+            results = await recognition.run(db.identify_faces, faces, k)
         return photo_json(photo.filename or "", results)
 
     @routes.post(
@@ -56,7 +61,7 @@ def router(service: Service) -> APIRouter:
     ) -> dict[str, Any]:
         """Whether the largest faces of two photos are the same person."""
         first, second = await service.photo_bytes(a), await service.photo_bytes(b)
-        result = await run_in_threadpool(db.engine.verify, first, second, threshold=db.threshold)
+        result = await service.work(db.engine.verify, first, second, threshold=db.threshold)
         return verification_json(result)
 
     template_schema: dict[str, Any] = {
