@@ -4,14 +4,14 @@ Starts the service on a free loopback port over a fresh gallery (Yao Ming enroll
 photo in the model wheel), then sends REQUESTS identify calls from CLIENTS concurrent
 clients, alternating photos of one and two faces (yaoming.jpg, and yaoming.jpg beside its
 mirror image; ``--mix players`` alternates yaoming.jpg with players.jpg's 22 faces instead).
-It does so against a server started with ``--batch-window-ms -1`` (no batching: a thread per
-request, as before batching was built) and one with the default batching, ROUNDS times in
+It does so against a server with its defaults (no batching: each request runs the recognizer
+on its own faces, on the fixed pool) and one with ``--batch-window-ms WINDOW``, ROUNDS times in
 turn, so that a change of load on the shared machine falls on both alike, and prints for
 each its requests per second, p50/p99 latency and errors (medians over the rounds), and the
 ratio batched / unbatched.
 
     .venv/bin/python benchmarks/service.py [--clients 8] [--requests 300] [--rounds 2]
-        [--mix small|players] [--json OUT]
+        [--mix small|players] [--window 0] [--json OUT]
 """
 
 from __future__ import annotations
@@ -120,13 +120,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--mix", choices=["small", "players"], default="small")
+    parser.add_argument("--window", type=float, default=0.0, help="the batched server's --batch-window-ms")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     photos = photos_of(args.mix)
     load_before = os.getloadavg()[0]
 
     runs: dict[str, list[dict[str, float]]] = {"unbatched": [], "batched": []}
-    options = {"unbatched": ["--batch-window-ms", "-1"], "batched": []}
+    options = {"unbatched": [], "batched": ["--batch-window-ms", str(args.window)]}
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "gallery"
 

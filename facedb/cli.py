@@ -400,7 +400,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from facedb.keys import KeyStore
     from facedb.service import ServiceSettings, create_app
-    from facedb.service.batching import DEFAULT_WINDOW_MS
 
     db = _open_db(args)
     if not any(k.revoked_at is None for k in KeyStore(db.store).list()):
@@ -415,13 +414,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_request_bytes=None if args.max_request_mb is None else args.max_request_mb * 1024 * 1024,
         auth_failures=args.auth_failures,
         auth_window_seconds=args.auth_window,
-        batch_window_ms=(
-            DEFAULT_WINDOW_MS
-            if args.batch_window_ms is None
-            else None
-            if args.batch_window_ms < 0
-            else args.batch_window_ms
-        ),
+        batch_window_ms=args.batch_window_ms,
         workers=args.workers,
     )
     print(
@@ -751,9 +744,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help=(
-            "how long identify requests wait for others to share a recognizer batch "
-            "(default 0: a batch holds the requests queued meanwhile; -1: no batching, "
-            "a thread per request)"
+            "share recognizer batches between identify requests, held open this long for "
+            "more (0: only the requests queued meanwhile; default: off, each request alone)"
         ),
     )
     p.add_argument(

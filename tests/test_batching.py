@@ -66,7 +66,7 @@ def test_batched_answers_are_the_unbatched_ones(
         with_batches = identify_all(batched.url, key, photos)
     finally:
         batched.stop()
-    alone = Server(db, "--batch-window-ms", "-1")
+    alone = Server(db)  # the default: no batches
     try:
         without = identify_all(alone.url, key, photos)
     finally:
@@ -93,7 +93,7 @@ def _blank_png() -> bytes:
 @pytest.fixture(scope="module")
 def recognition(engine: facedb.FaceEngine) -> Iterator[Recognition]:
     # The longest window there is: every request of a test lands in one batch.
-    r = Recognition(engine, workers=2, window_ms=1000)
+    r = Recognition(engine, window_ms=1000)
     yield r
     r.close()
 
@@ -146,7 +146,7 @@ def test_identify_of_a_photo_that_cannot_be_read_is_an_image_error(recognition: 
 def test_bad_batch_settings_are_refused_up_front(gallery: tuple[Path, str]) -> None:
     for bad in ({"batch_window_ms": 5000.0}, {"batch_window_ms": -1.0}, {"workers": 0}):
         with pytest.raises(facedb.ConfigError):
-            ServiceSettings(**bad)  # type: ignore[arg-type]
+            ServiceSettings(**bad)
     db, _ = gallery
     done = subprocess.run(
         [str(FACEDB), "--db", str(db), "serve", "--batch-window-ms", "5000"],

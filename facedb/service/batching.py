@@ -33,10 +33,7 @@ from facedb.errors import ConfigError
 __all__ = ["DEFAULT_WINDOW_MS", "MAX_CROPS", "Recognition"]
 
 #: How long a batch is held open for more requests after its first one, by default: not at
-#: all. A batch still holds every request that queued while the recognizer ran the last one,
-#: which under load is several; waiting longer bought nothing on 2 cores (measured with
-#: benchmarks/service.py: the recognizer's cost per face does not fall with the batch size
-#: there, 20.6 ms at 1 face, 20.9 at 4, 23.9 at 22), and costs every request the wait.
+#: all; a batch then holds every request that queued while the recognizer ran the last one.
 DEFAULT_WINDOW_MS = 0.0
 #: Most crops in one recognizer batch (the engine's own batch bound).
 MAX_CROPS = 32
@@ -57,7 +54,8 @@ class Recognition:
 
     Args:
         engine: the gallery's engine.
-        workers: threads for decoding, detection and answering; default: the cores.
+        pool: the threads for decoding, detection and answering (the service's); default: a
+            pool of its own, one thread per core, shut down by :meth:`close`.
         window_ms: how long a recognizer batch waits for more requests after its first
             (0 sends each request's faces at once, still through the batch thread).
         max_crops: most faces in one recognizer batch.
@@ -67,12 +65,10 @@ class Recognition:
         self,
         engine: FaceEngine,
         *,
-        workers: int | None = None,
+        pool: ThreadPoolExecutor | None = None,
         window_ms: float = DEFAULT_WINDOW_MS,
         max_crops: int = MAX_CROPS,
     ) -> None:
-        if workers is not None and workers < 1:
-            raise ConfigError(f"workers must be at least 1, got {workers}")
         if not 0 <= window_ms <= 1000:
             raise ConfigError(f"the batch window must be between 0 and 1000 ms, got {window_ms}")
         if max_crops < 1:
@@ -80,8 +76,8 @@ class Recognition:
         self.engine = engine
         self.window = window_ms / 1000
         self.max_crops = max_crops
-        self.workers = workers or os.cpu_count() or 1
-        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="facedb-work")
+        self._own_pool = pool is None
+        self.pool = pool or ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="facedb-work")
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._thread = threading.Thread(target=self._batches, name="facedb-batch", daemon=True)
         self._thread.start()
@@ -172,7 +168,8 @@ class Recognition:
         """Finishes the batches under way and stops the threads."""
         self._queue.put(None)
         self._thread.join(timeout=30)
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self._own_pool:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _embed_alone(pending: _Pending, engine: FaceEngine) -> None:

@@ -3,14 +3,16 @@ checks, the upload readers and the lock that serialises writes."""
 
 # No `from __future__ import annotations`: FastAPI reads the dependencies' annotations at run
 # time.
+import asyncio
 import functools
+import os
 import threading
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
@@ -19,7 +21,7 @@ from facedb.errors import ConfigError, Forbidden, ImageTooLarge, Unauthorized
 from facedb.gallery import FaceDB
 from facedb.http_guard import MISSING_KEY
 from facedb.keys import ApiKey
-from facedb.service.batching import DEFAULT_WINDOW_MS, Recognition
+from facedb.service.batching import Recognition
 
 __all__ = ["FORM_ROOM", "SEARCH_BYTES", "Service", "ServiceSettings"]
 
@@ -42,11 +44,15 @@ class ServiceSettings:
         auth_window_seconds: the window in which those failures are counted (and how long
             the address is refused).
         max_tracked_clients: how many client addresses the rate limit remembers at most.
-        batch_window_ms: how long a recognizer batch waits for other identify requests
-            after its first (see :mod:`facedb.service.batching`); None: no batching, each
-            request detects on a thread of its own, as before batching was built.
-        workers: threads for the CPU-bound work of identify, verify and enroll; default:
-            one per core.
+        batch_window_ms: None (the default): each identify request runs the recognizer on
+            its own faces. A number: identify requests share recognizer batches, held open
+            that long for more requests after the first (see
+            :mod:`facedb.service.batching`). Off by default because on 2 cores it bought
+            nothing (benchmarks/service.py: 0.90-0.97x the requests/s): the recognizer's
+            cost per face does not fall with the batch size there (20.6 ms at 1 face, 20.9
+            at 4, 23.9 at 22); where it does (more cores a session, a GPU), turn it on.
+        workers: the fixed pool of threads for the CPU-bound work of identify, verify and
+            enrollment; default: one per core.
     """
 
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -55,7 +61,7 @@ class ServiceSettings:
     auth_failures: int = 10
     auth_window_seconds: float = 60.0
     max_tracked_clients: int = 10_000
-    batch_window_ms: float | None = DEFAULT_WINDOW_MS
+    batch_window_ms: float | None = None
     workers: int | None = None
 
     def __post_init__(self) -> None:
@@ -144,6 +150,7 @@ class Service:
         )
     )
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False)
     _recognition: Recognition | None = field(default=None, init=False)
     _recognition_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     read: DependsParam = field(init=False)
@@ -160,33 +167,41 @@ class Service:
         self.admin = Depends(_needs(self.api_key, "admin"))
 
     @property
+    def pool(self) -> ThreadPoolExecutor:
+        """The fixed pool for CPU-bound work (``workers`` threads), made on first use."""
+        with self._recognition_lock:
+            if self._pool is None:
+                workers = self.settings.workers or os.cpu_count() or 1
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="facedb-work")
+            return self._pool
+
+    @property
     def recognition(self) -> Recognition | None:
-        """The worker pool and recognizer batches, made on first use; None when batching is
-        off (``batch_window_ms=None``)."""
+        """The recognizer batches, made on first use; None when batching is off (the
+        default: ``batch_window_ms=None``)."""
         window = self.settings.batch_window_ms
         if window is None:
             return None
+        pool = self.pool
         with self._recognition_lock:
             if self._recognition is None:
-                self._recognition = Recognition(
-                    self.db.engine, workers=self.settings.workers, window_ms=window
-                )
+                self._recognition = Recognition(self.db.engine, pool=pool, window_ms=window)
             return self._recognition
 
     async def work(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``func(*args, **kwargs)``, CPU-bound: on the worker pool (or, with batching
-        off, a thread of its own)."""
-        recognition = self.recognition
-        if recognition is None:
-            return await run_in_threadpool(func, *args, **kwargs)
-        return await recognition.run(functools.partial(func, *args, **kwargs))
+        """``func(*args, **kwargs)``, CPU-bound, on the fixed pool."""
+        call = functools.partial(func, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
 
     def close(self) -> None:
-        """Stops the worker pool and the batch thread (the app's shutdown)."""
+        """Stops the batch thread and the pool (the app's shutdown)."""
         with self._recognition_lock:
             if self._recognition is not None:
                 self._recognition.close()
                 self._recognition = None
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
 
     def locked(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Calls ``func`` holding the write lock: one write at a time, reads go on."""

@@ -41,10 +41,10 @@ def router(service: Service) -> APIRouter:
         data = await service.photo_bytes(photo)
         recognition = service.recognition
         if recognition is None:
-            results = await run_in_threadpool(db.identify, data, k)
+            results = await service.work(db.identify, data, k)
         else:
             faces = await recognition.faces(data)
-            results = await recognition.run(db.identify_faces, faces, k)
+            results = await service.work(db.identify_faces, faces, k)
         return photo_json(photo.filename or "", results)
 
     @routes.post(
