@@ -57,7 +57,8 @@ class Recognition:
         pool: the threads for decoding, detection and answering (the service's); default: a
             pool of its own, one thread per core, shut down by :meth:`close`.
         window_ms: how long a recognizer batch waits for more requests after its first
-            (0 sends each request's faces at once, still through the batch thread).
+            (0: no waiting; the batch holds the requests that queued while the recognizer
+            ran the last one).
         max_crops: most faces in one recognizer batch.
     """
 
