@@ -12,8 +12,9 @@ NATIVE_SOURCES := $(wildcard rust/*.rs) Cargo.toml Cargo.lock pyproject.toml
 
 venv: $(VENV)/.installed
 
-# The venv holds maturin; `maturin develop` then installs facedb's dependencies (and the
-# dev extra: test and lint tools) from pyproject.toml, the one list of them.
+# The venv holds maturin; `maturin develop` then installs facedb's dependencies with every
+# extra (service, postgres, milvus, video) and the dev one (test and lint tools) from
+# pyproject.toml, the one list of them.
 $(VENV)/.installed:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +25,7 @@ $(VENV)/.installed:
 build: $(VENV)/.built
 
 $(VENV)/.built: $(VENV)/.installed $(NATIVE_SOURCES)
-	$(VENV)/bin/maturin develop --release --quiet --extras dev
+	$(VENV)/bin/maturin develop --release --quiet --extras all,dev
 	touch $@
 
 demo: build

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedb.errors import ConfigError
+from facedb.extras import load
 from facedb.gallery import FaceDB
 from facedb.results import Identification, Person
 from facedb.store import template_array
@@ -476,10 +477,7 @@ class LatestFrame:
 
 
 def _open(source: str) -> tuple[Any, bool]:
-    try:
-        import cv2
-    except ImportError as e:  # pragma: no cover - opencv is a dependency
-        raise ConfigError("facedb watch needs OpenCV: pip install opencv-python-headless") from e
+    cv2 = load("cv2", "video", "watching a video or camera")
     target: int | str = int(source) if source.isdigit() else source
     # OpenCV logs its own warnings for a source it cannot open (one per backend it tries):
     # facedb's error below says it once, in facedb's words.
@@ -561,9 +559,8 @@ def _frames(
 ) -> Generator[tuple[float | None, NDArray[np.uint8]], None, None]:
     """Sampled frames of a video file, camera index or stream URL: (seconds into a file, or
     None for a live source; the BGR frame)."""
-    import cv2
-
     capture, live = _open(source)
+    cv2 = load("cv2", "video", "watching a video or camera")
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     try:
         if live:

@@ -389,6 +389,9 @@ def cmd_copy(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
+    from facedb.extras import require
+
+    require("service", "facedb serve")
     import uvicorn
 
     # The service logs what an error answer leaves out (the exception, with the request id).

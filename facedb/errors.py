@@ -24,6 +24,7 @@ __all__ = [
     "ImageTooLarge",
     "IndexUnavailable",
     "KeyNotFound",
+    "MissingExtra",
     "ModelError",
     "MultipleFacesError",
     "NoFaceError",
@@ -168,6 +169,23 @@ class ConfigError(FaceDBError, ValueError):
     code = "invalid_config"
     http_status = 422
     exit_code = 2
+
+
+class MissingExtra(FaceDBError, ImportError):
+    """A part of facedb whose packages are not installed: the message names the extra that
+    brings them (``pip install 'facedb-rs[service]'``).
+
+    Attributes:
+        extra: the extra's name (``service``, ``postgres``, ``milvus``, ``video``).
+    """
+
+    code = "missing_extra"
+    http_status = 500
+    exit_code = 2
+
+    def __init__(self, message: str, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class RetryLater(FaceDBError):

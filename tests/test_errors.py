@@ -138,3 +138,21 @@ def test_a_refusal_says_enroll_anyway_in_the_caller_s_terms() -> None:
     e = facedb.EnrollmentRefused("nothing enrolled: a.jpg: a likely mislabel (force=True to enroll)")
     assert e.message_for("--force").endswith("(--force to enroll)")
     assert "force=True" in str(e), "Python callers read Python's spelling"
+
+
+def test_a_missing_extra_names_its_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from facedb.extras import load
+
+    with pytest.raises(facedb.MissingExtra) as caught:
+        load("facedb_no_such_module", "video", "watching a video")
+    assert isinstance(caught.value, ImportError) and caught.value.extra == "video"
+    assert str(caught.value) == (
+        "watching a video needs the 'video' extra (facedb_no_such_module is not installed): "
+        "pip install 'facedb-rs[video]'"
+    )
+    # A module that is there but fails on an import of its own is not a missing extra.
+    (tmp_path / "half_installed.py").write_text("import facedb_also_missing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="facedb_also_missing") as other:
+        load("half_installed", "video", "watching a video")
+    assert not isinstance(other.value, facedb.MissingExtra)

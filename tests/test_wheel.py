@@ -1,38 +1,82 @@
-"""facedb installed the way users install it: a wheel built by maturin, in a fresh venv,
-used from a folder outside the repository (models, migrations and the CLI must be found)."""
+"""facedb installed the way users install it: the wheel built by maturin, in fresh venvs
+outside the repository, once with the core alone (and the oldest onnxruntime it accepts) and
+once with every extra (and the newest), used from a folder outside the repository (models,
+migrations and the CLI must be found; a part whose extra is missing says which extra)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
+import tomllib
 from pathlib import Path
 
+import httpx
 import pytest
 
-from .helpers import ROOT, run_command
+from .helpers import ROOT, free_port, run_command
+
+#: The oldest onnxruntime the core accepts (pyproject.toml's lower bound).
+OLDEST_ONNXRUNTIME = "1.19.0"
+#: What the core alone must not bring.
+EXTRA_MODULES = ("fastapi", "uvicorn", "multipart", "psycopg", "pymilvus", "cv2")
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A venv outside the repository with the freshly built wheel installed; its bin folder."""
-    base = tmp_path_factory.mktemp("wheel")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built once."""
+    out = tmp_path_factory.mktemp("dist")
     maturin = Path(sys.executable).with_name("maturin")
     subprocess.run(
-        [str(maturin), "build", "--release", "--quiet", "--out", str(base / "dist")],
-        cwd=ROOT,
-        check=True,
-        timeout=900,
+        [str(maturin), "build", "--release", "--quiet", "--out", str(out)], cwd=ROOT, check=True, timeout=900
     )
-    (wheel,) = (base / "dist").glob("facedb-*.whl")
+    (built,) = out.glob("facedb_rs-*.whl")
+    return built
+
+
+def venv_with(base: Path, *requirements: str) -> Path:
+    """A fresh venv in `base` with these installed; its bin folder."""
     subprocess.run([sys.executable, "-m", "venv", str(base / "venv")], check=True, timeout=300)
     pip = base / "venv" / "bin" / "pip"
-    subprocess.run([str(pip), "install", "--quiet", str(wheel)], check=True, timeout=900)
+    subprocess.run([str(pip), "install", "--quiet", *requirements], check=True, timeout=900)
     return base / "venv" / "bin"
 
 
-def test_wheel_has_no_top_level_migrations(installed: Path) -> None:
-    site = next((installed.parent / "lib").glob("python3*/site-packages"))
+@pytest.fixture(scope="module")
+def core(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """`pip install facedb-rs` with the oldest onnxruntime it accepts."""
+    return venv_with(tmp_path_factory.mktemp("core"), str(wheel), f"onnxruntime=={OLDEST_ONNXRUNTIME}")
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """`pip install 'facedb-rs[all]'` (the newest of everything it accepts)."""
+    return venv_with(tmp_path_factory.mktemp("all"), f"{wheel}[all]")
+
+
+def clean_env(bin_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def python(bin_dir: Path, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_command([str(bin_dir / "python"), "-c", code], cwd=cwd, env=clean_env(bin_dir), timeout=300)
+
+
+def test_the_all_extra_is_every_extra() -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    parts = {name: set(extras[name]) for name in ("service", "postgres", "milvus", "video")}
+    assert set(extras["all"]) == set().union(*parts.values())
+    from facedb.extras import DISTRIBUTION, EXTRAS
+
+    assert set(EXTRAS) == set(parts)
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"] == DISTRIBUTION
+
+
+def test_wheel_has_no_top_level_migrations(core: Path) -> None:
+    site = next((core.parent / "lib").glob("python3*/site-packages"))
     assert not (site / "migrations").exists()
     assert (site / "facedb" / "migrations" / "env.py").is_file()
     assert (site / "facedb" / "py.typed").is_file() and (site / "facedb" / "_native.pyi").is_file()
@@ -40,9 +84,25 @@ def test_wheel_has_no_top_level_migrations(installed: Path) -> None:
     assert (site / "facedb" / "priors.json").is_file()
 
 
-def test_installed_package_works_from_elsewhere(installed: Path, tmp_path: Path, wheel_photos: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["PATH"] = f"{installed}{os.pathsep}{env.get('PATH', '')}"
+def extras_and_runtime(bin_dir: Path, cwd: Path) -> tuple[list[str], str]:
+    """Which of the extras' modules a venv has, and its onnxruntime version."""
+    code = (
+        "import importlib.metadata as m, importlib.util as u\n"
+        f"print(' '.join(n for n in {EXTRA_MODULES!r} if u.find_spec(n)))\n"
+        "print(m.version('onnxruntime'))\n"
+    )
+    done = python(bin_dir, code, cwd)
+    assert done.returncode == 0, done.stderr
+    present, version = done.stdout.split("\n")[:2]
+    return present.split(), version
+
+
+def test_the_core_install_is_small(core: Path, tmp_path: Path) -> None:
+    assert extras_and_runtime(core, tmp_path) == ([], OLDEST_ONNXRUNTIME)
+
+
+def test_installed_package_works_from_elsewhere(core: Path, tmp_path: Path, wheel_photos: Path) -> None:
+    """The core alone, on the oldest onnxruntime: the engine, a gallery, the CLI."""
     code = (
         "import facedb, sys\n"
         "assert 'site-packages' in facedb.__file__, facedb.__file__\n"
@@ -52,28 +112,94 @@ def test_installed_package_works_from_elsewhere(installed: Path, tmp_path: Path,
         f"faces = facedb.detect({str(wheel_photos / 'players.jpg')!r})\n"
         "print(len(faces))\n"
     )
-    result = run_command(
-        [str(installed / "python"), "-c", code],
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-    )
+    result = python(core, code, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "22"
     gallery = tmp_path / "g"
-    cli = [str(installed / "facedb"), "--db", str(gallery)]
+    cli = [str(core / "facedb"), "--db", str(gallery)]
+    env = clean_env(core)
     enrolled = run_command(
-        [*cli, "enroll", "Yao Ming", str(wheel_photos / "yaoming.jpg")],
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
+        [*cli, "enroll", "Yao Ming", str(wheel_photos / "yaoming.jpg")], cwd=tmp_path, env=env, timeout=300
     )
     assert enrolled.returncode == 0, enrolled.stderr
     found = run_command(
-        [*cli, "identify", str(wheel_photos / "players.jpg")],
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
+        [*cli, "identify", str(wheel_photos / "players.jpg")], cwd=tmp_path, env=env, timeout=300
     )
     assert found.returncode == 0, found.stderr
     assert found.stdout.count("Yao Ming (id 1)") == 1
+
+
+def test_a_part_without_its_extra_names_the_extra(core: Path, tmp_path: Path, wheel_photos: Path) -> None:
+    env = clean_env(core)
+    made = run_command(
+        [
+            str(core / "facedb"),
+            "--db",
+            str(tmp_path / "g"),
+            "enroll",
+            "Yao Ming",
+            str(wheel_photos / "yaoming.jpg"),
+        ],
+        cwd=tmp_path,
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    serve = run_command([str(core / "facedb"), "--db", str(tmp_path / "g"), "serve"], cwd=tmp_path, env=env)
+    assert serve.returncode == 2 and "Traceback" not in serve.stderr, serve.stderr
+    assert "pip install 'facedb-rs[service]'" in serve.stderr
+    watch = run_command(
+        [str(core / "facedb"), "--db", str(tmp_path / "g"), "watch", str(tmp_path / "door.avi")],
+        cwd=tmp_path,
+        env=env,
+    )
+    assert watch.returncode == 2 and "pip install 'facedb-rs[video]'" in watch.stderr, watch.stderr
+    code = (
+        "import facedb\n"
+        "def extra(call):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except facedb.MissingExtra as e:\n"
+        '        assert isinstance(e, ImportError) and f"facedb-rs[{e.extra}]" in str(e), e\n'
+        "        return e.extra\n"
+        "def service():\n"
+        "    import facedb.service\n"
+        "print(extra(service))\n"
+        "print(extra(lambda: facedb.FaceDB(url='postgresql+psycopg://u@127.0.0.1:9/x')))\n"
+        f"print(extra(lambda: facedb.FaceDB({str(tmp_path / 'm')!r}, vectors='milvus://127.0.0.1:9/c')))\n"
+    )
+    done = python(core, code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["service", "postgres", "milvus"]
+
+
+def test_the_all_extra_serves(full: Path, tmp_path: Path, wheel_photos: Path) -> None:
+    env = clean_env(full)
+    present, version = extras_and_runtime(full, tmp_path)
+    assert present == list(EXTRA_MODULES) and tuple(int(p) for p in version.split(".")[:2]) >= (1, 32), (
+        version
+    )
+    gallery = str(tmp_path / "g")
+    cli = [str(full / "facedb"), "--db", gallery]
+    assert (
+        run_command([*cli, "enroll", "Yao Ming", str(wheel_photos / "yaoming.jpg")], env=env).returncode == 0
+    )
+    port = free_port()
+    with open(tmp_path / "serve.log", "w") as log:
+        server = subprocess.Popen(
+            [*cli, "serve", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=log, env=env
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None and time.monotonic() < deadline, (
+                    tmp_path / "serve.log"
+                ).read_text()
+                time.sleep(0.2)
+        assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+    finally:
+        server.terminate()
+        server.wait(30)

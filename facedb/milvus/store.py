@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from facedb.errors import GalleryError, VectorStoreUnavailable
+from facedb.extras import load
 from facedb.milvus.failures import failure_reason, is_unavailable
 from facedb.milvus.settings import (
     READY_SECONDS,
@@ -69,7 +70,7 @@ class SyncedMilvus:
         *,
         read_only: bool = False,
     ) -> None:
-        from pymilvus import MilvusClient
+        MilvusClient = load("pymilvus", "milvus", "a Milvus vector store").MilvusClient  # noqa: N806
 
         self.settings = settings
         self.dimension = dimension

@@ -17,7 +17,11 @@ router a resource: ``health``, ``people``, ``recognition`` (identify, verify, se
 ``attendance`` (sightings, attendance). Answers are shaped by facedb.serialize, as the CLI's.
 """
 
-from facedb.service.app import create_app
-from facedb.service.context import ServiceSettings
+from facedb.extras import require
+
+require("service", "the HTTP service (facedb.service)")
+
+from facedb.service.app import create_app  # noqa: E402
+from facedb.service.context import ServiceSettings  # noqa: E402
 
 __all__ = ["ServiceSettings", "create_app"]

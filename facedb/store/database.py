@@ -33,7 +33,8 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
-from facedb.errors import DatabaseUnavailable, GalleryError, ReadOnlyGallery
+from facedb.errors import DatabaseUnavailable, GalleryError, MissingExtra, ReadOnlyGallery
+from facedb.extras import DISTRIBUTION
 from facedb.store.schema import check_revision, current_revision, migrate, serialize
 
 __all__ = ["Database", "core_table", "insert_many", "normalise_url", "sqlite_url", "utc_now"]
@@ -46,7 +47,6 @@ SUPPORTED = "SQLite (sqlite:///relative/path.db, sqlite:////absolute/path.db) or
 
 #: The Python package each known driver needs (named in the error when it is missing).
 _DRIVER_PACKAGES = {
-    "psycopg": "psycopg[binary]",
     "psycopg2": "psycopg2-binary",
     "pg8000": "pg8000",
     "asyncpg": "asyncpg",
@@ -190,6 +190,12 @@ class Database:
             raise
         except (ImportError, NoSuchModuleError) as e:
             driver = parsed.get_driver_name()
+            if driver == "psycopg":  # the driver facedb tests, brought by an extra
+                raise MissingExtra(
+                    f"cannot open {self.safe_url}: PostgreSQL through psycopg needs the 'postgres' "
+                    f"extra: pip install '{DISTRIBUTION}[postgres]'",
+                    "postgres",
+                ) from None
             package = _DRIVER_PACKAGES.get(driver, f"the {driver} driver")
             raise GalleryError(
                 f"cannot open {self.safe_url}: its driver {driver!r} is not installed "
