@@ -308,9 +308,7 @@ class Watcher:
         if due:
             faces = engine.embed(frame, [d for _, d, _ in due])
             self.embedded += len(faces)
-            for (track, _, merit), r in zip(
-                due, self.db._identify_faces(faces, 5, self.db.threshold), strict=True
-            ):
+            for (track, _, merit), r in zip(due, self.db.identify_faces(faces, 5), strict=True):
                 track.embedded_at, track.embedded_merit = at, merit
                 self._identified(track, r, at)
         self.samples += 1
@@ -595,7 +593,19 @@ def watch(
     """Watches a video file (to its end), a camera index or a stream URL (until ``duration``
     seconds or Ctrl-C) and logs visits; returns the visits started. A live source is read
     by a thread that keeps only the newest frame; pass a ``watcher`` to read how many frames
-    were skipped (:attr:`Watcher.skipped`) and how many were processed."""
+    were skipped (:attr:`Watcher.skipped`) and how many were processed; its settings are
+    the ones in force (``settings`` may be left out, or must be the same).
+
+    Raises:
+        ConfigError: ``settings`` and the watcher's settings differ.
+    """
+    if watcher is not None:
+        if settings is not None and settings != watcher.settings:
+            raise ConfigError(
+                "watch was given settings and a watcher with other settings: pass the settings "
+                "to the Watcher only"
+            )
+        settings = watcher.settings
     settings = settings or WatchSettings()
     start = start or datetime.now(UTC)
     watcher = watcher or Watcher(db, source, settings)

@@ -464,3 +464,12 @@ def test_a_stalled_live_source_ends_at_the_duration() -> None:
     began = time.monotonic()
     assert list(_live_frames(Stalled(), 5.0, None, until=began + 1.0)) == []
     assert time.monotonic() - began < 8
+
+
+def test_watch_refuses_settings_other_than_its_watchers(gallery: facedb.FaceDB, team_video: Path) -> None:
+    """The watcher's settings are the ones in force; other ones passed beside it were half
+    used (the rate from one, the vote from the other)."""
+    watcher = Watcher(gallery, str(team_video), WatchSettings(rate=5))
+    with pytest.raises(facedb.ConfigError, match="other settings"):
+        watch(gallery, str(team_video), WatchSettings(rate=2), watcher=watcher)
+    assert watcher.logged == []
