@@ -30,7 +30,7 @@ DISTRIBUTION = "facedb-rs"
 
 #: Each extra's top-level modules, as imported.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "service": ("fastapi", "uvicorn", "multipart", "fastapi_offline"),
+    "service": ("fastapi", "uvicorn", "python_multipart", "fastapi_offline"),
     "postgres": ("psycopg",),
     "milvus": ("pymilvus",),
     "video": ("cv2",),

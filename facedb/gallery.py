@@ -49,6 +49,7 @@ from facedb.errors import (
     PersonNotFound,
     ReadOnlyGallery,
 )
+from facedb.extras import require
 from facedb.feedback import Feedback
 from facedb.folders import FolderImport, import_folder
 from facedb.idempotency import IDEMPOTENCY_KEEP, enrollment_record, replay
@@ -165,6 +166,8 @@ class FaceDB(Feedback):
         self._closed = False
 
         self.read_only = bool(read_only)
+        if where.vectors is not None and where.vectors.startswith("milvus://"):
+            require("milvus", "a Milvus vector store")  # before a gallery is made for it
         if where.folder is not None:
             prepare_folder(where.folder, read_only=self.read_only, create=create)
             self.location = str(where.folder)

@@ -20,7 +20,7 @@ from .helpers import ROOT, free_port, run_command
 #: The oldest onnxruntime the core accepts (pyproject.toml's lower bound).
 OLDEST_ONNXRUNTIME = "1.19.0"
 #: What the core alone must not bring.
-EXTRA_MODULES = ("fastapi", "uvicorn", "multipart", "psycopg", "pymilvus", "cv2")
+EXTRA_MODULES = ("fastapi", "uvicorn", "python_multipart", "psycopg", "pymilvus", "cv2")
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +170,7 @@ def test_a_part_without_its_extra_names_the_extra(core: Path, tmp_path: Path, wh
     done = python(core, code, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["service", "postgres", "milvus"]
+    assert not (tmp_path / "m").exists(), "a gallery was made for a vector store that cannot open"
 
 
 def test_the_all_extra_serves(full: Path, tmp_path: Path, wheel_photos: Path) -> None:

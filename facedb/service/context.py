@@ -48,9 +48,10 @@ class ServiceSettings:
             its own faces. A number: identify requests share recognizer batches, held open
             that long for more requests after the first (see
             :mod:`facedb.service.batching`). Off by default because on 2 cores it bought
-            nothing (benchmarks/service.py: 0.90-0.97x the requests/s): the recognizer's
-            cost per face does not fall with the batch size there (20.6 ms at 1 face, 20.9
-            at 4, 23.9 at 22); where it does (more cores a session, a GPU), turn it on.
+            nothing (benchmarks/service.py: 0.90-1.01x the requests/s, a worse p99): the
+            recognizer's cost per face does not fall with the batch size there (20.6 ms at
+            1 face, 20.9 at 4, 23.9 at 22); where it does (more cores a session, a GPU),
+            turn it on.
         workers: the fixed pool of threads for the CPU-bound work of identify, verify and
             enrollment; default: one per core.
     """
