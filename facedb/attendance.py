@@ -155,6 +155,12 @@ class _Track:
     embedded_merit: float = 0.0
 
 
+def _keep_best(seen: dict[str, _Seen], key: str, entry: _Seen) -> None:
+    """Keeps, per person in a sample, the sighting of highest similarity."""
+    if key not in seen or entry.similarity > seen[key].similarity:
+        seen[key] = entry
+
+
 def _merit(bbox: NDArray[np.float32], score: float) -> float:
     """How good a detection is for recognition, to spot a markedly better face: the
     detector's score times the box's side."""
@@ -262,9 +268,7 @@ class Watcher:
         for r in results:
             entry = _Seen(r.person, r.similarity, [float(v) for v in r.face.bbox], r.face.embedding)
             if r.person is not None:
-                key = f"p{r.person.id}"
-                if key not in seen or r.similarity > seen[key].similarity:
-                    seen[key] = entry
+                _keep_best(seen, f"p{r.person.id}", entry)
             elif r.status == "unknown":  # not ambiguous, not too poor to tell a stranger
                 stranger = self._stranger_for(r.face.embedding, at)
                 seen.setdefault(stranger.key, entry)
@@ -321,9 +325,11 @@ class Watcher:
                 track.key = track.stranger.key
                 if track.stranger.id is None and all(x is not track.stranger for x in self._strangers):
                     self._strangers.append(track.stranger)  # pruned while the track was lost
-            entry = _Seen(track.person, track.similarity, [float(v) for v in d.bbox], track.template)
-            if track.key not in seen or entry.similarity > seen[track.key].similarity:
-                seen[track.key] = entry
+            _keep_best(
+                seen,
+                track.key,
+                _Seen(track.person, track.similarity, [float(v) for v in d.bbox], track.template),
+            )
         return self._vote(at, seen)
 
     def _identified(self, track: _Track, r: Identification, at: datetime) -> None:
@@ -474,8 +480,8 @@ class LatestFrame:
             return frame
 
 
-def _open(source: str) -> tuple[Any, bool]:
-    cv2 = load("cv2", "video", "watching a video or camera")
+def _open(source: str, cv2: Any) -> tuple[Any, bool]:
+    """The opened capture of a source, and whether it is live (a camera or a stream)."""
     target: int | str = int(source) if source.isdigit() else source
     # OpenCV logs its own warnings for a source it cannot open (one per backend it tries):
     # facedb's error below says it once, in facedb's words.
@@ -557,8 +563,8 @@ def _frames(
 ) -> Generator[tuple[float | None, NDArray[np.uint8]], None, None]:
     """Sampled frames of a video file, camera index or stream URL: (seconds into a file, or
     None for a live source; the BGR frame)."""
-    capture, live = _open(source)
     cv2 = load("cv2", "video", "watching a video or camera")
+    capture, live = _open(source, cv2)
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     try:
         if live:
