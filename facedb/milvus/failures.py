@@ -40,5 +40,11 @@ def is_unavailable(e: Exception) -> bool:
 
 def failure_reason(e: Exception) -> str:
     """pymilvus's message without the credentials a URI might carry."""
+    code, details = getattr(e, "code", None), getattr(e, "details", None)
+    if callable(code) and callable(details):  # a gRPC error: its str() is a multi-line repr
+        try:
+            return f"{getattr(code(), 'name', code())}: {details()}"[:500]
+        except Exception:
+            pass
     text = str(getattr(e, "message", "") or e)
     return text.splitlines()[0][:500] if text else type(e).__name__
