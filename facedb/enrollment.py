@@ -49,11 +49,13 @@ class Accepted:
     """A photo that passed the per-photo checks: its name, its face, its content hash.
 
     Compared by identity: two photos may share a name (two uploads called photo.jpg), and
-    comparing their faces' arrays has no truth value."""
+    comparing their faces' arrays has no truth value. ``index``: the photo's place in the
+    call (-1: not from a photo of the call)."""
 
     photo: str
     face: Face
     sha256: str | None
+    index: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +136,7 @@ class EnrollmentPolicy:
         refused: list[tuple[str, str]] = []
         skipped: list[tuple[str, str]] = []
         seen: set[str] = set()
-        for photo, digest, found in zip(names, hashes, detections, strict=True):
+        for index, (photo, digest, found) in enumerate(zip(names, hashes, detections, strict=True)):
             if digest is not None and (digest in known or digest in seen):
                 skipped.append((photo, ALREADY_ENROLLED))
                 continue
@@ -144,7 +146,7 @@ class EnrollmentPolicy:
                 continue
             if digest is not None:
                 seen.add(digest)
-            accepted.append(Accepted(photo, verdict, digest))
+            accepted.append(Accepted(photo, verdict, digest, index))
         return Screened(accepted, refused, skipped)
 
     def unlike_own(

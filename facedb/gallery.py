@@ -66,6 +66,7 @@ from facedb.results import (
 )
 from facedb.store import FaceInfo, Store
 from facedb.templates import check_matrix, unit_rows
+from facedb.thumbnails import pixels_of, thumbnail
 from facedb.vectors import open_vectors
 
 __all__ = ["FaceDB"]
@@ -140,6 +141,7 @@ class FaceDB(Feedback):
         vectors: str | None = None,
         read_only: bool = False,
         create: bool = True,
+        thumbnails: bool = True,
     ) -> None:
         where = parse_location(path, url, vectors)
         if threshold is not None:
@@ -161,6 +163,8 @@ class FaceDB(Feedback):
         self._calibration_generation = -1
         self._people_seen = 0
         self.ambiguity_margin = float(ambiguity_margin)
+        #: Whether a 112x112 JPEG of each new face is kept with it (for the web page).
+        self.thumbnails = bool(thumbnails)
         self.engine = engine or default_engine()
         self._lock = threading.RLock()
         self._closed = False
@@ -617,6 +621,7 @@ class FaceDB(Feedback):
                 f"nothing enrolled for {name!r}: {len(refused)} of {len(photos)} photo(s) refused: {lines}",
                 refused,
             )
+        pictures = dict(zip(accepted, self._thumbnails(photos, accepted), strict=True))
         with self.store.write() as s:
             if request_key is not None:
                 # Another process may have finished the same request since the lookup.
@@ -647,6 +652,7 @@ class FaceDB(Feedback):
                         image_sha256=a.sha256,
                         image_name=Path(a.photo).name[:1000],
                         quality=None if math.isnan(a.face.quality) else a.face.quality,
+                        thumbnail=pictures[a],
                     )
                     for a in fresh
                 ]
@@ -672,6 +678,19 @@ class FaceDB(Feedback):
         if generation is not None and templates is not None:
             self._after_write(added=added, vectors=templates, generation=generation)
         return result
+
+    def _thumbnails(self, photos: Sequence[ImageInput], faces: Sequence[Accepted]) -> list[bytes | None]:
+        """The thumbnail of each accepted face (None each when thumbnails are off)."""
+        if not self.thumbnails:
+            return [None] * len(faces)
+        out: list[bytes | None] = []
+        for a in faces:
+            try:
+                out.append(thumbnail(pixels_of(self.engine, photos[a.index]), a.face.landmarks))
+            except (FaceDBError, IndexError, TypeError, ValueError) as error:  # the face stays, unpictured
+                log.warning("no thumbnail for %s: %s", a.photo, error)
+                out.append(None)
+        return out
 
     def _gate(
         self,

@@ -105,6 +105,9 @@ class FaceRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     #: The face's quality score (0..1) when it was enrolled; None for imported templates.
     quality: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: A 112x112 JPEG of the aligned face, for the web page; None for imported templates
+    #: and in galleries made with ``thumbnails=False``. Biometric data: erased with the face.
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class ChangeRow(Base):
@@ -136,8 +139,10 @@ class ApiKeyRow(Base):
 
 
 class StrangerRow(Base):
-    """A face seen by a watch that matched nobody, kept to group its recurrences. Its
-    template is biometric data too: removed with `facedb forget-strangers`."""
+    """A group of faces that matched nobody: a stranger a watch saw, or a group found by
+    ``discover``. Its template (the mean of its faces', unit length) and its faces are
+    biometric data too: removed with `facedb forget-strangers`, or when it is named or
+    dismissed."""
 
     __tablename__ = "strangers"
     __table_args__ = ({"sqlite_autoincrement": True},)
@@ -146,6 +151,33 @@ class StrangerRow(Base):
     template: Mapped[bytes] = mapped_column(LargeBinary)
     first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: "watch" or "discover" (None: a stranger stored before groups had an origin, a watch's).
+    origin: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class StrangerFaceRow(Base):
+    """One face of a group (a stranger): the photo (or video source) it was seen in, where,
+    its template and its thumbnail."""
+
+    __tablename__ = "stranger_faces"
+    __table_args__ = (
+        Index("ix_stranger_faces_stranger", "stranger_id"),
+        Index("ix_stranger_faces_photo", "photo"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    stranger_id: Mapped[int] = mapped_column(Id, ForeignKey("strangers.id", ondelete="CASCADE"))
+    photo: Mapped[str] = mapped_column(String(1000))
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    det_score: Mapped[float] = mapped_column(Float)
+    quality: Mapped[float | None] = mapped_column(Float, nullable=True)
+    template: Mapped[bytes] = mapped_column(LargeBinary)
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class SightingRow(Base):

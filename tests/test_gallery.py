@@ -294,7 +294,12 @@ def test_removal_erases_templates_everywhere(tmp_path: Path, faces_dir: Path) ->
         from facedb.models import FaceRow
 
         blobs = {r.person_id: r.template for r in s.query(FaceRow)}
+        pictures = {r.person_id: r.thumbnail for r in s.query(FaceRow)}
     gone, stays = blobs[obama.id], blobs[kept.id]
+    # Thumbnails are pictures of the face: stored with it, erased with it.
+    picture_gone, picture_stays = pictures[obama.id], pictures[kept.id]
+    assert picture_gone and picture_gone.startswith(b"\xff\xd8") and picture_stays
+    assert files_containing(folder, picture_gone[-300:-100])
     # Negative examples are templates too: erased with their person, kept with the others.
     db.reject(unit_vector(11), obama)
     db.reject(unit_vector(12), kept)
@@ -307,8 +312,10 @@ def test_removal_erases_templates_everywhere(tmp_path: Path, faces_dir: Path) ->
     db.remove(obama)
     assert files_containing(folder, gone) == []
     assert files_containing(folder, rejected_bytes) == []
+    assert files_containing(folder, picture_gone[-300:-100]) == []
     # The scan can find a kept template: nothing hides by encoding.
     assert files_containing(folder, stays)
+    assert files_containing(folder, picture_stays[-300:-100])
     assert files_containing(folder, kept_rejection_bytes)
     with pytest.raises(facedb.PersonNotFound):
         db.get(obama.id)

@@ -31,6 +31,7 @@ class FaceInfo:
     image_sha256: str | None = None
     image_name: str | None = None
     quality: float | None = None
+    thumbnail: bytes | None = None
 
 
 class PersonFields(Protocol):
@@ -167,6 +168,7 @@ class PeopleQueries(Database):
                     "image_sha256": info.image_sha256,
                     "image_name": info.image_name,
                     "quality": info.quality,
+                    "thumbnail": info.thumbnail,
                     "created_at": now,
                 }
             )
