@@ -18,6 +18,7 @@ __all__ = [
     "FaceNotFound",
     "Forbidden",
     "GalleryError",
+    "GroupNotFound",
     "IdempotencyKeyReused",
     "ImageError",
     "ImageNotFound",
@@ -143,6 +144,15 @@ class SightingNotFound(FaceDBError, KeyError):
     """No sighting (a visit logged by watch) with that id."""
 
     code = "sighting_not_found"
+    http_status = 404
+    exit_code = 4
+
+
+class GroupNotFound(FaceDBError, KeyError):
+    """No group of unnamed faces (from discover, or a watch's stranger) with that id: it may
+    have been named or dismissed meanwhile."""
+
+    code = "group_not_found"
     http_status = 404
     exit_code = 4
 
