@@ -27,8 +27,10 @@ from numpy.typing import NDArray
 from facedb.errors import ConfigError
 from facedb.extras import load
 from facedb.gallery import FaceDB
+from facedb.grouping import Grouping
 from facedb.results import Identification, Person
-from facedb.store import template_array
+from facedb.store import GroupFaceInfo
+from facedb.thumbnails import pixels_of, thumbnail
 
 __all__ = [
     "AttendanceRow",
@@ -41,6 +43,10 @@ __all__ = [
     "sightings",
     "watch",
 ]
+
+
+#: The last-seen time of a stored stranger before the watch sees them (never pruned).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +126,7 @@ class _Visit:
     last_seen: datetime
 
 
-@dataclass
+@dataclass(eq=False)  # hashable by identity: the key of its group in the grouping
 class _Stranger:
     id: int | None  # None until it passes the vote and is stored
     template: NDArray[np.float32]
@@ -136,6 +142,8 @@ class _Seen:
     similarity: float
     bbox: list[float]
     template: NDArray[np.float32] | None
+    score: float = 1.0  # the detector's
+    picture: bytes | None = None  # a pending stranger's thumbnail, for its group's first face
 
 
 @dataclass
@@ -244,21 +252,19 @@ class Watcher:
         self._recent: deque[tuple[datetime, dict[str, _Seen]]] = deque(maxlen=self.settings.window)
         self._open: dict[str, _Visit] = {}
         self._strangers: list[_Stranger] = []
+        # The strangers' groups: the same incremental grouping as discover's (facedb.grouping).
+        self._groups = Grouping(self.db.facts.dimension, self.db.threshold)
         self._pending = 0
         self._tracks: list[_Track] = []
         self._next_track = 0
         self._extends: list[tuple[int, datetime, float, list[float], NDArray[np.float32] | None]] = []
         self._flushed = time.monotonic()
         with self.db.store.read() as s:
-            for row in self.db.store.strangers(s):
-                self._strangers.append(
-                    _Stranger(
-                        int(row.id),
-                        template_array(row.template, self.db.facts.dimension),
-                        row.last_seen,
-                        f"s{row.id}",
-                    )
-                )
+            for group_id, total, count, _ in self.db.store.group_state(s, self.db.facts.dimension):
+                unit = (total / np.linalg.norm(total)).astype(np.float32)
+                stranger = _Stranger(group_id, unit, _EPOCH, f"s{group_id}")
+                self._strangers.append(stranger)
+                self._groups.add_group(stranger, total, count)
 
     def observe(self, at: datetime, results: list[Identification]) -> list[Sighting]:
         """Takes one sampled frame's identifications; returns the visits it started."""
@@ -266,7 +272,9 @@ class Watcher:
         self.embedded += len(results)
         seen: dict[str, _Seen] = {}
         for r in results:
-            entry = _Seen(r.person, r.similarity, [float(v) for v in r.face.bbox], r.face.embedding)
+            entry = _Seen(
+                r.person, r.similarity, [float(v) for v in r.face.bbox], r.face.embedding, r.face.score
+            )
             if r.person is not None:
                 _keep_best(seen, f"p{r.person.id}", entry)
             elif r.status == "unknown":  # not ambiguous, not too poor to tell a stranger
@@ -325,10 +333,21 @@ class Watcher:
                 track.key = track.stranger.key
                 if track.stranger.id is None and all(x is not track.stranger for x in self._strangers):
                     self._strangers.append(track.stranger)  # pruned while the track was lost
+                    self._regroup(track.stranger)
+            picture = None
+            if track.stranger is not None and track.stranger.id is None and self.db.thumbnails:
+                picture = thumbnail(pixels_of(engine, frame), d.landmarks)
             _keep_best(
                 seen,
                 track.key,
-                _Seen(track.person, track.similarity, [float(v) for v in d.bbox], track.template),
+                _Seen(
+                    track.person,
+                    track.similarity,
+                    [float(v) for v in d.bbox],
+                    track.template,
+                    d.score,
+                    picture,
+                ),
             )
         return self._vote(at, seen)
 
@@ -373,20 +392,28 @@ class Watcher:
         return started
 
     def _stranger_for(self, embedding: NDArray[np.float32], at: datetime) -> _Stranger:
-        best, best_sim = None, self.db.threshold
-        for stranger in self._strangers:
-            sim = float(stranger.template @ embedding)
-            if sim >= best_sim:
-                best, best_sim = stranger, sim
-        if best is None:
+        """The stranger group a face goes to (a new, pending one when it is like none)."""
+        self._regroup(None)
+        pending = _Stranger(None, embedding.astype(np.float32), at, f"pending{self._pending + 1}")
+        best = self._groups.place(embedding, pending)
+        assert isinstance(best, _Stranger)
+        if best is pending:
             self._pending += 1
-            best = _Stranger(None, embedding.astype(np.float32), at, f"pending{self._pending}")
             self._strangers.append(best)
+        best.template = self._groups.centroid(best)
         best.last_seen = at
         # Pending strangers who were not confirmed by the vote in time are forgotten.
         horizon = at - timedelta(seconds=self.settings.window / self.settings.rate + 1)
+        for s in self._strangers:
+            if s.id is None and s.last_seen < horizon:
+                self._groups.remove(s)
         self._strangers = [s for s in self._strangers if s.id is not None or s.last_seen >= horizon]
         return best
+
+    def _regroup(self, stranger: _Stranger | None) -> None:
+        """A pending stranger pruned while its track was lost is back: its group too."""
+        if stranger is not None and stranger not in self._groups:
+            self._groups.add_group(stranger, stranger.template)
 
     def _start(self, key: str, first: datetime, at: datetime, r: _Seen, frames: int) -> Sighting:
         person_id = r.person.id if r.person is not None else None
@@ -398,6 +425,9 @@ class Watcher:
                 if stranger.id is None:
                     stranger.id = self.db.store.add_stranger(s, stranger.template, first, at)
                     stranger.key = f"s{stranger.id}"
+                    if r.template is not None:  # its first face, for the groups' page
+                        face = GroupFaceInfo(self.source, r.bbox, r.score, None, r.template, r.picture, at)
+                        self.db.store.add_group_faces(s, [stranger.id], [face])
                 stranger_id = stranger.id
             row_id = self.db.store.add_sighting(
                 s,

@@ -564,6 +564,81 @@ def cmd_forget_strangers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_discover(args: argparse.Namespace) -> int:
+    from facedb.discovery import expand_photos
+
+    total = len(expand_photos(args.paths))  # a mistyped path must not create a gallery
+    with _open_db(args, create=True) as db:
+        progress = _Progress(total, "discovering")
+
+        def step(done: int, _: int) -> None:
+            while progress.done < done:
+                progress.step("")
+
+        result = db.discover(args.paths, progress=step)
+        progress.close()
+        if args.json:
+            print(json.dumps(serialize.discovery_json(result), indent=2))
+            return 0
+        print(
+            f"looked at {result.photos} photo(s) ({result.already} discovered before): "
+            f"{result.faces} face(s), {len(result.named)} of enrolled people, "
+            f"{sum(g.size for g in result)} in {len(result)} group(s)"
+        )
+        for g in result:
+            rep = g.representative
+            where = f"e.g. {rep.photo}" if rep is not None else ""
+            print(f"  group {g.id}: {g.size} face(s), {where}")
+        for n in result.named:
+            print(f"  {n.person.name} (id {n.person.id}) in {n.photo}")
+        for photo, reason in result.skipped:
+            print(f"  skipped {photo}: {reason}")
+    return 0
+
+
+def cmd_groups(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        groups = db.groups()
+    if args.json:
+        print(json.dumps([serialize.group_json(g) for g in groups], indent=2))
+        return 0
+    rows = [["ID", "FACES", "ORIGIN", "LAST SEEN", "E.G."]]
+    for g in groups:
+        rep = g.representative
+        rows.append(
+            [
+                str(g.id),
+                str(g.size),
+                g.origin,
+                g.last_seen.isoformat(timespec="seconds"),
+                rep.photo if rep else "",
+            ]
+        )
+    _print_table(rows, sys.stdout)
+    return 0
+
+
+def cmd_name_group(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        result = db.name_group(args.group, args.name, force=args.force)
+    if args.json:
+        print(json.dumps(serialize.enrollment_json(result), indent=2))
+        return 0
+    p = result.person
+    print(
+        f"named group {args.group} {p.name} (id {p.id}): "
+        f"{len(result.added)} face(s) added, {p.face_count} in all"
+    )
+    return 0
+
+
+def cmd_dismiss_group(args: argparse.Namespace) -> int:
+    with _open_db(args) as db:
+        db.dismiss_group(args.group)
+    print(f"dismissed group {args.group}: its faces and thumbnails are erased")
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 
@@ -787,6 +862,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="ISO date or time (default: the end of the since day)")
     p.add_argument("--csv", action="store_true", help="print CSV")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("discover", cmd_discover, "find every face in photos: name the enrolled, group the rest")
+    p.add_argument("paths", nargs="+", metavar="PHOTOS", help="photos, folders or glob patterns")
+    p.add_argument("--json", action="store_true")
+
+    p = add("groups", cmd_groups, "the groups of unnamed faces (discover's, and a watch's strangers)")
+    p.add_argument("--json", action="store_true")
+
+    p = add("name-group", cmd_name_group, "enroll a group's faces as a person (the enrollment gate applies)")
+    p.add_argument("group", type=int)
+    p.add_argument("name")
+    p.add_argument("--force", action="store_true", help="enroll even faces that look like somebody else")
+    p.add_argument("--json", action="store_true")
+
+    p = add("dismiss-group", cmd_dismiss_group, "erase a group of unnamed faces")
+    p.add_argument("group", type=int)
 
     add("forget-strangers", cmd_forget_strangers, "erase the templates and sightings of unknown faces")
 

@@ -29,6 +29,16 @@ from numpy.typing import NDArray
 
 from facedb import calibration
 from facedb.calibration import Calibration
+from facedb.discovery import (
+    Discovery,
+    Group,
+    PhotoSource,
+    discover,
+    dismiss_group,
+    group_id_of,
+    group_of,
+    name_group,
+)
 from facedb.engine import (
     DEFAULT_THRESHOLD,
     Color,
@@ -46,6 +56,7 @@ from facedb.errors import (
     FaceDBError,
     FaceNotFound,
     GalleryError,
+    GroupNotFound,
     PersonNotFound,
     ReadOnlyGallery,
 )
@@ -764,6 +775,101 @@ class FaceDB(Feedback):
             ConfigError: not a folder, or one without sub-folders.
         """
         return import_folder(self, Path(folder), force=force, largest_face=largest_face, on_folder=on_folder)
+
+    # -- faces nobody has named yet ------------------------------------------------------
+
+    def discover(
+        self,
+        photos: Iterable[PhotoSource] | PhotoSource,
+        *,
+        threshold: float | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        photo_names: Sequence[str] | None = None,
+    ) -> Discovery:
+        """Finds every face in some photos: the faces of enrolled people are named, the rest
+        grouped by identity with the groups found before (a watch's strangers included), so
+        that each group can be named (:meth:`name_group`) or dismissed. A photo already
+        discovered is not looked at again; adding photos later extends the groups.
+
+        Args:
+            photos: photos, folders (every photo below them), glob patterns, and photos as
+                encoded bytes (an upload's).
+            photo_names: what to call each photo in ``photos`` given as bytes (an upload's
+                file name); a path's name is its absolute path.
+            threshold: cosine similarity to a group's centroid at which a face joins it;
+                default: the naming threshold in force.
+            progress: called with (photos done, photos in all) after each batch.
+
+        Example:
+            >>> groups = db.discover(["party/", "2024/*.jpg"])
+            >>> for g in groups:
+            ...     print(g.id, g.size, g.representative.photo)
+            >>> db.name_group(groups[0], "Alice")
+
+        Raises:
+            ImageNotFound: a path or pattern that names no photo (nothing is looked at).
+        """
+        self._check_open()
+        return discover(self, photos, threshold=threshold, progress=progress, photo_names=photo_names)
+
+    def groups(self) -> list[Group]:
+        """Every group of unnamed faces (from :meth:`discover`, and a watch's strangers),
+        biggest first. A stranger stored by an older facedb, without faces, is not listed."""
+        self._check_open()
+        with self.store.read() as s:
+            return [group_of(row, faces) for row, faces in self.store.group_rows(s) if faces]
+
+    def group(self, group: Group | int) -> Group:
+        """One group, as it is now.
+
+        Raises:
+            GroupNotFound: no group with that id (named or dismissed meanwhile).
+        """
+        self._check_open()
+        group_id = group_id_of(group)
+        with self.store.read() as s:
+            found = [group_of(row, faces) for row, faces in self.store.group_rows(s, [group_id])]
+        if not found:
+            raise GroupNotFound(f"no group with id {group_id}: named or dismissed meanwhile?")
+        return found[0]
+
+    def group_thumbnail(self, face_id: int) -> bytes | None:
+        """The JPEG thumbnail of a group's face (None: none was kept).
+
+        Raises:
+            FaceNotFound: no group face with that id.
+        """
+        self._check_open()
+        with self.store.read() as s:
+            exists, picture = self.store.group_face_thumbnail(s, int(face_id))
+        if not exists:
+            raise FaceNotFound(f"no face with id {face_id} in any group")
+        return picture
+
+    def name_group(self, group: Group | int, name: str, *, force: bool = False) -> Enrollment:
+        """Enrolls a group's faces as the person of this name (a new one, or the one person
+        already called so) through the enrollment gate, all or nothing, and removes the
+        group; a watch stranger's visits become the person's.
+
+        Raises:
+            GroupNotFound: no such group, or it was named, dismissed or grew meanwhile.
+            EnrollmentRefused: a face too small, or (unless ``force``) looking like somebody
+                else more, or unlike the group's other faces (with the reasons).
+            PersonNotFound: several people already have this name.
+        """
+        _check_name(name)
+        self._check_open()
+        return name_group(self, group, name, force=force)
+
+    def dismiss_group(self, group: Group | int) -> None:
+        """Removes a group with its faces, thumbnails and a stranger's visits (erased: they
+        are biometric data).
+
+        Raises:
+            GroupNotFound: no such group (named or dismissed meanwhile).
+        """
+        self._check_open()
+        dismiss_group(self, group)
 
     def import_embeddings(
         self,

@@ -180,6 +180,18 @@ class StrangerFaceRow(Base):
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class DiscoveredPhotoRow(Base):
+    """A photo ``discover`` has looked at (its absolute path, or an upload's name and content
+    hash): it is not looked at again, even when its groups were dismissed."""
+
+    __tablename__ = "discovered_photos"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    photo: Mapped[str] = mapped_column(String(1000), unique=True)
+    discovered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class SightingRow(Base):
     """One visit: a person (or a stranger) recognised in enough sampled frames, from the first
     to the last frame they were seen in before the cool-down ended."""

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from facedb.attendance import AttendanceRow, Sighting
     from facedb.calibration import Calibration
+    from facedb.discovery import Discovery, Group, GroupFace
     from facedb.engine import Verification
     from facedb.folders import FolderImport
     from facedb.keys import ApiKey
@@ -30,11 +31,14 @@ __all__ = [
     "candidate_json",
     "check_json",
     "copy_json",
+    "discovery_json",
     "enrollment_json",
     "error_json",
     "face_json",
     "finding_json",
     "folder_import_json",
+    "group_face_json",
+    "group_json",
     "identification_json",
     "key_json",
     "person_json",
@@ -215,3 +219,50 @@ def rejection_json(rejection_id: int, face_id: int | None, sighting_id: int | No
     """A "not this person" recorded: ``{"rejection_id", "face_id", "sighting_id"}`` (what was
     rejected: an enrolled face, or a logged visit)."""
     return {"rejection_id": rejection_id, "face_id": face_id, "sighting_id": sighting_id}
+
+
+def group_face_json(f: GroupFace) -> dict[str, Any]:
+    """One face of a group."""
+    return {
+        "id": f.id,
+        "photo": f.photo,
+        "bbox": [round(v, 2) for v in f.bbox],
+        "det_score": round(f.det_score, 4),
+        "quality": None if f.quality is None else round(f.quality, 4),
+        "seen_at": f.seen_at.isoformat(),
+        "has_thumbnail": f.has_thumbnail,
+    }
+
+
+def group_json(g: Group) -> dict[str, Any]:
+    """A group of unnamed faces."""
+    rep = g.representative
+    return {
+        "id": g.id,
+        "size": g.size,
+        "origin": g.origin,
+        "first_seen": g.first_seen.isoformat(),
+        "last_seen": g.last_seen.isoformat(),
+        "representative": None if rep is None else rep.id,
+        "faces": [group_face_json(f) for f in g.faces],
+    }
+
+
+def discovery_json(d: Discovery) -> dict[str, Any]:
+    """What a discover found."""
+    return {
+        "photos": d.photos,
+        "already": d.already,
+        "faces": d.faces,
+        "groups": [group_json(g) for g in d.groups],
+        "named": [
+            {
+                "photo": n.photo,
+                "bbox": [round(v, 2) for v in n.bbox],
+                "person": person_ref_json(n.person.id, n.person.name),
+                "similarity": round(n.similarity, 4),
+            }
+            for n in d.named
+        ],
+        "skipped": [[photo, why] for photo, why in d.skipped],
+    }

@@ -396,3 +396,20 @@ def lookalikes(rng: np.random.Generator, people: int, centres: np.ndarray, pull:
     r = np.where(cluster >= 0, pull[cluster], 0.0)[:, None]
     rows = np.sqrt(r) * np.where(cluster[:, None] >= 0, centres[cluster], 0.0) + np.sqrt(1 - r) * noise
     return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def noisy_identities(seed: int, people: int, most: int = 8, d: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Templates of `people` synthetic identities drawn in :func:`lookalike_world` (so some
+    look alike), 1 to `most` each, every template its identity's direction plus noise of
+    norm 0.6 to 1.1 (two templates of one identity score about 0.45 to 0.75), shuffled:
+    (templates, labels). benchmarks/discover.py draws the same."""
+    rng = np.random.default_rng(seed)
+    centres = lookalikes(rng, people, *lookalike_world(seed, people, d))
+    counts = rng.integers(1, most + 1, size=people)
+    labels = np.repeat(np.arange(people), counts)
+    noise = rng.standard_normal((len(labels), d))
+    noise *= (rng.uniform(0.6, 1.1, len(labels)) / np.linalg.norm(noise, axis=1))[:, None]
+    rows = centres[labels] + noise
+    order = rng.permutation(len(labels))
+    rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+    return rows[order], labels[order]

@@ -116,6 +116,30 @@ def test_strangers_recur_across_watches(gallery: facedb.FaceDB, video: Path, whe
     assert all(r.stranger_id is None for r in attendance(gallery, day.date()))
 
 
+def test_a_watch_strangers_are_groups_to_name(gallery: facedb.FaceDB, video: Path) -> None:
+    """The strangers a watch logged are groups (one mechanism with discover's), each with
+    its face's thumbnail; naming one enrolls them and makes their visits theirs."""
+    day = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    watch(gallery, str(video), start=day)
+    groups = gallery.groups()
+    strangers = {r.stranger_id for r in attendance(gallery, day.date()) if r.stranger_id is not None}
+    assert {g.id for g in groups} == strangers and all(g.origin == "watch" for g in groups)
+    assert all(g.size == 1 and g.faces[0].photo == str(video) and g.faces[0].has_thumbnail for g in groups)
+    picture = gallery.group_thumbnail(groups[0].faces[0].id)
+    assert picture is not None and picture.startswith(b"\xff\xd8")
+    with pytest.raises(facedb.EnrollmentRefused, match="face too small"):
+        gallery.name_group(groups[0], "Newcomer")  # the gate applies: players.jpg's faces are small
+    gallery.min_face_size = 32
+    named = gallery.name_group(groups[0], "Newcomer")
+    rows = attendance(gallery, day.date())
+    assert [r.name for r in rows if r.person_id == named.person.id] == ["Newcomer"]
+    assert groups[0].id not in {r.stranger_id for r in rows}
+    # A later watch names them (and no longer logs them as a stranger).
+    watch(gallery, str(video), start=day + timedelta(hours=2))
+    later = [r for r in attendance(gallery, day.date()) if r.name == "Newcomer"]
+    assert later and later[0].visits == 2
+
+
 def test_votes_on_synthetic_frames(gallery: facedb.FaceDB, wheel_photos: Path) -> None:
     """Three of the last five samples: two of five is not enough; the third within the window
     logs the visit, starting at the first sample of the window that saw him."""

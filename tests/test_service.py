@@ -750,3 +750,57 @@ def test_a_refused_upload_is_named_by_its_file_name(service: dict[str, Any], fac
     )
     message = error_of(refused, 422, "enrollment_refused")
     assert "team-2026.jpg" in message and "bytes>" not in message and "secret" not in message
+
+
+def test_groups_over_http(service: dict[str, Any], faces_dir: Path) -> None:
+    """Discover uploads, list the groups, see a thumbnail (read key only), name a group
+    (enroll key; force is an admin's) and dismiss one; every answer as documented."""
+    doc = httpx.get(service["url"] + "/openapi.json", timeout=30).json()
+
+    def documented(path: str, method: str) -> dict[str, Any]:
+        schema: dict[str, Any] = doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]
+        return schema["schema"]
+
+    party = (faces_dir / "probes/obama_and_biden.jpg").read_bytes()
+    files = [("photos", ("party.jpg", party, "image/jpeg"))]
+    error_of(call(service, "POST", "/discover", files=files), 403, "forbidden")  # a read key
+    found = call(service, "POST", "/discover", "enroll", files=files)
+    assert found.status_code == 200, found.text
+    same_fields(doc, documented("/discover", "post"), found.json(), "discover")
+    body = found.json()
+    assert {n["person"]["name"] for n in body["named"]} == {"obama", "biden"}
+    (group,) = body["groups"]  # the third face: nobody enrolled
+    assert group["size"] == 1 and group["faces"][0]["photo"].startswith("party.jpg#")
+    again = call(service, "POST", "/discover", "enroll", files=files).json()
+    assert again["already"] == 1 and again["groups"] == []
+    listed = call(service, "GET", "/groups")
+    same_fields(doc, documented("/groups", "get"), listed.json(), "groups")
+    assert group["id"] in [g["id"] for g in listed.json()]
+    one = call(service, "GET", f"/groups/{group['id']}")
+    same_fields(doc, documented("/groups/{group_id}", "get"), one.json(), "group")
+    face = group["faces"][0]["id"]
+    picture = call(service, "GET", f"/groups/faces/{face}/thumbnail")
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
+    assert picture.content.startswith(b"\xff\xd8")
+    error_of(call(service, "GET", f"/groups/faces/{face}/thumbnail", None), 401, "unauthorized")
+    error_of(call(service, "GET", "/groups/faces/999999/thumbnail"), 404, "face_not_found")
+    name = {"name": "Party Guest"}
+    error_of(call(service, "POST", f"/groups/{group['id']}/name", json=name), 403, "forbidden")
+    forced = {"name": "Party Guest", "force": True}
+    error_of(call(service, "POST", f"/groups/{group['id']}/name", "enroll", json=forced), 403, "forbidden")
+    error_of(call(service, "POST", "/groups/999999/name", "enroll", json=name), 404, "group_not_found")
+    # The gate applies: the stranger's face is unlike biden's.
+    refused = call(service, "POST", f"/groups/{group['id']}/name", "enroll", json={"name": "biden"})
+    assert "biden" in error_of(refused, 422, "enrollment_refused")
+    named = call(service, "POST", f"/groups/{group['id']}/name", "enroll", json=name)
+    assert named.status_code == 200 and named.json()["name"] == "Party Guest" and named.json()["added"]
+    error_of(call(service, "GET", f"/groups/{group['id']}"), 404, "group_not_found")
+    call(service, "DELETE", f"/people/{named.json()['id']}", "admin")  # the module's gallery as it was
+    # The same photo by another name is another photo: its stranger is a new group, dismissed.
+    files = [("photos", ("party2.jpg", party, "image/jpeg"))]
+    (other,) = call(service, "POST", "/discover", "enroll", files=files).json()["groups"]
+    error_of(call(service, "DELETE", f"/groups/{other['id']}"), 403, "forbidden")
+    dismissed = call(service, "DELETE", f"/groups/{other['id']}", "enroll")
+    assert dismissed.json() == {"dismissed": other["id"]}
+    error_of(call(service, "GET", f"/groups/{other['id']}"), 404, "group_not_found")
+    error_of(call(service, "DELETE", f"/groups/{other['id']}", "enroll"), 404, "group_not_found")

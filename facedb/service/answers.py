@@ -17,8 +17,13 @@ from facedb.service.schema import ERRORS
 __all__ = [
     "AttendanceAnswer",
     "CandidateAnswer",
+    "DiscoveryAnswer",
+    "DismissedAnswer",
     "EnrollmentAnswer",
     "FaceAnswer",
+    "GroupAnswer",
+    "GroupFaceAnswer",
+    "NamedFaceAnswer",
     "PersonAnswer",
     "PersonRef",
     "PhotoAnswer",
@@ -165,6 +170,56 @@ class AttendanceAnswer(BaseModel):
     first_seen: datetime
     last_seen: datetime
     visits: int
+
+
+class GroupFaceAnswer(BaseModel):
+    """One face of a group of unnamed faces."""
+
+    id: int
+    photo: str = Field(description="the photo's name (an upload's, with a hash of its content)")
+    bbox: list[float] = Field(min_length=4, max_length=4)
+    det_score: float
+    quality: float | None
+    seen_at: datetime
+    has_thumbnail: bool
+
+
+class GroupAnswer(BaseModel):
+    """A group of faces that look like one person nobody has named."""
+
+    id: int
+    size: int
+    origin: Literal["discover", "watch"]
+    first_seen: datetime
+    last_seen: datetime
+    representative: int | None = Field(description="the id of the face to show for the group")
+    faces: list[GroupFaceAnswer]
+
+
+class NamedFaceAnswer(BaseModel):
+    """A face of somebody enrolled, found by discover."""
+
+    photo: str
+    bbox: list[float]
+    person: PersonRef
+    similarity: float
+
+
+class DiscoveryAnswer(BaseModel):
+    """What a discover found."""
+
+    photos: int = Field(description="photos looked at")
+    already: int = Field(description="photos skipped as discovered before")
+    faces: int
+    groups: list[GroupAnswer] = Field(description="the groups that got a face from these photos")
+    named: list[NamedFaceAnswer]
+    skipped: list[list[str]] = Field(description="[photo, reason] pairs")
+
+
+class DismissedAnswer(BaseModel):
+    """A dismissed group."""
+
+    dismissed: int
 
 
 def answers(model: Any, description: str, status: int = 200, **extra: Any) -> dict[int | str, dict[str, Any]]:

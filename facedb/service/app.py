@@ -21,7 +21,7 @@ from facedb.gallery import FaceDB
 from facedb.http_guard import FailedAuthLimiter, RequestGuard
 from facedb.keys import KeyStore
 from facedb.serialize import error_json
-from facedb.service import attendance, docs, health, people, recognition
+from facedb.service import attendance, docs, groups, health, people, recognition
 from facedb.service.context import FORM_ROOM, SEARCH_BYTES, Service, ServiceSettings
 
 __all__ = ["create_app", "public_message_of"]
@@ -85,7 +85,7 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
         public_message=public,
     )
     _add_error_handlers(app, public)
-    for resource in (health, people, recognition, attendance):
+    for resource in (health, people, recognition, attendance, groups):
         app.include_router(resource.router(service))
     app.include_router(docs.router(app.title))
     return app

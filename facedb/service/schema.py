@@ -18,6 +18,7 @@ __all__ = [
     "ErrorDetail",
     "FormBool",
     "Health",
+    "NameGroupRequest",
     "RejectRequest",
     "RenameRequest",
     "TimeBound",
@@ -60,6 +61,13 @@ class RenameRequest(BaseModel):
     """A person's new name."""
 
     name: str = Field(min_length=1, max_length=500, pattern=NAME_PATTERN)
+
+
+class NameGroupRequest(BaseModel):
+    """The name to enroll a group's faces as (a new person, or the one person so named)."""
+
+    name: str = Field(min_length=1, max_length=500, pattern=NAME_PATTERN)
+    force: bool = Field(default=False, description="skip the likeness checks (admin keys only)")
 
 
 class RejectRequest(BaseModel):

@@ -4,9 +4,9 @@ only code in facedb that builds SQL.
 :class:`Store` is one class composed from a module per job: the database and its
 transactions (database.py, schema.py), the gallery row (facts.py), the generation and change
 log (changes.py), people and faces (people.py), templates as arrays (templates.py),
-attendance (sightings.py), negative examples (rejections.py), API keys (keys.py), idempotency
-records (requests.py), calibrations of the threshold (calibrations.py) and the row copies of
-`facedb copy` (copies.py).
+attendance (sightings.py), groups of unnamed faces (groups.py), negative examples
+(rejections.py), API keys (keys.py), idempotency records (requests.py), calibrations of
+the threshold (calibrations.py) and the row copies of `facedb copy` (copies.py).
 
 One calling style: only :meth:`Store.read` and :meth:`Store.write` open a transaction, and
 every query method takes that session as its first argument, so that a caller composes
@@ -27,6 +27,7 @@ from facedb.store.calibrations import CalibrationQueries
 from facedb.store.changes import ChangeLog, ChangeSet
 from facedb.store.copies import CopyQueries
 from facedb.store.facts import GalleryFacts, GalleryFactsQueries
+from facedb.store.groups import GroupFaceInfo, GroupQueries
 from facedb.store.keys import KeyQueries
 from facedb.store.people import FaceInfo, PeopleQueries, PersonFields
 from facedb.store.rejections import RejectionQueries
@@ -39,6 +40,7 @@ __all__ = [
     "ChangeSet",
     "FaceInfo",
     "GalleryFacts",
+    "GroupFaceInfo",
     "PersonFields",
     "Store",
     "head_revision",
@@ -54,6 +56,7 @@ class Store(
     PeopleQueries,
     TemplateQueries,
     SightingQueries,
+    GroupQueries,
     RejectionQueries,
     KeyQueries,
     RequestQueries,

@@ -10,18 +10,28 @@ from typing import Any
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from facedb.models import ApiKeyRow, CalibrationRow, RejectionRow, SightingRow, StrangerRow
+from facedb.models import (
+    ApiKeyRow,
+    CalibrationRow,
+    DiscoveredPhotoRow,
+    RejectionRow,
+    SightingRow,
+    StrangerFaceRow,
+    StrangerRow,
+)
 from facedb.store.database import core_table
 
 __all__ = ["COPIED_TABLES", "IDENTITY", "MIRRORED", "CopyQueries"]
 
 #: The tables copied row by row after people and faces, in the order their references need
-#: (a sighting refers to a person or a stranger).
+#: (a sighting and a group's face refer to a stranger, a sighting to a person).
 COPIED_TABLES: dict[str, Table] = {
     "calibrations": core_table(CalibrationRow),
     "rejections": core_table(RejectionRow),
     "api_keys": core_table(ApiKeyRow),
     "strangers": core_table(StrangerRow),
+    "stranger_faces": core_table(StrangerFaceRow),
+    "discovered_photos": core_table(DiscoveredPhotoRow),
     "sightings": core_table(SightingRow),
 }
 
@@ -33,14 +43,17 @@ IDENTITY: dict[str, tuple[str, ...] | None] = {
     "calibrations": None,
     "rejections": None,
     "api_keys": ("secret_sha256", "created_at"),
-    "strangers": ("template", "first_seen"),
+    # A group's centroid moves as it grows: its start identifies it.
+    "strangers": ("first_seen", "origin"),
+    "stranger_faces": ("template", "seen_at"),
+    "discovered_photos": None,
     "sightings": ("source", "first_seen"),
 }
 
 #: Tables whose rows the source removes (a rejection withdrawn, a visit rejected, strangers
 #: forgotten): a removal reaches the copy on the next run, so that no erased template
 #: survives there.
-MIRRORED = frozenset({"rejections", "strangers", "sightings"})
+MIRRORED = frozenset({"rejections", "strangers", "stranger_faces", "sightings"})
 
 
 class CopyQueries:

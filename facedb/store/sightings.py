@@ -28,7 +28,9 @@ class SightingQueries(Database):
         self, s: Session, template: NDArray[np.float32], first_seen: datetime, last_seen: datetime
     ) -> int:
         """Inside a write: a new stranger; their id."""
-        row = StrangerRow(template=template_bytes(template), first_seen=first_seen, last_seen=last_seen)
+        row = StrangerRow(
+            template=template_bytes(template), first_seen=first_seen, last_seen=last_seen, origin="watch"
+        )
         s.add(row)
         s.flush()
         return int(row.id)

@@ -1,7 +1,8 @@
 """Without code: a thumbnail with each face, and the faces of the groups nobody has named yet.
 
 A group is a stranger: the watch's strangers and the groups of ``discover`` are one table, and
-a group's faces (where each was seen, its template and its thumbnail) are ``stranger_faces``.
+a group's faces (where each was seen, its template and its thumbnail) are ``stranger_faces``;
+``discovered_photos`` are the photos ``discover`` has looked at (not twice).
 
 Revision ID: 0006
 Revises: 0005
@@ -38,6 +39,13 @@ def upgrade() -> None:
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
         sqlite_autoincrement=True,
     )
+    op.create_table(
+        "discovered_photos",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column("photo", sa.String(1000), nullable=False, unique=True),
+        sa.Column("discovered_at", sa.DateTime(timezone=True), nullable=False),
+        sqlite_autoincrement=True,
+    )
     op.create_index("ix_stranger_faces_stranger", "stranger_faces", ["stranger_id"])
     op.create_index("ix_stranger_faces_photo", "stranger_faces", ["photo"])
     # A plain ADD COLUMN on both SQLite and PostgreSQL: no table copy, AUTOINCREMENT kept.
@@ -55,3 +63,4 @@ def downgrade() -> None:
     op.drop_index("ix_stranger_faces_photo", table_name="stranger_faces")
     op.drop_index("ix_stranger_faces_stranger", table_name="stranger_faces")
     op.drop_table("stranger_faces")
+    op.drop_table("discovered_photos")

@@ -1,0 +1,132 @@
+"""``/discover`` and ``/groups``: faces nobody has named yet, grouped by identity, to name
+(which enrolls them) or dismiss; and the thumbnails of the groups' faces."""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run
+# time.
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, UploadFile
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from facedb.errors import FaceNotFound, Forbidden
+from facedb.keys import ApiKey
+from facedb.serialize import discovery_json, enrollment_json, group_json
+from facedb.service.answers import DiscoveryAnswer, DismissedAnswer, EnrollmentAnswer, GroupAnswer, answers
+from facedb.service.context import Service
+from facedb.service.schema import ERRORS, MAX_ID, NameGroupRequest
+
+__all__ = ["router"]
+
+
+def _names(uploads: list[UploadFile]) -> list[str]:
+    """Each upload's file name without any folder (at most 200 characters), else its place."""
+    names = []
+    for i, upload in enumerate(uploads, 1):
+        name = re.split(r"[\\/]", upload.filename or "")[-1].strip()
+        names.append(name[:200] if name else f"photo {i}")
+    return names
+
+
+def router(service: Service) -> APIRouter:
+    """The group endpoints of ``service``."""
+    db, settings, read, enroll = service.db, service.settings, service.read, service.enroll
+    locked = service.locked
+    routes = APIRouter(route_class=service.route_class)
+    group_path = PathParam(ge=1, le=MAX_ID)
+
+    @routes.post(
+        "/discover",
+        tags=["groups"],
+        operation_id="discover",
+        dependencies=[enroll],
+        response_model=None,
+        responses=answers(DiscoveryAnswer, "what the photos held"),
+    )
+    async def discover(
+        photos: Annotated[
+            list[UploadFile],
+            File(description="photos of anybody", min_length=1, max_length=settings.max_photos),
+        ],
+    ) -> dict[str, Any]:
+        """Every face of the photos: enrolled people named, the others grouped by identity
+        with the groups found before. A photo uploaded before (same name and content) is not
+        looked at again."""
+        data = await service.photos_of(photos)
+        result = await service.work(db.discover, data, photo_names=_names(photos))
+        return discovery_json(result)
+
+    @routes.get(
+        "/groups",
+        tags=["groups"],
+        operation_id="list_groups",
+        dependencies=[read],
+        response_model=None,
+        responses=answers(list[GroupAnswer], "every group, biggest first"),
+    )
+    async def list_groups() -> list[dict[str, Any]]:
+        """The groups of unnamed faces: discover's, and a watch's strangers."""
+        return [group_json(g) for g in await run_in_threadpool(db.groups)]
+
+    @routes.get(
+        "/groups/{group_id}",
+        tags=["groups"],
+        operation_id="get_group",
+        dependencies=[read],
+        response_model=None,
+        responses=answers(GroupAnswer, "the group"),
+    )
+    async def get_group(group_id: Annotated[int, group_path]) -> dict[str, Any]:
+        """One group, with its faces."""
+        return group_json(await run_in_threadpool(db.group, group_id))
+
+    @routes.post(
+        "/groups/{group_id}/name",
+        tags=["groups"],
+        operation_id="name_group",
+        response_model=None,
+        responses=answers(EnrollmentAnswer, "the person the group's faces were enrolled as"),
+    )
+    async def name_group(
+        key: Annotated[ApiKey, enroll], group_id: Annotated[int, group_path], body: NameGroupRequest
+    ) -> dict[str, Any]:
+        """Enrolls the group's faces as the person of this name (the enrollment gate applies,
+        all or nothing) and removes the group."""
+        if body.force and not key.allows("admin"):
+            raise Forbidden(f"force needs an API key with scope 'admin'; this one has {key.scope!r}")
+        result = await service.work(locked, db.name_group, group_id, body.name, force=body.force)
+        return enrollment_json(result)
+
+    @routes.delete(
+        "/groups/{group_id}",
+        tags=["groups"],
+        operation_id="dismiss_group",
+        dependencies=[enroll],
+        response_model=None,
+        responses=answers(DismissedAnswer, "the group is gone, its faces erased"),
+    )
+    async def dismiss_group(group_id: Annotated[int, group_path]) -> dict[str, Any]:
+        """Removes a group, erasing its faces and thumbnails."""
+        await run_in_threadpool(locked, db.dismiss_group, group_id)
+        return {"dismissed": group_id}
+
+    @routes.get(
+        "/groups/faces/{face_id}/thumbnail",
+        tags=["groups"],
+        operation_id="group_face_thumbnail",
+        dependencies=[read],
+        response_class=Response,
+        responses={**ERRORS, 200: {"content": {"image/jpeg": {}}, "description": "a 112x112 JPEG"}},
+    )
+    async def group_face_thumbnail(face_id: Annotated[int, group_path]) -> Response:
+        """The thumbnail of a group's face (a read key's: it is a picture of a person)."""
+        picture = await run_in_threadpool(db.group_thumbnail, face_id)
+        if picture is None:
+            raise FaceNotFound(
+                f"face {face_id} has no thumbnail (the gallery keeps none, or it is a watch's)"
+            )
+        return Response(picture, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    return routes
