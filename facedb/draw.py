@@ -33,12 +33,15 @@ def label_of(r: Identification) -> str:
     return "ambiguous" if r.ambiguous else "unknown"
 
 
-def _drawn(rgb: NDArray[np.uint8], results: Sequence[Identification]) -> Image.Image:
+def _drawn(
+    rgb: NDArray[np.uint8], results: Sequence[Identification], font_px: int | None = None
+) -> Image.Image:
     """The photo with a box per face, labelled with the name and the similarity (green:
-    named; red: unknown, ambiguous or poor quality)."""
+    named; red: unknown, ambiguous or poor quality); ``font_px``: the labels' size (default:
+    1/40 of the shorter side, at least 12)."""
     image = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
     draw = ImageDraw.Draw(image)
-    size = max(12, min(image.size) // 40)
+    size = font_px or max(12, min(image.size) // 40)
     try:
         font: ImageFont.ImageFont | ImageFont.FreeTypeFont = ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has no sized default font
@@ -69,8 +72,9 @@ def draw_identifications(rgb: NDArray[np.uint8], results: Sequence[Identificatio
 
 def drawn_jpeg(rgb: NDArray[np.uint8], results: Sequence[Identification], *, max_side: int = 1600) -> bytes:
     """The photo (HxWx3 RGB) drawn as :func:`draw_identifications` draws it, as JPEG bytes,
-    shrunk (after drawing) so that its longer side is at most ``max_side`` pixels."""
-    image = _drawn(rgb, results)
+    shrunk (after drawing) so that its longer side is at most ``max_side`` pixels. The labels
+    are sized for a page that shows the photo smaller: 1/40 of the longer side."""
+    image = _drawn(rgb, results, font_px=max(14, max(rgb.shape[:2]) // 40))
     if max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     out = io.BytesIO()

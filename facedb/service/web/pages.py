@@ -25,6 +25,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facedb import attendance as attendance_log
 from facedb.draw import drawn_jpeg, label_of
@@ -162,7 +163,11 @@ class Pages:
                 or wrong.
         """
         self.need(request, scope)
-        async with request.form() as form:
+        try:
+            form = await request.form()
+        except StarletteHTTPException as e:  # a body the parser refused (too many files, ...)
+            raise ConfigError(f"the form could not be read: {e.detail}") from None
+        try:
             session = self.session_of(request)
             if session is not None:
                 token = form.get("csrf")
@@ -171,6 +176,8 @@ class Pages:
                         "the form's token is missing or out of date: reload the page and try again"
                     )
             yield form
+        finally:
+            await form.close()
 
     # -- answers ----------------------------------------------------------------------------
 
