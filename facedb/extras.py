@@ -8,7 +8,7 @@ The rest comes with extras, and a part used without its extra raises
 extra    packages                                     for
 ======== ============================================ =====================================
 service  fastapi, uvicorn, python-multipart,          ``facedb serve``, ``facedb.service``
-         fastapi-offline
+         fastapi-offline, jinja2                      (and its web page)
 postgres psycopg                                      ``FaceDB(url="postgresql+psycopg://")``
 milvus   pymilvus                                     ``FaceDB(..., vectors="milvus://...")``
 video    opencv-python-headless                       ``facedb watch``, ``facedb.attendance``
@@ -30,7 +30,7 @@ DISTRIBUTION = "facedb-rs"
 
 #: Each extra's top-level modules, as imported.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "service": ("fastapi", "uvicorn", "python_multipart", "fastapi_offline"),
+    "service": ("fastapi", "uvicorn", "python_multipart", "fastapi_offline", "jinja2"),
     "postgres": ("psycopg",),
     "milvus": ("pymilvus",),
     "video": ("cv2",),

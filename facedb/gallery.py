@@ -424,7 +424,8 @@ class FaceDB(Feedback):
 
     def faces(self, person: Person | int | str) -> list[dict[str, Any]]:
         """The faces of a person: id, box, detector score, quality at enrollment (None for an
-        imported template), source photo name and hash."""
+        imported template), source photo name and hash, and whether it has a thumbnail
+        (:meth:`thumbnail`)."""
         target = self.resolve(person)
         with self.store.read() as s:
             rows = self.store.faces_of(s, target.id)
@@ -437,9 +438,33 @@ class FaceDB(Feedback):
                     "image": r.image_name,
                     "sha256": r.image_sha256,
                     "created_at": r.created_at,
+                    "has_thumbnail": r.thumbnail is not None,
                 }
                 for r in rows
             ]
+
+    def thumbnail(self, face_id: int) -> bytes | None:
+        """The 112x112 JPEG of one face (:mod:`facedb.thumbnails`), or None for a face that
+        has none (an imported template, a gallery opened with ``thumbnails=False``).
+
+        Raises:
+            FaceNotFound: no face has this id.
+        """
+        self._check_open()
+        with self.store.read() as s:
+            picture = self.store.face_thumbnail(s, int(face_id))
+        if picture is None:
+            raise FaceNotFound(
+                f"no face with id {face_id} in {self.location} (`facedb faces PERSON` lists them)"
+            )
+        return picture[0]
+
+    def portraits(self) -> dict[int, int]:
+        """For each person with a thumbnail: the id of their first face that has one (what
+        a list of people shows of each)."""
+        self._check_open()
+        with self.store.read() as s:
+            return self.store.first_thumbnails(s)
 
     # -- enrollment ------------------------------------------------------------------------
 

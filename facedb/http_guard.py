@@ -11,7 +11,12 @@ megabytes. In order, for every request:
    ``Retry-After``);
 3. a declared ``Content-Length`` over the limit is refused (413) before the body is read;
 4. the ``X-API-Key`` must be a live key (401 otherwise, counted as a failure) on every path
-   but the anonymous ones (``/health`` without a key, the OpenAPI documents);
+   but the anonymous ones (``/health`` without a key, the OpenAPI documents) and the web
+   page's (:class:`WebDoor`), where a request without a key may carry a session cookie
+   instead: a form posted from another site (its ``Origin`` or ``Sec-Fetch-Site`` says so)
+   is refused (403), and a post without a live session is sent to the sign-in page (303)
+   before its body is read; a page asked for without one is left to the page (which shows
+   the sign-in form);
 5. while the body streams (with or without ``Content-Length``) its bytes are counted and the
    request is refused with 413 as soon as they pass the limit.
 
@@ -28,16 +33,20 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facedb.errors import FaceDBError, RateLimited, RequestTooLarge, Unauthorized
+from facedb.errors import FaceDBError, Forbidden, RateLimited, RequestTooLarge, Unauthorized
 from facedb.keys import ApiKey
 from facedb.serialize import error_json
 
-__all__ = ["ANONYMOUS_PATHS", "MISSING_KEY", "FailedAuthLimiter", "RequestGuard"]
+__all__ = ["ANONYMOUS_PATHS", "MISSING_KEY", "FailedAuthLimiter", "RequestGuard", "WebDoor"]
 
 #: One line per request at INFO: address, method, path, status, time, the key's name (never
 #: the key) and the request id (``facedb serve --log-level info`` shows them).
@@ -60,6 +69,38 @@ ANONYMOUS_PATHS = frozenset(
 #: What a request without a live API key is told (401), here and by the service's scope check.
 MISSING_KEY = "missing or invalid API key (send it in the X-API-Key header)"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class WebDoor:
+    """How the web page's requests come in with a session cookie instead of an API key.
+
+    Attributes:
+        covers: whether a path is one of the web page's.
+        check: the live session of a cookie's value, or None (runs in a worker thread); a
+            session has the attribute ``key`` (its :class:`ApiKey`).
+        cookie: the session cookie's name.
+        open_paths: web paths posted to without a session (the sign-in form).
+        sign_in: where a post without a live session is sent (303).
+    """
+
+    covers: Callable[[str], bool]
+    check: Callable[[str | None], Any]
+    cookie: str
+    open_paths: frozenset[str]
+    sign_in: str
+
+
+def same_site(headers: Headers) -> bool:
+    """Whether a request did not come from another site's page: its ``Sec-Fetch-Site`` (when
+    the browser sends it) is not ``cross-site``, and its ``Origin`` (when sent) names the
+    host the request was sent to (any scheme: a TLS proxy may stand in front)."""
+    if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "same-site", "none"):
+        return False
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    return bool(urlsplit(origin).netloc) and urlsplit(origin).netloc == headers.get("host")
 
 
 class FailedAuthLimiter:
@@ -139,6 +180,7 @@ class RequestGuard:
         limiter: counts failed authentications per client address.
         public_message: makes an error message fit for a client (no server paths).
         anonymous_paths: paths that need no key.
+        web: the web page's paths and sessions (None: no web page).
     """
 
     def __init__(
@@ -151,6 +193,7 @@ class RequestGuard:
         path_limits: Mapping[str, int] | None = None,
         public_message: Callable[[str], str] = str,
         anonymous_paths: frozenset[str] = ANONYMOUS_PATHS,
+        web: WebDoor | None = None,
     ) -> None:
         self.app = app
         self.authenticate = authenticate
@@ -159,6 +202,7 @@ class RequestGuard:
         self.limiter = limiter
         self.public_message = public_message
         self.anonymous_paths = anonymous_paths
+        self.web = web
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handles one ASGI connection scope; logs each request to ``facedb.access`` (INFO)."""
@@ -226,7 +270,9 @@ class RequestGuard:
         limit = self.path_limits.get(scope.get("path", ""), self.max_request_bytes)
         address = (scope.get("client") or ("unknown", 0))[0]
         secret = headers.get("x-api-key")
-        anonymous = scope.get("path", "") in self.anonymous_paths and secret is None
+        path = scope.get("path", "")
+        anonymous = path in self.anonymous_paths and secret is None
+        web = self.web if self.web is not None and secret is None and self.web.covers(path) else None
         if not anonymous:
             wait = self.limiter.retry_after(address)
             if wait is not None:
@@ -246,7 +292,35 @@ class RequestGuard:
                 f"the request declares {int(declared)} bytes; the limit is {limit} bytes",
             )
             return
-        if not anonymous:
+        if web is not None:
+            unsafe = scope.get("method", "GET") not in ("GET", "HEAD", "OPTIONS")
+            if unsafe and not same_site(headers):
+                await refuse(Forbidden.http_status, Forbidden.code, "a form from another site is refused")
+                return
+            cookie = cookie_parser(headers.get("cookie", "")).get(web.cookie)
+            try:
+                session = await run_in_threadpool(web.check, cookie) if cookie else None
+            except FaceDBError as e:
+                await refuse(e.http_status, e.code, self.public_message(e.message))
+                return
+            if session is None and unsafe and path not in web.open_paths:
+                await send_with_id(
+                    {
+                        "type": "http.response.start",
+                        "status": 303,
+                        "headers": [
+                            (b"location", f"{web.sign_in}?expired=1".encode()),
+                            (b"content-length", b"0"),
+                            (b"connection", b"close"),
+                        ],
+                    }
+                )
+                await send_with_id({"type": "http.response.body", "body": b""})
+                return
+            state["web_session"] = session
+            if session is not None:
+                state["api_key"] = session.key
+        elif not anonymous:
             try:
                 key = await run_in_threadpool(self.authenticate, secret)
             except FaceDBError as e:

@@ -83,6 +83,13 @@ class KeyStore:
                 raise KeyNotFound(f"no API key with id {key_id}")
             return _record(row)
 
+    def live(self, key_id: int) -> ApiKey | None:
+        """The key with this id if it is not revoked, else None (a web session's key,
+        checked on every request so that revoking the key ends its sessions)."""
+        with self.store.read() as s:
+            row = self.store.key(s, int(key_id))
+            return None if row is None or row.revoked_at is not None else _record(row)
+
     def authenticate(self, secret: str | None) -> ApiKey | None:
         """The live key with this secret, or None."""
         if not secret or not secret.startswith(_PREFIX) or len(secret) > 200:

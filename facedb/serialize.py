@@ -151,7 +151,7 @@ def copy_json(r: CopyReport) -> dict[str, Any]:
 
 def face_json(f: Mapping[str, Any]) -> dict[str, Any]:
     """An enrolled face, as :meth:`facedb.FaceDB.faces` lists it: ``{"id", "bbox", "score",
-    "image", "sha256", "created_at"}``."""
+    "quality", "image", "sha256", "created_at", "has_thumbnail"}``."""
     return {**f, "created_at": f["created_at"].isoformat() if f.get("created_at") else None}
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test run behind `make test`: starts the servers the tests need on loopback
-# (PostgreSQL, Milvus), runs pytest and cargo test, and stops the servers whatever happens.
+# (PostgreSQL, Milvus), installs the web page's test browser, runs pytest and cargo test, and
+# stops the servers whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
@@ -33,6 +34,9 @@ if uri=$(scripts/milvus.sh start "$MILVUS_DIR"); then
 else
     server_failed Milvus
 fi
+
+# The web page's browser test (tests/test_web.py) drives Debian's chromium.
+scripts/browser.sh || server_failed "the test browser (chromium, chromium-driver)"
 
 status=0
 $VENV/bin/python -m pytest -q || status=$?

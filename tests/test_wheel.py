@@ -20,7 +20,7 @@ from .helpers import ROOT, free_port, run_command
 #: The oldest onnxruntime the core accepts (pyproject.toml's lower bound).
 OLDEST_ONNXRUNTIME = "1.19.0"
 #: What the core alone must not bring.
-EXTRA_MODULES = ("fastapi", "uvicorn", "python_multipart", "psycopg", "pymilvus", "cv2")
+EXTRA_MODULES = ("fastapi", "uvicorn", "python_multipart", "jinja2", "psycopg", "pymilvus", "cv2")
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +82,9 @@ def test_wheel_has_no_top_level_migrations(core: Path) -> None:
     assert (site / "facedb" / "py.typed").is_file() and (site / "facedb" / "_native.pyi").is_file()
     # The model's prior (the default threshold) is package data, not a file of the checkout.
     assert (site / "facedb" / "priors.json").is_file()
+    # So are the web page's templates and static files.
+    web = site / "facedb" / "service" / "web"
+    assert (web / "templates" / "base.html").is_file() and (web / "static" / "facedb.js").is_file()
 
 
 def extras_and_runtime(bin_dir: Path, cwd: Path) -> tuple[list[str], str]:
@@ -201,6 +204,10 @@ def test_the_all_extra_serves(full: Path, tmp_path: Path, wheel_photos: Path) ->
                 ).read_text()
                 time.sleep(0.2)
         assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+        # The web page renders from the installed templates and static files.
+        page = httpx.get(f"http://127.0.0.1:{port}/web/sign-in", timeout=10)
+        assert page.status_code == 200 and 'action="/web/sign-in"' in page.text, page.text
+        assert httpx.get(f"http://127.0.0.1:{port}/web/static/facedb.css", timeout=10).status_code == 200
     finally:
         server.terminate()
         server.wait(30)

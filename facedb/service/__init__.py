@@ -15,6 +15,7 @@ the routers); ``context`` holds what the routers share (settings, the gallery, t
 checks, uploads, the write lock); ``schema`` the OpenAPI models and error responses; then one
 router a resource: ``health``, ``people``, ``recognition`` (identify, verify, search) and
 ``attendance`` (sightings, attendance). Answers are shaped by facedb.serialize, as the CLI's.
+``web`` is the web page at ``/`` (server-rendered HTML; a session cookie instead of the key).
 """
 
 from facedb.extras import require

@@ -4,6 +4,7 @@ resource, over one open gallery."""
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import logging
 import math
 import re
@@ -14,15 +15,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facedb.errors import EnrollmentRefused, FaceDBError, RetryLater
 from facedb.gallery import FaceDB
-from facedb.http_guard import FailedAuthLimiter, RequestGuard
+from facedb.http_guard import FailedAuthLimiter, RequestGuard, WebDoor
 from facedb.keys import KeyStore
 from facedb.serialize import error_json
 from facedb.service import attendance, docs, groups, health, people, recognition
 from facedb.service.context import FORM_ROOM, SEARCH_BYTES, Service, ServiceSettings
+from facedb.service.web import pages
+from facedb.service.web.sessions import COOKIE, Sessions
 
 __all__ = ["create_app", "public_message_of"]
 
@@ -49,11 +53,15 @@ def public_message_of(db: FaceDB) -> Callable[[str], str]:
 
 
 def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
-    """The HTTP application over an open gallery."""
+    """The HTTP application over an open gallery: the API, and the web page at ``/``."""
     settings = settings or ServiceSettings()
     service = Service(db, settings)
     keys = KeyStore(db.store)
     public = public_message_of(db)
+    limiter = FailedAuthLimiter(
+        settings.auth_failures, settings.auth_window_seconds, settings.max_tracked_clients
+    )
+    sessions = Sessions(keys.live, lifetime_seconds=round(settings.session_hours * 3600))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -78,16 +86,26 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
             "/identify": min(settings.request_limit, settings.max_upload_bytes + FORM_ROOM),
             "/verify": min(settings.request_limit, 2 * settings.max_upload_bytes + FORM_ROOM),
             "/search": min(settings.request_limit, SEARCH_BYTES),
+            pages.SIGN_IN: 64 * 1024,
+            "/web/identify": min(settings.request_limit, settings.max_upload_bytes + FORM_ROOM),
         },
-        limiter=FailedAuthLimiter(
-            settings.auth_failures, settings.auth_window_seconds, settings.max_tracked_clients
-        ),
+        limiter=limiter,
         public_message=public,
+        web=WebDoor(
+            covers=pages.covers,
+            check=sessions.check,
+            cookie=COOKIE,
+            open_paths=frozenset({pages.SIGN_IN}),
+            sign_in=pages.SIGN_IN,
+        ),
     )
     _add_error_handlers(app, public)
     for resource in (health, people, recognition, attendance, groups):
         app.include_router(resource.router(service))
     app.include_router(docs.router(app.title))
+    app.include_router(pages.router(service, keys, sessions, limiter))
+    static = importlib.resources.files("facedb.service.web") / "static"
+    app.mount("/web/static", StaticFiles(directory=str(static)), name="web-static")
     return app
 
 

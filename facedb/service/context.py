@@ -7,15 +7,18 @@ import asyncio
 import functools
 import os
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response, UploadFile
+from fastapi import Depends, Request, Response
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
+
+# Starlette's: what FastAPI's parameters and a form parsed by hand (the web page) both hold.
+from starlette.datastructures import UploadFile
 
 from facedb.errors import ConfigError, Forbidden, ImageTooLarge, Unauthorized
 from facedb.gallery import FaceDB
@@ -54,6 +57,7 @@ class ServiceSettings:
             turn it on.
         workers: the fixed pool of threads for the CPU-bound work of identify, verify and
             enrollment; default: one per core.
+        session_hours: how long a web-page session lasts after sign-in.
     """
 
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -64,8 +68,11 @@ class ServiceSettings:
     max_tracked_clients: int = 10_000
     batch_window_ms: float | None = None
     workers: int | None = None
+    session_hours: float = 8.0
 
     def __post_init__(self) -> None:
+        if not 0 < self.session_hours <= 24 * 30:
+            raise ConfigError(f"session_hours must be above 0 and at most 720, got {self.session_hours}")
         if self.batch_window_ms is not None and not 0 <= self.batch_window_ms <= 1000:
             raise ConfigError(f"the batch window must be between 0 and 1000 ms, got {self.batch_window_ms}")
         if self.workers is not None and self.workers < 1:
@@ -220,7 +227,7 @@ class Service:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def photos_of(self, uploads: list[UploadFile]) -> list[bytes]:
+    async def photos_of(self, uploads: Sequence[UploadFile]) -> list[bytes]:
         """Reads the uploads of a multipart ``photos`` field, within the photo count limit."""
         if not uploads:
             raise ConfigError("no photos uploaded (multipart field 'photos')")

@@ -5,20 +5,22 @@
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, UploadFile
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile as Upload
 
-from facedb.errors import ConfigError, Forbidden
+from facedb.errors import ConfigError, FaceNotFound, Forbidden
 from facedb.keys import ApiKey
 from facedb.results import Enrollment
 from facedb.serialize import enrollment_json, person_json
 from facedb.service.answers import EnrollmentAnswer, PersonAnswer, RemovedAnswer, answers
 from facedb.service.context import Service
-from facedb.service.schema import MAX_ID, NAME_PATTERN, FormBool, RenameRequest
+from facedb.service.schema import ERRORS, MAX_ID, NAME_PATTERN, FormBool, RenameRequest
 
 __all__ = ["router"]
 
@@ -44,7 +46,7 @@ def _fingerprint(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _upload_names(uploads: list[UploadFile]) -> list[str]:
+def _upload_names(uploads: Sequence[Upload]) -> list[str]:
     """What each upload is called in refusals and records: its file name (without any folder
     a client put in it, at most 200 characters), else its place in the request."""
     names = []
@@ -253,5 +255,26 @@ def router(service: Service) -> APIRouter:
             request_fingerprint=print_,
         )
         return _enrolled(result, 200)
+
+    @routes.get(
+        "/faces/{face_id}/thumbnail",
+        tags=["people"],
+        operation_id="face_thumbnail",
+        dependencies=[read],
+        response_class=Response,
+        responses={
+            **ERRORS,
+            200: {"content": {"image/jpeg": {}}, "description": "the face's 112x112 JPEG thumbnail"},
+        },
+    )
+    async def face_thumbnail(face_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> Response:
+        """The 112x112 JPEG of an enrolled face, aligned as the recognizer sees it (404 for a
+        face without one: an imported template, a gallery kept without thumbnails)."""
+        picture = await run_in_threadpool(db.thumbnail, face_id)
+        if picture is None:
+            raise FaceNotFound(
+                f"face {face_id} has no thumbnail (an imported template, or thumbnails are off)"
+            )
+        return Response(picture, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     return routes

@@ -31,6 +31,10 @@ class KeyQueries(Database):
         """Every key, revoked ones included, by id."""
         return list(s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id)))
 
+    def key(self, s: Session, key_id: int) -> ApiKeyRow | None:
+        """The key with this id, or None."""
+        return s.get(ApiKeyRow, int(key_id))
+
     def key_with_digest(self, s: Session, secret_sha256: str) -> ApiKeyRow | None:
         """The key whose secret has this SHA-256, or None."""
         return s.scalars(select(ApiKeyRow).where(ApiKeyRow.secret_sha256 == secret_sha256)).first()

@@ -187,6 +187,21 @@ class PeopleQueries(Database):
         """The face with this id, or None; inside a write, `lock` takes its row lock."""
         return s.get(FaceRow, int(face_id), with_for_update=lock or None)
 
+    def face_thumbnail(self, s: Session, face_id: int) -> tuple[bytes | None] | None:
+        """``(thumbnail,)`` of the face with this id (its thumbnail may be None), or None when
+        no face has it; reads the thumbnail alone, not the template."""
+        row = s.execute(select(FaceRow.thumbnail).where(FaceRow.id == int(face_id))).first()
+        return None if row is None else (row[0],)
+
+    def first_thumbnails(self, s: Session) -> dict[int, int]:
+        """Person id -> the smallest id of their faces that have a thumbnail."""
+        rows = s.execute(
+            select(FaceRow.person_id, func.min(FaceRow.id))
+            .where(FaceRow.thumbnail.is_not(None))
+            .group_by(FaceRow.person_id)
+        )
+        return {int(p): int(f) for p, f in rows}
+
     def face_qualities(self, s: Session) -> list[tuple[int, int, float]]:
         """(face id, person id, quality) of every face whose quality was scored, by id."""
         rows = s.execute(
