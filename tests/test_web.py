@@ -425,3 +425,56 @@ def test_faces_and_sightings_on_a_gallery_without_thumbnails(
             assert f"/web/sightings/{seen[1]}/" not in client.get("/web/review").text
             missing_one = client.post("/web/sightings/999999/reject", data={"csrf": token})
             assert missing_one.status_code == 404 and 'role="alert"' in missing_one.text
+
+
+def test_groups_to_discover_name_and_dismiss(tmp_path: Path, faces_dir: Path) -> None:
+    """The unnamed faces page: a read key sees the groups and their thumbnails, no forms; an
+    enroll key discovers uploads, names a group (the gate's refusals listed) and dismisses one."""
+    db = facedb.FaceDB(tmp_path / "g")
+    store = KeyStore(db.store)
+    read, enroll = store.create("read", "r")[1], store.create("enroll", "e")[1]
+    with TestClient(create_app(db, ServiceSettings(auth_failures=1000)), follow_redirects=False) as client:
+        sign_in(client, enroll)
+        token = csrf_of(client, "/web/groups")
+        photos = [
+            ("photos", (p.name, p.read_bytes(), "image/jpeg"))
+            for p in sorted((faces_dir / "gallery").glob("*/*.jp*g"))
+        ]
+        found = client.post("/web/discover", data={"csrf": token}, files=photos)
+        assert found.status_code == 303, found.text
+        page = client.get("/web/groups").text
+        groups = db.groups()
+        assert len(groups) == 5 and all(f'id="group-{g.id}"' in page for g in groups)
+        face = groups[0].faces[0].id
+        assert f"/web/groups/faces/{face}/thumbnail" in page
+        picture = client.get(f"/web/groups/faces/{face}/thumbnail")
+        assert picture.status_code == 200 and picture.content.startswith(b"\xff\xd8")
+        first, second = groups[0], groups[1]
+        named = client.post(f"/web/groups/{first.id}/name", data={"csrf": token, "name": "Found <b>One</b>"})
+        assert named.status_code == 303 and named.headers["location"].startswith("/web/people/")
+        (person,) = db.find("Found <b>One</b>")
+        assert person.face_count == first.size
+        # Another group is somebody else: naming it as that person is refused, with the reasons.
+        refused = client.post(
+            f"/web/groups/{second.id}/name", data={"csrf": token, "name": "Found <b>One</b>"}
+        )
+        assert refused.status_code == 422 and "Found &lt;b&gt;One&lt;/b&gt;" in refused.text
+        assert db.group(second.id).size == second.size
+        dismissed = client.post(f"/web/groups/{second.id}/dismiss", data={"csrf": token})
+        assert dismissed.status_code == 303
+        with pytest.raises(facedb.GroupNotFound):
+            db.group(second.id)
+        assert client.post(f"/web/groups/{second.id}/dismiss", data={"csrf": "wrong"}).status_code in (
+            400,
+            403,
+        )
+        # A read key: the groups, no forms, and the changes refused.
+        client.post("/web/sign-out", data={"csrf": csrf_of(client, "/web/groups")})
+        sign_in(client, read)
+        page = client.get("/web/groups").text
+        assert "/web/discover" not in page and "/dismiss" not in page
+        token = csrf_of(client, "/web/groups")
+        third = db.groups()[0]
+        assert client.post(f"/web/groups/{third.id}/dismiss", data={"csrf": token}).status_code == 403
+        assert db.group(third.id)
+    db.close()

@@ -75,6 +75,7 @@ SECTIONS: list[Section] = [
     Section("identify", "Identify", "/web/identify", "read"),
     Section("attendance", "Attendance", "/web/attendance", "read"),
     Section("review", "Review", "/web/review", "read"),
+    Section("groups", "Unnamed", "/web/groups", "read"),
 ]
 
 #: How the page says "enroll anyway" where a refusal says ``force=True``.
@@ -89,6 +90,9 @@ NOTICES = {
     "expired": "Your session has ended: sign in again.",
     "confirmed": "Confirmed: the face was added to the person.",
     "rejected": "Rejected: the face is kept as a negative example of the person.",
+    "named": "Named: the group's faces were enrolled as the person.",
+    "dismissed": "Dismissed: the group's faces and thumbnails were erased.",
+    "discovered": "Discovered: the photos' unnamed faces are grouped below.",
 }
 
 
@@ -649,5 +653,73 @@ def router(service: Service, keys: KeyStore, sessions: Sessions, limiter: Failed
             return db.reject_sighting(sighting_id, int(text) if text.isdigit() else None)
 
         return await sighting_post(request, action, "rejected")
+
+    # -- groups of unnamed faces (discover's, and a watch's strangers) ------------------------
+
+    async def groups_page(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
+        groups = await run_in_threadpool(db.groups)
+        return pages.render(request, "groups.html", "groups", status, groups=groups, **context)
+
+    @routes.get("/web/groups")
+    @signed_in
+    async def groups(request: Request) -> Response:
+        try:
+            pages.need(request, "read")
+            return await groups_page(request)
+        except FaceDBError as e:
+            return pages.failed(request, e, "message.html", "groups")
+
+    async def group_post(request: Request, change: Callable[[FormData], Awaitable[Response]]) -> Response:
+        """A form posted on the groups page: the change, or the page with what went wrong."""
+        try:
+            async with pages.form(request, "enroll") as form:
+                return await change(form)
+        except FaceDBError as e:
+            try:
+                groups = await run_in_threadpool(db.groups)
+            except FaceDBError:
+                return pages.failed(request, e, "message.html", "groups")
+            return pages.failed(request, e, "groups.html", "groups", groups=groups)
+
+    @routes.post("/web/discover")
+    async def discover(request: Request) -> Response:
+        async def change(form: FormData) -> Response:
+            uploads = _uploads(form, "photos")
+            data = await service.photos_of(uploads)
+            await service.work(db.discover, data, photo_names=_upload_names(uploads))
+            return pages.redirect("/web/groups", done="discovered")
+
+        return await group_post(request, change)
+
+    @routes.post("/web/groups/{group_id}/name")
+    async def name_group(request: Request, group_id: int) -> Response:
+        async def change(form: FormData) -> Response:
+            force = _checked(form, "force")
+            if force:
+                pages.need(request, "admin")
+            result = await service.work(locked, db.name_group, group_id, _text(form, "name"), force=force)
+            return pages.redirect(f"/web/people/{result.person.id}", done="named")
+
+        return await group_post(request, change)
+
+    @routes.post("/web/groups/{group_id}/dismiss")
+    async def dismiss_group(request: Request, group_id: int) -> Response:
+        async def change(_: FormData) -> Response:
+            await run_in_threadpool(locked, db.dismiss_group, group_id)
+            return pages.redirect("/web/groups", done="dismissed")
+
+        return await group_post(request, change)
+
+    @routes.get("/web/groups/faces/{face_id}/thumbnail")
+    @signed_in
+    async def group_thumbnail(request: Request, face_id: int) -> Response:
+        try:
+            pages.need(request, "read")
+            picture = await run_in_threadpool(db.group_thumbnail, face_id)
+            if picture is None:
+                raise FaceNotFound(f"face {face_id} has no thumbnail")
+        except FaceDBError as e:
+            return Response(e.message, status_code=e.http_status, media_type="text/plain")
+        return Response(picture, media_type="image/jpeg", headers=SECURITY_HEADERS)
 
     return routes
