@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facedb.engine import Face
-from facedb.enrollment import Accepted
+from facedb.enrollment import Accepted, poor_quality_reason
 from facedb.errors import (
     ConfigError,
     EnrollmentRefused,
@@ -318,9 +318,8 @@ class _Run:
             if r.person is not None:
                 self.named.append(NamedFace(name, [float(v) for v in face.bbox], r.person, r.similarity))
                 continue
-            reason = self.db.policy.check_faces([face])
-            if isinstance(reason, str):
-                self.skipped.append((name, f"face at {_box(face)}: {reason}"))
+            if face.is_poor_quality:  # too poor to tell anybody by: it would only blur a group
+                self.skipped.append((name, f"face at {_box(face)}: {poor_quality_reason(face)}"))
             elif r.status == "ambiguous":
                 self.skipped.append((name, f"face at {_box(face)}: too alike to two people to tell"))
             else:
@@ -464,7 +463,8 @@ def name_group(db: FaceDB, group: Group | int, name: str, *, force: bool = False
     if not faces:
         raise EnrollmentRefused(f"group {group_id} has no faces to enroll", [])
     accepted: list[Accepted] = []
-    refused: list[tuple[str, str]] = []
+    too_small: list[tuple[str, str]] = []
+    kept = []
     for face_id, row in faces:
         label = f"{Path(row.photo).name} (face {face_id})"
         face = Face(
@@ -475,20 +475,23 @@ def name_group(db: FaceDB, group: Group | int, name: str, *, force: bool = False
             quality=float("nan") if row.quality is None else float(row.quality),
             quality_reasons=(),
         )
-        too_small = db.policy.check_size(face)
-        if too_small is not None:
-            refused.append((label, too_small))
+        small = db.policy.check_size(face)
+        if small is not None:  # not enrolled (and erased with the group), the others are
+            too_small.append((label, small))
+            continue
         accepted.append(Accepted(label, face, None, len(accepted)))
-    if not refused and not force:
+        kept.append((face_id, row))
+    refused = [] if accepted else too_small
+    if accepted and not force:
         refused = db._mislabels(person, name, accepted)
     if refused:
         lines = "; ".join(f"{what}: {reason}" for what, reason in refused)
         raise EnrollmentRefused(
-            f"nothing enrolled for {name!r}: {len(refused)} of {len(faces)} face(s) of group {group_id} "
-            f"refused: {lines}",
+            f"nothing enrolled for {name!r}: {len(refused)} of {len(kept) or len(faces)} face(s) "
+            f"of group {group_id} refused: {lines}",
             refused,
         )
-    templates = np.vstack([row.template for _, row in faces]).astype(np.float32)
+    templates = np.vstack([row.template for _, row in kept]).astype(np.float32)
     infos = [
         FaceInfo(
             bbox=list(row.bbox),
@@ -497,7 +500,7 @@ def name_group(db: FaceDB, group: Group | int, name: str, *, force: bool = False
             quality=row.quality,
             thumbnail=row.thumbnail if db.thumbnails else None,
         )
-        for _, row in faces
+        for _, row in kept
     ]
     with db.store.write() as s:
         if db.store.group(s, group_id, lock=True) is None:
@@ -510,7 +513,7 @@ def name_group(db: FaceDB, group: Group | int, name: str, *, force: bool = False
             if db.store.person(s, person.id, lock="share") is None:
                 raise PersonNotFound(f"person {person.id} was removed meanwhile")
             person_id = person.id
-        added = db.store.add_faces(s, [person_id] * len(faces), db.facts.model_id, templates, infos)
+        added = db.store.add_faces(s, [person_id] * len(kept), db.facts.model_id, templates, infos)
         db.store.assign_group_sightings(s, group_id, person_id)
         db.store.remove_group(s, group_id)
         generation = db.store.bump(s, added=added)
@@ -519,6 +522,7 @@ def name_group(db: FaceDB, group: Group | int, name: str, *, force: bool = False
         result = Enrollment(
             person=person_from_fields(person_row, db.store.face_counts(s, [person_id]).get(person_id, 0)),
             added=added,
+            skipped=too_small,
         )
     db._after_write(added=added, vectors=templates, generation=generation)
     db.store.checkpoint()  # the group's rows are gone from the WAL too

@@ -873,13 +873,14 @@ class FaceDB(Feedback):
 
     def name_group(self, group: Group | int, name: str, *, force: bool = False) -> Enrollment:
         """Enrolls a group's faces as the person of this name (a new one, or the one person
-        already called so) through the enrollment gate, all or nothing, and removes the
-        group; a watch stranger's visits become the person's.
+        already called so) through the enrollment gate and removes the group; a watch
+        stranger's visits become the person's. Faces smaller than ``min_face_size`` are not
+        enrolled (``skipped``, with the reason); the likeness checks are all or nothing.
 
         Raises:
             GroupNotFound: no such group, or it was named, dismissed or grew meanwhile.
-            EnrollmentRefused: a face too small, or (unless ``force``) looking like somebody
-                else more, or unlike the group's other faces (with the reasons).
+            EnrollmentRefused: every face too small, or (unless ``force``) a face looking like
+                somebody else more, or unlike the group's other faces (with the reasons).
             PersonNotFound: several people already have this name.
         """
         _check_name(name)

@@ -336,3 +336,20 @@ def test_cli_discover_groups_name_and_dismiss(tmp_path: Path, photos: Path) -> N
     assert missing.returncode == 2 and not (tmp_path / "other").exists()
     plain = run("groups", db=db)
     assert plain.returncode == 0 and len(plain.stdout.strip().splitlines()) == 1 + 3
+
+
+def test_players_are_each_a_group_of_their_own(tmp_path: Path, wheel_photos: Path) -> None:
+    """players.jpg's 22 different people: every face that is not too poor to tell anybody by
+    is a group of its own (one photo never shows a person twice); the poor ones are skipped
+    with their reasons. Their faces are under the gate's 48 px: naming one is refused."""
+    db = facedb.FaceDB(tmp_path / "g")
+    found = db.discover(wheel_photos / "players.jpg")
+    poor = [why for _, why in found.skipped]
+    assert found.faces == 22 and len(found) + len(poor) == 22 and len(found) >= 15
+    assert all(g.size == 1 for g in found) and all("poor quality" in why for why in poor)
+    with pytest.raises(facedb.EnrollmentRefused, match="face too small"):
+        db.name_group(found[0], "a player")
+    db.min_face_size = 32
+    wide = max(found, key=lambda g: g.faces[0].bbox[2] - g.faces[0].bbox[0])
+    assert db.name_group(wide, "a player").person.face_count == 1
+    db.close()
