@@ -871,13 +871,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = add("name-group", cmd_name_group, "enroll a group's faces as a person (the enrollment gate applies)")
-    p.add_argument("group", type=int)
-    p.add_argument("name")
+    p.add_argument("group", type=int, help="the group's id (facedb groups)")
+    p.add_argument("name", help="the person to enroll it as (new, or the one so named)")
     p.add_argument("--force", action="store_true", help="enroll even faces that look like somebody else")
     p.add_argument("--json", action="store_true")
 
     p = add("dismiss-group", cmd_dismiss_group, "erase a group of unnamed faces")
-    p.add_argument("group", type=int)
+    p.add_argument("group", type=int, help="the group's id (facedb groups)")
 
     add("forget-strangers", cmd_forget_strangers, "erase the templates and sightings of unknown faces")
 
