@@ -325,6 +325,7 @@ class Watcher:
                 self._identified(track, r, at)
         self.samples += 1
         seen: dict[str, _Seen] = {}
+        pixels: NDArray[np.uint8] | None = None  # RGB, once per sample, when a thumbnail needs it
         for track, d in pairs:
             if track.key is None:
                 continue
@@ -336,7 +337,8 @@ class Watcher:
                     self._regroup(track.stranger)
             picture = None
             if track.stranger is not None and track.stranger.id is None and self.db.thumbnails:
-                picture = thumbnail(pixels_of(engine, frame), d.landmarks)
+                pixels = pixels_of(engine, frame) if pixels is None else pixels
+                picture = thumbnail(pixels, d.landmarks)
             _keep_best(
                 seen,
                 track.key,

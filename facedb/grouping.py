@@ -147,21 +147,6 @@ class Grouping:
         assert slot is not None
         return slot.count
 
-    def similarities(self, template: NDArray[np.floating]) -> NDArray[np.float32]:
-        """The template's cosine similarity to every row (0 for rows of removed groups)."""
-        used = len(self._slots)
-        sims: NDArray[np.float32] = self._units[:used] @ np.asarray(template, dtype=np.float32).reshape(-1)
-        return sims
-
-    def best(self, template: NDArray[np.floating]) -> tuple[Hashable | None, float]:
-        """The most similar group and its similarity; ``(None, 0.0)`` when there is none."""
-        if not self._index:
-            return None, 0.0
-        sims = self.similarities(template)
-        row = int(np.argmax(sims))
-        slot = self._slots[row]
-        return (None, 0.0) if slot is None else (slot.key, float(sims[row]))
-
     def place(self, template: NDArray[np.floating], new_key: Hashable) -> Hashable:
         """Puts one face in its group (``new_key`` names the group it starts, if it starts
         one); the key of the group it went to."""

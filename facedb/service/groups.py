@@ -3,7 +3,6 @@
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run
 # time.
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, UploadFile
@@ -16,18 +15,10 @@ from facedb.keys import ApiKey
 from facedb.serialize import discovery_json, enrollment_json, group_json
 from facedb.service.answers import DiscoveryAnswer, DismissedAnswer, EnrollmentAnswer, GroupAnswer, answers
 from facedb.service.context import Service
+from facedb.service.people import _upload_names
 from facedb.service.schema import ERRORS, MAX_ID, NameGroupRequest
 
 __all__ = ["router"]
-
-
-def _names(uploads: list[UploadFile]) -> list[str]:
-    """Each upload's file name without any folder (at most 200 characters), else its place."""
-    names = []
-    for i, upload in enumerate(uploads, 1):
-        name = re.split(r"[\\/]", upload.filename or "")[-1].strip()
-        names.append(name[:200] if name else f"photo {i}")
-    return names
 
 
 def router(service: Service) -> APIRouter:
@@ -55,7 +46,7 @@ def router(service: Service) -> APIRouter:
         with the groups found before. A photo uploaded before (same name and content) is not
         looked at again."""
         data = await service.photos_of(photos)
-        result = await service.work(db.discover, data, photo_names=_names(photos))
+        result = await service.work(db.discover, data, photo_names=_upload_names(photos))
         return discovery_json(result)
 
     @routes.get(

@@ -479,9 +479,13 @@ def router(service: Service, keys: KeyStore, sessions: Sessions, limiter: Failed
     @routes.get("/web/faces/{face_id}/thumbnail")
     @signed_in
     async def thumbnail(request: Request, face_id: int) -> Response:
+        return await picture_of(request, db.thumbnail, face_id)
+
+    async def picture_of(request: Request, lookup: Callable[[int], bytes | None], face_id: int) -> Response:
+        """A face's thumbnail (an enrolled face's or a group's), to a read key's session."""
         try:
             pages.need(request, "read")
-            picture = await run_in_threadpool(db.thumbnail, face_id)
+            picture = await run_in_threadpool(lookup, face_id)
             if picture is None:
                 raise FaceNotFound(f"face {face_id} has no thumbnail")
         except FaceDBError as e:
@@ -713,13 +717,6 @@ def router(service: Service, keys: KeyStore, sessions: Sessions, limiter: Failed
     @routes.get("/web/groups/faces/{face_id}/thumbnail")
     @signed_in
     async def group_thumbnail(request: Request, face_id: int) -> Response:
-        try:
-            pages.need(request, "read")
-            picture = await run_in_threadpool(db.group_thumbnail, face_id)
-            if picture is None:
-                raise FaceNotFound(f"face {face_id} has no thumbnail")
-        except FaceDBError as e:
-            return Response(e.message, status_code=e.http_status, media_type="text/plain")
-        return Response(picture, media_type="image/jpeg", headers=SECURITY_HEADERS)
+        return await picture_of(request, db.group_thumbnail, face_id)
 
     return routes
