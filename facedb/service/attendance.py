@@ -26,6 +26,14 @@ def router(service: Service) -> APIRouter:
     db, read, enroll, admin = service.db, service.read, service.enroll, service.admin
     routes = APIRouter(route_class=service.route_class)
     sighting_path = PathParam(ge=1, le=MAX_ID)
+    # The first visit of a list, for "not this person" and "yes, it's them" (OpenAPI links).
+    sighting_links = {
+        name: {"operationId": operation, "parameters": {"sighting_id": "$response.body#/0/id"}}
+        for name, operation in (
+            ("RejectSighting", "reject_sighting"),
+            ("ConfirmSighting", "confirm_sighting"),
+        )
+    }
 
     @routes.get(
         "/sightings",
@@ -33,7 +41,7 @@ def router(service: Service) -> APIRouter:
         operation_id="sightings",
         dependencies=[read],
         response_model=None,
-        responses=answers(list[SightingAnswer], "the visits"),
+        responses=answers(list[SightingAnswer], "the visits", links=sighting_links),
     )
     async def list_sightings(
         since: TimeBound = None,

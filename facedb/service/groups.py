@@ -27,6 +27,16 @@ def router(service: Service) -> APIRouter:
     locked = service.locked
     routes = APIRouter(route_class=service.route_class)
     group_path = PathParam(ge=1, le=MAX_ID)
+    # The first group of a list, for the operations on one group (OpenAPI links: a client, or
+    # schemathesis' stateful phase, finds a real group id where to name, show or dismiss).
+    group_links = {
+        name: {"operationId": operation, "parameters": {"group_id": "$response.body#/0/id"}}
+        for name, operation in (
+            ("GetGroup", "get_group"),
+            ("NameGroup", "name_group"),
+            ("DismissGroup", "dismiss_group"),
+        )
+    }
 
     @routes.post(
         "/discover",
@@ -55,7 +65,7 @@ def router(service: Service) -> APIRouter:
         operation_id="list_groups",
         dependencies=[read],
         response_model=None,
-        responses=answers(list[GroupAnswer], "every group, biggest first"),
+        responses=answers(list[GroupAnswer], "every group, biggest first", links=group_links),
     )
     async def list_groups() -> list[dict[str, Any]]:
         """The groups of unnamed faces: discover's, and a watch's strangers."""

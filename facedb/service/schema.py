@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, StrictBool
 
 __all__ = [
     "ERRORS",
@@ -67,7 +67,9 @@ class NameGroupRequest(BaseModel):
     """The name to enroll a group's faces as (a new person, or the one person so named)."""
 
     name: str = Field(min_length=1, max_length=500, pattern=NAME_PATTERN)
-    force: bool = Field(default=False, description="skip the likeness checks (admin keys only)")
+    # Strict: JSON's true or false, not the 0, 1 or "yes" that pydantic's lax mode would take
+    # and the schema (a boolean) refuses.
+    force: StrictBool = Field(default=False, description="skip the likeness checks (admin keys only)")
 
 
 class RejectRequest(BaseModel):
@@ -80,7 +82,7 @@ class ConfirmRequest(BaseModel):
     """Whom a logged visit was; ``force`` skips the mislabel check (admin keys only)."""
 
     person_id: int = Field(ge=1, le=JSON_MAX_ID)
-    force: bool = False
+    force: StrictBool = False
 
 
 class ErrorDetail(BaseModel):
