@@ -8,24 +8,26 @@ PIP := $(VENV)/bin/pip
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 NATIVE_SOURCES := $(wildcard rust/*.rs) Cargo.toml Cargo.lock pyproject.toml
 
-.PHONY: venv build demo test test-python test-rust lint format bench clean
+.PHONY: venv build demo test test-python test-rust lint format bench screenshots lock clean
 
 venv: $(VENV)/.installed
 
-# The venv holds maturin; `maturin develop` then installs facedb's dependencies with every
-# extra (service, postgres, milvus, video) and the dev one (test and lint tools) from
-# pyproject.toml, the one list of them.
-$(VENV)/.installed:
+# The venv gets the exact versions of requirements-test.lock (maturin, facedb's dependencies
+# with every extra and the dev tools: the ranges of pyproject.toml resolved once, by
+# `make lock`), so that every machine builds and tests with the same set; `maturin develop`
+# then finds them all installed and is held to them by the same file as pip constraints.
+LOCK := requirements-test.lock
+$(VENV)/.installed: $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "maturin>=1.7,<2"
+	$(PIP) install --quiet "$$(grep '^pip==' $(LOCK))"
+	$(PIP) install --quiet --requirement $(LOCK)
 	touch $@
 
 build: $(VENV)/.built
 
 $(VENV)/.built: $(VENV)/.installed $(NATIVE_SOURCES)
-	$(VENV)/bin/maturin develop --release --quiet --extras all,dev
+	PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(VENV)/bin/maturin develop --release --quiet --extras all,dev
 	touch $@
 
 demo: build
@@ -50,6 +52,17 @@ format: venv
 
 bench: build
 	$(PY) benchmarks/pipeline.py
+
+# README's screenshots of the web page (assets/web-*.png), by the browser test; `make test`
+# writes its screenshots to a temporary folder and leaves the working tree as it was.
+screenshots: build
+	scripts/browser.sh
+	FACEDB_SCREENSHOTS=$(CURDIR)/assets $(PY) -m pytest -q tests/test_web.py -k browser
+
+# Resolves the test environment afresh (newest versions in pyproject.toml's ranges) into
+# requirements-test.lock; commit the file with what it changes.
+lock:
+	PYTHON=$(PYTHON) bash scripts/lock.sh
 
 clean:
 	rm -rf $(VENV) target

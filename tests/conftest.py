@@ -11,12 +11,22 @@ import csv
 import importlib.util
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# A run reads nothing left by an earlier one, nor anything from the home directory: a fresh
+# cache folder for the galleries on SQL URLs (facedb.locations' default is ~/.cache/facedb),
+# inherited by every child process, and no hypothesis example database (.hypothesis/ would
+# replay an earlier run's examples first).
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="facedb-test-cache-")
+settings.register_profile("facedb", database=None, derandomize=os.environ.get("CI", "") == "true")
+settings.load_profile("facedb")
 
 # Before the import: helpers.py asserts too, and its failures should say what they compared.
 pytest.register_assert_rewrite("tests.helpers")

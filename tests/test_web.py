@@ -1,11 +1,13 @@
 """The web page of `facedb serve`: sign-in and sessions, scopes, form tokens and escaping
 through FastAPI's TestClient (fast), then the whole round in a real browser (headless
-Debian chromium driven by selenium) against a live server, which also takes the README's
-screenshots (assets/web-*.png)."""
+Debian chromium driven by selenium) against a live server, which also takes screenshots:
+into a temporary folder, or into FACEDB_SCREENSHOTS when set (`make screenshots` sets it to
+assets/ for README's web-*.png), so that a test run changes no tracked file."""
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ import facedb
 from facedb.keys import KeyStore
 from facedb.service import ServiceSettings, create_app
 
-from .helpers import ROOT, Server, cli, enroll_gallery, missing
+from .helpers import Server, cli, enroll_gallery, missing
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -292,11 +294,11 @@ def test_in_a_browser(browser: Any, tmp_path: Path, faces_dir: Path) -> None:
         cli(db, "enroll", person, *sorted(str(p) for p in (faces_dir / "gallery" / person).iterdir()))
     admin = cli(db, "keys", "create", "--scope", "admin", "--name", "front desk")
     server = Server(db)
-    assets = ROOT / "assets"
-    assets.mkdir(exist_ok=True)
+    assets = Path(os.environ.get("FACEDB_SCREENSHOTS") or tmp_path / "screenshots")
+    assets.mkdir(parents=True, exist_ok=True)
 
     def screenshot(name: str) -> None:
-        """The window as a 256-colour PNG in assets/ (a third of the size; README shows them)."""
+        """The window as a 256-colour PNG (a third of the size; README shows them)."""
         shot = Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("RGB")
         shot.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(assets / name, optimize=True)
 
