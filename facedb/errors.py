@@ -28,6 +28,7 @@ __all__ = [
     "MissingExtra",
     "ModelError",
     "MultipleFacesError",
+    "NameInUse",
     "NoFaceError",
     "PersonNotFound",
     "RateLimited",
@@ -122,6 +123,23 @@ class EnrollmentRefused(FaceDBError, ValueError):
         """The message with "enroll anyway" in the caller's terms (``"--force"`` for the
         command line, ``"force=true"`` over HTTP)."""
         return self.message.replace(self.FORCE, force)
+
+
+class NameInUse(FaceDBError, ValueError):
+    """A new person was asked for with a name somebody already has, without asking for a
+    namesake: the message names their ids and how to add faces to them instead.
+
+    Attributes:
+        ids: the ids of the people who have the name.
+    """
+
+    code = "name_in_use"
+    http_status = 409
+    exit_code = 3
+
+    def __init__(self, message: str, ids: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.ids: list[int] = list(ids or [])
 
 
 class PersonNotFound(FaceDBError, KeyError):

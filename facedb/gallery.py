@@ -57,6 +57,7 @@ from facedb.errors import (
     FaceNotFound,
     GalleryError,
     GroupNotFound,
+    NameInUse,
     PersonNotFound,
     ReadOnlyGallery,
 )
@@ -601,19 +602,33 @@ class FaceDB(Feedback):
         force: bool = False,
         largest_face: bool = False,
         color: Color = "bgr",
+        namesake: bool = False,
         photo_names: Sequence[str] | None = None,
         request_key: str | None = None,
         request_fingerprint: str = "",
     ) -> Enrollment:
-        """Enrolls a new person even if somebody already has this name (names are labels);
-        same gate and rules as :meth:`enroll`; ``photo_names``, ``request_key`` and
-        ``request_fingerprint`` as in :meth:`enroll_photos`."""
+        """Enrolls a new person; same gate and rules as :meth:`enroll`; ``photo_names``,
+        ``request_key`` and ``request_fingerprint`` as in :meth:`enroll_photos`.
+
+        Names are labels, not keys, but a second person with a name already in use is made
+        only when asked for: otherwise the photos of somebody already enrolled would become a
+        new person of the same name, whom nobody could tell apart afterwards.
+
+        Args:
+            namesake: create the person even if somebody already has this name.
+
+        Raises:
+            NameInUse: somebody has this name and ``namesake`` is False (the message names
+                their ids; :meth:`add_faces` adds photos to them).
+        """
         _check_name(name)
         self._check_open()
         if request_key is not None:  # before the inference: a retry costs one lookup
             earlier = self._recall(request_key, request_fingerprint)
             if earlier is not None:
                 return earlier
+        if not namesake:  # before the inference too; checked again in the write
+            _refuse_namesake(name, [p.id for p in self.find(name)])
         return self._add(
             None,
             name,
@@ -624,6 +639,7 @@ class FaceDB(Feedback):
             names=photo_names,
             request_key=request_key,
             request_fingerprint=request_fingerprint,
+            namesake=namesake,
         )
 
     def _recall(self, request_key: str, fingerprint: str) -> Enrollment | None:
@@ -643,6 +659,7 @@ class FaceDB(Feedback):
         names: Sequence[str] | None = None,
         request_key: str | None = None,
         request_fingerprint: str = "",
+        namesake: bool = False,
     ) -> Enrollment:
         self._check_writable()
         if not photos:
@@ -665,6 +682,8 @@ class FaceDB(Feedback):
                 if earlier is not None:
                     return earlier
             if person is None:
+                if not namesake:  # somebody of this name may have been enrolled meanwhile
+                    _refuse_namesake(name, self.store.claim_name(s, name))
                 (person_id,) = self.store.add_people(s, [name], [metadata])
             else:
                 # Shared lock: a concurrent removal of this person waits for us, or we for it.
@@ -1297,6 +1316,20 @@ def _check_name(name: str) -> None:
         raise ConfigError(f"a person's name must be a non-empty string, got {name!r}")
     if len(name) > 500:
         raise ConfigError(f"a person's name is limited to 500 characters, got {len(name)}")
+
+
+def _refuse_namesake(name: str, ids: Sequence[int]) -> None:
+    """Raises NameInUse when ``ids`` (the people named ``name``) is not empty."""
+    if not ids:
+        return
+    who = f"person {ids[0]}" if len(ids) == 1 else "people " + ", ".join(str(i) for i in ids)
+    raise NameInUse(
+        f"{name!r} is already the name of {who}: to add these photos to them, add faces by id "
+        f"(add_faces({ids[0]}, ...), `facedb enroll --id {ids[0]} PHOTO...`, POST /people/{ids[0]}/faces); "
+        f"to enroll somebody else of the same name, ask for a namesake "
+        f"(namesake=True, --namesake, namesake=true)",
+        list(ids),
+    )
 
 
 def _check_unit(name: str, value: float) -> float:

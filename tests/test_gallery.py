@@ -738,6 +738,19 @@ def test_confirm_goes_through_the_enrollment_gate(db: FaceDB, faces_dir: Path) -
     assert db.confirm(biden.face.embedding, obama, force=True).person.face_count == obama.face_count + 2
 
 
+def test_create_person_refuses_a_name_in_use_unless_a_namesake(db: FaceDB, faces_dir: Path) -> None:
+    obama = db.enroll("obama", faces_dir / "gallery/obama/obama.jpg")
+    with pytest.raises(facedb.NameInUse, match=rf"person {obama.id}\b") as refused:
+        db.create_person("obama", faces_dir / "closeups/rose_leslie.jpg")
+    assert refused.value.ids == [obama.id] and refused.value.http_status == 409
+    assert [p.id for p in db.find("obama")] == [obama.id]  # nothing written
+    other = db.create_person("obama", faces_dir / "closeups/rose_leslie.jpg", namesake=True).person
+    assert sorted(p.id for p in db.find("obama")) == sorted([obama.id, other.id])
+    # enroll adds to the one person of a name; with two, it asks for an id
+    with pytest.raises(facedb.PersonNotFound, match="ids"):
+        db.enroll("obama", faces_dir / "gallery/obama/obama2.jpg")
+
+
 def test_audit_of_an_empty_gallery_finds_nothing(db: FaceDB) -> None:
     assert db.audit(min_quality=0.5) == []
 

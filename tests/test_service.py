@@ -328,6 +328,23 @@ def test_largest_face_of_a_group_photo_over_http(service: dict[str, Any], faces_
     call(service, "DELETE", f"/people/{made.json()['id']}", scope="admin")
 
 
+def test_a_name_in_use_is_refused_unless_a_namesake_is_asked_for(
+    service: dict[str, Any], faces_dir: Path, wheel_photos: Path
+) -> None:
+    """POST /people with the name of somebody enrolled made a second "obama" (201), whom
+    identify then named for the photo's real owner: now it is refused, naming the id."""
+    (obama,) = [p for p in call(service, "GET", "/people").json() if p["name"] == "obama"]
+    yao = [("photos", ("yao.jpg", (wheel_photos / "yaoming.jpg").read_bytes(), "image/jpeg"))]
+    refused = call(service, "POST", "/people", scope="enroll", data={"name": "obama"}, files=yao)
+    message = error_of(refused, 409, "name_in_use")
+    assert f"person {obama['id']}" in message and f"/people/{obama['id']}/faces" in message
+    assert [p["name"] for p in call(service, "GET", "/people").json()].count("obama") == 1
+    asked = {"name": "obama", "namesake": "true"}
+    made = call(service, "POST", "/people", scope="enroll", data=asked, files=yao)
+    assert made.status_code == 201 and made.json()["id"] != obama["id"], made.text
+    call(service, "DELETE", f"/people/{made.json()['id']}", scope="admin")
+
+
 def test_enroll_rename_add_delete(service: dict[str, Any], faces_dir: Path) -> None:
     photos = [("photos", ("r1.jpg", (faces_dir / "closeups/rose_leslie.jpg").read_bytes(), "image/jpeg"))]
     made = call(
@@ -804,3 +821,25 @@ def test_groups_over_http(service: dict[str, Any], faces_dir: Path) -> None:
     assert dismissed.json() == {"dismissed": other["id"]}
     error_of(call(service, "GET", f"/groups/{other['id']}"), 404, "group_not_found")
     error_of(call(service, "DELETE", f"/groups/{other['id']}", "enroll"), 404, "group_not_found")
+
+
+@pytest.mark.parametrize("folder", ["people", "gallery", "/srv/faces/people"])
+def test_redaction_keeps_the_words_of_a_message(folder: str) -> None:
+    """With --db people, "where different people score" read "where different the gallery
+    score"; with --db gallery, "the gallery's templates" read "the the gallery's templates"."""
+    from facedb.service.redaction import redactor
+
+    here = "/abs/where/it/is"
+    places = {folder, f"{folder}/gallery.db", here, f"{here}/gallery.db", f"sqlite:///{here}/gallery.db"}
+    public = redactor(places)
+    for words in (
+        "below 0.35, where different people score",
+        "the gallery's templates have 512 dimensions",
+        "add faces to them with POST /people/4/faces",
+    ):
+        assert public(words) == words
+    assert public("cannot open /abs/where/it/is/gallery.db: locked") == "cannot open the gallery: locked"
+    assert public("no space left in /var/lib/other/file.tmp") == "no space left in <path>"
+    assert public("server at postgresql://u:pw@db:5432/x refused") == "server at <url> refused"
+    if "/" in folder:
+        assert public(f"no person with id 5 in {folder}") == "no person with id 5 in the gallery"

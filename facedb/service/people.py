@@ -139,11 +139,16 @@ def router(service: Service) -> APIRouter:
         largest_face: Annotated[
             FormBool, Form(description="take the largest face of a photo with several (a group photo)")
         ] = False,
+        namesake: Annotated[
+            FormBool,
+            Form(description="create the person even if somebody already has this name (a namesake)"),
+        ] = False,
         idempotency_key: Annotated[str | None, idempotency_header] = None,
     ) -> JSONResponse:
-        """Enrolls a person from photos (all or nothing; names are labels, so a new person is
-        created even if the name exists). A retry with the same ``Idempotency-Key`` is
-        answered with the first answer and enrolls nobody again."""
+        """Enrolls a new person from photos (all or nothing). A name already in use is
+        refused (409 `name_in_use`, naming the ids: add faces to them with POST
+        /people/{id}/faces) unless ``namesake`` is true. A retry with the same
+        ``Idempotency-Key`` is answered with the first answer and enrolls nobody again."""
         _check_force(key, force)
         meta = _metadata(metadata)
         data = await service.photos_of(photos)
@@ -155,6 +160,7 @@ def router(service: Service) -> APIRouter:
             force=force,
             # Only when set: the fingerprints of requests made before it existed still match.
             **({"largest_face": True} if largest_face else {}),
+            **({"namesake": True} if namesake else {}),
             photos=[hashlib.sha256(d).hexdigest() for d in data],
         )
         result = await service.work(
@@ -165,6 +171,7 @@ def router(service: Service) -> APIRouter:
             meta,
             force=force,
             largest_face=largest_face,
+            namesake=namesake,
             photo_names=_upload_names(photos),
             request_key=request,
             request_fingerprint=print_,

@@ -123,7 +123,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "no API key, or an unknown or revoked one"},
     403: {"model": ErrorBody, "description": "the API key lacks the scope this call needs"},
     404: {"model": ErrorBody, "description": "no such person"},
-    409: {"model": ErrorBody, "description": "the gallery is inconsistent, read-only or busy"},
+    409: {
+        "model": ErrorBody,
+        "description": "a name in use (name_in_use), or the gallery is inconsistent, read-only or busy",
+    },
     413: {"model": ErrorBody, "description": "a photo or the request is over the size limit"},
     422: {"model": ErrorBody, "description": "the request or a photo was refused (the code says why)"},
     429: {

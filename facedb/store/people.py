@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, aliased
 
-from facedb.models import FaceRow, PersonRow
+from facedb.models import FaceRow, GalleryRow, PersonRow
 from facedb.store.copies import COPIED_TABLES
 from facedb.store.database import Database, core_table, insert_many, utc_now
 from facedb.store.templates import template_bytes
@@ -94,6 +94,14 @@ class PeopleQueries(Database):
     def people_named(self, s: Session, name: str) -> list[PersonRow]:
         """Everybody with exactly this name, by id."""
         return list(s.scalars(select(PersonRow).where(PersonRow.name == name).order_by(PersonRow.id)))
+
+    def claim_name(self, s: Session, name: str) -> list[int]:
+        """Inside a write, before a new person is added: the ids of the people who have this
+        name now, with the gallery's row locked until the transaction ends, so that no
+        concurrent writer adds somebody of this name meanwhile (PostgreSQL; SQLite's writers
+        take turns anyway)."""
+        s.execute(select(GalleryRow.id).where(GalleryRow.id == 1).with_for_update())
+        return [r.id for r in self.people_named(s, name)]
 
     def person(
         self, s: Session, person_id: int, *, lock: Literal["update", "share"] | None = None

@@ -235,7 +235,7 @@ class Pages:
 
     def public(self, message: str) -> str:
         """A message without server paths (what the API's errors say, see app.py)."""
-        from facedb.service.app import public_message_of
+        from facedb.service.redaction import public_message_of
 
         return public_message_of(self.db)(message)
 
