@@ -45,6 +45,7 @@ from facedb.engine import (
     Face,
     FaceEngine,
     ImageInput,
+    Verification,
     as_photo,
     default_engine,
     photo_name,
@@ -1088,6 +1089,20 @@ class FaceDB(Feedback):
         """
         limit = self._limit(threshold)
         return self._identify_faces(list(faces), check_k(k), limit)
+
+    def verify(
+        self, a: ImageInput, b: ImageInput, *, threshold: float | None = None, color: Color = "bgr"
+    ) -> Verification:
+        """Whether the largest faces of two photos are the same person, at the threshold in
+        force in this gallery (a calibration's, a user's, else the model's), the one
+        :meth:`identify` names people at; ``threshold`` overrides it for this call.
+
+        Raises:
+            NoFaceError: either photo shows no face (the message names which).
+            ConfigError: a threshold outside 0..1.
+        """
+        self._check_open()
+        return self.engine.verify(a, b, threshold=self._limit(threshold), color=color)
 
     def _limit(self, threshold: float | None) -> float:
         """The threshold to name people at: the one given, or the one in force (the

@@ -814,3 +814,15 @@ def test_confirming_a_face_keeps_the_rejection_of_a_look_alike(db: FaceDB) -> No
     db.confirm(look_alike, person, force=True)  # the very face: now it is hers
     with db.store.read() as s:
         assert db.store.count_rejections(s, person.id) == 0
+
+
+def test_verify_with_a_gallery_uses_the_threshold_in_force(db: FaceDB, faces_dir: Path) -> None:
+    """identify and verify with a gallery answer at one threshold: after it was lowered,
+    verify still answered at the model's 0.47 while identify named people at the new one."""
+    a, b = faces_dir / "gallery/obama/obama.jpg", faces_dir / "closeups/obama.jpg"
+    db.threshold = 0.99
+    strict = db.verify(a, b)
+    assert strict.threshold == 0.99 and not strict.same_person
+    db.threshold = 0.3
+    assert db.verify(a, b).threshold == 0.3 and db.verify(a, b).same_person
+    assert db.verify(a, b, threshold=0.995).threshold == 0.995  # a call's own value wins

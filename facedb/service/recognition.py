@@ -61,7 +61,7 @@ def router(service: Service) -> APIRouter:
     ) -> dict[str, Any]:
         """Whether the largest faces of two photos are the same person."""
         first, second = await service.photo_bytes(a), await service.photo_bytes(b)
-        result = await service.work(db.engine.verify, first, second, threshold=db.threshold)
+        result = await service.work(db.verify, first, second)
         return verification_json(result)
 
     template_schema: dict[str, Any] = {
