@@ -210,35 +210,59 @@ def _box(face: Face) -> str:
 PhotoSource = str | os.PathLike[str] | bytes
 
 
+@dataclass(frozen=True, slots=True)
+class PhotoItem:
+    """One photo ``discover`` is given: ``key`` names its content (``sha256:`` and the hash of
+    its bytes), by which a photo discovered before is recognised wherever it comes from (a
+    copy in another folder, an upload of it); ``label`` is what answers call it (its absolute
+    path, or an upload's name and the start of its hash); ``legacy`` is the name galleries
+    recorded it by before content keys (its path, or its label), still honoured."""
+
+    key: str
+    label: str
+    legacy: str
+    photo: str | bytes
+
+
+def _file_key(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as error:
+        raise ImageNotFound(f"cannot read {path}: {error.strerror or error}") from error
+
+
 def photo_items(
     photos: Iterable[PhotoSource] | PhotoSource, names: Sequence[str] | None = None
-) -> list[tuple[str, str | bytes]]:
-    """What ``discover`` looks at: ``(name, photo)`` for each photo that paths, folders and
-    patterns name (the name is the absolute path), and for each photo given as bytes (the
-    name is its ``names`` entry, or ``<N bytes>``, then ``#`` and the start of its SHA-256, so
-    that the same content uploaded twice is recognised as discovered)."""
+) -> list[PhotoItem]:
+    """What ``discover`` looks at: an item for each photo that paths, folders and patterns
+    name, and for each photo given as bytes (labelled by its ``names`` entry, or ``<N
+    bytes>``); a photo whose content came earlier in the list is left out."""
     if isinstance(photos, str | os.PathLike | bytes):
         photos = [photos]
     photos = list(photos)
     if names is not None and (len(names) != len(photos) or not all(isinstance(n, str) for n in names)):
         raise ConfigError(f"photo_names must be one string per photo: {len(photos)} photos")
-    items: list[tuple[str, str | bytes]] = []
+    items: list[PhotoItem] = []
     seen: set[str] = set()
+
+    def add(item: PhotoItem) -> None:
+        if item.key not in seen:
+            seen.add(item.key)
+            items.append(item)
+
     for i, photo in enumerate(photos):
         if isinstance(photo, bytes | bytearray | memoryview):
             data = bytes(photo)
             label = names[i] if names is not None else f"<{len(data)} bytes>"
-            name = f"{label}#{hashlib.sha256(data).hexdigest()[:16]}"
-            if name not in seen:
-                seen.add(name)
-                items.append((name, data))
+            digest = hashlib.sha256(data).hexdigest()
+            named = f"{label}#{digest[:16]}"  # two uploads of one name told apart
+            add(PhotoItem(f"sha256:{digest}", named, named, data))
             continue
         if not isinstance(photo, str | os.PathLike):
             raise TypeError(f"discover takes paths, folders, patterns or bytes, got {type(photo).__name__}")
         for path in expand_photos([photo]):
-            if str(path) not in seen:
-                seen.add(str(path))
-                items.append((str(path), str(path)))
+            add(PhotoItem(_file_key(path), str(path), str(path), str(path)))
     return items
 
 
@@ -257,9 +281,9 @@ def discover(
         raise ConfigError(f"threshold must be in (0, 1], got {threshold}")
     items = photo_items(photos, photo_names)
     with db.store.read() as s:
-        already = db.store.discovered_photos(s, [name for name, _ in items])
+        already = db.store.discovered_photos(s, [i.key for i in items] + [i.legacy for i in items])
         state = db.store.group_state(s, db.facts.dimension)
-    todo = [item for item in items if item[0] not in already]
+    todo = [i for i in items if i.key not in already and i.legacy not in already]
     grouping = Grouping(db.facts.dimension, limit)
     for group_id, centroid, count, in_photos in state:
         grouping.add_group(group_id, centroid, count, sorted(in_photos))
@@ -269,9 +293,9 @@ def discover(
         progress(done, len(items))
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start : start + CHUNK]
-        found = db.engine.detect_many([photo for _, photo in chunk], errors="return")
-        for (name, photo), faces in zip(chunk, found, strict=True):
-            result.photo(name, photo, faces)
+        found = db.engine.detect_many([item.photo for item in chunk], errors="return")
+        for item, faces in zip(chunk, found, strict=True):
+            result.photo(item, faces)
         result.write()
         done += len(chunk)
         if progress is not None:
@@ -305,11 +329,12 @@ class _Run:
         self._unplaced: list[tuple[str, list[GroupFaceInfo]]] = []  # the chunk's, to group
         self._new = 0
 
-    def photo(self, name: str, photo: str | bytes, found: list[Face] | FaceDBError) -> None:
+    def photo(self, item: PhotoItem, found: list[Face] | FaceDBError) -> None:
+        name, photo = item.label, item.photo
         if isinstance(found, FaceDBError):
             self.skipped.append((name, str(found)))  # not recorded: it may be readable later
             return
-        self._looked.append(name)
+        self._looked.append(item.key)
         self.faces += len(found)
         if not found:
             return

@@ -317,6 +317,25 @@ def test_discover_uploads_by_content(tmp_path: Path, faces_dir: Path) -> None:
     db.close()
 
 
+def test_a_photo_discovered_before_is_recognised_by_its_content(tmp_path: Path, faces_dir: Path) -> None:
+    """The same files discovered again from another folder grew a group from 5 to 9 faces, and
+    an upload of a photo discovered from a folder put another copy into its group."""
+    db = facedb.FaceDB(tmp_path / "g")
+    first, second = tmp_path / "party", tmp_path / "copies"
+    for folder in (first, second):
+        folder.mkdir()
+        for p in sorted((faces_dir / "gallery" / "biden").iterdir()):
+            shutil.copyfile(p, folder / p.name)  # real copies: other paths, same content
+    found = db.discover(first)
+    assert found.photos == 2 and found.already == 0 and sum(g.size for g in found) == 2
+    again = db.discover([second, first / "biden.jpg"])
+    assert again.photos == 0 and again.already == 2
+    upload = (first / "biden.jpg").read_bytes()
+    assert db.discover([upload, upload], photo_names=["a.jpg", "b.jpg"]).already == 1
+    assert [g.size for g in db.groups()] == [2]
+    db.close()
+
+
 def test_cli_discover_groups_name_and_dismiss(tmp_path: Path, photos: Path) -> None:
     db = tmp_path / "g"
     shutil.rmtree(photos / "probes")

@@ -53,7 +53,7 @@ def router(service: Service) -> APIRouter:
         ],
     ) -> dict[str, Any]:
         """Every face of the photos: enrolled people named, the others grouped by identity
-        with the groups found before. A photo uploaded before (same name and content) is not
+        with the groups found before. A photo discovered before (the same content, from any door) is not
         looked at again."""
         data = await service.photos_of(photos)
         result = await service.work(db.discover, data, photo_names=_upload_names(photos))
