@@ -36,15 +36,23 @@ class FolderImport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def person_folders(folder: str | Path) -> list[Path]:
+def person_folders(folder: str | Path, gallery: str | Path | None = None) -> list[Path]:
     """The person sub-folders of an import folder, by name.
 
     Raises:
-        ConfigError: not a folder, or a folder without sub-folders.
+        ConfigError: not a folder, a folder without sub-folders, or one that holds
+            ``gallery`` (a gallery folder or URL, if given).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder} is not a folder (expected one sub-folder of photos per person)")
+    if gallery is not None and "://" not in str(gallery):
+        inside, photos = Path(gallery).resolve(), folder.resolve()
+        if inside == photos or photos in inside.parents:
+            raise ConfigError(
+                f"the gallery {gallery} is inside the folder to import, {folder}: a gallery is "
+                f"kept in a folder of its own (e.g. --db {photos.name}-gallery), never among the photos"
+            )
     people = sorted(p for p in folder.iterdir() if p.is_dir())
     if not people:
         raise ConfigError(f"{folder} has no sub-folders (expected one per person)")
@@ -62,7 +70,7 @@ def import_folder(
     """Enrolls each sub-folder's photos as the person it is named after. A person's refused
     photos are skipped with their reasons and the rest enrolled (one refused photo does not
     keep the others out); ``on_folder`` is called with each folder's name when it is done."""
-    people = person_folders(folder)
+    people = person_folders(folder, db.location)
     added: list[int] = []
     skipped: list[tuple[str, str]] = []
     for person_dir in people:

@@ -95,12 +95,22 @@ def split_vectors(url: str) -> tuple[str, str | None]:
     return (f"{base}?{rest}" if rest else base), vectors[-1]
 
 
+#: How many entries :func:`holds_photos` looks at before it calls a folder too full to check.
+MAX_ENTRIES_CHECKED = 50_000
+
+
 def holds_photos(folder: Path) -> bool:
-    """Whether the folder directly holds a photo (an unreadable folder holds none)."""
-    try:
-        return any(p.suffix.lower() in PHOTO_SUFFIXES for p in folder.iterdir() if p.is_file())
-    except OSError:
-        return False
+    """Whether the folder holds a photo at any depth (``photos/<name>/1.jpg`` counts), or
+    more entries than :data:`MAX_ENTRIES_CHECKED` (too full to be a new gallery's folder);
+    an unreadable folder holds none."""
+    seen = 0
+    for _, dirs, files in os.walk(folder, onerror=None, followlinks=False):
+        if any(Path(f).suffix.lower() in PHOTO_SUFFIXES for f in files):
+            return True
+        seen += len(dirs) + len(files)
+        if seen > MAX_ENTRIES_CHECKED:
+            return True
+    return False
 
 
 def prepare_folder(folder: Path, *, read_only: bool, create: bool) -> None:
@@ -118,7 +128,7 @@ def prepare_folder(folder: Path, *, read_only: bool, create: bool) -> None:
         )
     if not exists and holds_photos(folder):
         raise GalleryError(
-            f"{folder} holds photos: a gallery is made in a folder of its own "
+            f"{folder} holds photos (at some depth): a gallery is made in a folder of its own "
             f"(e.g. --db {folder.name}-gallery), never among the photos"
         )
     if not read_only:

@@ -16,6 +16,8 @@ class Refuses:
     """Stands in for FaceDB.enroll_photos: refuses the listed photos one round at a time, the
     way a new person's photos judged against each other can refuse another after the first."""
 
+    location = "/a/gallery/elsewhere"
+
     def __init__(self, rounds: list[set[str]]) -> None:
         self.rounds = rounds
         self.calls: list[list[str]] = []
@@ -60,3 +62,24 @@ def test_a_refusal_that_names_no_photo_is_raised(tmp_path: Path) -> None:
     db = Refuses([set()])
     with pytest.raises(facedb.EnrollmentRefused):
         import_folder(db, folder_of(tmp_path, "a.jpg"))  # type: ignore[arg-type]
+
+
+def test_no_gallery_is_made_in_a_folder_of_photos_at_any_depth(tmp_path: Path, faces_dir: Path) -> None:
+    """`facedb --db photos import photos/` with README's layout (photos/<name>/*.jpg) wrote
+    gallery.db and index/ among the photos: the guard looked only at the folder's own files."""
+    photos = tmp_path / "photos"
+    (photos / "Ada Lovelace").mkdir(parents=True)
+    (photos / "Ada Lovelace" / "1.jpg").write_bytes((faces_dir / "gallery/biden/biden.jpg").read_bytes())
+    with pytest.raises(facedb.GalleryError, match="holds photos"):
+        facedb.FaceDB(photos)
+    assert sorted(p.name for p in photos.iterdir()) == ["Ada Lovelace"]  # nothing written
+
+
+def test_an_import_never_reads_the_gallery_inside_it(tmp_path: Path, faces_dir: Path) -> None:
+    photos = tmp_path / "photos"
+    (photos / "biden").mkdir(parents=True)
+    (photos / "biden" / "1.jpg").write_bytes((faces_dir / "gallery/biden/biden.jpg").read_bytes())
+    with facedb.FaceDB(photos / "gallery") as db:  # a folder of its own, but inside the import
+        with pytest.raises(facedb.ConfigError, match="inside the folder to import"):
+            import_folder(db, photos)
+        assert len(db) == 0
