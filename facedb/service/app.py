@@ -7,9 +7,7 @@ import contextlib
 import importlib.resources
 import logging
 import math
-import re
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,32 +22,13 @@ from facedb.http_guard import FailedAuthLimiter, RequestGuard, WebDoor
 from facedb.keys import KeyStore
 from facedb.serialize import error_json
 from facedb.service import attendance, docs, groups, health, people, recognition
-from facedb.service.context import FORM_ROOM, SEARCH_BYTES, Service, ServiceSettings
+from facedb.service.context import FORM_ROOM, SEARCH_BYTES, Service, ServiceSettings, public_message_of
 from facedb.service.web import pages
 from facedb.service.web.sessions import COOKIE, Sessions
 
-__all__ = ["create_app", "public_message_of"]
+__all__ = ["create_app"]
 
 log = logging.getLogger("facedb.service")
-
-
-def public_message_of(db: FaceDB) -> Callable[[str], str]:
-    """A function that makes an error message fit for a client: the gallery's folder, URL
-    and index location become "the gallery", and any other path or URL is elided."""
-    places = {db.location, db.store.safe_url, str(db.store.url), db.vectors.location}
-    if "://" not in db.location:
-        places.add(str(Path(db.location).resolve()))
-        places.add(str(Path(db.location).resolve() / "gallery.db"))
-    ordered = sorted((p for p in places if p and len(p) > 1), key=len, reverse=True)
-    url = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"]+")
-    path = re.compile(r"(?<![\w.\-])/[^\s'\",;)]+")
-
-    def public(message: str) -> str:
-        for place in ordered:
-            message = message.replace(place, "the gallery")
-        return path.sub("<path>", url.sub("<url>", message))
-
-    return public
 
 
 def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:

@@ -1,15 +1,18 @@
 """What the service's routers share: its settings, the open gallery, the API-key scope
-checks, the upload readers and the lock that serialises writes."""
+checks, the upload readers, the lock that serialises writes and the public form of an error
+message."""
 
 # No `from __future__ import annotations`: FastAPI reads the dependencies' annotations at run
 # time.
 import asyncio
 import functools
 import os
+import re
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
@@ -26,7 +29,7 @@ from facedb.http_guard import MISSING_KEY
 from facedb.keys import ApiKey
 from facedb.service.batching import Recognition
 
-__all__ = ["FORM_ROOM", "SEARCH_BYTES", "Service", "ServiceSettings"]
+__all__ = ["FORM_ROOM", "SEARCH_BYTES", "Service", "ServiceSettings", "public_message_of"]
 
 #: Room for the multipart framing and form fields beside the photos.
 FORM_ROOM = 1024 * 1024
@@ -84,6 +87,25 @@ class ServiceSettings:
         if self.max_request_bytes is not None:
             return self.max_request_bytes
         return self.max_photos * self.max_upload_bytes + FORM_ROOM
+
+
+def public_message_of(db: FaceDB) -> Callable[[str], str]:
+    """A function that makes an error message fit for a client: the gallery's folder, URL
+    and index location become "the gallery", and any other path or URL is elided."""
+    places = {db.location, db.store.safe_url, str(db.store.url), db.vectors.location}
+    if "://" not in db.location:
+        places.add(str(Path(db.location).resolve()))
+        places.add(str(Path(db.location).resolve() / "gallery.db"))
+    ordered = sorted((p for p in places if p and len(p) > 1), key=len, reverse=True)
+    url = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"]+")
+    path = re.compile(r"(?<![\w.\-])/[^\s'\",;)]+")
+
+    def public(message: str) -> str:
+        for place in ordered:
+            message = message.replace(place, "the gallery")
+        return path.sub("<path>", url.sub("<url>", message))
+
+    return public
 
 
 class _LimitedRequestRoute(APIRoute):

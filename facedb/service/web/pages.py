@@ -33,7 +33,7 @@ from facedb.errors import ConfigError, EnrollmentRefused, FaceDBError, FaceNotFo
 from facedb.http_guard import FailedAuthLimiter
 from facedb.keys import ApiKey, KeyStore
 from facedb.results import Identification
-from facedb.service.context import Service
+from facedb.service.context import Service, public_message_of
 from facedb.service.people import _upload_names
 from facedb.service.web.sessions import COOKIE, Session, Sessions
 from facedb.thumbnails import pixels_of
@@ -234,9 +234,7 @@ class Pages:
         )
 
     def public(self, message: str) -> str:
-        """A message without server paths (what the API's errors say, see app.py)."""
-        from facedb.service.app import public_message_of
-
+        """A message without server paths (what the API's errors say)."""
         return public_message_of(self.db)(message)
 
     @staticmethod
