@@ -12,10 +12,11 @@ while reads go on.
 
 The package, one module a part: ``app`` builds the application (middleware, error handlers,
 the routers); ``context`` holds what the routers share (settings, the gallery, the scope
-checks, uploads, the write lock); ``schema`` the OpenAPI models and error responses; then one
-router a resource: ``health``, ``people``, ``recognition`` (identify, verify, search) and
-``attendance`` (sightings, attendance). Answers are shaped by facedb.serialize, as the CLI's.
-``web`` is the web page at ``/`` (server-rendered HTML; a session cookie instead of the key).
+checks, uploads, the write lock, error messages without server paths); ``schema`` the
+OpenAPI models and error responses; then one router a resource: ``health``, ``people``,
+``recognition`` (identify, verify, search) and ``attendance`` (sightings, attendance).
+Answers are shaped by facedb.serialize, as the CLI's. ``web`` is the web page at ``/``
+(server-rendered HTML; a session cookie instead of the key).
 """
 
 from facedb.extras import require

@@ -21,13 +21,12 @@ from facedb.gallery import FaceDB
 from facedb.http_guard import FailedAuthLimiter, RequestGuard, WebDoor
 from facedb.keys import KeyStore
 from facedb.serialize import error_json
-from facedb.service import attendance, docs, groups, health, people, recognition
+from facedb.service import attendance, docs, groups, health, people, recognition, web
 from facedb.service.context import FORM_ROOM, SEARCH_BYTES, Service, ServiceSettings
 from facedb.service.redaction import public_message_of
-from facedb.service.web import pages
 from facedb.service.web.sessions import COOKIE, Sessions
 
-__all__ = ["create_app", "public_message_of"]
+__all__ = ["create_app"]
 
 log = logging.getLogger("facedb.service")
 
@@ -66,24 +65,24 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
             "/identify": min(settings.request_limit, settings.max_upload_bytes + FORM_ROOM),
             "/verify": min(settings.request_limit, 2 * settings.max_upload_bytes + FORM_ROOM),
             "/search": min(settings.request_limit, SEARCH_BYTES),
-            pages.SIGN_IN: 64 * 1024,
+            web.SIGN_IN: 64 * 1024,
             "/web/identify": min(settings.request_limit, settings.max_upload_bytes + FORM_ROOM),
         },
         limiter=limiter,
         public_message=public,
         web=WebDoor(
-            covers=pages.covers,
+            covers=web.covers,
             check=sessions.check,
             cookie=COOKIE,
-            open_paths=frozenset({pages.SIGN_IN}),
-            sign_in=pages.SIGN_IN,
+            open_paths=frozenset({web.SIGN_IN}),
+            sign_in=web.SIGN_IN,
         ),
     )
     _add_error_handlers(app, public)
     for resource in (health, people, recognition, attendance, groups):
         app.include_router(resource.router(service))
     app.include_router(docs.router(app.title))
-    app.include_router(pages.router(service, keys, sessions, limiter))
+    app.include_router(web.router(service, keys, sessions, limiter))
     static = importlib.resources.files("facedb.service.web") / "static"
     app.mount("/web/static", StaticFiles(directory=str(static)), name="web-static")
     return app

@@ -1,5 +1,6 @@
 """What the service's routers share: its settings, the open gallery, the API-key scope
-checks, the upload readers and the lock that serialises writes."""
+checks, the upload readers, the lock that serialises writes and the public form of an error
+message."""
 
 # No `from __future__ import annotations`: FastAPI reads the dependencies' annotations at run
 # time.
