@@ -25,6 +25,7 @@ __all__ = [
     "ImageTooLarge",
     "IndexUnavailable",
     "KeyNotFound",
+    "LastFace",
     "MissingExtra",
     "ModelError",
     "MultipleFacesError",
@@ -140,6 +141,16 @@ class NameInUse(FaceDBError, ValueError):
     def __init__(self, message: str, ids: list[int] | None = None) -> None:
         super().__init__(message)
         self.ids: list[int] = list(ids or [])
+
+
+class LastFace(FaceDBError, ValueError):
+    """The face asked to be removed is its person's last: removing it would leave a person
+    nobody can be recognised as, which is removing the person, and needs what that needs
+    (``last=True`` in Python, ``--last`` in the CLI, an admin's key on the web page)."""
+
+    code = "last_face"
+    http_status = 409
+    exit_code = 3
 
 
 class PersonNotFound(FaceDBError, KeyError):

@@ -58,6 +58,7 @@ from facedb.errors import (
     FaceNotFound,
     GalleryError,
     GroupNotFound,
+    LastFace,
     NameInUse,
     PersonNotFound,
     ReadOnlyGallery,
@@ -408,19 +409,32 @@ class FaceDB(Feedback):
             generation = self.store.bump(s, removed=face_ids)
         self._after_write(removed=face_ids, generation=generation)
 
-    def remove_face(self, face_id: int) -> None:
+    def remove_face(self, face_id: int, *, last: bool = False) -> None:
         """Removes one template (and erases it like :meth:`remove`).
+
+        Args:
+            last: remove it even if it is its person's last face (which leaves a person
+                nobody can be recognised as: the same as removing them, and a door lets only
+                whoever may remove the person do it).
 
         Raises:
             FaceNotFound: no face has this id.
+            LastFace: it is its person's last face and ``last`` is False.
         """
         self._check_writable()
         self._check_open()
         with self.store.write() as s:
-            if not self.store.remove_face(s, int(face_id)):
+            row = self.store.face(s, int(face_id), lock=True)
+            if row is None:
                 raise FaceNotFound(
                     f"no face with id {face_id} in {self.location} (`facedb faces PERSON` lists them)"
                 )
+            if not last and self.store.face_counts(s, [row.person_id]).get(row.person_id, 0) <= 1:
+                raise LastFace(
+                    f"face {face_id} is the last face of person {row.person_id}: removing it is removing "
+                    f"them (remove the person, or ask for the last face: last=True, --last)"
+                )
+            self.store.remove_face(s, int(face_id))
             generation = self.store.bump(s, removed=[int(face_id)])
         self._after_write(removed=[int(face_id)], generation=generation)
 

@@ -497,3 +497,22 @@ def test_watch_refuses_settings_other_than_its_watchers(gallery: facedb.FaceDB, 
     with pytest.raises(facedb.ConfigError, match="other settings"):
         watch(gallery, str(team_video), WatchSettings(rate=2), watcher=watcher)
     assert watcher.logged == []
+
+
+def test_one_csv_writer_escapes_formulas() -> None:
+    """`facedb attendance --csv` wrote `=cmd|' /C calc'!A0` as it was, where the web page's
+    CSV escaped it: both now write through facedb.attendance.spreadsheet."""
+    import csv
+    import io
+
+    from facedb.attendance import AttendanceRow
+    from facedb.attendance.spreadsheet import CSV_HEADER, write_attendance_csv
+
+    at = datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
+    names = ["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)", "\tx", "Ada"]
+    rows = [AttendanceRow(at.date(), i + 1, n, None, at, at, 1) for i, n in enumerate(names)]
+    out = io.StringIO()
+    write_attendance_csv(rows, out)
+    read = list(csv.reader(io.StringIO(out.getvalue())))
+    assert read[0] == CSV_HEADER
+    assert [r[2] for r in read[1:]] == ["'" + n for n in names[:-1]] + ["Ada"]

@@ -330,6 +330,18 @@ def test_removal_erases_templates_everywhere(tmp_path: Path, faces_dir: Path) ->
     db.close()
 
 
+def test_a_persons_last_face_goes_only_when_asked(db: FaceDB, faces_dir: Path) -> None:
+    """A face removal that leaves a person with no face is removing the person: the web page
+    let an enroll key do it, where removing the person needs an admin's."""
+    person = db.enroll("obama", faces_dir / "gallery/obama/obama.jpg")
+    (face,) = db.faces(person)
+    with pytest.raises(facedb.LastFace, match=rf"last face of person {person.id}"):
+        db.remove_face(face["id"])
+    assert db.get(person.id).face_count == 1  # nothing written
+    db.remove_face(face["id"], last=True)
+    assert db.get(person.id).face_count == 0
+
+
 def test_remove_face(db: FaceDB, faces_dir: Path) -> None:
     p = db.enroll("obama", [faces_dir / "gallery/obama/obama.jpg", faces_dir / "gallery/obama/obama2.jpg"])
     face_ids = [f["id"] for f in db.faces(p)]
@@ -410,8 +422,8 @@ def test_a_stored_poisoned_template_is_skipped_and_reported(tmp_path: Path) -> N
         assert not report.ok and not report.repaired
         assert any("2 face(s) hold unusable templates" in p for p in report.problems), report.problems
         assert report.missing_from_index == 0 and report.extra_in_index == 0
-        db.remove_face(bad[0])
-        db.remove_face(bad[1])
+        db.remove_face(bad[0], last=True)
+        db.remove_face(bad[1], last=True)
         assert db.check().ok
 
 

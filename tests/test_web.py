@@ -163,6 +163,24 @@ def test_an_enroll_key_cannot_remove_a_person(
     assert refused.status_code == 403 and gallery.get(pid)
 
 
+def test_an_enroll_key_cannot_remove_a_persons_last_face(
+    app_client: TestClient, gallery: facedb.FaceDB, keys: dict[str, str], wheel_photos: Path
+) -> None:
+    """The enroll key that may not remove a person removed their last face instead, leaving
+    a person with no face; an admin's key may, as it may remove the person."""
+    pid = gallery.create_person("Yao", wheel_photos / "yaoming.jpg").person.id
+    (face,) = gallery.faces(pid)
+    sign_in(app_client, keys["enroll"])
+    refused = app_client.post(f"/web/faces/{face['id']}/remove", data={"csrf": csrf_of(app_client)})
+    assert refused.status_code == 409 and "last face" in refused.text
+    assert gallery.get(pid).face_count == 1
+    app_client.post("/web/sign-out", data={"csrf": csrf_of(app_client)})
+    sign_in(app_client, keys["admin"])
+    done = app_client.post(f"/web/faces/{face['id']}/remove", data={"csrf": csrf_of(app_client)})
+    assert done.status_code == 303 and gallery.get(pid).face_count == 0
+    gallery.remove(pid)
+
+
 def test_a_revoked_keys_session_ends(app_client: TestClient, gallery: facedb.FaceDB) -> None:
     store = KeyStore(gallery.store)
     key, secret = store.create("enroll", "soon revoked")
@@ -480,3 +498,45 @@ def test_groups_to_discover_name_and_dismiss(tmp_path: Path, faces_dir: Path) ->
         assert client.post(f"/web/groups/{third.id}/dismiss", data={"csrf": token}).status_code == 403
         assert db.group(third.id)
     db.close()
+
+
+HUGE = "9223372036854775808"  # one past the largest BIGINT
+
+
+def test_malformed_ids_and_tokens_are_refused_never_a_500(
+    app_client: TestClient, gallery: facedb.FaceDB, keys: dict[str, str]
+) -> None:
+    """/web/people/9223372036854775808 and nine other web routes were a 500 (OverflowError);
+    "²" passed isdigit() and failed int(); a non-ASCII cookie or form token was a 500 from
+    compare_digest. The web page parses ids as the JSON API does."""
+    sign_in(app_client, keys["admin"])
+    token = csrf_of(app_client)
+    routes = [
+        ("GET", "/web/people/{}"),
+        ("POST", "/web/people/{}/rename"),
+        ("POST", "/web/people/{}/photos"),
+        ("POST", "/web/people/{}/remove"),
+        ("POST", "/web/faces/{}/remove"),
+        ("GET", "/web/faces/{}/thumbnail"),
+        ("POST", "/web/groups/{}/name"),
+        ("POST", "/web/groups/{}/dismiss"),
+        ("GET", "/web/groups/faces/{}/thumbnail"),
+        ("POST", "/web/sightings/{}/confirm"),
+        ("POST", "/web/sightings/{}/reject"),
+    ]
+    for method, path in routes:
+        for bad in (HUGE, "²", "-1", "0"):
+            answer = app_client.request(method, path.format(bad), data={"csrf": token, "name": "x"})
+            assert 400 <= answer.status_code < 500, (method, path, bad, answer.status_code)
+    pid = person_id(gallery, "obama")
+    (face,) = gallery.faces(pid)[:1]
+    for bad in ("²", HUGE, "x"):
+        # A person id typed into a form: refused, or ignored where it only says where to go back.
+        answer = app_client.post("/web/sightings/1/reject", data={"csrf": token, "person_id": bad})
+        assert 400 <= answer.status_code < 500
+        assert app_client.get(f"/web/attendance?days={bad}").status_code == 200
+    assert app_client.post("/web/sign-out", data={"csrf": "j\u00e9ton"}).status_code < 500
+    # Raw bytes: a browser's cookie header is not ASCII-checked (the server reads Latin-1).
+    odd = app_client.get("/", headers={"Cookie": "facedb_session=1.2.n\u00f6nce.mac".encode()})
+    assert odd.status_code < 500
+    assert face  # the gallery's faces are untouched

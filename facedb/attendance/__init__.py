@@ -13,7 +13,8 @@ frame's position in the file, so results do not depend on how fast frames are pr
 The package's modules, by job: ``settings`` (WatchSettings), ``tracks`` (tracks, their
 association by IoU, strangers), ``watcher`` (Watcher: tracking, the vote, visits),
 ``video`` (opening a source, sampling its frames), ``watching`` (the watch loop) and
-``reports`` (sightings, attendance, forgetting strangers).
+``reports`` (sightings, attendance, forgetting strangers), ``spreadsheet`` (attendance as
+CSV, for every door).
 """
 
 from __future__ import annotations

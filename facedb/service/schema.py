@@ -6,10 +6,12 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
+from fastapi import Path as PathParam
 from pydantic import BaseModel, BeforeValidator, Field, StrictBool
 
 __all__ = [
     "ERRORS",
+    "ID_PATH",
     "JSON_MAX_ID",
     "MAX_ID",
     "NAME_PATTERN",
@@ -22,6 +24,7 @@ __all__ = [
     "RejectRequest",
     "RenameRequest",
     "TimeBound",
+    "id_of",
 ]
 
 #: The largest id a person can have (SQL BIGINT), so that no path parameter overflows.
@@ -29,6 +32,20 @@ MAX_ID = 2**63 - 1
 #: The largest id a JSON body carries: the largest integer every JSON reader keeps exact
 #: (a double's 53 bits; 2**63 - 1 in a body comes back as 2**63 from many).
 JSON_MAX_ID = 2**53 - 1
+#: An id in a path, for every door of the service (the JSON API's and the web page's): a
+#: number from 1 to MAX_ID, so that none overflows the database's integers.
+ID_PATH = PathParam(ge=1, le=MAX_ID)
+
+
+def id_of(text: str | None) -> int | None:
+    """An id typed into a form or a query (ASCII digits, 1 to MAX_ID), or None for anything
+    else: ``str.isdigit`` also takes "²", which ``int`` then refuses."""
+    if text is None or not re.fullmatch(r"[0-9]{1,19}", text):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else None
+
+
 #: A name needs one character that is not white space, in JSON Schema's sense and Python's.
 NAME_PATTERN = r"[^\s\x1c-\x1f\x85]"
 

@@ -3,11 +3,10 @@ sightings, each confirmed ("yes, it's them") or rejected ("not this person")."""
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run
 # time.
-import csv
 import io
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -15,7 +14,9 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from facedb import attendance as attendance_log
+from facedb.attendance.spreadsheet import write_attendance_csv
 from facedb.errors import ConfigError, FaceDBError
+from facedb.service.schema import ID_PATH, id_of
 from facedb.service.web.common import SECURITY_HEADERS, Pages, signed_in
 from facedb.service.web.forms import checked, text_of
 
@@ -29,12 +30,6 @@ def _day(text: str | None) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise ConfigError(f"day must be a date like 2026-12-01, got {text[:40]!r}") from None
-
-
-def _csv_cell(value: object) -> str:
-    # A name beginning with = + - @ would be a formula in a spreadsheet.
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def router(pages: Pages) -> APIRouter:
@@ -62,22 +57,9 @@ def router(pages: Pages) -> APIRouter:
             day = _day(request.query_params.get("day"))
             rows = await run_in_threadpool(attendance_log.attendance, db, day, day)
         except FaceDBError as e:
-            return Response(e.message, status_code=e.http_status, media_type="text/plain")
+            return Response(pages.public(e.message), status_code=e.http_status, media_type="text/plain")
         out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["day", "person_id", "name", "stranger_id", "first_seen", "last_seen", "visits"])
-        for r in rows:
-            writer.writerow(
-                [
-                    r.day.isoformat(),
-                    r.person_id if r.person_id is not None else "",
-                    _csv_cell(r.name),
-                    r.stranger_id if r.stranger_id is not None else "",
-                    r.first_seen.astimezone().isoformat(timespec="seconds"),
-                    r.last_seen.astimezone().isoformat(timespec="seconds"),
-                    r.visits,
-                ]
-            )
+        write_attendance_csv(rows, out)
         return Response(
             out.getvalue(),
             media_type="text/csv; charset=utf-8",
@@ -90,7 +72,8 @@ def router(pages: Pages) -> APIRouter:
     async def review_context(request: Request) -> dict[str, Any]:
         """The recent visits (newest first, at most 200) and the people to confirm them as."""
         text = request.query_params.get("days", "7")
-        days = int(text) if text.isdigit() and 1 <= int(text) <= 90 else 7
+        days = id_of(text) or 7
+        days = days if days <= 90 else 7
         now = datetime.now().astimezone()
         visits = await run_in_threadpool(attendance_log.sightings, db, now - timedelta(days=days), now)
         people = await run_in_threadpool(db.people)
@@ -121,23 +104,23 @@ def router(pages: Pages) -> APIRouter:
         return pages.redirect("/web/review", done=done)
 
     def _person_of(form: FormData) -> int:
-        text = text_of(form, "person_id")
-        if not text.isdigit():
+        person_id = id_of(text_of(form, "person_id"))
+        if person_id is None:
             raise ConfigError("choose the person it is")
-        return int(text)
+        return person_id
 
     @routes.post("/web/sightings/{sighting_id}/confirm")
-    async def confirm(request: Request, sighting_id: int) -> Response:
+    async def confirm(request: Request, sighting_id: Annotated[int, ID_PATH]) -> Response:
         def action(form: FormData) -> Any:
             return db.confirm_sighting(sighting_id, _person_of(form), force=checked(form, "force"))
 
         return await sighting_post(request, action, "confirmed")
 
     @routes.post("/web/sightings/{sighting_id}/reject")
-    async def reject(request: Request, sighting_id: int) -> Response:
+    async def reject(request: Request, sighting_id: Annotated[int, ID_PATH]) -> Response:
         def action(form: FormData) -> Any:
-            text = text_of(form, "person_id")
-            return db.reject_sighting(sighting_id, int(text) if text.isdigit() else None)
+            # No person: the one the visit was logged as; anything else must be an id.
+            return db.reject_sighting(sighting_id, _person_of(form) if text_of(form, "person_id") else None)
 
         return await sighting_post(request, action, "rejected")
 

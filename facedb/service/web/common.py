@@ -260,7 +260,7 @@ class Pages:
             if picture is None:
                 raise FaceNotFound(f"face {face_id} has no thumbnail")
         except FaceDBError as e:
-            return Response(e.message, status_code=e.http_status, media_type="text/plain")
+            return Response(self.public(e.message), status_code=e.http_status, media_type="text/plain")
         return Response(picture, media_type="image/jpeg", headers=SECURITY_HEADERS)
 
     def sign_in_page(self, request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:

@@ -5,7 +5,7 @@ of the groups' faces."""
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run
 # time.
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 
 from facedb.errors import FaceDBError
 from facedb.service.people import _upload_names
+from facedb.service.schema import ID_PATH
 from facedb.service.web.common import Pages, signed_in
 from facedb.service.web.forms import checked, text_of, uploads_of
 
@@ -61,7 +62,7 @@ def router(pages: Pages) -> APIRouter:
         return await group_post(request, change)
 
     @routes.post("/web/groups/{group_id}/name")
-    async def name_group(request: Request, group_id: int) -> Response:
+    async def name_group(request: Request, group_id: Annotated[int, ID_PATH]) -> Response:
         async def change(form: FormData) -> Response:
             force = checked(form, "force")
             if force:
@@ -72,7 +73,7 @@ def router(pages: Pages) -> APIRouter:
         return await group_post(request, change)
 
     @routes.post("/web/groups/{group_id}/dismiss")
-    async def dismiss_group(request: Request, group_id: int) -> Response:
+    async def dismiss_group(request: Request, group_id: Annotated[int, ID_PATH]) -> Response:
         async def change(_: FormData) -> Response:
             await run_in_threadpool(locked, db.dismiss_group, group_id)
             return pages.redirect("/web/groups", done="dismissed")
@@ -81,7 +82,7 @@ def router(pages: Pages) -> APIRouter:
 
     @routes.get("/web/groups/faces/{face_id}/thumbnail")
     @signed_in
-    async def group_thumbnail(request: Request, face_id: int) -> Response:
+    async def group_thumbnail(request: Request, face_id: Annotated[int, ID_PATH]) -> Response:
         return await pages.picture(request, db.group_thumbnail, face_id)
 
     return routes

@@ -4,7 +4,7 @@ removing a face or the person, and the faces' thumbnails."""
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run
 # time.
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 
 from facedb.errors import FaceDBError
 from facedb.service.people import _upload_names
+from facedb.service.schema import ID_PATH, id_of
 from facedb.service.web.common import Pages, signed_in
 from facedb.service.web.forms import checked, text_of, uploads_of
 
@@ -49,7 +50,7 @@ def router(pages: Pages) -> APIRouter:
 
     @routes.get("/web/people/{person_id}")
     @signed_in
-    async def person(request: Request, person_id: int) -> Response:
+    async def person(request: Request, person_id: Annotated[int, ID_PATH]) -> Response:
         try:
             pages.need(request, "read")
             return await person_page(request, person_id)
@@ -72,7 +73,7 @@ def router(pages: Pages) -> APIRouter:
             return pages.failed(request, e, "person.html", "people", person=person, faces=faces)
 
     @routes.post("/web/people/{person_id}/rename")
-    async def rename(request: Request, person_id: int) -> Response:
+    async def rename(request: Request, person_id: Annotated[int, ID_PATH]) -> Response:
         async def change(form: FormData) -> Response:
             await run_in_threadpool(locked, db.rename, person_id, text_of(form, "name"))
             return pages.redirect(f"/web/people/{person_id}", done="renamed")
@@ -80,7 +81,7 @@ def router(pages: Pages) -> APIRouter:
         return await person_post(request, person_id, "enroll", change)
 
     @routes.post("/web/people/{person_id}/photos")
-    async def add_photos(request: Request, person_id: int) -> Response:
+    async def add_photos(request: Request, person_id: Annotated[int, ID_PATH]) -> Response:
         async def change(form: FormData) -> Response:
             force = checked(form, "force")
             if force:
@@ -105,7 +106,7 @@ def router(pages: Pages) -> APIRouter:
         return await person_post(request, person_id, "enroll", change)
 
     @routes.post("/web/people/{person_id}/remove")
-    async def remove(request: Request, person_id: int) -> Response:
+    async def remove(request: Request, person_id: Annotated[int, ID_PATH]) -> Response:
         async def change(_: FormData) -> Response:
             await run_in_threadpool(locked, db.remove, person_id)
             return pages.redirect("/", done="removed")
@@ -113,20 +114,22 @@ def router(pages: Pages) -> APIRouter:
         return await person_post(request, person_id, "admin", change)
 
     @routes.post("/web/faces/{face_id}/remove")
-    async def remove_face(request: Request, face_id: int) -> Response:
+    async def remove_face(request: Request, face_id: Annotated[int, ID_PATH]) -> Response:
         try:
             async with pages.form(request, "enroll") as form:
                 back = text_of(form, "person_id")
-                await run_in_threadpool(locked, db.remove_face, face_id)
+                # A person's last face goes only with the scope that removes the person.
+                last = pages.need(request, "enroll").allows("admin")
+                await run_in_threadpool(locked, db.remove_face, face_id, last=last)
         except FaceDBError as e:
             return pages.failed(request, e, "message.html", "people")
-        if back.isdigit():
+        if id_of(back) is not None:
             return pages.redirect(f"/web/people/{back}", done="face-removed")
         return pages.redirect("/", done="face-removed")
 
     @routes.get("/web/faces/{face_id}/thumbnail")
     @signed_in
-    async def thumbnail(request: Request, face_id: int) -> Response:
+    async def thumbnail(request: Request, face_id: Annotated[int, ID_PATH]) -> Response:
         return await pages.picture(request, db.thumbnail, face_id)
 
     return routes

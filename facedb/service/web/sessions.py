@@ -86,7 +86,8 @@ class Sessions:
         if not token or len(token) > 300:
             return None
         parts = token.split(".")
-        if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit():
+        # ASCII only: a cookie is the browser's text, and compare_digest refuses other str.
+        if not token.isascii() or len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit():
             return None
         key_id, expires, nonce, mac = parts
         if not hmac.compare_digest(mac, self._mac("session", f"{key_id}.{expires}.{nonce}")):
@@ -115,4 +116,4 @@ class Sessions:
 
     def csrf_ok(self, session: Session, token: str | None) -> bool:
         """Whether a form's token is this session's."""
-        return token is not None and hmac.compare_digest(token, session.csrf)
+        return token is not None and token.isascii() and hmac.compare_digest(token, session.csrf)

@@ -35,7 +35,8 @@ def router(pages: Pages, keys: KeyStore) -> APIRouter:
         async with request.form() as form:
             secret, token = text_of(form, "key"), text_of(form, "csrf")
         expected = request.cookies.get(SIGN_IN_COOKIE, "")
-        if not token or not expected or not secrets.compare_digest(token, expected):
+        fresh = token and expected and token.isascii() and expected.isascii()
+        if not fresh or not secrets.compare_digest(token, expected):
             return pages.sign_in_page(request, 403, "the form is out of date: try again")
         key = await run_in_threadpool(keys.authenticate, secret)
         if key is None:
