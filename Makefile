@@ -40,7 +40,7 @@ lint: build
 	$(VENV)/bin/ruff format --check facedb tests benchmarks
 	$(VENV)/bin/ruff check facedb tests benchmarks
 	$(VENV)/bin/mypy facedb
-	$(PY) -m mypy.stubtest facedb._native
+	$(PY) -m mypy.stubtest --mypy-config-file pyproject.toml facedb._native
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features python -- -D warnings

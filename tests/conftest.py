@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
 
 # A run reads nothing left by an earlier one, nor anything from the home directory: a fresh
 # cache folder for the galleries on SQL URLs (facedb.locations' default is ~/.cache/facedb),
-# inherited by every child process, and no hypothesis example database (.hypothesis/ would
-# replay an earlier run's examples first).
+# inherited by every child process, hypothesis' folder in it too, and no hypothesis example
+# database (.hypothesis/ would replay an earlier run's examples first).
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="facedb-test-cache-")
+os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(os.environ["XDG_CACHE_HOME"], "hypothesis")
+
+from hypothesis import settings  # noqa: E402
 settings.register_profile("facedb", database=None, derandomize=os.environ.get("CI", "") == "true")
 settings.load_profile("facedb")
 
