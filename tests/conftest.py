@@ -26,7 +26,8 @@ import pytest
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="facedb-test-cache-")
 os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(os.environ["XDG_CACHE_HOME"], "hypothesis")
 
-from hypothesis import settings  # noqa: E402
+from hypothesis import settings
+
 settings.register_profile("facedb", database=None, derandomize=os.environ.get("CI", "") == "true")
 settings.load_profile("facedb")
 
