@@ -40,6 +40,7 @@ lint: build
 	$(VENV)/bin/ruff format --check facedb tests benchmarks
 	$(VENV)/bin/ruff check facedb tests benchmarks
 	$(VENV)/bin/mypy facedb
+	$(VENV)/bin/lint-imports
 	$(PY) -m mypy.stubtest --mypy-config-file pyproject.toml facedb._native
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings

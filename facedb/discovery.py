@@ -5,7 +5,8 @@ enrolls its faces) or dismissed.
 The groups are the gallery's strangers (a watch's strangers are groups too) and the grouping
 is :class:`facedb.grouping.Grouping`, resumed from the stored groups: discovering more photos
 later extends the groups instead of starting over, and a photo already discovered is not
-discovered twice. :meth:`facedb.FaceDB.discover` delegates here.
+discovered twice. This module holds the records and how photos are listed; the job itself
+(discover, name, dismiss) is facedb.jobs.groups.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from __future__ import annotations
 import glob
 import hashlib
 import logging
-import math
 import os
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,24 +24,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facedb.engine import Face
-from facedb.enrollment import Accepted, poor_quality_reason
 from facedb.errors import (
     ConfigError,
-    EnrollmentRefused,
-    FaceDBError,
-    GroupNotFound,
     ImageNotFound,
-    PersonNotFound,
 )
-from facedb.grouping import Grouping
 from facedb.locations import PHOTO_SUFFIXES
-from facedb.results import Enrollment, Person, person_from_fields
-from facedb.store import FaceInfo, GroupFaceInfo
-from facedb.store.database import utc_now
-from facedb.thumbnails import thumbnail
+from facedb.results import Person
 
 if TYPE_CHECKING:
-    from facedb.gallery import FaceDB
     from facedb.models import StrangerFaceRow, StrangerRow
 
 __all__ = [
@@ -49,12 +39,10 @@ __all__ = [
     "Group",
     "GroupFace",
     "NamedFace",
-    "discover",
-    "dismiss_group",
+    "PhotoItem",
     "expand_photos",
     "group_id_of",
     "group_of",
-    "name_group",
     "photo_items",
 ]
 
@@ -266,180 +254,6 @@ def photo_items(
     return items
 
 
-def discover(
-    db: FaceDB,
-    photos: Iterable[PhotoSource] | PhotoSource,
-    *,
-    threshold: float | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    photo_names: Sequence[str] | None = None,
-) -> Discovery:
-    """The body of :meth:`facedb.FaceDB.discover`."""
-    db._check_writable()
-    limit = db.threshold if threshold is None else float(threshold)
-    if not 0.0 < limit <= 1.0:
-        raise ConfigError(f"threshold must be in (0, 1], got {threshold}")
-    items = photo_items(photos, photo_names)
-    with db.store.read() as s:
-        already = db.store.discovered_photos(s, [i.key for i in items] + [i.legacy for i in items])
-        state = db.store.group_state(s, db.facts.dimension)
-    todo = [i for i in items if i.key not in already and i.legacy not in already]
-    grouping = Grouping(db.facts.dimension, limit)
-    for group_id, centroid, count, in_photos in state:
-        grouping.add_group(group_id, centroid, count, sorted(in_photos))
-    result = _Run(db, grouping)
-    done = len(items) - len(todo)
-    if progress is not None:
-        progress(done, len(items))
-    for start in range(0, len(todo), CHUNK):
-        chunk = todo[start : start + CHUNK]
-        found = db.engine.detect_many([item.photo for item in chunk], errors="return")
-        for item, faces in zip(chunk, found, strict=True):
-            result.photo(item, faces)
-        result.write()
-        done += len(chunk)
-        if progress is not None:
-            progress(done, len(items))
-    result.merge()
-    with db.store.read() as s:
-        groups = [group_of(row, faces) for row, faces in db.store.group_rows(s, sorted(result.touched))]
-    return Discovery(
-        groups,
-        result.named,
-        result.skipped,
-        photos=len(todo),
-        already=len(items) - len(todo),
-        faces=result.faces,
-    )
-
-
-class _Run:
-    """One ``discover`` call's faces: named, skipped, or placed in groups and written a chunk
-    at a time (a new group gets its id when its chunk is written)."""
-
-    def __init__(self, db: FaceDB, grouping: Grouping) -> None:
-        self.db = db
-        self.grouping = grouping
-        self.named: list[NamedFace] = []
-        self.skipped: list[tuple[str, str]] = []
-        self.faces = 0
-        self.touched: set[int] = set()
-        self._pending: list[tuple[object, GroupFaceInfo]] = []  # (group key, face)
-        self._looked: list[str] = []  # the chunk's photos, recorded as discovered with it
-        self._unplaced: list[tuple[str, list[GroupFaceInfo]]] = []  # the chunk's, to group
-        self._new = 0
-
-    def photo(self, item: PhotoItem, found: list[Face] | FaceDBError) -> None:
-        name, photo = item.label, item.photo
-        if isinstance(found, FaceDBError):
-            self.skipped.append((name, str(found)))  # not recorded: it may be readable later
-            return
-        self._looked.append(item.key)
-        self.faces += len(found)
-        if not found:
-            return
-        grouped: list[Face] = []
-        for face, r in zip(found, self.db.identify_faces(found, 2), strict=True):
-            if r.person is not None:
-                self.named.append(NamedFace(name, [float(v) for v in face.bbox], r.person, r.similarity))
-                continue
-            if face.is_poor_quality:  # too poor to tell anybody by: it would only blur a group
-                self.skipped.append((name, f"face at {_box(face)}: {poor_quality_reason(face)}"))
-            elif r.status == "ambiguous":
-                self.skipped.append((name, f"face at {_box(face)}: too alike to two people to tell"))
-            else:
-                grouped.append(face)
-        if not grouped:
-            return
-        pictures: list[bytes | None] = [None] * len(grouped)
-        if self.db.thumbnails:
-            try:
-                pixels = self.db.engine.decode(photo)
-                pictures = [thumbnail(pixels, f.landmarks) for f in grouped]
-            except (FaceDBError, ValueError) as error:
-                log.warning("no thumbnails for %s: %s", name, error)
-        now = utc_now()
-        infos = [
-            GroupFaceInfo(
-                name,
-                [float(v) for v in face.bbox],
-                face.score,
-                None if math.isnan(face.quality) else float(face.quality),
-                face.embedding,
-                picture,
-                now,
-            )
-            for face, picture in zip(grouped, pictures, strict=True)
-        ]
-        self._unplaced.append((name, infos))
-
-    def place(self) -> None:
-        """Puts the chunk's faces in their groups (one matrix product for the chunk)."""
-        photos = []
-        for name, infos in self._unplaced:
-            keys: list[Hashable] = []
-            for _ in infos:
-                self._new += 1
-                keys.append(("new", self._new))
-            photos.append(([f.template for f in infos], keys, name))
-        placed = self.grouping.place_photos(photos)
-        for (_, infos), groups in zip(self._unplaced, placed, strict=True):
-            self._pending += list(zip(groups, infos, strict=True))
-        self._unplaced = []
-
-    def write(self) -> None:
-        """Writes the chunk's faces, new groups and moved centroids in one transaction."""
-        self.place()
-        if not self._pending and not self._looked:
-            return
-        pending, self._pending = self._pending, []
-        looked, self._looked = self._looked, []
-        now = utc_now()
-        with self.db.store.write() as s:
-            self.db.store.add_discovered_photos(s, looked, now)
-            ids: dict[object, int] = {}
-            for key, _ in pending:
-                if key in ids:
-                    continue
-                if isinstance(key, int):
-                    if self.db.store.group(s, key, lock=True) is None:
-                        # Named or dismissed by somebody else meanwhile: this face starts anew.
-                        ids[key] = self.db.store.add_group(s, self.grouping.centroid(key), "discover", now)
-                    else:
-                        ids[key] = key
-                else:
-                    ids[key] = self.db.store.add_group(s, self.grouping.centroid(key), "discover", now)
-            self.db.store.add_group_faces(s, [ids[k] for k, _ in pending], [f for _, f in pending])
-            for key, group_id in ids.items():
-                self.db.store.set_group_centroid(s, group_id, self.grouping.centroid(key), now)
-        for key, group_id in ids.items():
-            if key != group_id:
-                self.grouping.rename(key, group_id)
-            self.touched.add(group_id)
-
-    def merge(self) -> None:
-        """Joins the groups this call changed with any group of the same person (one write)."""
-        joins = self.grouping.merge()
-        if not joins:
-            return
-        now = utc_now()
-        with self.db.store.write() as s:
-            for kept, gone in joins:
-                assert isinstance(kept, int) and isinstance(gone, int)
-                if (
-                    self.db.store.group(s, kept, lock=True) is None
-                    or self.db.store.group(s, gone, lock=True) is None
-                ):
-                    continue  # one was named or dismissed meanwhile: the two stay as they are
-                self.db.store.merge_groups(s, kept, gone)
-                if kept in self.grouping:
-                    self.db.store.set_group_centroid(s, kept, self.grouping.centroid(kept), now)
-        for kept, gone in joins:
-            assert isinstance(kept, int) and isinstance(gone, int)
-            self.touched.discard(gone)
-            self.touched.add(kept)
-
-
 def group_of(row: StrangerRow, faces: Sequence[tuple[StrangerFaceRow, bool]]) -> Group:
     """A stored group as the API gives it."""
     return Group(
@@ -469,96 +283,3 @@ def group_id_of(group: Group | int) -> int:
     if isinstance(group, bool) or not isinstance(group, int | np.integer):
         raise ConfigError(f"a group is a Group or its id, got {group!r}")
     return int(group)
-
-
-def name_group(db: FaceDB, group: Group | int, name: str, *, force: bool = False) -> Enrollment:
-    """The body of :meth:`facedb.FaceDB.name_group`."""
-
-    db._check_writable()
-    group_id = group_id_of(group)
-    existing = db.find(name) if name.strip() else []
-    if len(existing) > 1:
-        ids = ", ".join(str(p.id) for p in existing)
-        raise PersonNotFound(f"{len(existing)} people are named {name!r} (ids {ids}): name the group by id")
-    person = existing[0] if existing else None
-    with db.store.read() as s:
-        if db.store.group(s, group_id) is None:
-            raise GroupNotFound(f"no group with id {group_id}: named or dismissed meanwhile?")
-        faces = db.store.group_templates(s, group_id, db.facts.dimension)
-    if not faces:
-        raise EnrollmentRefused(f"group {group_id} has no faces to enroll", [])
-    accepted: list[Accepted] = []
-    too_small: list[tuple[str, str]] = []
-    kept = []
-    for face_id, row in faces:
-        label = f"{Path(row.photo).name} (face {face_id})"
-        face = Face(
-            bbox=np.array(row.bbox, dtype=np.float32),
-            score=float(row.det_score),
-            landmarks=np.zeros((5, 2), dtype=np.float32),
-            embedding=row.template,
-            quality=float("nan") if row.quality is None else float(row.quality),
-            quality_reasons=(),
-        )
-        small = db.policy.check_size(face)
-        if small is not None:  # not enrolled (and erased with the group), the others are
-            too_small.append((label, small))
-            continue
-        accepted.append(Accepted(label, face, None, len(accepted)))
-        kept.append((face_id, row))
-    refused = [] if accepted else too_small
-    if accepted and not force:
-        refused = db._mislabels(person, name, accepted)
-    if refused:
-        lines = "; ".join(f"{what}: {reason}" for what, reason in refused)
-        raise EnrollmentRefused(
-            f"nothing enrolled for {name!r}: {len(refused)} of {len(kept) or len(faces)} face(s) "
-            f"of group {group_id} refused: {lines}",
-            refused,
-        )
-    templates = np.vstack([row.template for _, row in kept]).astype(np.float32)
-    infos = [
-        FaceInfo(
-            bbox=list(row.bbox),
-            det_score=float(row.det_score),
-            image_name=Path(row.photo).name[:1000],
-            quality=row.quality,
-            thumbnail=row.thumbnail if db.thumbnails else None,
-        )
-        for _, row in kept
-    ]
-    with db.store.write() as s:
-        if db.store.group(s, group_id, lock=True) is None:
-            raise GroupNotFound(f"group {group_id} was named or dismissed meanwhile")
-        if db.store.group_size(s, group_id) != len(faces):
-            raise GroupNotFound(f"group {group_id} changed meanwhile: look at it again and name it then")
-        if person is None:
-            (person_id,) = db.store.add_people(s, [name], [{}])
-        else:
-            if db.store.person(s, person.id, lock="share") is None:
-                raise PersonNotFound(f"person {person.id} was removed meanwhile")
-            person_id = person.id
-        added = db.store.add_faces(s, [person_id] * len(kept), db.facts.model_id, templates, infos)
-        db.store.assign_group_sightings(s, group_id, person_id)
-        db.store.remove_group(s, group_id)
-        generation = db.store.bump(s, added=added)
-        person_row = db.store.person(s, person_id)
-        assert person_row is not None
-        result = Enrollment(
-            person=person_from_fields(person_row, db.store.face_counts(s, [person_id]).get(person_id, 0)),
-            added=added,
-            skipped=too_small,
-        )
-    db._after_write(added=added, vectors=templates, generation=generation)
-    db.store.checkpoint()  # the group's rows are gone from the WAL too
-    return result
-
-
-def dismiss_group(db: FaceDB, group: Group | int) -> None:
-    """The body of :meth:`facedb.FaceDB.dismiss_group`."""
-    db._check_writable()
-    group_id = group_id_of(group)
-    with db.store.write() as s:
-        if not db.store.remove_group(s, group_id):
-            raise GroupNotFound(f"no group with id {group_id}: named or dismissed meanwhile?")
-    db.store.checkpoint()  # the faces' templates and thumbnails are erased from the WAL too

@@ -9,14 +9,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from facedb.errors import ConfigError, EnrollmentRefused
 from facedb.locations import PHOTO_SUFFIXES
+from facedb.results import Enrollment
 
-if TYPE_CHECKING:
-    from facedb.gallery import FaceDB
-    from facedb.results import Enrollment
+
+class Enrolls(Protocol):
+    """What an import needs of a gallery: where it is, and an enrollment of photos."""
+
+    @property
+    def location(self) -> str:
+        """The gallery's folder or URL."""
+        ...
+
+    def enroll_photos(
+        self, name: str, photos: list[str], *, force: bool = ..., largest_face: bool = ...
+    ) -> Enrollment:
+        """Enrolls photos as the one person of this name (all or nothing)."""
+        ...
+
 
 __all__ = ["FolderImport", "import_folder", "person_folders"]
 
@@ -60,7 +73,7 @@ def person_folders(folder: str | Path, gallery: str | Path | None = None) -> lis
 
 
 def import_folder(
-    db: FaceDB,
+    db: Enrolls,
     folder: str | Path,
     *,
     force: bool = False,

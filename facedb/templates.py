@@ -5,14 +5,17 @@ refused with a ConfigError before anything is searched or written.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from numpy.typing import NDArray
 
 from facedb.errors import ConfigError
 
-__all__ = ["check_matrix", "unit_rows"]
+__all__ = ["check_matrix", "content_digest", "unit_rows"]
 
 
 def check_matrix(value: Any, dimension: int, what: str) -> NDArray[np.float32]:
@@ -54,3 +57,19 @@ def unit_rows(matrix: NDArray[np.float32], what: str) -> NDArray[np.float32]:
 def _rows(indices: NDArray[np.intp]) -> str:
     shown = ", ".join(str(int(i)) for i in indices[:10])
     return shown + (f" and {len(indices) - 10} more" if len(indices) > 10 else "")
+
+
+def content_digest(parts: Iterable[tuple[npt.ArrayLike, npt.ArrayLike]]) -> str:
+    """An order-independent digest of (id, float32 template) pairs: the sum modulo 2**64 of
+    each pair's truncated SHA-256. Two stores holding the same templates under the same ids
+    agree; one differing byte of one template changes it."""
+    total = 0
+    count = 0
+    for ids, vectors in parts:
+        id_array = np.asarray(ids, dtype="<i8")
+        rows = np.ascontiguousarray(vectors, dtype="<f4")
+        for face_id, row in zip(id_array.tolist(), rows, strict=True):
+            h = hashlib.sha256(int(face_id).to_bytes(8, "little", signed=True) + row.tobytes()).digest()
+            total = (total + int.from_bytes(h[:8], "little")) % (1 << 64)
+            count += 1
+    return f"{count}:{total:016x}"

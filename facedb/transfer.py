@@ -80,9 +80,9 @@ def copy_gallery(src: FaceDB, dst: FaceDB, progress: Callable[[int, int], None] 
     missing_people = [r for pid, r in sorted(src_people.items()) if pid not in dst_people]
     for start in range(0, len(missing_people), _BATCH):
         chunk = missing_people[start : start + _BATCH]
-        with dst.store.write() as s:
+        with dst.writes.change() as change:
             dst.store.insert_people(
-                s,
+                change.session,
                 [
                     {"id": r.id, "name": r.name, "metadata_json": r.metadata_json, "created_at": r.created_at}
                     for r in chunk
@@ -100,17 +100,19 @@ def copy_gallery(src: FaceDB, dst: FaceDB, progress: Callable[[int, int], None] 
         done += len(rows)
         fresh = [r for r in rows if int(r["id"]) not in dst_faces]
         if fresh:
-            with dst.store.write() as s:
-                dst.store.insert_faces(s, fresh)
-                dst.store.bump(s, added=[int(r["id"]) for r in fresh])
-            dst.sync_vectors()
+            with dst.writes.change() as change:
+                dst.store.insert_faces(change.session, fresh)
+                ids, templates = dst.store.templates(
+                    change.session, [int(r["id"]) for r in fresh], dst.facts.dimension
+                )
+                change.added(ids.tolist(), templates)
             faces_copied += len(fresh)
         if progress is not None:
             progress(done, total_faces)
     rows_copied = {table: _copy_table(dst, table, *tables[table]) for table in COPIED_TABLES}
     if rows_copied["calibrations"]:
-        with dst.store.write() as s:
-            dst.store.bump(s)  # every process on dst reloads the threshold in force
+        with dst.writes.change() as change:
+            change.bump()  # every process on dst reloads the threshold in force
     _advance_sequences(dst)
     problems = _compare(src, dst)
     report = dst.check(repair=True)
@@ -178,13 +180,14 @@ def _copy_table(dst: FaceDB, table: str, theirs: dict[int, Any], ours: dict[int,
     changed = [row for i, row in theirs.items() if i in ours and ours[i] != row]
     gone = sorted(i for i in ours if i not in theirs)
     for start in range(0, len(fresh), _BATCH):
-        with dst.store.write() as s:
-            dst.store.insert_rows(s, table, fresh[start : start + _BATCH])
+        with dst.writes.change() as change:
+            dst.store.insert_rows(change.session, table, fresh[start : start + _BATCH])
     if changed or gone:
-        with dst.store.write() as s:
+        with dst.writes.change() as change:
             for row in changed:
-                dst.store.update_row(s, table, row)
-            dst.store.delete_rows(s, table, gone)
+                dst.store.update_row(change.session, table, row)
+            dst.store.delete_rows(change.session, table, gone)
+            change.erased()  # rows the source removed (negative examples, visits) are erased
     return len(fresh) + len(changed) + len(gone)
 
 
@@ -192,8 +195,8 @@ def _advance_sequences(db: FaceDB) -> None:
     """Explicit ids leave PostgreSQL's id sequences behind: move them past the copied ids."""
     if db.store.is_sqlite:
         return
-    with db.store.write() as s:
-        db.store.advance_id_sequences(s)
+    with db.writes.change() as change:
+        db.store.advance_id_sequences(change.session)
 
 
 def _fingerprint(

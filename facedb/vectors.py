@@ -9,35 +9,19 @@ same templates.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import numpy.typing as npt
 from numpy.typing import NDArray
 
-if TYPE_CHECKING:  # facedb.store reads content_digest from here: no import at run time
+from facedb.templates import content_digest
+
+if TYPE_CHECKING:
     from facedb.store import Store
 
 __all__ = ["GalleryVectors", "content_digest", "open_vectors"]
-
-
-def content_digest(parts: Iterable[tuple[npt.ArrayLike, npt.ArrayLike]]) -> str:
-    """An order-independent digest of (id, float32 template) pairs: the sum modulo 2**64 of
-    each pair's truncated SHA-256. Two stores holding the same templates under the same ids
-    agree; one differing byte of one template changes it."""
-    total = 0
-    count = 0
-    for ids, vectors in parts:
-        id_array = np.asarray(ids, dtype="<i8")
-        rows = np.ascontiguousarray(vectors, dtype="<f4")
-        for face_id, row in zip(id_array.tolist(), rows, strict=True):
-            h = hashlib.sha256(int(face_id).to_bytes(8, "little", signed=True) + row.tobytes()).digest()
-            total = (total + int.from_bytes(h[:8], "little")) % (1 << 64)
-            count += 1
-    return f"{count}:{total:016x}"
 
 
 class GalleryVectors(Protocol):

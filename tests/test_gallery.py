@@ -713,7 +713,7 @@ def test_a_rejection_for_a_person_removed_meanwhile_writes_nothing(
 ) -> None:
     (ann,) = db.import_embeddings(["ann"], unit_rows(1, 1))
     db.remove(ann)
-    monkeypatch.setattr(db, "resolve", lambda who: ann)  # resolved before the removal
+    monkeypatch.setattr(db._people, "resolve", lambda who: ann)  # resolved before the removal
     with pytest.raises(facedb.PersonNotFound, match="removed meanwhile"):
         db.reject(unit_vector(2), ann)
     with db.store.read() as s:

@@ -606,7 +606,7 @@ def test_idempotent_enrollment_is_not_repeated(service: dict[str, Any], faces_di
     other = cli(service["db"], "keys", "create", "--scope", "admin", "--name", "other client")
     theirs = httpx.post(
         service["url"] + "/people",
-        data=form,
+        data={**form, "namesake": "true"},  # a second person of this name, asked for
         files=photo,
         headers={"X-API-Key": other, "Idempotency-Key": "enroll-kit-1"},
         timeout=120,
@@ -733,7 +733,7 @@ def test_health_is_unavailable_when_the_vector_store_is_not_usable(
         def __len__(self) -> int:
             raise ConnectionError("no route to host")
 
-    monkeypatch.setattr(db, "vectors", Down())
+    monkeypatch.setattr(db._ctx, "vectors", Down())  # what every part of the gallery reads
     response = client.get("/health")
     assert response.status_code == 503 and response.json() == {"status": "unavailable"}
 
@@ -769,7 +769,7 @@ def test_a_refused_upload_is_named_by_its_file_name(service: dict[str, Any], fac
     assert "team-2026.jpg" in message and "bytes>" not in message and "secret" not in message
 
 
-def test_groups_over_http(service: dict[str, Any], faces_dir: Path) -> None:
+def test_groups_over_http(service: dict[str, Any], faces_dir: Path, wheel_photos: Path) -> None:
     """Discover uploads, list the groups, see a thumbnail (read key only), name a group
     (enroll key; force is an admin's) and dismiss one; every answer as documented."""
     doc = httpx.get(service["url"] + "/openapi.json", timeout=30).json()
@@ -813,8 +813,14 @@ def test_groups_over_http(service: dict[str, Any], faces_dir: Path) -> None:
     assert named.status_code == 200 and named.json()["name"] == "Party Guest" and named.json()["added"]
     error_of(call(service, "GET", f"/groups/{group['id']}"), 404, "group_not_found")
     call(service, "DELETE", f"/people/{named.json()['id']}", "admin")  # the module's gallery as it was
-    # The same photo by another name is another photo: its stranger is a new group, dismissed.
-    files = [("photos", ("party2.jpg", party, "image/jpeg"))]
+    # The same photo by another name is the same photo (its content): not looked at again.
+    renamed = call(
+        service, "POST", "/discover", "enroll", files=[("photos", ("party2.jpg", party, "image/jpeg"))]
+    )
+    assert renamed.json()["already"] == 1 and renamed.json()["groups"] == []
+    # Another photo's stranger is a new group, dismissed.
+    yao = (wheel_photos / "yaoming.jpg").read_bytes()
+    files = [("photos", ("yao.jpg", yao, "image/jpeg"))]
     (other,) = call(service, "POST", "/discover", "enroll", files=files).json()["groups"]
     error_of(call(service, "DELETE", f"/groups/{other['id']}"), 403, "forbidden")
     dismissed = call(service, "DELETE", f"/groups/{other['id']}", "enroll")

@@ -126,7 +126,7 @@ def attendance(
 def forget_strangers(db: FaceDB) -> int:
     """Erases every stranger's template and sightings (they are biometric data of people who
     never enrolled); returns how many strangers were forgotten."""
-    with db.store.write() as s:
-        forgotten = db.store.forget_strangers(s)
-    db.store.checkpoint()
+    with db.writes.change() as change:
+        forgotten = db.store.forget_strangers(change.session)
+        change.erased()
     return forgotten

@@ -231,7 +231,8 @@ class Watcher:
         person_id = r.person.id if r.person is not None else None
         stranger_id = None
         self.flush()  # the visit's earlier frames stay in order
-        with self.db.store.write() as s:
+        with self.db.writes.change() as change:
+            s = change.session
             if person_id is None:
                 stranger = next(x for x in self._strangers if x.key == key)
                 if stranger.id is None:
@@ -273,9 +274,9 @@ class Watcher:
         if not self._extends:
             return
         pending, self._extends = self._extends, []
-        with self.db.store.write() as s:
+        with self.db.writes.change() as change:
             for row_id, at, sim, box, template in pending:
-                self.db.store.extend_sighting(s, row_id, at, sim, box, template)
+                self.db.store.extend_sighting(change.session, row_id, at, sim, box, template)
 
     def close(self) -> None:
         """Ends the watch: flushes what is pending."""

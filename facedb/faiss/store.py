@@ -47,7 +47,7 @@ from facedb.faiss.locking import RWLock
 from facedb.faiss.search import BatchThreads, Searcher
 from facedb.faiss.segments import F32, I64, Segments
 from facedb.faiss.signbits import SignBitSearch, sign_codes
-from facedb.vectors import content_digest
+from facedb.templates import content_digest
 
 __all__ = ["DEFAULT_RERANK", "DEFAULT_SEGMENT_SIZE", "EXACT_LIMIT", "FaissStore", "Mode"]
 

@@ -54,6 +54,7 @@ from facedb.milvus.settings import (
     MilvusSettings,
 )
 from facedb.store import Store
+from facedb.templates import content_digest
 
 __all__ = ["SyncedMilvus"]
 
@@ -363,7 +364,6 @@ class SyncedMilvus:
 
     def digest(self) -> str:
         """The content digest of the collection (see :func:`facedb.vectors.content_digest`)."""
-        from facedb.vectors import content_digest
 
         self._ready_until = 0.0
         self.wait_ready(count_rows=False)

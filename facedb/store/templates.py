@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from facedb.errors import GalleryError
 from facedb.models import FaceRow
 from facedb.store.database import Database
+from facedb.templates import content_digest
 
 __all__ = ["TemplateQueries", "template_array", "template_bytes", "usable"]
 
@@ -98,7 +99,6 @@ class TemplateQueries(Database):
         :func:`facedb.vectors.content_digest` of the usable ones (what a vector store holding
         exactly them reports too), and the face ids whose template cannot be searched (NaN,
         infinite or zero; an older facedb could write them, and the index skips them)."""
-        from facedb.vectors import content_digest
 
         unusable: list[int] = []
 

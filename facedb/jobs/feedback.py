@@ -1,16 +1,15 @@
 """Feedback on the gallery's answers: "not this person" (reject), "yes, it's them" (confirm,
 through the enrollment gate), and the audit of suspect enrollments.
 
-:class:`Feedback` is a part of :class:`facedb.FaceDB`, which inherits it: its methods use the
-gallery's SQL store, vector index and enrollment gate. What they decide lives in pure
-functions elsewhere: which candidates a rejection takes away (facedb.ranking.drop_rejected)
-and what the audit finds (facedb.audit).
+What they decide lives in pure functions elsewhere: which candidates a rejection takes away
+(facedb.ranking.drop_rejected, applied by facedb.jobs.recognition) and what the audit finds
+(facedb.audit).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,8 +22,9 @@ from facedb.audit import (
     positions_of,
     suspect_faces,
 )
+from facedb.context import GalleryContext
 from facedb.engine import Face
-from facedb.enrollment import Accepted, EnrollmentPolicy
+from facedb.enrollment import Accepted
 from facedb.errors import (
     ConfigError,
     EnrollmentRefused,
@@ -33,16 +33,14 @@ from facedb.errors import (
     PersonNotFound,
     SightingNotFound,
 )
+from facedb.jobs.enrollment import Enroller
+from facedb.jobs.people import People
+from facedb.jobs.recognition import Recognition
 from facedb.quality import POOR_QUALITY
-from facedb.ranking import drop_rejected
-from facedb.results import AuditFinding, Candidate, Enrollment, Identification, Person, person_from_fields
+from facedb.results import AuditFinding, Enrollment, Identification, Person, person_from_fields
 from facedb.store import FaceInfo, template_array
 from facedb.store.templates import usable
 from facedb.templates import check_matrix, unit_rows
-
-if TYPE_CHECKING:
-    from facedb.store import GalleryFacts, Store
-    from facedb.vectors import GalleryVectors
 
 __all__ = ["SAME_FACE", "FaceLike", "Feedback"]
 
@@ -63,33 +61,15 @@ _AUDIT_QUERIES = 256
 
 
 class Feedback:
-    """reject, confirm and audit, as methods of :class:`facedb.FaceDB` (see the module)."""
+    """reject, confirm and audit for one gallery (:class:`facedb.FaceDB` delegates here)."""
 
-    if TYPE_CHECKING:
-        # What FaceDB provides to these methods.
-        store: Store
-        facts: GalleryFacts
-        policy: EnrollmentPolicy
-        location: str
-        vectors: GalleryVectors
-
-        @property
-        def threshold(self) -> float: ...
-        def resolve(self, who: Person | int | str) -> Person: ...
-        def _check_open(self) -> None: ...
-        def _check_writable(self) -> None: ...
-        def _sync(self) -> None: ...
-        def _mislabels(
-            self, person: Person | None, name: str, accepted: list[Accepted]
-        ) -> list[tuple[str, str]]: ...
-        def _after_write(
-            self,
-            *,
-            generation: int,
-            added: Sequence[int] = (),
-            vectors: NDArray[np.float32] | None = None,
-            removed: Sequence[int] = (),
-        ) -> None: ...
+    def __init__(
+        self, ctx: GalleryContext, people: People, recognition: Recognition, enroller: Enroller
+    ) -> None:
+        self.ctx = ctx
+        self.people = people
+        self.recognition = recognition
+        self.enroller = enroller
 
     # -- "not this person", confirmations and the audit --------------------------------------
 
@@ -115,12 +95,12 @@ class Feedback:
             PersonNotFound: no such person, or they were removed meanwhile (nothing written).
             ConfigError: a template of the wrong shape, or not finite.
         """
-        self._check_writable()
+        self.ctx.check_writable()
         template = self._template_of(face)
-        target = self.resolve(person)
-        with self.store.write() as s:
-            self._lock_person(s, target.id)
-            return self.store.add_rejection(s, target.id, template, self.facts.model_id)
+        target = self.people.resolve(person)
+        with self.ctx.writes.change() as change:
+            self._lock_person(change.session, target.id)
+            return self.ctx.store.add_rejection(change.session, target.id, template, self.ctx.facts.model_id)
 
     def reject_face(self, face_id: int) -> int:
         """An enrolled face that is not its person: removed from them and kept as their
@@ -130,23 +110,23 @@ class Feedback:
         Raises:
             FaceNotFound: no face has this id.
         """
-        self._check_writable()
-        with self.store.read() as s:
-            row = self.store.face(s, int(face_id))
+        self.ctx.check_writable()
+        with self.ctx.store.read() as s:
+            row = self.ctx.store.face(s, int(face_id))
             owner = None if row is None else int(row.person_id)
         if owner is None:
-            raise FaceNotFound(f"no face with id {face_id} in {self.location}")
-        with self.store.write() as s:
+            raise FaceNotFound(f"no face with id {face_id} in {self.ctx.location}")
+        with self.ctx.writes.change() as change:
+            s = change.session
             # The person's row first, as a removal locks it: then the face, which may be gone.
             self._lock_person(s, owner)
-            row = self.store.face(s, int(face_id), lock=True)
+            row = self.ctx.store.face(s, int(face_id), lock=True)
             if row is None:
-                raise FaceNotFound(f"no face with id {face_id} in {self.location}")
-            template = template_array(row.template, self.facts.dimension)
-            self.store.remove_face(s, int(face_id))
-            rejection = self.store.add_rejection(s, owner, template, self.facts.model_id)
-            generation = self.store.bump(s, removed=[int(face_id)])
-        self._after_write(removed=[int(face_id)], generation=generation)
+                raise FaceNotFound(f"no face with id {face_id} in {self.ctx.location}")
+            template = template_array(row.template, self.ctx.facts.dimension)
+            self.ctx.store.remove_face(s, int(face_id))
+            rejection = self.ctx.store.add_rejection(s, owner, template, self.ctx.facts.model_id)
+            change.removed([int(face_id)])
         return rejection
 
     def reject_sighting(self, sighting_id: int, person: Person | int | str | None = None) -> int:
@@ -160,17 +140,18 @@ class Feedback:
             ConfigError: a stranger's visit and no person given.
             PersonNotFound: no such person, or removed meanwhile.
         """
-        self._check_writable()
+        self.ctx.check_writable()
         logged_as, template, _ = self._sighting(sighting_id)
         if person is None and logged_as is None:
             raise ConfigError(f"sighting {sighting_id} is a stranger's: say which person it is not")
-        target = self.resolve(person if person is not None else cast(int, logged_as))
-        with self.store.write() as s:
+        target = self.people.resolve(person if person is not None else cast(int, logged_as))
+        with self.ctx.writes.change() as change:
+            s = change.session
             self._lock_person(s, target.id)
-            rejection = self.store.add_rejection(s, target.id, template, self.facts.model_id)
+            rejection = self.ctx.store.add_rejection(s, target.id, template, self.ctx.facts.model_id)
             if logged_as == target.id:
-                self.store.remove_sighting(s, int(sighting_id))
-        self.store.checkpoint()  # the visit's template is erased from the WAL too
+                self.ctx.store.remove_sighting(s, int(sighting_id))
+                change.erased()  # the visit's template is erased from the WAL too
         return rejection
 
     def confirm(self, face: FaceLike, person: Person | int | str, *, force: bool = False) -> Enrollment:
@@ -187,11 +168,11 @@ class Feedback:
             EnrollmentRefused: the gate refused the face (with the reason).
             PersonNotFound: no such person, or removed meanwhile (nothing written).
         """
-        self._check_writable()
-        target = self.resolve(person)
+        self.ctx.check_writable()
+        target = self.people.resolve(person)
         given = face.face if isinstance(face, Identification) else face
         if isinstance(given, Face):
-            verdict = self.policy.check_faces([given])
+            verdict = self.ctx.policy.check_faces([given])
             accepted = Accepted("the face", given, None)
             refused = [] if isinstance(verdict, Face) else [("the face", verdict)]
         else:
@@ -211,11 +192,11 @@ class Feedback:
             GalleryError: a visit logged without a template.
             EnrollmentRefused, PersonNotFound: as :meth:`confirm`.
         """
-        self._check_writable()
-        target = self.resolve(person)
+        self.ctx.check_writable()
+        target = self.people.resolve(person)
         _, template, box = self._sighting(sighting_id)
         seen = _bare_face(template, box)
-        too_small = self.policy.check_size(seen)
+        too_small = self.ctx.policy.check_size(seen)
         label = f"sighting {sighting_id}"
         refused = [] if too_small is None else [(label, too_small)]
         return self._confirm(target, Accepted(label, seen, None), refused, force, int(sighting_id))
@@ -229,7 +210,7 @@ class Feedback:
         sighting_id: int | None,
     ) -> Enrollment:
         if not refused and not force:
-            refused = self._mislabels(person, person.name, [accepted])
+            refused = self.enroller.mislabels(person, person.name, [accepted])
         if refused:
             lines = "; ".join(f"{what}: {reason}" for what, reason in refused)
             raise EnrollmentRefused(f"nothing added to {person.name!r}: {lines}", refused)
@@ -242,46 +223,42 @@ class Feedback:
             quality=float(face.quality) if np.isfinite(face.quality) else None,
         )
         template = face.embedding.reshape(1, -1).astype(np.float32)
-        with self.store.write() as s:
+        with self.ctx.writes.change() as change:
+            s = change.session
             self._lock_person(s, person.id)
-            added = self.store.add_faces(s, [person.id], self.facts.model_id, template, [info])
+            added = self.ctx.store.add_faces(s, [person.id], self.ctx.facts.model_id, template, [info])
             # A negative example that is this very face (a visit rejected, then confirmed) is
             # withdrawn; one merely like it (a look-alike said not to be them, who scored above
             # the threshold against them in the first place) stays.
-            ids, negatives = self.store.rejections_of(s, person.id, self.facts.dimension)
-            self.store.remove_rejections(s, ids[negatives @ face.embedding >= SAME_FACE].tolist())
+            ids, negatives = self.ctx.store.rejections_of(s, person.id, self.ctx.facts.dimension)
+            self.ctx.store.remove_rejections(s, ids[negatives @ face.embedding >= SAME_FACE].tolist())
             if sighting_id is not None:
-                self.store.assign_sighting(s, sighting_id, person.id)
-            generation = self.store.bump(s, added=added)
-            row = self.store.person(s, person.id)
-            assert row is not None
-            result = Enrollment(
-                person_from_fields(row, self.store.face_counts(s, [person.id])[person.id]), added
-            )
-        self._after_write(added=added, vectors=template, generation=generation)
+                self.ctx.store.assign_sighting(s, sighting_id, person.id)
+            change.added(added, template)
+            result = self.enroller.enrollment_of(change, person.id, added, [])
         return result
 
     def _lock_person(self, s: Any, person_id: int) -> None:
         """Inside a write: takes a shared lock on the person's row (a concurrent removal waits
         for us, or we for it), or raises PersonNotFound when they are gone."""
-        if self.store.person(s, person_id, lock="share") is None:
+        if self.ctx.store.person(s, person_id, lock="share") is None:
             raise PersonNotFound(f"person {person_id} was removed meanwhile")
 
     def _sighting(self, sighting_id: int) -> tuple[int | None, NDArray[np.float32], list[float]]:
         """The person a visit was logged as (None: a stranger), its face's template and box,
         read in one transaction."""
-        self._check_open()
-        with self.store.read() as s:
-            row = self.store.sighting(s, int(sighting_id))
+        self.ctx.check_open()
+        with self.ctx.store.read() as s:
+            row = self.ctx.store.sighting(s, int(sighting_id))
             if row is None:
-                raise SightingNotFound(f"no sighting with id {sighting_id} in {self.location}")
+                raise SightingNotFound(f"no sighting with id {sighting_id} in {self.ctx.location}")
             if row.template is None:
                 raise GalleryError(
                     f"sighting {sighting_id} was logged without its face's template (by an older "
                     "facedb): it cannot be confirmed or rejected"
                 )
             box = [float(row.x1), float(row.y1), float(row.x2), float(row.y2)]
-            return row.person_id, template_array(row.template, self.facts.dimension), box
+            return row.person_id, template_array(row.template, self.ctx.facts.dimension), box
 
     def _template_of(self, face: FaceLike) -> NDArray[np.float32]:
         """The unit template of a Face, an Identification or a template handed in."""
@@ -289,30 +266,11 @@ class Feedback:
             face = face.face
         if isinstance(face, Face):
             return face.embedding.astype(np.float32)
-        matrix = check_matrix(np.atleast_2d(np.asarray(face)), self.facts.dimension, "face")
+        matrix = check_matrix(np.atleast_2d(np.asarray(face)), self.ctx.facts.dimension, "face")
         if len(matrix) != 1:
             raise ConfigError(f"one template expected, got {len(matrix)} rows")
         template: NDArray[np.float32] = unit_rows(matrix, "face")[0]
         return template
-
-    def _respect_rejections(
-        self, matrix: NDArray[np.float32], candidates: list[list[Candidate]]
-    ) -> list[list[Candidate]]:
-        """The candidates without those each face was said not to be (:func:`drop_rejected`):
-        the negative examples of the candidates only, read in one indexed query, so that a
-        rejection made by any process counts at once."""
-        people = sorted({c.person.id for cands in candidates for c in cands})
-        with self.store.read() as s:
-            owners, negatives = self.store.negatives(s, people, self.facts.dimension)
-        if len(owners) == 0:
-            return candidates
-        sims = matrix @ negatives.T
-        closest = [{int(pid): float(row[owners == pid].max()) for pid in np.unique(owners)} for row in sims]
-        kept = drop_rejected([[(c.person.id, c.similarity) for c in cands] for cands in candidates], closest)
-        return [
-            [c for c in cands if c.person.id in {pid for pid, _ in keep}]
-            for cands, keep in zip(candidates, kept, strict=True)
-        ]
 
     def audit(
         self, *, min_own_similarity: float | None = None, min_quality: float | None = POOR_QUALITY
@@ -336,27 +294,27 @@ class Feedback:
             >>> for finding in db.audit():
             ...     print(finding.face_id, finding.person.name, finding.reason, finding.action)
         """
-        self._check_open()
-        self._sync()
-        own_bar = self.policy.min_own_similarity if min_own_similarity is None else min_own_similarity
-        with self.store.read() as s:
-            counts = self.store.all_face_counts(s)
+        self.ctx.check_open()
+        self.ctx.sync()
+        own_bar = self.ctx.policy.min_own_similarity if min_own_similarity is None else min_own_similarity
+        with self.ctx.store.read() as s:
+            counts = self.ctx.store.all_face_counts(s)
             people = {
                 int(row.id): person_from_fields(row, counts.get(int(row.id), 0))
-                for row in self.store.people(s)
+                for row in self.ctx.store.people(s)
             }
-            qualities = self.store.face_qualities(s) if min_quality is not None else []
+            qualities = self.ctx.store.face_qualities(s) if min_quality is not None else []
             # Filled in place, row by row: one copy of the templates in memory, not three.
-            total = self.store.count_faces(s)
+            total = self.ctx.store.count_faces(s)
             face_ids = np.empty(total, dtype=np.int64)
             person_ids = np.empty(total, dtype=np.int64)
-            templates = np.empty((total, self.facts.dimension), dtype=np.float32)
+            templates = np.empty((total, self.ctx.facts.dimension), dtype=np.float32)
             n = 0
-            for face_id, person_id, blob in self.store.face_templates(s):
+            for face_id, person_id, blob in self.ctx.store.face_templates(s):
                 if n == total:  # added since the count (a later audit sees it)
                     break
                 face_ids[n], person_ids[n] = face_id, person_id
-                templates[n] = template_array(blob, self.facts.dimension)
+                templates[n] = template_array(blob, self.ctx.facts.dimension)
                 n += 1
         keep = usable(templates[:n])  # `check` reports the unusable ones
         if n < total or not keep.all():
@@ -367,7 +325,9 @@ class Feedback:
         other_faces = np.full(len(face_ids), -1, dtype=np.int64)
         for start in range(0, len(face_ids), _AUDIT_QUERIES):
             block = slice(start, start + _AUDIT_QUERIES)
-            sims, ids = self.vectors.search(templates[block], min(_AUDIT_NEIGHBOURS, max(len(face_ids), 1)))
+            sims, ids = self.ctx.vectors.search(
+                templates[block], min(_AUDIT_NEIGHBOURS, max(len(face_ids), 1))
+            )
             at = positions_of(face_ids, ids)  # a face gone from SQL since: -1, no owner
             hit_owners = np.where(at >= 0, person_ids[at], -1)
             other_sims[block], other_people[block], other_faces[block] = best_other_faces(
@@ -378,9 +338,9 @@ class Feedback:
         pairs = {
             (min(int(a), int(b)), max(int(a), int(b)))
             for a, b, sim in zip(person_ids, other_people, other_sims, strict=True)
-            if b >= 0 and sim >= self.threshold
+            if b >= 0 and sim >= self.ctx.threshold
         }
-        duplicates = duplicate_people(pairs, person_ids, templates, people, self.threshold)
+        duplicates = duplicate_people(pairs, person_ids, templates, people, self.ctx.threshold)
         found = {(f.person.id, f.other.id) for f in duplicates if f.other is not None}
         findings = suspect_faces(
             face_ids,
@@ -391,7 +351,7 @@ class Feedback:
             people,
             other_own=other_own,
             min_own_similarity=own_bar,
-            threshold=self.threshold,
+            threshold=self.ctx.threshold,
             duplicates=found,
         )
         if min_quality is not None:

@@ -1,0 +1,195 @@
+"""One open gallery, as every service sees it: its stores, engine, enrollment policy and the
+threshold in force, and whether it is open and writable.
+
+:class:`facedb.FaceDB` builds one :class:`GalleryContext` and hands it to each service
+(facedb.services); nothing below the gallery imports ``FaceDB``. The threshold in force is
+decided here and nowhere else: an explicit one (a user's), else the gallery's calibration,
+else the model's prior (CONTRACTS: "one place decides the threshold in force").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import replace
+
+from facedb import calibration
+from facedb.calibration import Calibration, ScoreModel
+from facedb.engine import DEFAULT_THRESHOLD, FaceEngine, default_engine
+from facedb.enrollment import EnrollmentPolicy
+from facedb.errors import ConfigError, GalleryError, ReadOnlyGallery
+from facedb.extras import require
+from facedb.locations import index_folder, parse_location, prepare_folder, sqlite_url
+from facedb.store import GalleryFacts, Store
+from facedb.vectors import GalleryVectors, open_vectors
+from facedb.writes import Writes
+
+__all__ = ["GalleryContext", "check_unit"]
+
+log = logging.getLogger("facedb")
+
+
+def check_unit(name: str, value: float) -> float:
+    """``value`` as a float, if it lies in 0..1."""
+    if not 0.0 <= float(value) <= 1.0:
+        raise ConfigError(f"{name} must be between 0 and 1, got {value}")
+    return float(value)
+
+
+class GalleryContext:
+    """An open gallery's parts and settings (see :class:`facedb.FaceDB` for the arguments).
+
+    Attributes:
+        location: the gallery's folder, or its SQL URL without a password.
+        store: the SQL store (the source of truth).
+        vectors: the vector store (FAISS or Milvus), derived from the SQL store.
+        engine: the face engine.
+        facts: the gallery's identity, model and template dimension.
+        policy: the enrollment gate's settings and the naming threshold in force.
+        writes: the one path every write takes (facedb.writes).
+        lock: held while the vector store is caught up or changed in this process.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        *,
+        url: str | None,
+        engine: FaceEngine | None,
+        threshold: float | None,
+        min_face_size: float,
+        min_det_score: float,
+        ambiguity_margin: float,
+        index: str,
+        cache_dir: str | os.PathLike[str] | None,
+        vectors: str | None,
+        read_only: bool,
+        create: bool,
+        thumbnails: bool,
+    ) -> None:
+        where = parse_location(path, url, vectors)
+        if threshold is not None:
+            check_unit("threshold", threshold)
+        check_unit("ambiguity_margin", ambiguity_margin)
+        check_unit("min_det_score", min_det_score)
+        if min_face_size < 0:
+            raise ConfigError(f"min_face_size must be >= 0, got {min_face_size}")
+        self.policy = EnrollmentPolicy(
+            float(min_face_size), float(min_det_score), DEFAULT_THRESHOLD if threshold is None else threshold
+        )
+        #: An explicit threshold (argument or setter) overrides the one in force.
+        self.explicit_threshold = None if threshold is None else float(threshold)
+        self.calibration: Calibration | None = None
+        self._calibration_generation = -1
+        #: How many people the gallery had when the calibration was last looked at.
+        self.people_seen = 0
+        self.ambiguity_margin = float(ambiguity_margin)
+        #: Whether a 112x112 JPEG of each new face is kept with it (for the web page).
+        self.thumbnails = bool(thumbnails)
+        self.engine = engine or default_engine()
+        self.lock = threading.RLock()
+        self.closed = False
+        self.read_only = bool(read_only)
+        if where.vectors is not None and where.vectors.startswith("milvus://"):
+            require("milvus", "a Milvus vector store")  # before a gallery is made for it
+        if where.folder is not None:
+            prepare_folder(where.folder, read_only=self.read_only, create=create)
+            self.location = str(where.folder)
+            self.store = Store(sqlite_url(where.folder), read_only=self.read_only)
+        else:
+            assert where.url is not None
+            self.store = Store(where.url, read_only=self.read_only, create=create)
+            self.location = self.store.safe_url
+        try:
+            self.facts: GalleryFacts = self.store.claim(self.engine.model_id, self.engine.embedding_size)
+            self.vectors: GalleryVectors = open_vectors(
+                where.vectors,
+                folder=index_folder(where, self.store.safe_url, self.facts.uid, cache_dir),
+                dimension=self.facts.dimension,
+                model_id=self.facts.model_id,
+                gallery_uid=self.facts.uid,
+                kind=index,
+                store=self.store,
+            )
+        except BaseException:
+            self.store.close()
+            raise
+        #: The model's prior: the score model and threshold in force before a calibration.
+        self.prior, self.prior_threshold, self.prior_source = calibration.model_prior(self.facts.model_id)
+        if self.prior_source.startswith("no prior for"):
+            log.warning("%s: %s", self.location, self.prior_source)
+        self.writes = Writes(self.store, self.vectors, self.lock)
+
+    # -- open, writable ----------------------------------------------------------------------
+
+    def check_open(self) -> None:
+        """Raises GalleryError once the gallery is closed."""
+        if self.closed:
+            raise GalleryError(f"the gallery {self.location} is closed")
+
+    def check_writable(self) -> None:
+        """Raises GalleryError once closed, ReadOnlyGallery when opened read-only."""
+        self.check_open()
+        if self.read_only:
+            raise ReadOnlyGallery(f"the gallery {self.location} is open read-only: nothing can be changed")
+
+    def sync(self) -> None:
+        """Catches the vector store up with SQL (another process may have written)."""
+        self.check_open()
+        self.vectors.sync(self.store)
+
+    def close(self) -> None:
+        """Saves the index, checkpoints the database and releases files. Idempotent."""
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            self.vectors.close()
+            self.store.close()
+
+    # -- the threshold in force --------------------------------------------------------------
+
+    @property
+    def threshold(self) -> float:
+        """The threshold in force: the explicit one if set, else the calibration's, else the
+        model's prior."""
+        if not self.closed:
+            self.refresh_calibration()
+        return self.policy.threshold
+
+    def set_threshold(self, value: float) -> None:
+        """Makes ``value`` the explicit threshold of this process."""
+        self.explicit_threshold = check_unit("threshold", value)
+        self.policy = replace(self.policy, threshold=self.explicit_threshold)
+
+    def limit(self, threshold: float | None) -> float:
+        """The threshold to name people at: the one a call gives, or the one in force (the
+        calibration reloaded when another process changed it)."""
+        if threshold is None:
+            return self.threshold
+        value = check_unit("threshold", threshold)
+        self.refresh_calibration()  # the confidence's score model and gallery size
+        return value
+
+    def score_model(self) -> ScoreModel:
+        """The score model of the confidences: the calibration's, else the prior's."""
+        return self.prior if self.calibration is None else self.calibration.model
+
+    def refresh_calibration(self) -> None:
+        """Reloads the calibration in force and the gallery's size when the generation moved
+        (a calibration bumps it): one cheap query while nothing changed."""
+        generation = self.store.generation()
+        if generation == self._calibration_generation:
+            return
+        with self.store.read() as s:
+            row = self.store.calibration_in_force(s, self.facts.model_id)
+            found = None if row is None else calibration.calibration_from_row(row)
+            people = self.store.count_people(s)
+        with self.lock:
+            self.calibration = found
+            self.people_seen = people
+            self._calibration_generation = generation
+            if self.explicit_threshold is None:
+                limit = self.prior_threshold if found is None else found.threshold
+                self.policy = replace(self.policy, threshold=limit)

@@ -1,0 +1,201 @@
+"""Keeping a gallery right: the threshold calibrated on its own templates, the consistency of
+SQL and the vector index checked (and repaired), the index rebuilt, and its stats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from facedb import calibration
+from facedb.calibration import Calibration
+from facedb.context import GalleryContext
+from facedb.ranking import faces_to_fetch, rank_people
+from facedb.results import CheckReport
+
+__all__ = ["Maintenance"]
+
+
+class Maintenance:
+    """Calibration, check, index and stats of one gallery (:class:`facedb.FaceDB` delegates
+    here)."""
+
+    def __init__(self, ctx: GalleryContext) -> None:
+        self.ctx = ctx
+
+    def sync_vectors(self) -> None:
+        """Brings the vector store up to date with the SQL side now: replays the change log
+        after the generation it holds (every call does this first, so only code that wrote
+        through :attr:`store` itself needs it, as ``facedb copy`` does after each batch).
+
+        Example::
+
+            with db.store.write() as s:
+                db.store.insert_faces(s, rows)
+                db.store.bump(s, added=[r["id"] for r in rows])
+            db.sync_vectors()
+        """
+        with self.ctx.lock:
+            self.ctx.sync()
+
+    def calibrate(
+        self, *, target_fpir: float | None = None, target_fmr: float | None = None, seed: int = 0
+    ) -> Calibration:
+        """Chooses the naming threshold for a target error rate from the gallery's own
+        templates (the model's prior while it is small), stores it, and puts it in force for
+        every process (README, "Calibration").
+
+        Args:
+            target_fpir: the share of strangers' searches that may name somebody (e.g. 0.01).
+            target_fmr: or the share of stranger-against-person comparisons (e.g. 1e-4).
+            seed: the sampling's seed.
+
+        Example:
+            >>> cal = db.calibrate(target_fpir=0.01)
+            >>> cal.threshold, cal.estimated_fpir, cal.source
+
+        Raises:
+            ConfigError: both targets or neither, or one outside (0, 1).
+        """
+        self.ctx.check_writable()
+        kind, target = calibration.check_target(target_fpir, target_fmr)
+        self.ctx.sync()
+        with self.ctx.store.read() as s:
+            face_ids, owners, matrix = self.ctx.store.owned_templates(s, self.ctx.facts.dimension)
+        owner_of = dict(zip(face_ids.tolist(), owners.tolist(), strict=True))
+
+        def ranked(rows: NDArray[np.float32]) -> list[list[tuple[int, float]]]:
+            # As identify ranks (the best over a person's templates), owners known already.
+            sims, ids = self.ctx.vectors.search(rows, faces_to_fetch(2))
+            return rank_people(sims, ids, owner_of, 2)
+
+        people = len(np.unique(owners))
+        sample = None
+        if people >= calibration.MIN_PEOPLE:
+            probes = calibration.probes_for(kind, target)
+            sample = calibration.gallery_scores(owners, matrix, ranked, seed=seed, probes=probes)
+        found = calibration.calibrate(
+            sample,
+            kind=kind,
+            target=target,
+            people=people,
+            faces=len(owners),
+            prior=self.ctx.prior,
+            created_at=datetime.now(UTC),
+        )
+        with self.ctx.writes.change() as change:
+            fields = calibration.calibration_fields(found, self.ctx.facts.model_id)
+            self.ctx.store.add_calibration(change.session, fields)
+            change.bump()  # every process reloads the threshold in force
+        self.ctx.refresh_calibration()
+        return found
+
+    def check(self, *, repair: bool = True) -> CheckReport:
+        """Compares the SQL faces with the vector index, ids and content (a digest of every
+        template); rebuilds the index when they disagree (``repair=False``, or a read-only
+        gallery, only reports)."""
+        self.ctx.check_open()
+        repair = repair and not self.ctx.read_only
+        with self.ctx.lock:
+            self.ctx.vectors.sync(self.ctx.store)
+            with self.ctx.store.read() as s:
+                sql_ids = self.ctx.store.face_ids(s)
+                people = self.ctx.store.count_people(s)
+                models = self.ctx.store.face_models(s)
+            indexed = self.ctx.vectors.ids()
+            with self.ctx.store.read() as s:
+                sql_digest, unusable_ids = self.ctx.store.audit_templates(s, self.ctx.facts.dimension)
+            unusable = set(unusable_ids)
+            missing = sql_ids - indexed - unusable
+            extra = indexed - (sql_ids - unusable)
+            problems = []
+            if unusable:
+                shown = ", ".join(str(i) for i in sorted(unusable)[:10])
+                problems.append(
+                    f"{len(unusable)} face(s) hold unusable templates (NaN, infinite or zero; ids {shown}), "
+                    "skipped by the index: remove them (remove-face) and enroll those people again"
+                )
+            if missing:
+                problems.append(f"{len(missing)} face(s) in the database are missing from the index")
+            if extra:
+                problems.append(f"{len(extra)} face(s) in the index are not in the database")
+            differ = False
+            if not missing and not extra:
+                differ = self.ctx.vectors.digest() != sql_digest
+                if differ:
+                    problems.append("the index holds other templates than the database under the same ids")
+            foreign = models - {self.ctx.facts.model_id}
+            if foreign:
+                problems.append(f"faces of other models in the database: {', '.join(sorted(foreign))}")
+            repaired = False
+            if (missing or extra or differ) and repair:
+                self.ctx.vectors.rebuild(self.ctx.store)
+                repaired = True
+            return CheckReport(
+                ok=not problems,
+                people=people,
+                faces=len(sql_ids),
+                indexed=len(self.ctx.vectors),
+                missing_from_index=len(missing),
+                extra_in_index=len(extra),
+                repaired=repaired,
+                index_kind=self.ctx.vectors.kind,
+                problems=problems,
+            )
+
+    def rebuild_index(self) -> None:
+        """Rebuilds the vector index from the database's templates."""
+        self.ctx.check_writable()
+        with self.ctx.lock:
+            self.ctx.vectors.rebuild(self.ctx.store)
+
+    def stats(self, *, catch_up: bool = True) -> dict[str, Any]:
+        """Sizes and settings: people, faces, model, index kind and folder, the threshold in
+        force and where it came from (``threshold_source``, ``calibration_*``; a
+        ``calibration_warning`` once the gallery has grown well past its calibration).
+
+        ``catch_up=False`` reads the SQL store only, without bringing the index up to date
+        first: it never writes (what the service's ``/health`` answers with).
+        """
+        self.ctx.check_open()
+        if catch_up:
+            self.ctx.sync()
+        with self.ctx.store.read() as s:
+            people = self.ctx.store.count_people(s)
+            faces = self.ctx.store.count_faces(s)
+        return {
+            "location": self.ctx.location,
+            "people": people,
+            "faces": faces,
+            "model": self.ctx.facts.model_id,
+            "dimension": self.ctx.facts.dimension,
+            "generation": self.ctx.store.generation(),
+            "index": self.ctx.vectors.kind,
+            "index_location": self.ctx.vectors.location,
+            "threshold": self.ctx.threshold,
+            **self.threshold_stats(people),
+        }
+
+    def threshold_stats(self, people: int) -> dict[str, Any]:
+        """Where the threshold in force came from, for stats and /health: ``threshold_source``
+        ("explicit", "calibrated" or "prior"), the calibration's target, size, source and
+        time (None before one), and a warning once the gallery has outgrown it."""
+        found = self.ctx.calibration
+        source = (
+            "explicit"
+            if self.ctx.explicit_threshold is not None
+            else "prior"
+            if found is None
+            else "calibrated"
+        )
+        return {
+            "threshold_source": source,
+            "prior": self.ctx.prior_source,
+            "calibration_target": None if found is None else f"{found.target_kind} {found.target:g}",
+            "calibrated_people": None if found is None else found.people,
+            "calibration_source": None if found is None else found.source,
+            "calibrated_at": None if found is None else found.created_at.isoformat(),
+            "calibration_warning": None if found is None else calibration.staleness_warning(found, people),
+        }
