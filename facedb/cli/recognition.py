@@ -1,0 +1,114 @@
+"""The ``facedb`` commands that recognise faces: identify (who is in each photo, optionally
+drawn) and verify (whether two photos show the same person)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from facedb import serialize
+from facedb.cli.common import Commands, _open_db, _print_table
+from facedb.errors import ConfigError, FaceDBError, GalleryError
+from facedb.ranking import check_k
+
+commands = Commands()
+
+
+def _identify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--draw", metavar="OUT", help="write the photo with boxes and names (a folder for several)"
+    )
+    p.add_argument("-k", type=int, default=5, help="candidates per face (default 5)")
+
+
+@commands.add("identify", "who is in each photo", _identify_arguments)
+def cmd_identify(args: argparse.Namespace) -> int:
+    """``facedb identify IMAGE...``."""
+    check_k(args.k)  # the library's one rule, before any photo is read
+    answers = []
+    failed: list[tuple[str, FaceDBError]] = []
+    with _open_db(args) as db:
+        for image in args.images:
+            # One bad photo of several is reported in its place; the others are answered.
+            try:
+                answers.append((image, db.identify(image, k=args.k)))
+            except FaceDBError as e:
+                if len(args.images) == 1 or isinstance(e, ConfigError | GalleryError):
+                    raise
+                failed.append((image, e))
+                print(f"facedb: error: {image}: {e.message}", file=sys.stderr)
+        if len(db) == 0:
+            print(
+                f"facedb: warning: the gallery {db.location} holds nobody: every face is unknown",
+                file=sys.stderr,
+            )
+        if args.draw:
+            _draw_all(db, answers, Path(args.draw))
+    status = max((e.exit_code for _, e in failed), default=0)
+    if args.json:
+        errors = {image: e for image, e in failed}
+        answered = iter(answers)
+        doc = [
+            {"image": image, "error": {"code": errors[image].code, "message": errors[image].message}}
+            if image in errors
+            else serialize.photo_json(*next(answered))
+            for image in args.images
+        ]
+        print(json.dumps(doc, indent=2))
+        return status
+    for n, (image, results) in enumerate(answers):
+        print(("\n" if n else "") + f"{image}: {len(results)} face(s)")
+        rows = [["FACE", "BOX", "PERSON", "SIMILARITY"]]
+        for i, r in enumerate(results, 1):
+            box = "(" + ", ".join(f"{v:.0f}" for v in r.face.bbox) + ")"
+            who = (
+                f"{r.person.name} (id {r.person.id})"
+                if r.person
+                else f"poor quality ({', '.join(r.face.quality_reasons)})"
+                if r.status == "poor_quality"
+                else r.status
+            )
+            rows.append([str(i), box, who, f"{r.similarity:.3f}"])
+        if results:
+            _print_table(rows, sys.stdout)
+    return status
+
+
+def _draw_all(db: Any, answers: list[tuple[str, list[Any]]], out: Path) -> None:
+    from facedb.draw import draw_identifications
+
+    if len(answers) == 1:
+        image, results = answers[0]
+        draw_identifications(db.engine.decode(image), results, out)
+        print(f"wrote {out}", file=sys.stderr)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for image, results in answers:
+        target = out / (Path(image).stem + ".jpg")
+        draw_identifications(db.engine.decode(image), results, target)
+        print(f"wrote {target}", file=sys.stderr)
+
+
+def _verify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    p.add_argument("--json", action="store_true")
+
+
+@commands.add("verify", "whether two photos show the same person", _verify_arguments)
+def cmd_verify(args: argparse.Namespace) -> int:
+    """``facedb verify A B``."""
+    from facedb.engine import verify
+
+    result = verify(args.a, args.b, threshold=args.threshold)
+    if args.json:
+        print(json.dumps(serialize.verification_json(result)))
+    else:
+        verdict = "same person" if result.same_person else "different people"
+        print(f"{verdict}: similarity {result.similarity:.3f} (threshold {result.threshold:.2f})")
+    return 0

@@ -1,0 +1,158 @@
+"""The ``facedb`` commands of the HTTP service: serve (the gallery over HTTP) and keys (its
+API keys)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from facedb import serialize
+from facedb.cli.common import Commands, _local, _open_db, _print_table
+from facedb.errors import ConfigError
+
+commands = Commands()
+
+
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-upload-mb", type=int, default=20, help="largest photo upload (default 20 MB)")
+    p.add_argument("--max-photos", type=int, default=20, help="most photos in one request (default 20)")
+    p.add_argument(
+        "--max-request-mb",
+        type=int,
+        default=None,
+        help="largest request body (default: max-photos x max-upload-mb + 1 MB)",
+    )
+    p.add_argument(
+        "--auth-failures",
+        type=int,
+        default=10,
+        help="failed API keys from one address before it is refused for a while (default 10)",
+    )
+    p.add_argument(
+        "--auth-window", type=float, default=60.0, help="seconds those failures are counted over (default 60)"
+    )
+    p.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=None,
+        help=(
+            "share recognizer batches between identify requests, held open this long for "
+            "more (0: only the requests queued meanwhile; default: off, each request alone)"
+        ),
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="threads for decoding, detection and enrollment (default: one per core)",
+    )
+    p.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+
+
+@commands.add("serve", "serve the gallery over HTTP (FastAPI; OpenAPI at /docs)", _serve_arguments)
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``facedb serve``."""
+    import logging
+
+    from facedb.extras import require
+
+    require("service", "facedb serve")
+    import uvicorn
+
+    # The service logs what an error answer leaves out (the exception, with the request id).
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+    from facedb.keys import KeyStore
+    from facedb.service import ServiceSettings, create_app
+
+    db = _open_db(args)
+    if not any(k.revoked_at is None for k in KeyStore(db.store).list()):
+        print(
+            f"facedb: warning: {db.location} has no API key: every request but /health and /docs "
+            f"will be refused (401); create one with `facedb --db {db.location} keys create --scope read`",
+            file=sys.stderr,
+        )
+    settings = ServiceSettings(
+        max_upload_bytes=args.max_upload_mb * 1024 * 1024,
+        max_photos=args.max_photos,
+        max_request_bytes=None if args.max_request_mb is None else args.max_request_mb * 1024 * 1024,
+        auth_failures=args.auth_failures,
+        auth_window_seconds=args.auth_window,
+        batch_window_ms=args.batch_window_ms,
+        workers=args.workers,
+    )
+    print(
+        f"facedb: serving {db.location} on http://{args.host}:{args.port} (OpenAPI at /docs)", file=sys.stderr
+    )
+    try:
+        uvicorn.run(
+            create_app(db, settings),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            workers=1,
+            # facedb.access logs each request instead (with the key's name and request id).
+            access_log=False,
+            # uvicorn's loggers go through the logging set up above (stderr, one format),
+            # instead of its own config, which sends the access log to stdout.
+            log_config=None,
+        )
+    finally:
+        db.close()
+    return 0
+
+
+def _keys_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["create", "list", "revoke"])
+    p.add_argument("id", nargs="?", type=int, help="the key to revoke")
+    p.add_argument("--scope", default="read", choices=["read", "enroll", "admin"])
+    p.add_argument("--name", help="a label for the key")
+    p.add_argument("--json", action="store_true", help="print JSON (keys list)")
+
+
+@commands.add("keys", "create, list or revoke HTTP API keys", _keys_arguments)
+def cmd_keys(args: argparse.Namespace) -> int:
+    """``facedb keys create|list|revoke [ID]``."""
+    from facedb.keys import KeyStore
+
+    # A service is set up with a key before anybody is enrolled: `keys create` may create the
+    # gallery (a typo there cannot name anybody: the key exists only in the new gallery).
+    with _open_db(args, create=args.action == "create") as db:
+        keys = KeyStore(db.store)
+        if args.action == "create":
+            record, secret = keys.create(args.scope, args.name or "")
+            print(secret)
+            print(f"created key {record.id} ({record.scope}); it is shown only now", file=sys.stderr)
+        elif args.action == "list":
+            listed = keys.list()
+            if args.json:
+                print(json.dumps([serialize.key_json(k) for k in listed], indent=2))
+                return 0
+            rows = [["ID", "NAME", "PREFIX", "SCOPE", "CREATED", "REVOKED"]]
+            for k in listed:
+                rows.append(
+                    [
+                        str(k.id),
+                        k.name,
+                        k.prefix + "...",
+                        k.scope,
+                        _local(k.created_at),
+                        _local(k.revoked_at) if k.revoked_at else "",
+                    ]
+                )
+            _print_table(rows, sys.stdout)
+        else:
+            if args.id is None:
+                raise ConfigError("keys revoke needs the key's id")
+            record = keys.revoke(args.id)
+            print(f"revoked key {record.id} ({record.name or record.prefix})")
+    return 0
