@@ -339,7 +339,9 @@ def test_a_photo_discovered_before_is_recognised_by_its_content(tmp_path: Path, 
 def test_cli_discover_groups_name_and_dismiss(tmp_path: Path, photos: Path) -> None:
     db = tmp_path / "g"
     shutil.rmtree(photos / "probes")
-    out = run("discover", str(photos), "--json", db=db)
+    typo = run("discover", str(photos), db=db)  # no gallery there: an error, not an empty one
+    assert typo.returncode == 6 and "no gallery" in typo.stderr and not db.exists()
+    out = run("discover", str(photos), "--json", "--create", db=db)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["photos"] == 9 and len(doc["groups"]) == 5 and doc["named"] == []

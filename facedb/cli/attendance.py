@@ -92,15 +92,17 @@ def _attendance_arguments(p: argparse.ArgumentParser) -> None:
     "attendance", "who was seen when: first and last sighting per person per day", _attendance_arguments
 )
 def cmd_attendance(args: argparse.Namespace) -> int:
-    """``facedb attendance``."""
-    import csv
-
+    """``facedb attendance``: a table, CSV (the web page's writer, formulas escaped) or JSON."""
     from facedb.attendance import attendance
+    from facedb.attendance.spreadsheet import write_attendance_csv
 
     with _open_db(args) as db:
         rows = attendance(db, _when(args.since), _when(args.until))
     if args.json:
         print(json.dumps([serialize.attendance_json(r) for r in rows], indent=2))
+        return 0
+    if args.csv:
+        write_attendance_csv(rows, sys.stdout)
         return 0
     header = ["date", "person_id", "name", "first_seen", "last_seen", "visits"]
     table = [
@@ -114,12 +116,7 @@ def cmd_attendance(args: argparse.Namespace) -> int:
         ]
         for r in rows
     ]
-    if args.csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(header)
-        writer.writerows(table)
-    else:
-        _print_table([[h.upper() for h in header], *table], sys.stdout)
+    _print_table([[h.upper() for h in header], *table], sys.stdout)
     return 0
 
 

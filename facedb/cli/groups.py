@@ -15,6 +15,11 @@ commands = Commands()
 
 def _discover_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PHOTOS", help="photos, folders or glob patterns")
+    p.add_argument(
+        "--create",
+        action="store_true",
+        help="make the gallery if there is none (else a mistyped --db is an error, not an empty gallery)",
+    )
     p.add_argument("--json", action="store_true")
 
 
@@ -24,7 +29,8 @@ def cmd_discover(args: argparse.Namespace) -> int:
     from facedb.discovery import expand_photos
 
     total = len(expand_photos(args.paths))  # a mistyped path must not create a gallery
-    with _open_db(args, create=True) as db:
+    # Nor a mistyped --db: a new gallery knows nobody, and would answer "0 of enrolled people".
+    with _open_db(args, create=args.create) as db:
         progress = _Progress(total, "discovering")
 
         def step(done: int, _: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -102,10 +103,16 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
 
 @commands.add("verify", "whether two photos show the same person", _verify_arguments)
 def cmd_verify(args: argparse.Namespace) -> int:
-    """``facedb verify A B``."""
+    """``facedb verify A B``: at the gallery's threshold in force when a gallery is given (as
+    identify names people), else at the model's."""
     from facedb.engine import verify
 
-    result = verify(args.a, args.b, threshold=args.threshold)
+    if args.db or os.environ.get("FACEDB_DB"):
+        args.read_only = True  # a comparison writes nothing
+        with _open_db(args) as db:
+            result = db.verify(args.a, args.b)
+    else:
+        result = verify(args.a, args.b, threshold=args.threshold)
     if args.json:
         print(json.dumps(serialize.verification_json(result)))
     else:
