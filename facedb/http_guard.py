@@ -273,17 +273,6 @@ class RequestGuard:
         path = scope.get("path", "")
         anonymous = path in self.anonymous_paths and secret is None
         web = self.web if self.web is not None and secret is None and self.web.covers(path) else None
-        if not anonymous:
-            wait = self.limiter.retry_after(address)
-            if wait is not None:
-                seconds = max(1, math.ceil(wait))
-                await refuse(
-                    RateLimited.http_status,
-                    RateLimited.code,
-                    f"too many failed authentications from this address; retry after {seconds} s",
-                    [("retry-after", str(seconds))],
-                )
-                return
         declared = headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             await refuse(
@@ -321,13 +310,28 @@ class RequestGuard:
             if session is not None:
                 state["api_key"] = session.key
         elif not anonymous:
+            # Only a wrong key that was presented counts, and only wrong keys are refused for
+            # it: a request without a key (ten <img> tags on any page the victim opens) must
+            # not lock the victim's address out, and a valid key is never refused because of
+            # others' failures behind the same address (OWASP ASVS 2.2.1).
             try:
-                key = await run_in_threadpool(self.authenticate, secret)
+                key = None if secret is None else await run_in_threadpool(self.authenticate, secret)
             except FaceDBError as e:
                 await refuse(e.http_status, e.code, self.public_message(e.message))
                 return
             if key is None:
-                self.limiter.failed(address)
+                wait = self.limiter.retry_after(address) if secret is not None else None
+                if wait is not None:
+                    seconds = max(1, math.ceil(wait))
+                    await refuse(
+                        RateLimited.http_status,
+                        RateLimited.code,
+                        f"too many failed authentications from this address; retry after {seconds} s",
+                        [("retry-after", str(seconds))],
+                    )
+                    return
+                if secret is not None:
+                    self.limiter.failed(address)
                 await refuse(Unauthorized.http_status, Unauthorized.code, MISSING_KEY)
                 return
             state["api_key"] = key

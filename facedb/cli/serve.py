@@ -17,6 +17,14 @@ commands = Commands()
 def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed (repeatable; "
+        "default: none, so no client can choose the address the failed-key limit counts)",
+    )
     p.add_argument("--max-upload-mb", type=int, default=20, help="largest photo upload (default 20 MB)")
     p.add_argument("--max-photos", type=int, default=20, help="most photos in one request (default 20)")
     p.add_argument(
@@ -102,6 +110,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workers=1,
             # facedb.access logs each request instead (with the key's name and request id).
             access_log=False,
+            # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: forty wrong keys with
+            # a rotating header were never limited. Only the proxies the operator names.
+            proxy_headers=bool(args.trusted_proxy),
+            forwarded_allow_ips=",".join(args.trusted_proxy) or None,
             # uvicorn's loggers go through the logging set up above (stderr, one format),
             # instead of its own config, which sends the access log to stdout.
             log_config=None,

@@ -40,7 +40,17 @@ def router(pages: Pages, keys: KeyStore) -> APIRouter:
             return pages.sign_in_page(request, 403, "the form is out of date: try again")
         key = await run_in_threadpool(keys.authenticate, secret)
         if key is None:
-            limiter.failed(request.client.host if request.client else "unknown")
+            # As the API: wrong keys count, and are refused once too many came from this
+            # address; the right key still signs in.
+            address = request.client.host if request.client else "unknown"
+            wait = limiter.retry_after(address)
+            if wait is not None:
+                return pages.sign_in_page(
+                    request,
+                    429,
+                    f"too many wrong keys from this address: try again in {max(1, round(wait))} s",
+                )
+            limiter.failed(address)
             return pages.sign_in_page(request, 401, "that is not a live API key")
         answer = pages.redirect("/")
         answer.set_cookie(
