@@ -3,6 +3,7 @@ HTTP."""
 
 from __future__ import annotations
 
+import io
 import json
 import select
 import socket
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 
 import facedb
 
@@ -434,10 +436,14 @@ def test_bad_requests_say_what_was_wrong(service: dict[str, Any], faces_dir: Pat
     assert nothing.status_code in (413, 422)
     error_of(call(service, "GET", "/people/999999"), 404, "person_not_found")
     error_of(call(service, "POST", "/identify"), 422, "invalid_request")
-    error_of(call(service, "POST", "/search", json={"embedding": [0.1, 0.2], "k": 1}), 422, "invalid_config")
+    error_of(
+        call(service, "POST", "/search", "admin", json={"embedding": [0.1, 0.2], "k": 1}),
+        422,
+        "invalid_config",
+    )
     for ragged in ([[1, 2], [3]], [[0.1] * 512, [0.1] * 511], [], [[]]):
         message = error_of(
-            call(service, "POST", "/search", json={"embedding": ragged}), 422, "invalid_config"
+            call(service, "POST", "/search", "admin", json={"embedding": ragged}), 422, "invalid_config"
         )
         assert "embedding" in message and "Error" not in message, message
     error_of(
@@ -480,7 +486,7 @@ def test_verify_and_search(service: dict[str, Any], faces_dir: Path) -> None:
     import facedb
 
     template = facedb.embedding(faces_dir / "probes/obama1.jpg").tolist()
-    (row,) = call(service, "POST", "/search", json={"embedding": template, "k": 2}).json()
+    (row,) = call(service, "POST", "/search", "admin", json={"embedding": template, "k": 2}).json()
     assert row[0]["name"] == "obama" and len(row) == 2
 
 
@@ -704,9 +710,10 @@ def test_unavailable_vector_store_and_rate_limit_have_retry_after(
     app_client: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from facedb.errors import RateLimited, VectorStoreUnavailable
+    from facedb.keys import KeyStore
 
-    client, db, secret = app_client
-    headers = {"X-API-Key": secret}
+    client, db, _ = app_client
+    headers = {"X-API-Key": KeyStore(db.store).create("admin")[1]}  # /search is an admin's
 
     def loading(*_: Any, **__: Any) -> None:
         raise VectorStoreUnavailable(
@@ -776,7 +783,7 @@ def test_a_refused_upload_is_named_by_its_file_name(service: dict[str, Any], fac
     assert "team-2026.jpg" in message and "bytes>" not in message and "secret" not in message
 
 
-def test_groups_over_http(service: dict[str, Any], faces_dir: Path, wheel_photos: Path) -> None:
+def test_groups_over_http(service: dict[str, Any], faces_dir: Path) -> None:
     """Discover uploads, list the groups, see a thumbnail (read key only), name a group
     (enroll key; force is an admin's) and dismiss one; every answer as documented."""
     doc = httpx.get(service["url"] + "/openapi.json", timeout=30).json()
@@ -825,9 +832,10 @@ def test_groups_over_http(service: dict[str, Any], faces_dir: Path, wheel_photos
         service, "POST", "/discover", "enroll", files=[("photos", ("party2.jpg", party, "image/jpeg"))]
     )
     assert renamed.json()["already"] == 1 and renamed.json()["groups"] == []
-    # Another photo's stranger is a new group, dismissed.
-    yao = (wheel_photos / "yaoming.jpg").read_bytes()
-    files = [("photos", ("yao.jpg", yao, "image/jpeg"))]
+    # Another photo (the party mirrored: other bytes, the same stranger) is a new group, dismissed.
+    mirrored = io.BytesIO()
+    Image.open(io.BytesIO(party)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored, "JPEG")
+    files = [("photos", ("mirrored.jpg", mirrored.getvalue(), "image/jpeg"))]
     (other,) = call(service, "POST", "/discover", "enroll", files=files).json()["groups"]
     error_of(call(service, "DELETE", f"/groups/{other['id']}"), 403, "forbidden")
     dismissed = call(service, "DELETE", f"/groups/{other['id']}", "enroll")

@@ -11,10 +11,12 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from facedb.errors import ConfigError
+from facedb.keys import ApiKey
 from facedb.ranking import MAX_K
 from facedb.serialize import candidate_json, photo_json, verification_json
 from facedb.service.answers import CandidateAnswer, PhotoAnswer, VerificationAnswer, answers
 from facedb.service.context import Service
+from facedb.service.disclosure import READ_K, check_k_for, disclosed
 
 __all__ = ["router"]
 
@@ -29,15 +31,22 @@ def router(service: Service) -> APIRouter:
         "/identify",
         tags=["recognition"],
         operation_id="identify",
-        dependencies=[read],
         response_model=None,
         responses=answers(PhotoAnswer, "the photo's faces, left to right"),
     )
     async def identify(
+        key: Annotated[ApiKey, read],
         photo: Annotated[UploadFile, File(description="the photo")],
-        k: Annotated[int, Query(ge=1, le=MAX_K, description="candidates per face")] = 5,
+        k: Annotated[
+            int,
+            Query(ge=1, le=MAX_K, description=f"candidates per face (above {READ_K}: admin keys only)"),
+        ] = 5,
     ) -> dict[str, Any]:
-        """Who each face in the photo is (the shape of `facedb identify --json`)."""
+        """Who each face in the photo is (the shape of `facedb identify --json`). Below an
+        admin key, only the candidates at or above the threshold in force are listed and every
+        similarity is rounded to two decimals: raw scores to many people would give the
+        gallery's templates away."""
+        check_k_for(key, k)
         data = await service.photo_bytes(photo)
         recognition = service.recognition
         if recognition is None:
@@ -45,7 +54,7 @@ def router(service: Service) -> APIRouter:
         else:
             faces = await recognition.faces(data)
             results = await service.work(db.identify_faces, faces, k)
-        return photo_json(photo.filename or "", results)
+        return photo_json(photo.filename or "", disclosed(key, results, db.threshold))
 
     @routes.post(
         "/verify",
@@ -94,12 +103,13 @@ def router(service: Service) -> APIRouter:
         "/search",
         tags=["recognition"],
         operation_id="search",
-        dependencies=[read],
+        dependencies=[service.admin],
         response_model=None,
         responses=answers(list[list[CandidateAnswer]], "per template, the most similar people"),
     )
     async def search(body: SearchRequest) -> list[list[dict[str, Any]]]:
-        """The people most similar to each template, best first."""
+        """The people most similar to each template, best first (an admin key's: raw
+        similarities to any template are the gallery's templates)."""
         matrix = _templates(body.embedding, dimension)
         answers = await run_in_threadpool(db.search, matrix, body.k)
         return [[candidate_json(c) for c in row] for row in answers]

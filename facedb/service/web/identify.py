@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from facedb.draw import drawn_jpeg, label_of
 from facedb.errors import ConfigError, FaceDBError
 from facedb.results import Identification
+from facedb.service.disclosure import disclosed
 from facedb.service.web.common import Pages, signed_in
 from facedb.service.web.forms import uploads_of
 from facedb.thumbnails import pixels_of
@@ -60,8 +61,11 @@ def router(pages: Pages) -> APIRouter:
                     raise ConfigError("choose one photo to identify")
                 data = await service.photo_bytes(uploads[0])
 
+            key = pages.need(request, "read")
+
             def identified() -> tuple[list[Identification], bytes]:
-                results = db.identify(data)
+                # What the key may learn, as over the API (facedb.service.disclosure).
+                results = disclosed(key, db.identify(data), db.threshold)
                 return results, drawn_jpeg(pixels_of(db.engine, data), results)
 
             results, drawing = await service.work(identified)
