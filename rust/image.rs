@@ -22,6 +22,12 @@ pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
 /// Default largest accepted encoded size (256 MiB).
 pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
+/// What a decoder may allocate while it reads a file's headers and metadata (ICC profiles,
+/// EXIF, text chunks), before the dimensions are known: a PNG whose 995 KiB iCCP chunk inflated
+/// to 1 GB cost the server 510 MiB under the image crate's default 512 MiB limit. Real
+/// profiles and EXIF blocks are kilobytes.
+pub const METADATA_ALLOC: u64 = 16 * 1024 * 1024;
+
 /// Limits checked before any pixel memory is allocated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeLimits {
@@ -244,7 +250,22 @@ pub fn decode(bytes: &[u8], input: &str, limits: &DecodeLimits) -> Result<Image>
         Error::image(input, "not a recognised image format (expected JPEG, PNG, WebP, BMP, TIFF or GIF)")
     })?;
     let bad = |e: image::ImageError| Error::image(input, format!("{format:?} decoding failed: {e}"));
+    // Tight limits from the first byte: the headers and metadata are read by into_decoder.
+    let mut reader = reader;
+    let mut header_limits = Limits::default();
+    header_limits.max_alloc = Some(METADATA_ALLOC);
+    reader.limits(header_limits);
     let mut decoder = reader.into_decoder().map_err(bad)?;
+    if format == image::ImageFormat::Png && png_has_chunk(bytes, b"iCCP") {
+        // The png crate skips an ICC profile over the limit instead of failing: a profile
+        // that inflates past it is a bomb, not a photo, and is refused as one.
+        if !matches!(decoder.icc_profile(), Ok(Some(_))) {
+            return Err(Error::image(
+                input,
+                format!("Png decoding failed: its ICC profile inflates past {METADATA_ALLOC} bytes"),
+            ));
+        }
+    }
     let (w, h) = decoder.dimensions();
     if w == 0 || h == 0 {
         return Err(Error::image(input, format!("image is empty ({w}x{h})")));
@@ -271,6 +292,23 @@ pub fn decode(bytes: &[u8], input: &str, limits: &DecodeLimits) -> Result<Image>
     let rgb = img.into_rgb8();
     let (width, height) = (rgb.width() as usize, rgb.height() as usize);
     Image::from_rgb(rgb.into_raw(), width, height)
+}
+
+/// Whether a PNG file holds a chunk of this type (its chunks read from their lengths, without
+/// inflating anything).
+fn png_has_chunk(bytes: &[u8], kind: &[u8; 4]) -> bool {
+    let mut at = 8; // the signature
+    while at + 8 <= bytes.len() {
+        let length = u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        if &bytes[at + 4..at + 8] == kind {
+            return true;
+        }
+        if &bytes[at + 4..at + 8] == b"IDAT" {
+            return false; // metadata chunks come before the pixels
+        }
+        at = at.saturating_add(12).saturating_add(length);
+    }
+    false
 }
 
 /// A JPEG cut short still decodes into a picture whose missing part is grey; the

@@ -18,6 +18,8 @@ from PIL import Image
 import facedb
 from facedb.engine import as_photo
 
+from .helpers import CHILD_ENV
+
 
 def photo_of(faces_dir: Path) -> Path:
     """A gallery photo with one face."""
@@ -178,3 +180,71 @@ def test_two_different_photos_of_the_same_name_enroll(tmp_path: Path, faces_dir:
         assert len(done.added) == 2
         again = db.add_photos(done.person, [two, one], photo_names=["photo.jpg", "photo.jpg"])
         assert again.added == [] and len(again.skipped) == 2
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def iccp_bomb(inflated: int = 1 << 30) -> bytes:
+    """A 64x64 PNG whose iCCP chunk (an ICC profile, read with the headers) inflates to
+    ``inflated`` bytes of zeros: about 1 MB on disk for 1 GB."""
+    import struct
+    import zlib
+
+    squeeze = zlib.compressobj(9)
+    block = bytes(1 << 20)
+    profile = b"".join(squeeze.compress(block) for _ in range(inflated >> 20)) + squeeze.flush()
+    pixels = zlib.compress(b"".join(b"\0" + bytes(64 * 3) for _ in range(64)))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0))
+        + _chunk(b"iCCP", b"bomb\0\0" + profile)
+        + _chunk(b"IDAT", pixels)
+        + _chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.timeout(120)
+def test_a_decompression_bomb_in_the_metadata_is_refused_cheaply(tmp_path: Path) -> None:
+    """A 1 MB PNG whose iCCP chunk inflates to 1 GB was answered (no faces) after costing the
+    server about 510 MiB: the decoder's limits were set only after it had read the headers.
+    In a fresh process, so that its peak memory is its own."""
+    import subprocess
+    import sys
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(iccp_bomb())
+    assert bomb.stat().st_size < 1_200_000
+    code = (
+        "import resource, sys, facedb\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "engine = facedb.default_engine()\n"
+        "warm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        "    engine.detect(open(sys.argv[1], 'rb').read())\n"
+        "    print('accepted')\n"
+        "except facedb.ImageError as e:\n"
+        "    print('refused', e)\n"
+        "print('grew', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - warm)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(bomb)], capture_output=True, text=True, timeout=100, env=CHILD_ENV
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("refused") and "Png decoding failed" in lines[0], run.stdout
+    grew_kib = int(lines[-1].split()[1])
+    assert grew_kib < 50 * 1024, f"decoding the bomb grew the process by {grew_kib} KiB"
+
+
+def test_a_png_with_a_real_icc_profile_still_decodes(engine: facedb.FaceEngine, faces_dir: Path) -> None:
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    out = io.BytesIO()
+    Image.open(photo_of(faces_dir)).save(out, "PNG", icc_profile=profile)
+    assert len(engine.detect(out.getvalue())) == 1
