@@ -246,7 +246,12 @@ class RequestGuard:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = dict(message)
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", raw_id)]
+                headers = [*message.get("headers", []), (b"x-request-id", raw_id)]
+                # Answers carry names, faces and thumbnails: none stays in a browser's or a
+                # proxy's cache unless its route said otherwise (the offline /docs' scripts).
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
             await send(message)
 
         async def refuse(status: int, code: str, message: str, extra: Sequence[tuple[str, str]] = ()) -> None:

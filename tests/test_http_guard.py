@@ -3,6 +3,8 @@ the test moves."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from facedb.http_guard import FailedAuthLimiter
 
 
@@ -39,3 +41,21 @@ def test_limiter_memory_is_bounded() -> None:
     assert len(limiter) == 100
     assert limiter.retry_after("10.0.39.15") is not None, "the most recent addresses are kept"
     assert limiter.retry_after("10.0.0.0") is None, "the oldest are forgotten first"
+
+
+def test_answers_are_not_cached(tmp_path: Path) -> None:
+    """JSON answers carried names without Cache-Control, and group thumbnails stayed in a
+    browser's cache for an hour after their group was dismissed."""
+    from fastapi.testclient import TestClient
+
+    import facedb
+    from facedb.keys import KeyStore
+    from facedb.service import create_app
+
+    with facedb.FaceDB(tmp_path / "g") as db:
+        secret = KeyStore(db.store).create("read")[1]
+        with TestClient(create_app(db)) as client:
+            for path in ("/people", "/groups", "/health", "/nowhere"):
+                answer = client.get(path, headers={"X-API-Key": secret})
+                assert answer.headers["cache-control"] == "no-store", path
+            assert client.get("/people").headers["cache-control"] == "no-store"  # a 401 too

@@ -128,6 +128,7 @@ def router(service: Service) -> APIRouter:
             raise FaceNotFound(
                 f"face {face_id} has no thumbnail (the gallery keeps none, or it is a watch's)"
             )
-        return Response(picture, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+        # no-store: a dismissed group's faces must not stay in a browser's cache.
+        return Response(picture, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     return routes
