@@ -838,3 +838,16 @@ def test_verify_with_a_gallery_uses_the_threshold_in_force(db: FaceDB, faces_dir
     db.threshold = 0.3
     assert db.verify(a, b).threshold == 0.3 and db.verify(a, b).same_person
     assert db.verify(a, b, threshold=0.995).threshold == 0.995  # a call's own value wins
+
+
+@pytest.mark.parametrize(
+    "name", ["Jeff\u202eBezos", "a\x00b", "\u200b\u200b", "tab\there", "\u2066x\u2069", "\u00ad"]
+)
+def test_names_with_controls_bidi_overrides_or_nothing_visible_are_refused(db: FaceDB, name: str) -> None:
+    """U+202E made a look-alike "Jeff Bezos", NUL failed on PostgreSQL, U+200B alone was a name."""
+    with pytest.raises(facedb.ConfigError, match="name"):
+        db.import_embeddings([name], unit_rows(1, 1))
+    (person,) = db.import_embeddings(["Zoe\u0301"], unit_rows(2, 1))  # stored as NFC
+    with pytest.raises(facedb.ConfigError, match="name"):
+        db.rename(person, name)
+    assert person.name == "Zo\u00e9" and db.find("Zo\u00e9") == [db.get(person.id)]

@@ -844,6 +844,16 @@ def test_groups_over_http(service: dict[str, Any], faces_dir: Path) -> None:
     error_of(call(service, "DELETE", f"/groups/{other['id']}", "enroll"), 404, "group_not_found")
 
 
+def test_a_name_with_a_bidi_override_is_refused_over_http(service: dict[str, Any], faces_dir: Path) -> None:
+    photo = [("photos", ("r.jpg", (faces_dir / "closeups/rose_leslie.jpg").read_bytes(), "image/jpeg"))]
+    for name in ("Jeff\u202eBezos", "\u200b"):
+        refused = call(service, "POST", "/people", "admin", data={"name": name, "force": "true"}, files=photo)
+        error_of(refused, 422, "invalid_request")
+    (anyone,) = call(service, "GET", "/people").json()[:1]
+    renamed = call(service, "PATCH", f"/people/{anyone['id']}", "enroll", json={"name": "x\u2067y"})
+    error_of(renamed, 422, "invalid_request")
+
+
 @pytest.mark.parametrize("folder", ["people", "gallery", "/srv/faces/people"])
 def test_redaction_keeps_the_words_of_a_message(folder: str) -> None:
     """With --db people, "where different people score" read "where different the gallery

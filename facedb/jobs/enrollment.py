@@ -127,7 +127,7 @@ class Enroller:
                 uncertain, or a face closer to another person.
             PersonNotFound: several people already have this name (add faces by id).
         """
-        check_name(name)
+        name = check_name(name)
         self.ctx.check_open()
         if request_key is not None:
             earlier = self.recall(request_key, request_fingerprint)
@@ -210,7 +210,7 @@ class Enroller:
             NameInUse: somebody has this name and ``namesake`` is False (the message names
                 their ids; :meth:`add_faces` adds photos to them).
         """
-        check_name(name)
+        name = check_name(name)
         self.ctx.check_open()
         if request_key is not None:  # before the inference: a retry costs one lookup
             earlier = self.recall(request_key, request_fingerprint)
@@ -415,8 +415,7 @@ class Enroller:
             raise ConfigError(f"{len(names)} names for {len(matrix)} embeddings")
         if metadata is not None and len(metadata) != len(matrix):
             raise ConfigError(f"{len(metadata)} metadata entries for {len(matrix)} embeddings")
-        for name in names:
-            check_name(name)
+        names = [check_name(name) for name in names]
         matrix = unit_rows(matrix, "embeddings")
         people: list[Person] = []
         batch = 20_000

@@ -177,7 +177,7 @@ class Groups:
                 somebody else more, or unlike the group's other faces (with the reasons).
             PersonNotFound: several people already have this name.
         """
-        check_name(name)
+        name = check_name(name)
         self.ctx.check_writable()
         group_id = group_id_of(group)
         existing = self.people.find(name) if name.strip() else []

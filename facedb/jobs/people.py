@@ -3,21 +3,44 @@ people and faces (erased: templates are biometric data)."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
 from facedb.context import GalleryContext
 from facedb.errors import ConfigError, FaceNotFound, LastFace, PersonNotFound
 from facedb.results import Person, person_from_fields
 
-__all__ = ["People", "check_name"]
+__all__ = ["FORBIDDEN_IN_NAMES", "INVISIBLE", "People", "check_name"]
 
 
-def check_name(name: str) -> None:
-    """Raises ConfigError for a name that is not a non-empty string of at most 500 characters."""
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"a person's name must be a non-empty string, got {name!r}")
+#: Characters no name may hold: control characters (NUL fails on PostgreSQL) and the bidi
+#: embeddings, overrides and isolates (U+202E turns "Jeff Bezos" into a look-alike).
+FORBIDDEN_IN_NAMES = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+#: Characters that show nothing: a name needs one character that is neither these nor white space.
+INVISIBLE = r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u2060-\u2064\u3164\ufeff"
+_FORBIDDEN = re.compile(f"[{FORBIDDEN_IN_NAMES}]")
+_VISIBLE = re.compile(rf"[^\s{FORBIDDEN_IN_NAMES}{INVISIBLE}]")
+
+
+def check_name(name: str) -> str:
+    """The name as stored (NFC-normalised), or a ConfigError for a name that is not a string
+    of at most 500 characters with one visible character, or that holds a control character
+    or a bidi override. The same rule at every door (the HTTP schema's NAME_PATTERN says it)."""
+    if not isinstance(name, str):
+        raise ConfigError(f"a person's name must be a string, got {name!r}")
+    name = unicodedata.normalize("NFC", name)
     if len(name) > 500:
         raise ConfigError(f"a person's name is limited to 500 characters, got {len(name)}")
+    bad = _FORBIDDEN.search(name)
+    if bad is not None:
+        raise ConfigError(
+            "a person's name may not hold control characters or bidi overrides, "
+            f"got U+{ord(bad.group()):04X} in {name!r}"
+        )
+    if _VISIBLE.search(name) is None:
+        raise ConfigError(f"a person's name needs a visible character, got {name!r}")
+    return name
 
 
 class People:
@@ -106,7 +129,7 @@ class People:
     def rename(self, person: Person | int | str, name: str) -> Person:
         """Gives a person a new name."""
         self.ctx.check_writable()
-        check_name(name)
+        name = check_name(name)
         target = self.resolve(person)
         with self.ctx.writes.change() as change:
             if not self.ctx.store.rename_person(change.session, target.id, name):

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from fastapi import Path as PathParam
 from pydantic import BaseModel, BeforeValidator, Field, StrictBool
 
+from facedb.jobs.people import FORBIDDEN_IN_NAMES, INVISIBLE
+
 __all__ = [
     "ERRORS",
     "ID_PATH",
@@ -46,8 +48,9 @@ def id_of(text: str | None) -> int | None:
     return value if 1 <= value <= MAX_ID else None
 
 
-#: A name needs one character that is not white space, in JSON Schema's sense and Python's.
-NAME_PATTERN = r"[^\s\x1c-\x1f\x85]"
+#: A name: no control character or bidi override, and one visible character (the rule of
+#: facedb.jobs.people.check_name, so that the schema says what every door accepts).
+NAME_PATTERN = rf"^[^{FORBIDDEN_IN_NAMES}]*[^\s{FORBIDDEN_IN_NAMES}{INVISIBLE}][^{FORBIDDEN_IN_NAMES}]*$"
 
 
 def _iso_time(value: Any) -> Any:
