@@ -226,7 +226,8 @@ class RequestGuard:
                 key = state.get("api_key")
                 access_log.info(
                     '%s "%s %s" %d %.1f ms key=%s request=%s',
-                    (scope.get("client") or ("-", 0))[0],
+                    # A forwarded address is a header's text: no spaces, so no forged fields.
+                    str((scope.get("client") or ("-", 0))[0]).replace(" ", "\\x20"),
                     scope.get("method", "-"),
                     scope.get("path", "-"),
                     status,

@@ -59,3 +59,40 @@ def test_answers_are_not_cached(tmp_path: Path) -> None:
                 answer = client.get(path, headers={"X-API-Key": secret})
                 assert answer.headers["cache-control"] == "no-store", path
             assert client.get("/people").headers["cache-control"] == "no-store"  # a 401 too
+
+
+def test_log_lines_escape_what_the_client_sent() -> None:
+    import logging
+
+    from facedb.logs import EscapingFormatter
+
+    formatter = EscapingFormatter("%(levelname)s %(message)s")
+    record = logging.LogRecord(
+        "facedb.access", logging.INFO, "x", 1, '"GET %s" 404', ("/web/x\nforged \u202e",), None
+    )
+    assert formatter.format(record) == 'INFO "GET /web/x\\x0aforged \\u202e" 404'
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    lines = formatter.format(record).splitlines()
+    assert len(lines) > 2 and lines[-1] == "ValueError: boom"  # a traceback keeps its lines
+
+
+def test_a_forged_path_writes_no_log_line_of_its_own(tmp_path: Path) -> None:
+    """`GET /web/x%0a<forged line>` wrote a forged access-log line."""
+    import httpx
+
+    from .helpers import Server, cli
+
+    db = tmp_path / "gallery"
+    cli(db, "keys", "create", "--scope", "read")
+    server = Server(db, "--log-level", "info")
+    try:
+        httpx.get(server.url + "/web/x%0aFORGED 127.0.0.1 key=admin", timeout=30)
+    finally:
+        server.stop()
+    log = server.log()
+    assert "FORGED" in log and not any(line.startswith("FORGED") for line in log.splitlines()), log

@@ -72,12 +72,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     require("service", "facedb serve")
     import uvicorn
 
+    from facedb.logs import EscapingFormatter
+
     # The service logs what an error answer leaves out (the exception, with the request id).
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # Escaped: a path, header or name is the client's, and must not forge a line of its own.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
 
     from facedb.keys import KeyStore
     from facedb.service import ServiceSettings, create_app
