@@ -221,11 +221,17 @@ def rejection_json(rejection_id: int, face_id: int | None, sighting_id: int | No
     return {"rejection_id": rejection_id, "face_id": face_id, "sighting_id": sighting_id}
 
 
-def group_face_json(f: GroupFace) -> dict[str, Any]:
-    """One face of a group."""
+def photo_label(photo: str, paths: bool) -> str:
+    """How an answer names a photo: as stored, or (``paths=False``, for a client of the
+    service) by its file name only, so that no server path leaves the server."""
+    return photo if paths else photo.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def group_face_json(f: GroupFace, paths: bool = True) -> dict[str, Any]:
+    """One face of a group (``paths``: see :func:`photo_label`)."""
     return {
         "id": f.id,
-        "photo": f.photo,
+        "photo": photo_label(f.photo, paths),
         "bbox": [round(v, 2) for v in f.bbox],
         "det_score": round(f.det_score, 4),
         "quality": None if f.quality is None else round(f.quality, 4),
@@ -234,8 +240,8 @@ def group_face_json(f: GroupFace) -> dict[str, Any]:
     }
 
 
-def group_json(g: Group) -> dict[str, Any]:
-    """A group of unnamed faces."""
+def group_json(g: Group, paths: bool = True) -> dict[str, Any]:
+    """A group of unnamed faces (``paths``: see :func:`photo_label`)."""
     rep = g.representative
     return {
         "id": g.id,
@@ -244,25 +250,25 @@ def group_json(g: Group) -> dict[str, Any]:
         "first_seen": g.first_seen.isoformat(),
         "last_seen": g.last_seen.isoformat(),
         "representative": None if rep is None else rep.id,
-        "faces": [group_face_json(f) for f in g.faces],
+        "faces": [group_face_json(f, paths) for f in g.faces],
     }
 
 
-def discovery_json(d: Discovery) -> dict[str, Any]:
-    """What a discover found."""
+def discovery_json(d: Discovery, paths: bool = True) -> dict[str, Any]:
+    """What a discover found (``paths``: see :func:`photo_label`)."""
     return {
         "photos": d.photos,
         "already": d.already,
         "faces": d.faces,
-        "groups": [group_json(g) for g in d.groups],
+        "groups": [group_json(g, paths) for g in d.groups],
         "named": [
             {
-                "photo": n.photo,
+                "photo": photo_label(n.photo, paths),
                 "bbox": [round(v, 2) for v in n.bbox],
                 "person": person_ref_json(n.person.id, n.person.name),
                 "similarity": round(n.similarity, 4),
             }
             for n in d.named
         ],
-        "skipped": [[photo, why] for photo, why in d.skipped],
+        "skipped": [[photo_label(photo, paths), why] for photo, why in d.skipped],
     }

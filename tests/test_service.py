@@ -874,3 +874,22 @@ def test_redaction_keeps_the_words_of_a_message(folder: str) -> None:
     assert public("server at postgresql://u:pw@db:5432/x refused") == "server at <url> refused"
     if "/" in folder:
         assert public(f"no person with id 5 in {folder}") == "no person with id 5 in the gallery"
+
+
+def test_no_server_path_reaches_a_client(service: dict[str, Any], tmp_path: Path, faces_dir: Path) -> None:
+    """discover stores the absolute path of a photo it read from disk, and GET /groups showed
+    it to read keys; a client sees the file name only."""
+    import shutil
+
+    folder = tmp_path / "secret-server-folder"
+    folder.mkdir()
+    mirrored = folder / "party.jpg"
+    Image.open(faces_dir / "probes/obama_and_biden.jpg").transpose(Image.Transpose.FLIP_TOP_BOTTOM).save(
+        mirrored
+    )
+    found = json.loads(cli(service["db"], "discover", str(folder), "--json"))  # the CLI keeps paths
+    shutil.rmtree(folder)
+    shown = [f["photo"] for g in call(service, "GET", "/groups").json() for f in g["faces"]]
+    assert shown and not any("/" in p or "secret-server-folder" in p for p in shown), shown
+    for g in found["groups"]:
+        call(service, "DELETE", f"/groups/{g['id']}", "enroll")

@@ -57,7 +57,7 @@ def router(service: Service) -> APIRouter:
         looked at again."""
         data = await service.photos_of(photos)
         result = await service.work(db.discover, data, photo_names=_upload_names(photos))
-        return discovery_json(result)
+        return discovery_json(result, paths=False)
 
     @routes.get(
         "/groups",
@@ -69,7 +69,7 @@ def router(service: Service) -> APIRouter:
     )
     async def list_groups() -> list[dict[str, Any]]:
         """The groups of unnamed faces: discover's, and a watch's strangers."""
-        return [group_json(g) for g in await run_in_threadpool(db.groups)]
+        return [group_json(g, paths=False) for g in await run_in_threadpool(db.groups)]
 
     @routes.get(
         "/groups/{group_id}",
@@ -81,7 +81,7 @@ def router(service: Service) -> APIRouter:
     )
     async def get_group(group_id: Annotated[int, group_path]) -> dict[str, Any]:
         """One group, with its faces."""
-        return group_json(await run_in_threadpool(db.group, group_id))
+        return group_json(await run_in_threadpool(db.group, group_id), paths=False)
 
     @routes.post(
         "/groups/{group_id}/name",
