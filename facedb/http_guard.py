@@ -292,7 +292,9 @@ class RequestGuard:
             if unsafe and not same_site(headers):
                 await refuse(Forbidden.http_status, Forbidden.code, "a form from another site is refused")
                 return
-            cookie = cookie_parser(headers.get("cookie", "")).get(web.cookie)
+            jar = cookie_parser(headers.get("cookie", ""))
+            # Over HTTPS the cookie carries the __Host- prefix (bound to this host and path /).
+            cookie = jar.get("__Host-" + web.cookie) or jar.get(web.cookie)
             try:
                 session = await run_in_threadpool(web.check, cookie) if cookie else None
             except FaceDBError as e:

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -554,3 +555,39 @@ def test_malformed_ids_and_tokens_are_refused_never_a_500(
     odd = app_client.get("/", headers={"Cookie": "facedb_session=1.2.n\u00f6nce.mac".encode()})
     assert odd.status_code < 500
     assert face  # the gallery's faces are untouched
+
+
+def test_sign_out_is_exact_and_an_idle_session_ends() -> None:
+    """The signed-out list was bounded: after 100,000 later sign-outs an old signed-out token
+    worked again. Now a token counts only while its session is live."""
+    from facedb.keys import ApiKey
+    from facedb.service.web.sessions import MAX_LIVE, Sessions
+
+    now = [1_000_000.0]
+    key = ApiKey(1, "k", "fdb_x", "read", datetime.now(UTC), None)
+    sessions = Sessions(lambda _: key, lifetime_seconds=3600, idle_seconds=600, clock=lambda: now[0])
+    old = sessions.start(key)
+    first = sessions.check(old)
+    assert first is not None
+    sessions.end(first)
+    for _ in range(1000):  # later sign-ins and sign-outs push nothing out
+        later = sessions.check(sessions.start(key))
+        assert later is not None
+        sessions.end(later)
+    assert sessions.check(old) is None and MAX_LIVE >= 100_000
+    idle = sessions.start(key)
+    now[0] += 599
+    assert sessions.check(idle) is not None  # used: its idle clock starts again
+    now[0] += 599
+    assert sessions.check(idle) is not None
+    now[0] += 601
+    assert sessions.check(idle) is None  # unused for longer than idle_seconds
+
+
+def test_over_https_the_session_cookie_is_a_host_cookie(gallery: facedb.FaceDB, keys: dict[str, str]) -> None:
+    with TestClient(create_app(gallery), base_url="https://testserver", follow_redirects=False) as c:
+        answer = sign_in(c, keys["read"])
+        assert answer.status_code == 303
+        cookie = answer.headers["set-cookie"]
+        assert cookie.startswith("__Host-facedb_session=") and "Secure" in cookie and "Path=/" in cookie
+        assert c.get("/").status_code == 200  # the __Host- cookie is the session

@@ -18,6 +18,12 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
+        "--session-idle-minutes",
+        type=float,
+        default=30.0,
+        help="a web-page session unused this long ends (default 30)",
+    )
+    p.add_argument(
         "--trusted-proxy",
         action="append",
         default=[],
@@ -98,6 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         auth_window_seconds=args.auth_window,
         batch_window_ms=args.batch_window_ms,
         workers=args.workers,
+        session_idle_minutes=args.session_idle_minutes,
     )
     print(
         f"facedb: serving {db.location} on http://{args.host}:{args.port} (OpenAPI at /docs)", file=sys.stderr

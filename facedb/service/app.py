@@ -40,7 +40,11 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
     limiter = FailedAuthLimiter(
         settings.auth_failures, settings.auth_window_seconds, settings.max_tracked_clients
     )
-    sessions = Sessions(keys.live, lifetime_seconds=round(settings.session_hours * 3600))
+    sessions = Sessions(
+        keys.live,
+        lifetime_seconds=round(settings.session_hours * 3600),
+        idle_seconds=max(1, round(settings.session_idle_minutes * 60)),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -59,6 +59,7 @@ class ServiceSettings:
         workers: the fixed pool of threads for the CPU-bound work of identify, verify and
             enrollment; default: one per core.
         session_hours: how long a web-page session lasts after sign-in.
+        session_idle_minutes: a web-page session unused this long ends.
     """
 
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -70,10 +71,15 @@ class ServiceSettings:
     batch_window_ms: float | None = None
     workers: int | None = None
     session_hours: float = 8.0
+    session_idle_minutes: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0 < self.session_hours <= 24 * 30:
             raise ConfigError(f"session_hours must be above 0 and at most 720, got {self.session_hours}")
+        if not 0 < self.session_idle_minutes <= 24 * 60 * 30:
+            raise ConfigError(
+                f"session_idle_minutes must be above 0 and at most 43200, got {self.session_idle_minutes}"
+            )
         if self.batch_window_ms is not None and not 0 <= self.batch_window_ms <= 1000:
             raise ConfigError(f"the batch window must be between 0 and 1000 ms, got {self.batch_window_ms}")
         if self.workers is not None and self.workers < 1:

@@ -29,7 +29,7 @@ from facedb.http_guard import FailedAuthLimiter
 from facedb.keys import ApiKey
 from facedb.service.context import Service
 from facedb.service.redaction import public_message_of
-from facedb.service.web.sessions import COOKIE, Session, Sessions
+from facedb.service.web.sessions import COOKIE, HOST_COOKIE, Session, Sessions
 
 __all__ = [
     "SECTIONS",
@@ -286,7 +286,8 @@ def signed_in(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awai
     @functools.wraps(handler)
     async def page(request: Request, *args: Any, **kwargs: Any) -> Response:
         if Pages.key_of(request) is None:
-            return Pages.redirect(SIGN_IN, **({"expired": "1"} if COOKIE in request.cookies else {}))
+            ended = COOKIE in request.cookies or HOST_COOKIE in request.cookies
+            return Pages.redirect(SIGN_IN, **({"expired": "1"} if ended else {}))
         return await handler(request, *args, **kwargs)
 
     return page

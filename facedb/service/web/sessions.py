@@ -2,10 +2,12 @@
 
 A session token is ``KEY_ID.EXPIRES.NONCE.MAC``: the key's id, the Unix time it ends, a
 random nonce and an HMAC-SHA256 of the three under a secret made per server process (a
-restart signs everybody out). Nothing is stored per session: the server checks the MAC and
-the expiry, then asks the key store whether the key is still live on every request, so
-revoking a key ends its sessions at once. Signing out adds the nonce to a bounded in-memory
-list of ended sessions until the token would have expired anyway.
+restart signs everybody out). The server keeps the live sessions (nonce -> when last used) in
+memory: a token counts only while its nonce is there, so signing out removes it, exactly and
+at once (a bounded list of signed-out tokens let an old one work again once 100,000 later
+sign-outs had pushed it out). A session unused for ``idle_seconds`` ends; past
+:data:`MAX_LIVE` live sessions the least recently used ends first. On every request the key
+store is asked whether the key is still live, so revoking a key ends its sessions at once.
 
 The form token (CSRF) of a session is an HMAC of its nonce: a page from this server carries
 it in a hidden field, another site's form cannot know it.
@@ -24,12 +26,14 @@ from dataclasses import dataclass
 
 from facedb.keys import ApiKey
 
-__all__ = ["COOKIE", "Session", "Sessions"]
+__all__ = ["COOKIE", "HOST_COOKIE", "MAX_LIVE", "Session", "Sessions"]
 
 #: The session cookie's name.
 COOKIE = "facedb_session"
-#: How many signed-out sessions are remembered at most (the oldest are forgotten first).
-_MAX_ENDED = 100_000
+#: The session cookie's name over HTTPS: the __Host- prefix binds it to this host and path /.
+HOST_COOKIE = "__Host-" + COOKIE
+#: How many live sessions are kept at most (the least recently used ends first).
+MAX_LIVE = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,7 @@ class Sessions:
     Args:
         live_key: the key with this id if it is not revoked, else None.
         lifetime_seconds: how long a session lasts after sign-in.
+        idle_seconds: a session unused this long ends (None: only the lifetime ends it).
         clock: the current Unix time (for tests).
 
     Example:
@@ -61,13 +66,15 @@ class Sessions:
         self,
         live_key: Callable[[int], ApiKey | None],
         lifetime_seconds: int = 8 * 3600,
+        idle_seconds: int | None = 30 * 60,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.live_key = live_key
         self.lifetime_seconds = int(lifetime_seconds)
+        self.idle_seconds = None if idle_seconds is None else int(idle_seconds)
         self._secret = secrets.token_bytes(32)
         self._clock = clock
-        self._ended: OrderedDict[str, int] = OrderedDict()
+        self._live: OrderedDict[str, float] = OrderedDict()  # nonce -> last used, oldest first
         self._lock = threading.Lock()
 
     def _mac(self, *parts: str) -> str:
@@ -75,14 +82,19 @@ class Sessions:
 
     def start(self, key: ApiKey) -> str:
         """A new session token for ``key`` (the cookie's value)."""
-        expires = str(int(self._clock()) + self.lifetime_seconds)
+        now = self._clock()
+        expires = str(int(now) + self.lifetime_seconds)
         nonce = secrets.token_urlsafe(18)
+        with self._lock:
+            self._live[nonce] = now
+            while len(self._live) > MAX_LIVE:
+                self._live.popitem(last=False)
         body = f"{key.id}.{expires}.{nonce}"
         return f"{body}.{self._mac('session', body)}"
 
     def check(self, token: str | None) -> Session | None:
-        """The session of a token if its MAC is right, it has not expired or been ended, and
-        its key is still live; else None. Asks the key store (blocking)."""
+        """The session of a token if its MAC is right, it has not expired, been signed out or
+        left idle, and its key is still live; else None. Asks the key store (blocking)."""
         if not token or len(token) > 300:
             return None
         parts = token.split(".")
@@ -92,11 +104,18 @@ class Sessions:
         key_id, expires, nonce, mac = parts
         if not hmac.compare_digest(mac, self._mac("session", f"{key_id}.{expires}.{nonce}")):
             return None
-        if int(expires) <= self._clock():
+        now = self._clock()
+        if int(expires) <= now:
             return None
         with self._lock:
-            if nonce in self._ended:
+            used = self._live.get(nonce)
+            if used is None:
                 return None
+            if self.idle_seconds is not None and now - used > self.idle_seconds:
+                del self._live[nonce]
+                return None
+            self._live[nonce] = now
+            self._live.move_to_end(nonce)
         key = self.live_key(int(key_id))
         if key is None:
             return None
@@ -104,15 +123,8 @@ class Sessions:
 
     def end(self, session: Session) -> None:
         """Signs a session out: its token is refused from now on."""
-        now = self._clock()
         with self._lock:
-            for nonce, expires in list(self._ended.items()):
-                if expires > now:
-                    break
-                del self._ended[nonce]
-            self._ended[session.nonce] = session.expires
-            while len(self._ended) > _MAX_ENDED:
-                self._ended.popitem(last=False)
+            self._live.pop(session.nonce, None)
 
     def csrf_ok(self, session: Session, token: str | None) -> bool:
         """Whether a form's token is this session's."""

@@ -14,7 +14,7 @@ from facedb.errors import FaceDBError
 from facedb.keys import KeyStore
 from facedb.service.web.common import SIGN_IN, SIGN_IN_COOKIE, Pages
 from facedb.service.web.forms import text_of
-from facedb.service.web.sessions import COOKIE
+from facedb.service.web.sessions import COOKIE, HOST_COOKIE
 
 __all__ = ["router"]
 
@@ -53,15 +53,16 @@ def router(pages: Pages, keys: KeyStore) -> APIRouter:
             limiter.failed(address)
             return pages.sign_in_page(request, 401, "that is not a live API key")
         answer = pages.redirect("/")
+        https = request.url.scheme == "https"
         answer.set_cookie(
-            COOKIE,
+            HOST_COOKIE if https else COOKIE,
             await run_in_threadpool(sessions.start, key),
             max_age=sessions.lifetime_seconds,
             expires=sessions.lifetime_seconds,  # for browsers that ignore Max-Age
             path="/",
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=https,
         )
         answer.delete_cookie(SIGN_IN_COOKIE, path=SIGN_IN)
         return answer
@@ -78,6 +79,8 @@ def router(pages: Pages, keys: KeyStore) -> APIRouter:
             sessions.end(session)
         answer = pages.redirect(SIGN_IN, done="signed-out")
         answer.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        if request.url.scheme == "https":
+            answer.delete_cookie(HOST_COOKIE, path="/", httponly=True, samesite="strict", secure=True)
         return answer
 
     return routes
