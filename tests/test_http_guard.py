@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from facedb.http_guard import FailedAuthLimiter
 
 
@@ -96,3 +98,61 @@ def test_a_forged_path_writes_no_log_line_of_its_own(tmp_path: Path) -> None:
         server.stop()
     log = server.log()
     assert "FORGED" in log and not any(line.startswith("FORGED") for line in log.splitlines()), log
+
+
+@pytest.mark.timeout(120)
+def test_slow_clients_are_cut_off_and_others_still_answered(tmp_path: Path) -> None:
+    """Sockets that send part of their headers, or a body a byte at a time, held connections
+    for minutes (uvicorn has no headers deadline). With a 2 s deadline (`--header-timeout`):
+    300 of them open, /health is still answered within 2 s, and each is closed within the
+    deadline and a margin. The open-file limit of this test's server is what it raises its
+    own to (its hard limit)."""
+    import resource
+    import socket
+    import time
+
+    import httpx
+
+    from .helpers import Server, cli
+
+    db = tmp_path / "gallery"
+    key = cli(db, "keys", "create", "--scope", "read")
+    server = Server(db, "--header-timeout", "2")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    count = min(300, soft - 64)  # this process's own sockets
+    slow: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # never finished
+            slow.append(s)
+        body = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        body.sendall(b"POST /web/sign-in HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\nk")
+        slow.append(body)
+        # A body the application waits for (a keyed upload), one byte only.
+        upload = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        upload.sendall(
+            b"POST /identify HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key.encode() + b"\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n-"
+        )
+        slow.append(upload)
+        started = time.monotonic()
+        assert httpx.get(server.url + "/health", timeout=5).status_code == 200
+        assert time.monotonic() - started < 2.0
+        deadline = time.monotonic() + 2 + 3  # the deadline, and a margin for a busy machine
+        for s in slow:
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                while s.recv(65536):  # an early refusal may come first; then the close
+                    pass
+            except ConnectionResetError:
+                pass  # closed too
+            except TimeoutError:
+                raise AssertionError(
+                    f"a slow connection still open after the deadline (hard {hard})"
+                ) from None
+        assert time.monotonic() < deadline + 1
+    finally:
+        for s in slow:
+            s.close()
+        server.stop()

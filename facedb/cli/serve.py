@@ -18,6 +18,13 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a request's headers may take, and the window in which a body must bring "
+        "1 KiB (default 10): slower clients are disconnected",
+    )
+    p.add_argument(
         "--session-idle-minutes",
         type=float,
         default=30.0,
@@ -79,6 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from facedb.logs import EscapingFormatter
+    from facedb.service.deadlines import protocol, raise_open_files
 
     # The service logs what an error answer leaves out (the exception, with the request id).
     # Escaped: a path, header or name is the client's, and must not forge a line of its own.
@@ -110,8 +118,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"facedb: serving {db.location} on http://{args.host}:{args.port} (OpenAPI at /docs)", file=sys.stderr
     )
     try:
+        if not 0 < args.header_timeout <= 3600:
+            raise ConfigError(
+                f"--header-timeout must be above 0 and at most 3600 s, got {args.header_timeout}"
+            )
+        # Hundreds of idle sockets must not exhaust the descriptors before the deadline ends them.
+        raise_open_files()
         uvicorn.run(
             create_app(db, settings),
+            http=protocol(headers_seconds=args.header_timeout, body_window=args.header_timeout),
             host=args.host,
             port=args.port,
             log_level=args.log_level,
