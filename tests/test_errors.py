@@ -156,3 +156,26 @@ def test_a_missing_extra_names_its_install_command(tmp_path: Path, monkeypatch: 
     with pytest.raises(ModuleNotFoundError, match="facedb_also_missing") as other:
         load("half_installed", "video", "watching a video")
     assert not isinstance(other.value, facedb.MissingExtra)
+
+
+def test_the_milvus_drivers_own_error_logs_reach_no_output(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """During a Milvus restart the CLI printed pymilvus's whole traceback before facedb's
+    one-line error: the driver's records go to the log at DEBUG only."""
+    import logging
+
+    import facedb.milvus  # noqa: F401 (installs the redirection)
+
+    # pymilvus's own stderr handler (made at its import, so not capsys's) is gone...
+    driver = logging.getLogger("pymilvus")
+    assert not [h for h in driver.handlers if isinstance(h, logging.StreamHandler)], driver.handlers
+    try:
+        raise ConnectionError("server gone")
+    except ConnectionError:
+        logging.getLogger("pymilvus.decorators").error("RPC error: [search]", exc_info=True)
+    assert "server gone" not in capsys.readouterr().err  # ...and no handler of ours prints it
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("pymilvus.client").error("again")
+    (record,) = [r for r in caplog.records if r.getMessage() == "again"]
+    assert record.levelno == logging.DEBUG

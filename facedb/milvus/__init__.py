@@ -8,7 +8,10 @@
 
 from __future__ import annotations
 
+from facedb.milvus.failures import quiet_driver_logs
 from facedb.milvus.settings import MilvusSettings, parse_milvus_url
 from facedb.milvus.store import SyncedMilvus
+
+quiet_driver_logs()
 
 __all__ = ["MilvusSettings", "SyncedMilvus", "parse_milvus_url"]

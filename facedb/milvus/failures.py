@@ -3,7 +3,37 @@ from "never" (a wrong request), and its messages without credentials."""
 
 from __future__ import annotations
 
-__all__ = ["failure_reason", "is_unavailable"]
+import logging
+
+__all__ = ["failure_reason", "is_unavailable", "quiet_driver_logs"]
+
+
+class _AtDebug(logging.Handler):
+    """Hands the driver's records on to ``facedb.milvus.driver`` as DEBUG records (their
+    tracebacks kept, for a log at debug level)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Re-emits ``record`` at DEBUG."""
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        logging.getLogger("facedb.milvus.driver").handle(record)
+
+
+def quiet_driver_logs() -> None:
+    """pymilvus logs its own errors, whole tracebacks, before raising them: during a Milvus
+    restart the CLI printed one before facedb's one-line error. facedb reports every failure
+    itself (:func:`failure_reason`), so the driver's records (its modules' loggers are below
+    ``pymilvus``) go to the log at DEBUG only: seen with ``--log-level debug``, never on a
+    command's output or in an HTTP body."""
+    driver = logging.getLogger("pymilvus")
+    # pymilvus puts a handler of its own on stderr at import: it goes, ours replaces it.
+    for handler in list(driver.handlers):
+        if not isinstance(handler, _AtDebug):
+            driver.removeHandler(handler)
+    if not driver.handlers:
+        driver.addHandler(_AtDebug())
+    driver.propagate = False
+    driver.setLevel(logging.NOTSET)
+
 
 # Words of pymilvus and server messages that mean "not now" rather than "never".
 _UNAVAILABLE_WORDS = (
