@@ -364,11 +364,13 @@ def test_in_a_browser(browser: Any, tmp_path: Path, faces_dir: Path) -> None:
         browser.get(server.url + "/")
         names = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".person .name")}
         assert names == {"biden", "obama", "Kit Harington"}
-        # Each card shows a thumbnail the browser could load (a broken image has no width).
-        loaded = browser.execute_script(
+        # Each card shows a thumbnail the browser could load (a broken image has no width),
+        # once the browser has them all (a third may still be loading just after the page).
+        script = (
             "return Array.from(document.querySelectorAll('img.thumb')).map(i => i.complete && i.naturalWidth)"
         )
-        assert loaded == [112, 112, 112]
+        WebDriverWait(browser, 30).until(lambda b: all(b.execute_script(script)))
+        assert browser.execute_script(script) == [112, 112, 112]
         screenshot("web-people.png")
 
         # Identify a probe photo: the drawn photo and the name are on the page.

@@ -27,15 +27,16 @@ class Maintenance:
 
     def sync_vectors(self) -> None:
         """Brings the vector store up to date with the SQL side now: replays the change log
-        after the generation it holds (every call does this first, so only code that wrote
-        through :attr:`store` itself needs it, as ``facedb copy`` does after each batch).
+        after the generation it holds. Every call does this first, and a write through
+        :attr:`facedb.FaceDB.writes` updates the vector store itself, so only a process that
+        wants another's writes in its index before its next call needs it.
 
         Example::
 
-            with db.store.write() as s:
-                db.store.insert_faces(s, rows)
-                db.store.bump(s, added=[r["id"] for r in rows])
-            db.sync_vectors()
+            with db.writes.change() as change:
+                ids = db.store.add_faces(change.session, owners, db.facts.model_id, templates, infos)
+                change.added(ids, templates)
+            other_db.sync_vectors()  # another process's FaceDB on the same gallery
         """
         with self.ctx.lock:
             self.ctx.sync()

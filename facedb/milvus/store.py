@@ -144,10 +144,20 @@ class SyncedMilvus:
                     metric_type="IP",
                     params={"M": 32, "efConstruction": 200},
                 )
-                self.client.create_collection(
-                    name, schema=schema, index_params=index, consistency_level=self.settings.consistency
-                )
-                self.client.load_collection(name)
+                try:
+                    self.client.create_collection(
+                        name, schema=schema, index_params=index, consistency_level=self.settings.consistency
+                    )
+                except Exception as e:
+                    # Several processes opening a new gallery at once: one creates the
+                    # collection, the others fail or time out meanwhile, then find it made.
+                    if self._made_meanwhile(name, e):
+                        self._ensure_collection(model_id, gallery_uid)
+                        return
+                    raise
+                # Asked, not awaited, as for an existing collection: another process may be
+                # loading it at the same moment (a waited load timed out there).
+                self.client.load_collection(name, _async=True)
                 return
             from pymilvus.client.types import LoadState
 
@@ -160,6 +170,23 @@ class SyncedMilvus:
         except Exception as e:
             error = VectorStoreUnavailable if is_unavailable(e) else GalleryError
             raise error(f"Milvus collection {self.key}: {failure_reason(e)}") from None
+
+    def _made_meanwhile(self, name: str, error: Exception) -> bool:
+        """Whether a failed creation of the collection is another process's creation of it:
+        the collection exists now (looked for until the `wait` setting's deadline)."""
+        text = f"{getattr(error, 'message', '')} {error}".lower()
+        if not (is_unavailable(error) or "exist" in text):
+            return False
+        deadline = time.monotonic() + self.settings.wait
+        while True:
+            try:
+                if self.client.has_collection(name, timeout=self._timeout(deadline)):
+                    return True
+            except Exception:
+                pass
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
 
     @property
     def kind(self) -> str:
