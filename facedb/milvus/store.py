@@ -155,9 +155,14 @@ class SyncedMilvus:
                         self._ensure_collection(model_id, gallery_uid)
                         return
                     raise
-                # Asked, not awaited, as for an existing collection: another process may be
-                # loading it at the same moment (a waited load timed out there).
-                self.client.load_collection(name, _async=True)
+                try:
+                    self.client.load_collection(name)
+                except Exception as e:
+                    # Another process opening it at the same moment may be loading it (a waited
+                    # load timed out there): asked again, not awaited; a search waits for it.
+                    if not is_unavailable(e):
+                        raise
+                    self.client.load_collection(name, _async=True)
                 return
             from pymilvus.client.types import LoadState
 
