@@ -7,10 +7,12 @@ A test whose resource is missing skips with the reason outside CI; with CI=true 
 
 from __future__ import annotations
 
+import atexit
 import csv
 import importlib.util
 import json
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -24,9 +26,10 @@ import pytest
 # inherited by every child process, hypothesis' folder in it too, and no hypothesis example
 # database (.hypothesis/ would replay an earlier run's examples first).
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="facedb-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(os.environ["XDG_CACHE_HOME"], "hypothesis")
 
-from hypothesis import settings
+from hypothesis import settings  # noqa: E402 (its storage folder is set above)
 
 settings.register_profile("facedb", database=None, derandomize=os.environ.get("CI", "") == "true")
 settings.load_profile("facedb")
