@@ -58,6 +58,35 @@ class _Job(Generic[P, R]):
         return bound
 
 
+T = TypeVar("T")
+
+
+class _Part(Generic[T]):
+    """``FaceDB.name`` is the open gallery's part of that name (read-only)."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, db: None, owner: type) -> _Part[T]: ...
+
+    @overload
+    def __get__(self, db: FaceDB, owner: type) -> T: ...
+
+    def __get__(self, db: FaceDB | None, owner: type) -> T | _Part[T]:
+        if db is None:
+            return self
+        part: T = getattr(db._ctx, self.name)
+        return part
+
+    def __set__(self, db: FaceDB, value: T) -> None:
+        raise AttributeError(f"FaceDB.{self.name} is the open gallery's own: it cannot be replaced")
+
+
 class FaceDB:
     """A gallery of people: enroll from photos, then identify the faces in any photo.
 
@@ -136,56 +165,16 @@ class FaceDB:
 
     # -- the open gallery ------------------------------------------------------------------
 
-    @property
-    def location(self) -> str:
-        """The gallery's folder, or its SQL URL without a password."""
-        return self._ctx.location
-
-    @property
-    def store(self) -> Store:
-        """The SQL store (the source of truth; for tools such as ``facedb copy``)."""
-        return self._ctx.store
-
-    @property
-    def writes(self) -> Writes:
-        """The one path every write takes (facedb.writes), for code that writes through
-        :attr:`store` itself (``facedb copy``, a watch's visits)."""
-        return self._ctx.writes
-
-    @property
-    def vectors(self) -> GalleryVectors:
-        """The vector store (FAISS or Milvus), derived from the SQL store."""
-        return self._ctx.vectors
-
-    @property
-    def engine(self) -> FaceEngine:
-        """The face engine."""
-        return self._ctx.engine
-
-    @property
-    def facts(self) -> GalleryFacts:
-        """The gallery's identity, model and template dimension."""
-        return self._ctx.facts
-
-    @property
-    def read_only(self) -> bool:
-        """Whether the gallery was opened read-only."""
-        return self._ctx.read_only
-
-    @property
-    def thumbnails(self) -> bool:
-        """Whether a thumbnail of each new face is kept."""
-        return self._ctx.thumbnails
-
-    @property
-    def policy(self) -> EnrollmentPolicy:
-        """The enrollment gate's settings and the naming threshold in force."""
-        return self._ctx.policy
-
-    @property
-    def ambiguity_margin(self) -> float:
-        """A face whose best two people are closer than this is ambiguous."""
-        return self._ctx.ambiguity_margin
+    location = _Part[str]("The gallery's folder, or its SQL URL without a password.")
+    store = _Part[Store]("The SQL store (the source of truth; for tools such as ``facedb copy``).")
+    writes = _Part[Writes]("The one write path (facedb.writes), for code that writes through ``store``.")
+    vectors = _Part[GalleryVectors]("The vector store (FAISS or Milvus), derived from the SQL store.")
+    engine = _Part[FaceEngine]("The face engine.")
+    facts = _Part[GalleryFacts]("The gallery's identity, model and template dimension.")
+    read_only = _Part[bool]("Whether the gallery was opened read-only.")
+    thumbnails = _Part[bool]("Whether a thumbnail of each new face is kept.")
+    policy = _Part[EnrollmentPolicy]("The enrollment gate's settings and the naming threshold in force.")
+    ambiguity_margin = _Part[float]("A face whose best two people are closer than this is ambiguous.")
 
     @property
     def threshold(self) -> float:
