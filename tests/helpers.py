@@ -108,19 +108,19 @@ def run_command(
 def run_cli(
     *args: str, db: Path | str | None = None, env: Mapping[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """`facedb [--db DB] ARGS...` through its real entry point; `env` adds to (or overrides)
-    this process's environment.
+    """`facedb [--db DB] ARGS...` through its real entry point, importing this checkout's
+    facedb (CHILD_ENV); `env` adds to (or overrides) that environment.
 
         run_cli("people", db=tmp_path / "g").stdout
     """
     command = [str(FACEDB)] + (["--db", str(db)] if db is not None else []) + list(args)
-    return run_command(command, env={**os.environ, **(env or {})}, timeout=timeout)
+    return run_command(command, env={**CHILD_ENV, **(env or {})}, timeout=timeout)
 
 
 def run_python(code: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Runs code in a new interpreter (ONNX Runtime loads once per process); `env` adds to this
-    process's environment."""
-    return run_command([sys.executable, "-c", code], env={**os.environ, **(env or {})}, timeout=120)
+    """Runs code in a new interpreter (ONNX Runtime loads once per process) that imports this
+    checkout's facedb (CHILD_ENV); `env` adds to that environment."""
+    return run_command([sys.executable, "-c", code], env={**CHILD_ENV, **(env or {})}, timeout=120)
 
 
 def cli(db: Path | str, *args: str) -> str:
@@ -314,6 +314,7 @@ def run_and_kill(folder: Path | str, seed: int, photos: list[Path], delay: float
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=CHILD_ENV,
     )
     lines: list[str] = []
     ready = threading.Event()

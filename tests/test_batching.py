@@ -19,7 +19,7 @@ from facedb.engine import AlignedFaces, Face
 from facedb.service import ServiceSettings
 from facedb.service.batching import Recognition, _Pending
 
-from .helpers import FACEDB, Server, cli
+from .helpers import CHILD_ENV, FACEDB, Server, cli
 
 PHOTOS = [
     "probes/kit_with_rose.jpg",
@@ -153,5 +153,6 @@ def test_bad_batch_settings_are_refused_up_front(gallery: tuple[Path, str]) -> N
         capture_output=True,
         text=True,
         timeout=60,
+        env=CHILD_ENV,
     )
     assert done.returncode != 0 and "batch window" in done.stderr and "Traceback" not in done.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 
 import facedb
 
-from .helpers import FACEDB, IDENTIFICATION_FIELDS, run_command
+from .helpers import CHILD_ENV, FACEDB, IDENTIFICATION_FIELDS, run_command
 from .helpers import run_cli as run
 
 
@@ -208,12 +207,12 @@ def test_ambiguous_name_lists_ids(tmp_path: Path) -> None:
         f"with facedb.FaceDB({str(db)!r}) as db:\n"
         "    db.import_embeddings(['Sam', 'Sam'], np.eye(2, 512))\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env=CHILD_ENV)
     one_error_line(run("remove", "Sam", db=db), 4, "2 people are named 'Sam' (ids 1, 2)")
 
 
 def test_missing_database_setting(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "FACEDB_DB"}
+    env = {k: v for k, v in CHILD_ENV.items() if k != "FACEDB_DB"}
     result = run_command([str(FACEDB), "people"], env=env, timeout=60)
     one_error_line(result, 2, "--db")
 

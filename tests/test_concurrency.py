@@ -16,7 +16,7 @@ import facedb
 from facedb.models import ChangeRow, FaceRow
 from facedb.store import Store
 
-from .helpers import fresh_database, join_all, server_url_or_skip
+from .helpers import CHILD_ENV, fresh_database, join_all, server_url_or_skip
 
 WRITER = Path(__file__).with_name("concurrent_writer.py")
 WRITERS = 3
@@ -33,6 +33,7 @@ def run_writers(gallery: str, tmp_path: Path) -> list[dict[str, object]]:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=CHILD_ENV,
         )
         for w in range(WRITERS)
     ]
@@ -156,6 +157,7 @@ def test_two_processes_migrate_a_fresh_database_at_once(tmp_path: Path) -> None:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
+                env=CHILD_ENV,
             )
             for i in range(4)
         ]
