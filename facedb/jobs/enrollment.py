@@ -129,10 +129,9 @@ class Enroller:
         """
         name = check_name(name)
         self.ctx.check_open()
-        if request_key is not None:
-            earlier = self.recall(request_key, request_fingerprint)
-            if earlier is not None:
-                return earlier
+        earlier = self.recall(request_key, request_fingerprint)
+        if earlier is not None:
+            return earlier
         existing = self.people.find(name)
         if len(existing) > 1:
             ids = ", ".join(str(p.id) for p in existing)
@@ -164,11 +163,9 @@ class Enroller:
     ) -> Enrollment:
         """Adds photos of an existing person (same gate and rules as :meth:`enroll_photos`);
         ``photo_names``, ``request_key`` and ``request_fingerprint`` as there."""
-        if request_key is not None:
-            self.ctx.check_open()
-            earlier = self.recall(request_key, request_fingerprint)
-            if earlier is not None:
-                return earlier
+        earlier = self.recall(request_key, request_fingerprint)
+        if earlier is not None:
+            return earlier
         target = self.people.resolve(person)
         return self.add(
             target,
@@ -212,10 +209,9 @@ class Enroller:
         """
         name = check_name(name)
         self.ctx.check_open()
-        if request_key is not None:  # before the inference: a retry costs one lookup
-            earlier = self.recall(request_key, request_fingerprint)
-            if earlier is not None:
-                return earlier
+        earlier = self.recall(request_key, request_fingerprint)  # before the inference
+        if earlier is not None:
+            return earlier
         if not namesake:  # before the inference too; checked again in the write
             refuse_namesake(name, [p.id for p in self.people.find(name)])
         return self.add(
@@ -231,8 +227,12 @@ class Enroller:
             namesake=namesake,
         )
 
-    def recall(self, request_key: str, fingerprint: str) -> Enrollment | None:
-        """The recorded answer of an earlier request with this key (None: there was none)."""
+    def recall(self, request_key: str | None, fingerprint: str) -> Enrollment | None:
+        """The recorded answer of an earlier request with this key (None: there was none, or
+        no key was given); a retry costs one lookup, before any inference."""
+        if request_key is None:
+            return None
+        self.ctx.check_open()
         with self.ctx.store.read() as s:
             return replay(self.ctx.store.recall_request(s, request_key), fingerprint)
 

@@ -131,6 +131,7 @@ class Pages:
         self.db = service.db
         self.sessions = sessions
         self.limiter = limiter
+        self._public: Callable[[str], str] | None = None
         self.env = _environment()
 
     def routes(self) -> APIRouter:
@@ -243,7 +244,9 @@ class Pages:
 
     def public(self, message: str) -> str:
         """A message without server paths (what the API's errors say)."""
-        return public_message_of(self.db)(message)
+        if self._public is None:  # built once: the gallery's places do not change
+            self._public = public_message_of(self.db)
+        return self._public(message)
 
     @staticmethod
     def redirect(path: str, **query: str) -> RedirectResponse:
