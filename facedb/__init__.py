@@ -18,6 +18,7 @@ Keep a gallery of people and ask who is who::
 from typing import TYPE_CHECKING, Any
 
 from facedb.calibration import Calibration
+from facedb.encryption import new_key
 from facedb.engine import (
     DEFAULT_THRESHOLD,
     AlignedFaces,
@@ -36,6 +37,7 @@ from facedb.engine import (
 from facedb.errors import (
     ConfigError,
     DatabaseUnavailable,
+    EncryptionKeyError,
     EnrollmentRefused,
     FaceDBError,
     FaceNotFound,
@@ -100,6 +102,7 @@ __all__ = [
     "ConfigError",
     "DatabaseUnavailable",
     "Detection",
+    "EncryptionKeyError",
     "Enrollment",
     "EnrollmentRefused",
     "Face",
@@ -134,6 +137,7 @@ __all__ = [
     "detect",
     "detect_many",
     "embedding",
+    "new_key",
     "similarity",
     "verify",
 ]

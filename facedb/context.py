@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from facedb import calibration
 from facedb.calibration import Calibration, ScoreModel
+from facedb.encryption import cipher_from
 from facedb.engine import DEFAULT_THRESHOLD, FaceEngine, default_engine
 from facedb.enrollment import EnrollmentPolicy
 from facedb.errors import ConfigError, GalleryError, ReadOnlyGallery
@@ -67,8 +68,10 @@ class GalleryContext:
         read_only: bool,
         create: bool,
         thumbnails: bool,
+        key: str | bytes | None = None,
     ) -> None:
         where = parse_location(path, url, vectors)
+        cipher = cipher_from(key)
         if threshold is not None:
             check_unit("threshold", threshold)
         check_unit("ambiguity_margin", ambiguity_margin)
@@ -96,10 +99,10 @@ class GalleryContext:
         if where.folder is not None:
             prepare_folder(where.folder, read_only=self.read_only, create=create)
             self.location = str(where.folder)
-            self.store = Store(sqlite_url(where.folder), read_only=self.read_only)
+            self.store = Store(sqlite_url(where.folder), read_only=self.read_only, cipher=cipher)
         else:
             assert where.url is not None
-            self.store = Store(where.url, read_only=self.read_only, create=create)
+            self.store = Store(where.url, read_only=self.read_only, create=create, cipher=cipher)
             self.location = self.store.safe_url
         try:
             self.facts: GalleryFacts = self.store.claim(self.engine.model_id, self.engine.embedding_size)

@@ -13,6 +13,7 @@ from typing import Literal
 __all__ = [
     "ConfigError",
     "DatabaseUnavailable",
+    "EncryptionKeyError",
     "EnrollmentRefused",
     "FaceDBError",
     "FaceNotFound",
@@ -199,6 +200,16 @@ class GalleryError(FaceDBError, RuntimeError):
 
     code = "gallery_error"
     http_status = 409
+    exit_code = 6
+
+
+class EncryptionKeyError(GalleryError):
+    """A gallery opened without the key it is sealed with, with another key, or with a key
+    when it is not sealed; or a sealed value that the key does not open (altered, or the key
+    changed by another process). The message never contains a key."""
+
+    code = "encryption_key"
+    http_status = 500
     exit_code = 6
 
 

@@ -4,16 +4,17 @@
 The rest comes with extras, and a part used without its extra raises
 :class:`facedb.errors.MissingExtra` naming the command that installs it:
 
-======== ============================================ =====================================
-extra    packages                                     for
-======== ============================================ =====================================
-service  fastapi, uvicorn, python-multipart,          ``facedb serve``, ``facedb.service``
-         fastapi-offline, jinja2                      (and its web page)
-postgres psycopg                                      ``FaceDB(url="postgresql+psycopg://")``
-milvus   pymilvus                                     ``FaceDB(..., vectors="milvus://...")``
-video    opencv-python-headless                       ``facedb watch``, ``facedb.attendance``
-all      all of the above
-======== ============================================ =====================================
+========== ============================================ =====================================
+extra      packages                                     for
+========== ============================================ =====================================
+service    fastapi, uvicorn, python-multipart,          ``facedb serve``, ``facedb.service``
+           fastapi-offline, jinja2                      (and its web page)
+postgres   psycopg                                      ``FaceDB(url="postgresql+psycopg://")``
+milvus     pymilvus                                     ``FaceDB(..., vectors="milvus://...")``
+video      opencv-python-headless                       ``facedb watch``, ``facedb.attendance``
+encryption cryptography                                 ``FaceDB(key=...)``, ``facedb rekey``
+all        all of the above
+========== ============================================ =====================================
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "postgres": ("psycopg",),
     "milvus": ("pymilvus",),
     "video": ("cv2",),
+    "encryption": ("cryptography",),
 }
 
 

@@ -116,6 +116,12 @@ class FaceDB:
             ``create=False`` a missing gallery is a :class:`GalleryError`: a mistyped path
             must not become an empty gallery that calls everybody unknown.
         thumbnails: keep a 112x112 JPEG of each new face with it (for the web page).
+        key: the gallery key (:func:`facedb.new_key`; its base64 text or its 32 bytes): the
+            gallery's templates and thumbnails are kept encrypted with it (AES-256-GCM), in
+            SQL and in the index files. None: the key the environment gives
+            (``FACEDB_KEY_FILE``, a file holding it, else ``FACEDB_KEY``), if any. A gallery
+            is made sealed with the key it is first opened with; opening it without its key
+            or with another is an :class:`EncryptionKeyError`; :meth:`rekey` changes it.
 
     Example:
         >>> with facedb.FaceDB("gallery") as db:
@@ -140,6 +146,7 @@ class FaceDB:
         read_only: bool = False,
         create: bool = True,
         thumbnails: bool = True,
+        key: str | bytes | None = None,
     ) -> None:
         self._ctx = ctx = GalleryContext(
             path,
@@ -155,6 +162,7 @@ class FaceDB:
             read_only=read_only,
             create=create,
             thumbnails=thumbnails,
+            key=key,
         )
         self._people = People(ctx)
         self._recognition = Recognition(ctx)
@@ -369,5 +377,6 @@ class FaceDB:
     calibrate = _Job("_maintenance", Maintenance.calibrate)
     check = _Job("_maintenance", Maintenance.check)
     rebuild_index = _Job("_maintenance", Maintenance.rebuild_index)
+    rekey = _Job("_maintenance", Maintenance.rekey)
     stats = _Job("_maintenance", Maintenance.stats)
     sync_vectors = _Job("_maintenance", Maintenance.sync_vectors)

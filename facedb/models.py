@@ -21,6 +21,8 @@ from sqlalchemy import (
 from sqlalchemy import DateTime as SqlDateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from facedb.encryption import Cipher
+
 # BIGINT on servers, INTEGER on SQLite (where only INTEGER PRIMARY KEY is the rowid).
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -50,6 +52,50 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def bind_cipher(dialect: Dialect, cipher: Cipher | None) -> None:
+    """Makes every :class:`Sealed` column read and written through this engine's dialect
+    (one per engine, so one per open gallery) sealed with ``cipher`` (None: plaintext)."""
+    dialect.facedb_cipher = cipher  # type: ignore[attr-defined]
+
+
+def cipher_of(dialect: Dialect) -> Cipher | None:
+    """The cipher :func:`bind_cipher` gave this engine's dialect."""
+    cipher: Cipher | None = getattr(dialect, "facedb_cipher", None)
+    return cipher
+
+
+class Sealed(TypeDecorator[bytes]):
+    """Biometric bytes (a template, a thumbnail): stored as they are, or sealed with the
+    gallery's key when it has one (facedb.encryption). The key is the engine's, so every read
+    and write of these columns, ORM or Core, in any module, is sealed alike; a query that
+    needs the stored bytes as they are (``rekey``) casts the column to LargeBinary."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, purpose: str) -> None:
+        super().__init__()
+        self.purpose = purpose
+
+    def process_bind_param(self, value: bytes | None, dialect: Dialect) -> bytes | None:
+        """Sealed when the gallery has a key."""
+        cipher = cipher_of(dialect)
+        if value is None or cipher is None:
+            return value
+        return cipher.seal(value, self.purpose.encode("ascii"))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> bytes | None:
+        """Opened when the gallery has a key.
+
+        Raises:
+            EncryptionKeyError: the value is not sealed with the gallery's key.
+        """
+        if value is None:
+            return None
+        cipher = cipher_of(dialect)
+        return bytes(value) if cipher is None else cipher.open(value, self.purpose.encode("ascii"))
+
+
 class Base(DeclarativeBase):
     """Declarative base of the gallery's tables."""
 
@@ -66,6 +112,9 @@ class GalleryRow(Base):
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     uid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: The key the gallery's templates and thumbnails are sealed with (its id, derived from
+    #: the key: facedb.encryption); None when they are not sealed.
+    key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class PersonRow(Base):
@@ -93,7 +142,7 @@ class FaceRow(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     person_id: Mapped[int] = mapped_column(Id, ForeignKey("people.id", ondelete="CASCADE"))
-    template: Mapped[bytes] = mapped_column(LargeBinary)
+    template: Mapped[bytes] = mapped_column(Sealed("template"))
     model_id: Mapped[str] = mapped_column(String(200))
     x1: Mapped[float | None] = mapped_column(Float, nullable=True)
     y1: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -107,7 +156,7 @@ class FaceRow(Base):
     quality: Mapped[float | None] = mapped_column(Float, nullable=True)
     #: A 112x112 JPEG of the aligned face, for the web page; None for imported templates
     #: and in galleries made with ``thumbnails=False``. Biometric data: erased with the face.
-    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    thumbnail: Mapped[bytes | None] = mapped_column(Sealed("thumbnail"), nullable=True)
 
 
 class ChangeRow(Base):
@@ -148,7 +197,7 @@ class StrangerRow(Base):
     __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    template: Mapped[bytes] = mapped_column(LargeBinary)
+    template: Mapped[bytes] = mapped_column(Sealed("template"))
     first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
     #: "watch" or "discover" (None: a stranger stored before groups had an origin, a watch's).
@@ -175,8 +224,8 @@ class StrangerFaceRow(Base):
     y2: Mapped[float] = mapped_column(Float)
     det_score: Mapped[float] = mapped_column(Float)
     quality: Mapped[float | None] = mapped_column(Float, nullable=True)
-    template: Mapped[bytes] = mapped_column(LargeBinary)
-    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    template: Mapped[bytes] = mapped_column(Sealed("template"))
+    thumbnail: Mapped[bytes | None] = mapped_column(Sealed("thumbnail"), nullable=True)
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -221,7 +270,7 @@ class SightingRow(Base):
     frames: Mapped[int] = mapped_column(Integer)
     #: The template of the visit's best frame, so that it can be confirmed or rejected later
     #: (biometric data: removed with the person, or with the strangers).
-    template: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    template: Mapped[bytes | None] = mapped_column(Sealed("template"), nullable=True)
 
 
 class CalibrationRow(Base):
@@ -255,7 +304,7 @@ class RejectionRow(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     person_id: Mapped[int] = mapped_column(Id, ForeignKey("people.id", ondelete="CASCADE"))
-    template: Mapped[bytes] = mapped_column(LargeBinary)
+    template: Mapped[bytes] = mapped_column(Sealed("template"))
     model_id: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

@@ -74,6 +74,10 @@ class GalleryVectors(Protocol):
         """Makes the store hold exactly the SQL store's templates."""
         ...
 
+    def rekey(self, store: Store) -> None:
+        """The SQL store's key changed (``rekey``): files the store keeps are sealed anew."""
+        ...
+
     def close(self) -> None:
         """Releases connections, memory and files."""
         ...

@@ -54,6 +54,7 @@ class Change:
         self._removed: list[int] = []
         self._bump = False
         self._erased = False
+        self._rekeyed = False
 
     def added(self, face_ids: Sequence[int], templates: NDArray[np.float32]) -> None:
         """Faces added with these templates (one row each, in order)."""
@@ -77,6 +78,12 @@ class Change:
         (the threshold in force after a calibration or a copy)."""
         self._bump = True
 
+    def rekeyed(self) -> None:
+        """The write changed the gallery's key (``rekey``): every sealed value is rewritten
+        and the key check before the commit is the rekey's own."""
+        self._rekeyed = True
+        self._bump = True
+
     @property
     def faces_changed(self) -> bool:
         """Whether templates were added or removed."""
@@ -97,6 +104,8 @@ class Writes:
         with self.store.write() as s:
             change = Change(s)
             yield change
+            if not change._rekeyed:
+                self.store.check_key(s)
             if change.faces_changed or change._bump:
                 change.generation = self.store.bump(s, added=change._added, removed=change._removed)
         self._after(change)

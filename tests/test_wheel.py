@@ -20,7 +20,16 @@ from .helpers import ROOT, free_port, run_command
 #: The oldest onnxruntime the core accepts (pyproject.toml's lower bound).
 OLDEST_ONNXRUNTIME = "1.19.0"
 #: What the core alone must not bring.
-EXTRA_MODULES = ("fastapi", "uvicorn", "python_multipart", "jinja2", "psycopg", "pymilvus", "cv2")
+EXTRA_MODULES = (
+    "fastapi",
+    "uvicorn",
+    "python_multipart",
+    "jinja2",
+    "psycopg",
+    "pymilvus",
+    "cv2",
+    "cryptography",
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +76,7 @@ def python(bin_dir: Path, code: str, cwd: Path) -> subprocess.CompletedProcess[s
 
 def test_the_all_extra_is_every_extra() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    parts = {name: set(extras[name]) for name in ("service", "postgres", "milvus", "video")}
+    parts = {name: set(extras[name]) for name in ("service", "postgres", "milvus", "video", "encryption")}
     assert set(extras["all"]) == set().union(*parts.values())
     from facedb.extras import DISTRIBUTION, EXTRAS
 
@@ -169,11 +178,13 @@ def test_a_part_without_its_extra_names_the_extra(core: Path, tmp_path: Path, wh
         "print(extra(service))\n"
         "print(extra(lambda: facedb.FaceDB(url='postgresql+psycopg://u@127.0.0.1:9/x')))\n"
         f"print(extra(lambda: facedb.FaceDB({str(tmp_path / 'm')!r}, vectors='milvus://127.0.0.1:9/c')))\n"
+        f"print(extra(lambda: facedb.FaceDB({str(tmp_path / 'e')!r}, key=facedb.new_key())))\n"
     )
     done = python(core, code, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["service", "postgres", "milvus"]
+    assert done.stdout.split() == ["service", "postgres", "milvus", "encryption"]
     assert not (tmp_path / "m").exists(), "a gallery was made for a vector store that cannot open"
+    assert not (tmp_path / "e").exists(), "a gallery was made that its key cannot seal"
 
 
 def test_the_all_extra_serves(full: Path, tmp_path: Path, wheel_photos: Path) -> None:

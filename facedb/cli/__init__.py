@@ -56,6 +56,8 @@ _ORDER = (
     "dismiss-group",
     "forget-strangers",
     "copy",
+    "new-key",
+    "rekey",
 )
 
 

@@ -73,7 +73,16 @@ def _open_db(args: argparse.Namespace, *, create: bool = False) -> Any:
         options["threshold"] = args.threshold
     if getattr(args, "read_only", False):
         options["read_only"] = True
-    return FaceDB(where, create=create, **options)
+    return FaceDB(where, create=create, key=_key(args), **options)
+
+
+def _key(args: argparse.Namespace, option: str = "key_file") -> str | None:
+    """The gallery key of ``--key-file`` (None: the environment's, if any; see
+    facedb.encryption)."""
+    from facedb.encryption import read_key_file
+
+    path = getattr(args, option, None)
+    return None if path is None else read_key_file(path)
 
 
 def _local(when: datetime) -> str:
@@ -126,6 +135,12 @@ def _gallery_options(parser: argparse.ArgumentParser, default: Any) -> None:
         action="store_true",
         default=False if default is None else default,
         help="open the gallery without writing anything (a read-only volume, a replica, a backup)",
+    )
+    parser.add_argument(
+        "--key-file",
+        default=default,
+        help="a file holding the gallery's encryption key (default: $FACEDB_KEY_FILE, else $FACEDB_KEY; "
+        "`facedb new-key` makes one)",
     )
 
 

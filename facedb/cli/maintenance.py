@@ -1,5 +1,5 @@
 """The ``facedb`` commands that look after a gallery as a whole: check, rebuild-index,
-calibrate, stats and copy."""
+calibrate, stats, copy, and its encryption key (new-key, rekey)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from facedb import serialize
-from facedb.cli.common import Commands, _local, _open_db, _print_table, _Progress
+from facedb.cli.common import Commands, _key, _local, _open_db, _print_table, _Progress
 from facedb.errors import ConfigError, GalleryError
 
 commands = Commands()
@@ -105,6 +105,11 @@ def _shown(key: str, value: Any) -> str:
 def _copy_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", help="a folder, or a SQL URL with an optional vectors=milvus://... parameter")
     p.add_argument("dst", help="the same kinds as SRC")
+    p.add_argument(
+        "--dst-key-file",
+        help="the encryption key DST is (or is to be) sealed with (default: SRC's, from --key-file "
+        "or the environment)",
+    )
     p.add_argument("--json", action="store_true")
 
 
@@ -114,7 +119,9 @@ def cmd_copy(args: argparse.Namespace) -> int:
     from facedb.gallery import FaceDB
     from facedb.transfer import copy_gallery
 
-    with FaceDB(args.src, create=False) as src, FaceDB(args.dst) as dst:
+    key = _key(args)
+    dst_key = key if args.dst_key_file is None else _key(args, "dst_key_file")
+    with FaceDB(args.src, create=False, key=key) as src, FaceDB(args.dst, key=dst_key) as dst:
         progress = _Progress(1000, "copying")
 
         def step(done: int, total: int) -> None:
@@ -140,4 +147,42 @@ def cmd_copy(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         raise ConfigError("the copy differs from the source: " + "; ".join(report.problems))
     print("both galleries hold the same people, faces and templates")
+    return 0
+
+
+@commands.add("new-key", "print a new random encryption key for a gallery (keep it apart from it)")
+def cmd_new_key(args: argparse.Namespace) -> int:
+    """``facedb new-key``: the key on stdout, to be saved in a file only its user reads."""
+    from facedb.encryption import new_key
+
+    print(new_key())
+    if sys.stdout.isatty():
+        print(
+            "save it in a file only the gallery's user can read (`facedb new-key > key; chmod 600 key`), "
+            "apart from the gallery; then `facedb rekey --new-key-file key` encrypts a gallery",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _rekey_arguments(p: argparse.ArgumentParser) -> None:
+    to = p.add_mutually_exclusive_group(required=True)
+    to.add_argument("--new-key-file", help="a file holding the key to seal the gallery with from now")
+    to.add_argument("--to-plaintext", action="store_true", help="decrypt the gallery (keep no key)")
+
+
+@commands.add(
+    "rekey",
+    "encrypt a gallery, change its key, or decrypt it (give the current key with --key-file)",
+    _rekey_arguments,
+)
+def cmd_rekey(args: argparse.Namespace) -> int:
+    """``facedb rekey``."""
+    new = None if args.to_plaintext else _key(args, "new_key_file")
+    with _open_db(args) as db:
+        rewritten = db.rekey(new)
+        state = "decrypted" if new is None else "encrypted with the new key"
+        print(
+            f"{db.location}: {state} ({rewritten} stored templates and thumbnails rewritten, index rebuilt)"
+        )
     return 0

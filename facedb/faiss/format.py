@@ -12,6 +12,11 @@ Files (all in the store's folder; nothing else there is touched)
         uint8[n, ceil(dim / 8)], little-endian. Segment files are never modified in place:
         a changed segment is written under a new name and the manifest switched to it.
 
+    With a gallery key (facedb.encryption) the payload of every segment (ids, vectors and
+    codes) is sealed with AES-256-GCM (its SHA-256 is then over the sealed bytes) and the
+    manifest names the key's id: such segments are read into memory and decrypted, not
+    memory-mapped, and an index sealed with another key, or none, is foreign.
+
     Every file is written to a temporary name, fsynced, renamed into place, and the folder
     fsynced; the manifest is written last, so it is the commit point and a crash leaves
     either the old or the new index. Opening verifies every checksum (SHA-256 over every
@@ -47,7 +52,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from facedb.errors import IndexUnavailable
+from facedb.encryption import OVERHEAD, Cipher
+from facedb.errors import GalleryError, IndexUnavailable
 from facedb.faiss.segments import F32, I64, U8, Segment, Segments
 
 __all__ = ["MANIFEST_NAME", "SegmentFiles", "fsync_dir", "write_file"]
@@ -58,6 +64,8 @@ _VERSION: Final = 1
 _SEGMENT_RE: Final = re.compile(r"^seg-(\d{10})\.fseg$")
 _TMP_PREFIX: Final = ".tmp-"
 _MAGIC: Final = b"FDBVSEG1"
+_SEALED_MAGIC: Final = b"FDBVSEGK"
+_PURPOSE: Final = b"segment"
 _HEADER: Final = struct.Struct("<8sIIIIQQ32s32s")
 _HEADER_SIZE: Final = 128
 
@@ -106,12 +114,15 @@ class SegmentFiles:
         folder: where the index files live (created by :meth:`save` if missing).
         dim: template dimension.
         model: the model id string the files are stamped with.
+        cipher: the gallery key's cipher: segments are sealed with it (None: plaintext).
     """
 
-    def __init__(self, folder: Path, dim: int, model: str) -> None:
+    def __init__(self, folder: Path, dim: int, model: str, cipher: Cipher | None = None) -> None:
         self.folder = folder
         self._dim = dim
         self._model = model
+        self._cipher = cipher
+        self._key_id = None if cipher is None else cipher.key_id
         self._code_bytes = (dim + 7) // 8
         self._serial = 0  # the highest segment file number seen; new files take the next
 
@@ -204,6 +215,13 @@ class SegmentFiles:
                 f"expected {self._dim}-d of {self._model!r}",
                 found_gen,
             )
+        if body.get("sealed") != self._key_id:
+            state = "is not encrypted" if body.get("sealed") is None else "is encrypted with another key"
+            raise IndexUnavailable(
+                "foreign",
+                f"{where} {state}" + ("" if self._key_id else ", and no key was given"),
+                found_gen,
+            )
 
         def valid_entry(e: object) -> bool:
             return (
@@ -239,7 +257,8 @@ class SegmentFiles:
             )
 
         row_bytes = 8 + 4 * self._dim + self._code_bytes
-        expected = _HEADER_SIZE + count * row_bytes
+        sealed = self._cipher is not None
+        expected = _HEADER_SIZE + count * row_bytes + (OVERHEAD if sealed else 0)
         try:
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
@@ -249,7 +268,7 @@ class SegmentFiles:
                 fields = _HEADER.unpack_from(header)
                 magic, version, header_size, dim, code_bytes, n, seg_gen, seg_model, digest = fields
                 if (
-                    magic != _MAGIC
+                    magic != (_SEALED_MAGIC if sealed else _MAGIC)
                     or version != _VERSION
                     or header_size != _HEADER_SIZE
                     or dim != self._dim
@@ -261,10 +280,15 @@ class SegmentFiles:
                 ):
                     raise corrupt("has a header that does not match the manifest")
                 mapping: mmap.mmap | None
-                if hasattr(mmap, "MAP_PRIVATE"):
+                buffer: Any
+                if sealed:  # decrypted into memory: ciphertext cannot be searched in place
+                    mapping = None
+                    f.seek(0)
+                    buffer = f.read()
+                elif hasattr(mmap, "MAP_PRIVATE"):
                     flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
                     mapping = mmap.mmap(f.fileno(), size, flags=flags, prot=mmap.PROT_READ)
-                    buffer: Any = mapping
+                    buffer = mapping
                 else:  # pragma: no cover - platforms without POSIX mmap flags
                     mapping = None
                     f.seek(0)
@@ -279,6 +303,11 @@ class SegmentFiles:
             if mapping is not None:
                 mapping.close()
             raise corrupt("fails its checksum")
+        if self._cipher is not None:
+            try:
+                buffer = bytes(_HEADER_SIZE) + self._cipher.open(memoryview(buffer)[_HEADER_SIZE:], _PURPOSE)
+            except GalleryError as e:
+                raise corrupt(f"cannot be decrypted: {e}") from None
         vec_off = _HEADER_SIZE + 8 * count
         code_off = vec_off + 4 * self._dim * count
         ids = np.frombuffer(buffer, dtype="<i8", count=count, offset=_HEADER_SIZE)
@@ -334,6 +363,8 @@ class SegmentFiles:
                 "count": segments.n,
                 "segments": entries,
             }
+            if self._key_id is not None:
+                body["sealed"] = self._key_id
             body["checksum"] = _manifest_checksum(body)
             write_file(folder / MANIFEST_NAME, [json.dumps(body, indent=1).encode("ascii")])
             fsync_dir(folder)
@@ -348,9 +379,12 @@ class SegmentFiles:
             seg.file, seg.digest, seg.disk_count = name, digest, seg.n
             seg.disk_rows, seg.scrub, seg.dirty = None, None, False
 
-    def erase(self, segments: Segments) -> None:
+    def erase(self, segments: Segments, wipe: bool = False) -> None:
         """After a :meth:`commit`: zero the removed rows of the files it replaced and delete
-        them, with every other file of the format that the manifest does not name.
+        them, with every other file of the format that the manifest does not name (``wipe``:
+        zero those whole before deleting them, after a rekey, when every such file holds
+        templates under the old key or none; not otherwise: another process may still be
+        reading a file of a replaced index through its mapping).
 
         Raises:
             OSError: a file could not be deleted (the next save deletes what is left).
@@ -362,6 +396,8 @@ class SegmentFiles:
         referenced = {seg.file for seg in segments.segments}
         for name in os.listdir(folder):
             if name.startswith(_TMP_PREFIX) or (_SEGMENT_RE.match(name) and name not in referenced):
+                if wipe:
+                    _zero_fill(folder / name)
                 (folder / name).unlink(missing_ok=True)
         fsync_dir(folder)
 
@@ -372,13 +408,23 @@ class SegmentFiles:
         ids = np.ascontiguousarray(segments.ids[start : start + n], dtype="<i8")
         vecs = np.ascontiguousarray(seg.view(), dtype="<f4")
         codes = np.ascontiguousarray(segments.codes[start : start + n])
-        payload = [ids.data.cast("B"), vecs.data.cast("B"), codes.data.cast("B")]
+        payload: list[bytes | memoryview] = [ids.data.cast("B"), vecs.data.cast("B"), codes.data.cast("B")]
+        if self._cipher is not None:
+            payload = [self._cipher.seal(b"".join(payload), _PURPOSE)]
         h = hashlib.sha256()
         for part in payload:
             h.update(part)
         digest = h.digest()
         header = _HEADER.pack(
-            _MAGIC, _VERSION, _HEADER_SIZE, self._dim, self._code_bytes, n, generation, model_digest, digest
+            _SEALED_MAGIC if self._cipher is not None else _MAGIC,
+            _VERSION,
+            _HEADER_SIZE,
+            self._dim,
+            self._code_bytes,
+            n,
+            generation,
+            model_digest,
+            digest,
         ).ljust(_HEADER_SIZE, b"\0")
         write_file(path, [header, *payload])
         return digest.hex()
@@ -390,7 +436,7 @@ class SegmentFiles:
         out of the disk blocks the deletion frees (on filesystems that write in place). The
         zeroing is best effort; the deletion is not (its failure is an error of save).
         """
-        if rows:
+        if rows and self._cipher is None:  # sealed rows are ciphertext: deleting is enough
             vec_bytes, code_bytes = 4 * self._dim, self._code_bytes
             vec_off = _HEADER_SIZE + 8 * count
             code_off = vec_off + vec_bytes * count
@@ -409,3 +455,17 @@ class SegmentFiles:
             except OSError:
                 pass
         path.unlink(missing_ok=True)
+
+
+def _zero_fill(path: Path) -> None:
+    """Overwrite a file with zeros and fsync it (best effort: the caller deletes it)."""
+    try:
+        with open(path, "r+b") as f:
+            size = os.fstat(f.fileno()).st_size
+            block = bytes(1 << 20)
+            for start in range(0, size, len(block)):
+                f.write(block[: min(len(block), size - start)])
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        pass

@@ -40,6 +40,7 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from facedb.encryption import Cipher
 from facedb.errors import ConfigError, GalleryError
 from facedb.faiss.exact import FlatSearch
 from facedb.faiss.format import SegmentFiles
@@ -96,6 +97,8 @@ class FaissStore:
             thread (None: ``os.cpu_count()``). The default is 1: on the busy 2-core machine
             where this was measured, two threads ran batches at 0.25x (exact) to 1.05x
             (approximate) the speed of one; give more on an idle many-core machine.
+        cipher: the gallery key's cipher (facedb.encryption): the files are sealed with it
+            and read into memory (not memory-mapped) to be decrypted; None: plaintext.
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class FaissStore:
         segment_size: int = DEFAULT_SEGMENT_SIZE,
         rerank: int = DEFAULT_RERANK,
         threads: int | None = 1,
+        cipher: Cipher | None = None,
     ) -> None:
         for name, value, low in (
             ("dim", dim, 1),
@@ -133,7 +137,7 @@ class FaissStore:
         self._exact_limit = exact_limit
         self._generation: int | None = None
         self._segments = Segments(dim, segment_size, f"the vector index in {self._folder}")
-        self._files = SegmentFiles(self._folder, dim, model)
+        self._files = SegmentFiles(self._folder, dim, model, cipher)
         self._exact = FlatSearch()
         self._signbits = SignBitSearch(rerank)
         self._threads = BatchThreads(threads)
@@ -366,12 +370,13 @@ class FaissStore:
 
     # ----------------------------------------------------------------- persistence
 
-    def save(self, generation: int) -> None:
+    def save(self, generation: int, *, wipe: bool = False) -> None:
         """Write the changed segments and the manifest, stamped with ``generation``.
 
         Only segments changed since the last save are written. When this returns, the
         index in the folder is the current state, durably (fsynced), and the files it
-        replaced are gone: removed templates are in no file of the folder.
+        replaced are gone: removed templates are in no file of the folder. ``wipe``: files
+        of an index this one replaced are zeroed whole before they are deleted (a rekey).
 
         Raises:
             ConfigError: a generation that is not a non-negative integer.
@@ -384,7 +389,7 @@ class FaissStore:
             try:
                 self._files.commit(self._segments, generation)
                 self._generation = generation
-                self._files.erase(self._segments)
+                self._files.erase(self._segments, wipe)
             except OSError as e:
                 raise GalleryError(f"cannot write the vector index in {self._folder}: {e}") from e
 
@@ -402,12 +407,13 @@ class FaissStore:
         segment_size: int = DEFAULT_SEGMENT_SIZE,
         rerank: int = DEFAULT_RERANK,
         threads: int | None = 1,
+        cipher: Cipher | None = None,
     ) -> FaissStore:
         """Open the index saved in ``folder``, verifying every byte against its checksums.
 
         Args:
-            folder, dim, model, mode, exact_limit, segment_size, rerank, threads: as for
-                :class:`FaissStore`.
+            folder, dim, model, mode, exact_limit, segment_size, rerank, threads, cipher: as
+                for :class:`FaissStore`.
             generation: the caller's current generation; an index saved at another one is
                 stale.
             allow_stale: open a stale index anyway (its :attr:`generation` tells which), so
@@ -427,6 +433,7 @@ class FaissStore:
             segment_size=segment_size,
             rerank=rerank,
             threads=threads,
+            cipher=cipher,
         )
         store._generation = store._files.load(store._segments, generation, allow_stale)
         return store

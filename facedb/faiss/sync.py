@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from facedb.encryption import Cipher
 from facedb.errors import ConfigError, IndexUnavailable
 from facedb.faiss.format import MANIFEST_NAME
 from facedb.faiss.store import FaissStore, Mode
@@ -48,7 +49,15 @@ class SyncedIndex:
     """
 
     def __init__(
-        self, folder: Path, dimension: int, model_id: str, mode: Mode, *, gallery_uid: str, read_only: bool
+        self,
+        folder: Path,
+        dimension: int,
+        model_id: str,
+        mode: Mode,
+        *,
+        gallery_uid: str,
+        read_only: bool,
+        cipher: Cipher | None = None,
     ) -> None:
         self.folder = folder
         self.dimension = dimension
@@ -58,7 +67,8 @@ class SyncedIndex:
         self.model_id = f"{model_id} gallery={gallery_uid}"
         self.mode: Mode = mode
         self.read_only = read_only
-        self._vectors = FaissStore(folder, dim=dimension, model=self.model_id, mode=mode)
+        self.cipher = cipher
+        self._vectors = self._empty()
         self._generation = -1  # the SQL generation the in-memory index reflects
         self._on_disk: int | None = None  # the generation of the files as we last saw them
         self._lock = threading.RLock()
@@ -79,6 +89,7 @@ class SyncedIndex:
             kind,  # type: ignore[arg-type]
             gallery_uid=gallery_uid,
             read_only=store.read_only,
+            cipher=store.cipher,
         )
         with index._lock, index._file_lock():
             index._load(store)
@@ -162,6 +173,16 @@ class SyncedIndex:
             self._rebuild_locked(store)
             log.info("rebuilt the vector index in %s: %d templates", self.folder, len(self._vectors))
 
+    def rekey(self, store: Store) -> None:
+        """The SQL store's key changed (``rekey``): the index is built anew, saved sealed with
+        the new key (or none), and the old key's files are zeroed whole, then deleted."""
+        with self._lock, self._file_lock():
+            self.cipher = store.cipher
+            self._rebuild_in_memory(store)
+            if not self.read_only:
+                self._vectors.save(max(self._generation, 0), wipe=True)
+                self._on_disk = self._generation
+
     def close(self) -> None:
         """Releases the index (everything is saved after each change)."""
         with self._lock:
@@ -193,18 +214,29 @@ class SyncedIndex:
         finally:
             os.close(fd)
 
+    def _empty(self) -> FaissStore:
+        """A new, empty store for this folder (sealed with the gallery's key, if any)."""
+        return FaissStore(
+            self.folder, dim=self.dimension, model=self.model_id, mode=self.mode, cipher=self.cipher
+        )
+
+    def _open(self, generation: int) -> FaissStore:
+        """The index saved in the folder, which may be behind ``generation``."""
+        return FaissStore.open(
+            self.folder,
+            dim=self.dimension,
+            model=self.model_id,
+            generation=generation,
+            allow_stale=True,
+            mode=self.mode,
+            cipher=self.cipher,
+        )
+
     def _load(self, store: Store) -> None:
         """Loads the saved index (holding the file lock) and brings it up to SQL."""
         current = store.generation()
         try:
-            loaded = FaissStore.open(
-                self.folder,
-                dim=self.dimension,
-                model=self.model_id,
-                generation=current,
-                allow_stale=True,
-                mode=self.mode,
-            )
+            loaded = self._open(current)
         except IndexUnavailable as e:
             if e.reason != "missing":
                 log.warning("vector index in %s unusable (%s): rebuilding from the database", self.folder, e)
@@ -238,7 +270,7 @@ class SyncedIndex:
         self._generation = changes.generation
 
     def _rebuild_in_memory(self, store: Store) -> None:
-        fresh = FaissStore(self.folder, dim=self.dimension, model=self.model_id, mode=self.mode)
+        fresh = self._empty()
         with store.read() as s:
             generation = store.generation(s)
             for ids, vectors in store.iter_templates(s, self.dimension):
@@ -270,14 +302,7 @@ class SyncedIndex:
         if on_disk is not None and on_disk != self._on_disk and on_disk != self._generation:
             target = self._generation
             try:
-                loaded = FaissStore.open(
-                    self.folder,
-                    dim=self.dimension,
-                    model=self.model_id,
-                    generation=target,
-                    allow_stale=True,
-                    mode=self.mode,
-                )
+                loaded = self._open(target)
                 self._vectors.close()
                 self._vectors = loaded
                 self._generation = loaded.generation if loaded.generation is not None else -1

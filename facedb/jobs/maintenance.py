@@ -3,6 +3,7 @@ SQL and the vector index checked (and repaired), the index rebuilt, and its stat
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,10 +13,13 @@ from numpy.typing import NDArray
 from facedb import calibration
 from facedb.calibration import Calibration
 from facedb.context import GalleryContext
+from facedb.encryption import Cipher
 from facedb.ranking import faces_to_fetch, rank_people
 from facedb.results import CheckReport
 
 __all__ = ["Maintenance"]
+
+log = logging.getLogger("facedb")
 
 
 class Maintenance:
@@ -152,6 +156,40 @@ class Maintenance:
         with self.ctx.lock:
             self.ctx.vectors.rebuild(self.ctx.store)
 
+    def rekey(self, key: str | bytes | None) -> int:
+        """Seals the gallery with a new key: every template and thumbnail in SQL is rewritten
+        under it in one transaction, the vector index is rebuilt sealed with it and the old
+        index files are zeroed, then deleted. ``key=None`` decrypts the gallery; rekeying a
+        gallery without a key encrypts it. Returns how many stored values were rewritten.
+
+        Other processes that have the gallery open with the old key fail with
+        :class:`~facedb.errors.EncryptionKeyError` at their next call (nothing they would
+        write under the old key can commit); reopen them with the new key. Rewriting costs
+        about one rebuild of the index (README, "Encryption at rest").
+
+        Example:
+            >>> key = facedb.new_key()   # keep it apart from the gallery
+            >>> db.rekey(key)            # then open with FaceDB(path, key=key)
+
+        Raises:
+            ConfigError: not a key.
+            EncryptionKeyError: a stored value that the current key does not open (nothing
+                is changed).
+        """
+        self.ctx.check_writable()
+        new = None if key is None else Cipher(key)
+        with self.ctx.lock:
+            self.ctx.sync()
+            with self.ctx.writes.change() as change:
+                rewritten = self.ctx.store.reseal(change.session, new)
+                self.ctx.store.set_key_id(change.session, None if new is None else new.key_id)
+                change.rekeyed()
+                change.erased()  # the old values' pages: checkpointed out of the WAL
+            self.ctx.store.use_cipher(new)
+            self.ctx.vectors.rekey(self.ctx.store)
+        log.info("resealed %s: %d value(s) rewritten", self.ctx.location, rewritten)
+        return rewritten
+
     def stats(self, *, catch_up: bool = True) -> dict[str, Any]:
         """Sizes and settings: people, faces, model, index kind and folder, the threshold in
         force and where it came from (``threshold_source``, ``calibration_*``; a
@@ -176,6 +214,7 @@ class Maintenance:
             "index": self.ctx.vectors.kind,
             "index_location": self.ctx.vectors.location,
             "threshold": self.ctx.threshold,
+            "encrypted": self.ctx.store.cipher is not None,
             **self.threshold_stats(people),
         }
 

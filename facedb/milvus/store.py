@@ -319,6 +319,10 @@ class SyncedMilvus:
             self._note_expected(store.generation(s), store.count_faces(s))
         self._call("compact", self.client.compact, self.settings.collection, timeout=WRITE_SECONDS)
 
+    def rekey(self, store: Store) -> None:
+        """Nothing to reseal: Milvus must read the vectors to search them, so they are not
+        sealed with the gallery's key (README, "Encryption at rest")."""
+
     # -- reading ---------------------------------------------------------------------------
 
     def search(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:

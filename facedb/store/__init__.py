@@ -6,7 +6,8 @@ transactions (database.py, schema.py), the gallery row (facts.py), the generatio
 log (changes.py), people and faces (people.py), templates as arrays (templates.py),
 attendance (sightings.py), groups of unnamed faces (groups.py), negative examples
 (rejections.py), API keys (keys.py), idempotency records (requests.py), calibrations of
-the threshold (calibrations.py) and the row copies of `facedb copy` (copies.py).
+the threshold (calibrations.py), the row copies of `facedb copy` (copies.py) and the
+resealing of templates and thumbnails under a new key (sealing.py).
 
 One calling style: only :meth:`Store.read` and :meth:`Store.write` open a transaction, and
 every query method takes that session as its first argument, so that a caller composes
@@ -33,6 +34,7 @@ from facedb.store.people import FaceInfo, PeopleQueries, PersonFields
 from facedb.store.rejections import RejectionQueries
 from facedb.store.requests import RequestQueries
 from facedb.store.schema import head_revision, migrate
+from facedb.store.sealing import SealingQueries
 from facedb.store.sightings import SightingQueries
 from facedb.store.templates import TemplateQueries, template_array, template_bytes
 
@@ -62,6 +64,7 @@ class Store(
     RequestQueries,
     CalibrationQueries,
     CopyQueries,
+    SealingQueries,
 ):
     """SQL access for one gallery. Thread-safe: each transaction takes its own connection.
 
@@ -69,4 +72,6 @@ class Store(
         url: a SQLAlchemy URL (``sqlite:///folder/gallery.db``, ``postgresql+psycopg://...``).
         read_only: never write (no migration; every write is :class:`~facedb.errors.ReadOnlyGallery`).
         create: set up the schema in an empty database; False refuses one.
+        cipher: the gallery key's cipher (facedb.encryption) when templates and thumbnails
+            are sealed; :meth:`claim` checks it is the gallery's.
     """

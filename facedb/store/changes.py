@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session
 
 from facedb.models import ChangeRow, GalleryRow, VectorSyncRow
 from facedb.store.database import Database, core_table
+from facedb.store.facts import check_key_id
 
 __all__ = ["CHANGE_LOG_GENERATIONS", "ChangeLog", "ChangeSet"]
 
 #: How many generations of the change log are kept; an index further behind is rebuilt.
 CHANGE_LOG_GENERATIONS = 10_000
 
-_GENERATION = select(GalleryRow.generation).where(GalleryRow.id == 1)
+_GENERATION = select(GalleryRow.generation, GalleryRow.key_id).where(GalleryRow.id == 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +43,19 @@ class ChangeLog(Database):
     def generation(self, s: Session | None = None) -> int:
         """The generation of the snapshot `s` (inside a read or write) or, without one, the
         current generation in one cheap query on a bare connection (0 for a new gallery):
-        every call of the gallery asks it first."""
+        every call of the gallery asks it first, and learns with it that the gallery is still
+        sealed with this process's key (raising EncryptionKeyError once another process has
+        changed it with ``rekey``: an index this process holds in memory must not go on
+        answering for a gallery it can no longer read)."""
         if s is not None:
-            return int(s.execute(_GENERATION).scalar() or 0)
-        with self._query() as conn:
-            return int(conn.execute(_GENERATION).scalar() or 0)
+            row = s.execute(_GENERATION).first()
+        else:
+            with self._query() as conn:
+                row = conn.execute(_GENERATION).first()
+        if row is None:
+            return 0
+        check_key_id(row[1], self.cipher.key_id if self.cipher else None, self.safe_url)
+        return int(row[0] or 0)
 
     def bump(self, s: Session, added: Sequence[int] = (), removed: Sequence[int] = ()) -> int:
         """Inside a write: the next generation, with the faces it added and removed logged.

@@ -33,8 +33,10 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
+from facedb.encryption import Cipher
 from facedb.errors import DatabaseUnavailable, GalleryError, MissingExtra, ReadOnlyGallery
 from facedb.extras import DISTRIBUTION
+from facedb.models import bind_cipher
 from facedb.store.schema import check_revision, current_revision, migrate, serialize
 
 __all__ = ["Database", "core_table", "insert_many", "normalise_url", "sqlite_url", "utc_now"]
@@ -148,11 +150,16 @@ class Database:
         url: a SQLAlchemy URL (``sqlite:///folder/gallery.db``, ``postgresql+psycopg://...``).
         read_only: never write (no migration; every write is :class:`ReadOnlyGallery`).
         create: set up the schema in an empty database; False refuses one.
+        cipher: the gallery's key, when its templates and thumbnails are sealed
+            (facedb.encryption); :meth:`claim` checks that it is the gallery's.
     """
 
-    def __init__(self, url: str, *, read_only: bool = False, create: bool = True) -> None:
+    def __init__(
+        self, url: str, *, read_only: bool = False, create: bool = True, cipher: Cipher | None = None
+    ) -> None:
         parsed = normalise_url(url)
         self.url = parsed
+        self.cipher = cipher
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.read_only = read_only
         self._write_lock = threading.Lock()
@@ -172,6 +179,7 @@ class Database:
                 self.engine = create_engine(
                     parsed, pool_pre_ping=True, pool_size=8, connect_args=connect_args
                 )
+            bind_cipher(self.engine.dialect, cipher)
             with self.engine.connect() as conn:
                 if read_only:
                     check_revision(conn, self.safe_url)
