@@ -37,7 +37,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -321,14 +321,22 @@ class SyncedMilvus:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def search(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    def search(
+        self, queries: NDArray[np.float32], k: int, *, consistency: Literal["strong"] | None = None
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         """Top-k face ids per query; HNSW's candidates are scored by inner product.
+
+        At the collection's consistency (the URL's; Session by default), or Strong with
+        ``consistency="strong"``: the server then searches only once it has consumed its
+        message log up to the search's arrival, so every addition acknowledged before it,
+        by any process, is found (it waits for the next time tick; README gives the cost).
 
         Raises:
             VectorStoreUnavailable: the server is unreachable, or the collection is not fully
                 loaded (or holds fewer rows than SQL says) for longer than ``wait`` seconds.
         """
         limit = max(k, self.settings.candidates)
+        level = "Strong" if consistency == "strong" else self.settings.consistency
         data = [q.tolist() for q in queries]
         deadline = time.monotonic() + self.settings.wait
         delay = 0.05
@@ -342,7 +350,7 @@ class SyncedMilvus:
                         data=data,
                         limit=limit,
                         search_params={"metric_type": "IP", "params": {"ef": max(self.settings.ef, limit)}},
-                        consistency_level=self.settings.consistency,
+                        consistency_level=level,
                         timeout=self._timeout(deadline),
                     )
                 except Exception as e:
