@@ -490,8 +490,8 @@ with facedb.FaceDB(sys.argv[1], vectors=sys.argv[2]) as db:
 def test_another_process_s_addition_is_found_by_a_strong_read_at_once(
     pg_url: str, milvus_url: str, faces_dir: Path
 ) -> None:
-    """Process A enrolls while this process (B, opened before, writing nothing of its own, so
-    that its Session reads wait for no write) searches. At the gallery's Session consistency
+    """Process A enrolls while this process (B, opened before, writing nothing meanwhile, so
+    that its Session reads wait for no write of its own) searches. At the gallery's Session consistency
     B finds each of A's additions within Milvus's staleness bound; with consistency="strong"
     its first search after A's write returned finds it, every time, and so does identify."""
     from facedb.milvus.settings import STALENESS_SECONDS
