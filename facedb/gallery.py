@@ -28,7 +28,7 @@ from facedb.jobs.people import People
 from facedb.jobs.recognition import Recognition
 from facedb.results import Identification, Person
 from facedb.store import GalleryFacts, Store
-from facedb.vectors import GalleryVectors
+from facedb.vectors import Consistency, GalleryVectors
 from facedb.writes import Writes
 
 __all__ = ["FaceDB"]
@@ -338,7 +338,13 @@ class FaceDB:
 
     @overload
     def identify(
-        self, photo: ImageInput, k: int = 5, *, threshold: float | None = None, color: Color = "bgr"
+        self,
+        photo: ImageInput,
+        k: int = 5,
+        *,
+        threshold: float | None = None,
+        color: Color = "bgr",
+        consistency: Consistency | None = None,
     ) -> list[Identification]: ...
 
     @overload
@@ -349,6 +355,7 @@ class FaceDB:
         *,
         threshold: float | None = None,
         color: Color = "bgr",
+        consistency: Consistency | None = None,
     ) -> list[list[Identification]]: ...
 
     def identify(
@@ -358,8 +365,9 @@ class FaceDB:
         *,
         threshold: float | None = None,
         color: Color = "bgr",
+        consistency: Consistency | None = None,
     ) -> list[Identification] | list[list[Identification]]:
-        return self._recognition.identify(photo, k, threshold=threshold, color=color)
+        return self._recognition.identify(photo, k, threshold=threshold, color=color, consistency=consistency)
 
     identify.__doc__ = Recognition.identify.__doc__
 

@@ -5,23 +5,46 @@ default) and a Milvus collection shared by every machine (facedb.milvus). Both a
 from the SQL store and kept at its generation; nothing else in facedb knows which is in use.
 :func:`content_digest` is how the SQL store and either vector store show they hold the
 same templates.
+
+Freshness: a search sees every write of its own process. Another process's additions are
+seen at once by the FAISS store (every call first catches up with the SQL generation) and,
+on Milvus, within its staleness bound at the collection's consistency, or at once by a
+search that asks for ``consistency="strong"`` (README, "Scaling out").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from facedb.errors import ConfigError
 from facedb.templates import content_digest
 
 if TYPE_CHECKING:
     from facedb.store import Store
 
-__all__ = ["GalleryVectors", "content_digest", "open_vectors"]
+__all__ = ["Consistency", "GalleryVectors", "check_consistency", "content_digest", "open_vectors"]
+
+#: What a search may ask of the vector store beyond its own setting: ``"strong"`` = see every
+#: write acknowledged before the search began, whichever process made it.
+Consistency = Literal["strong"]
+
+
+def check_consistency(consistency: object) -> Consistency | None:
+    """`consistency` as a search option: None (the store's own setting) or ``"strong"``.
+
+    Raises:
+        ConfigError: anything else.
+    """
+    if consistency is None:
+        return None
+    if consistency == "strong":
+        return "strong"
+    raise ConfigError(f"consistency must be 'strong' or left out, got {consistency!r}")
 
 
 class GalleryVectors(Protocol):
@@ -57,8 +80,14 @@ class GalleryVectors(Protocol):
         """Applies a change just committed to SQL as `generation`; erases removed templates."""
         ...
 
-    def search(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """Top-k face ids per query: (similarities, ids), -1 where there are fewer."""
+    def search(
+        self, queries: NDArray[np.float32], k: int, *, consistency: Consistency | None = None
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Top-k face ids per query: (similarities, ids), -1 where there are fewer.
+
+        ``consistency="strong"``: every addition acknowledged before the call, by any
+        process, is searched (None: the store's own setting; see the module docstring).
+        """
         ...
 
     def ids(self) -> set[int]:
@@ -100,8 +129,6 @@ def open_vectors(
         return SyncedMilvus.open(
             url, dimension=dimension, model_id=model_id, gallery_uid=gallery_uid, store=store
         )
-    from facedb.errors import ConfigError
-
     scheme = url.split("://", 1)[0] if "://" in url else url
     raise ConfigError(
         f"unknown vector store {scheme!r}: use milvus://host:port/collection (or none for FAISS)"

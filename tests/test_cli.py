@@ -71,6 +71,10 @@ def test_identify_json(gallery: Path, faces_dir: Path) -> None:
     assert face["quality_reasons"] == [] and 0.5 <= face["quality"] <= 1
     assert set(face["person"]) == {"id", "name"} and len(face["bbox"]) == 4
     assert set(face["candidates"][0]) == {"id", "name", "similarity"}
+    # A strong read: the same answer from a local gallery, which is always this fresh.
+    photo = str(faces_dir / "probes/obama_and_biden.jpg")
+    strong = run("identify", photo, "--json", "--consistency", "strong", db=gallery)
+    assert json.loads(ok(strong))[0]["faces"] == entry["faces"]
 
 
 def test_identify_says_poor_quality(gallery: Path, faces_dir: Path, tmp_path: Path) -> None:
@@ -162,6 +166,7 @@ def test_database_from_environment(tmp_path: Path, faces_dir: Path) -> None:
         (["enroll", "x", "--metadata", "[1]", "{wall}"], 2, "--metadata must be a JSON object"),
         (["identify", "-k", "0", "{wall}"], 2, "k must be an integer from 1 to 4096"),
         (["identify", "-k", "5000", "{wall}"], 2, "k must be an integer from 1 to 4096"),
+        (["identify", "--consistency", "weak", "{wall}"], 2, "consistency must be 'strong' or left out"),
         (["calibrate"], 2, "give a target"),
         (["calibrate", "--target-fpir", "0.01", "--target-fmr", "1e-4"], 2, "not both"),
         (["calibrate", "--target-fpir", "1.5"], 2, "target_fpir"),

@@ -669,6 +669,25 @@ def test_identify_and_search_take_k_by_one_rule(db: FaceDB, faces_dir: Path) -> 
     assert len(db.search(unit_rows(2, 1), k=4096)[0]) == 1
 
 
+def test_a_strong_read_of_the_local_index_is_accepted_and_already_fresh(db: FaceDB, faces_dir: Path) -> None:
+    """consistency="strong" asks Milvus to wait for every acknowledged write; the local index
+    is caught up with SQL before every call, so another opener's addition is found either
+    way. Any other value is refused at once, before the photo is read."""
+    x = unit_rows(3, 2)
+    with FaceDB(db.location) as other:  # opened before the write, as another process would be
+        other.search(x[0], k=1)
+        (person,) = db.import_embeddings(["new"], x[:1])
+        for consistency in (None, "strong"):
+            (found,) = other.search(x[0], k=1, consistency=consistency)
+            assert found[0].person.id == person.id and found[0].similarity > 0.999
+        assert other.identify(faces_dir / "probes/obama1.jpg", consistency="strong")[0].person is None
+        for bad in ("Strong", "session", "", 1):
+            with pytest.raises(facedb.ConfigError, match="consistency must be 'strong' or left out"):
+                other.identify("/nonexistent/photo.jpg", consistency=bad)  # type: ignore[arg-type]
+            with pytest.raises(facedb.ConfigError, match="consistency must be 'strong'"):
+                other.search(x[0], k=1, consistency=bad)  # type: ignore[arg-type]
+
+
 # -- "not this person", confirm and the audit ------------------------------------------------
 
 

@@ -464,3 +464,93 @@ def test_processes_opening_a_new_collection_at_once_all_succeed(
     outputs = [p.communicate(timeout=240) for p in openers]
     assert [p.returncode for p in openers] == [0] * 5, outputs
     assert all(out.startswith("ok") for out, _ in outputs), outputs
+
+
+# Another process's writes, on demand: each line of stdin is a seed (one person "new{seed}",
+# the template _seeded(seed)) or "photo NAME PATH" (an enrollment); each is answered with a
+# line once the call returned, i.e. once the write was acknowledged.
+WRITER = """
+import sys
+import numpy as np
+import facedb
+with facedb.FaceDB(sys.argv[1], vectors=sys.argv[2]) as db:
+    print("ready", flush=True)
+    while line := sys.stdin.readline().strip():
+        if line.startswith("photo "):
+            _, name, path = line.split(" ", 2)
+            db.enroll(name, [path])
+        else:
+            seed = int(line)
+            db.import_embeddings([f"new{seed}"], np.random.default_rng(seed).normal(size=(1, 512)))
+        print(line, flush=True)
+"""
+
+
+@pytest.mark.timeout(300)
+def test_another_process_s_addition_is_found_by_a_strong_read_at_once(
+    pg_url: str, milvus_url: str, faces_dir: Path
+) -> None:
+    """Process A enrolls while this process (B, opened before, writing nothing meanwhile, so
+    that its Session reads wait for no write of its own) searches. At the gallery's Session consistency
+    B finds each of A's additions within Milvus's staleness bound; with consistency="strong"
+    its first search after A's write returned finds it, every time, and so does identify."""
+    from facedb.milvus.settings import STALENESS_SECONDS
+
+    with facedb.FaceDB(url=pg_url, vectors=milvus_url) as db:
+        db.import_embeddings([f"p{i}" for i in range(200)], unit_rows(41, 200))  # a full top-64
+    with facedb.FaceDB(url=pg_url, vectors=milvus_url) as db:
+        assert db.search(_seeded(0), k=1)[0][0].person.name.startswith("p")  # B opened, warm
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, pg_url, milvus_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=CHILD_ENV,
+        )
+        requests, answers = writer.stdin, writer.stdout
+        assert requests is not None and answers is not None
+        try:
+            assert answers.readline().strip() == "ready"
+
+            def write(line: str) -> float:
+                """A's write; when it was acknowledged."""
+                requests.write(line + "\n")
+                requests.flush()
+                assert answers.readline().strip() == line
+                return time.monotonic()
+
+            def found(seed: int, consistency: str | None = None) -> bool:
+                best = db.search(_seeded(seed), k=1, consistency=consistency)[0]
+                return bool(best) and best[0].person.name == f"new{seed}"
+
+            # Session: searched back to back until found, within the bound (plus room for a
+            # busy machine); how long that took is printed, not asserted.
+            lags, first = [], 0
+            for seed in range(1, 21):
+                acknowledged, searches = write(str(seed)), 0
+                while not found(seed):
+                    searches += 1
+                    waited = time.monotonic() - acknowledged
+                    assert waited < STALENESS_SECONDS + 2, f"new{seed} not found {waited:.1f} s after"
+                lags.append(time.monotonic() - acknowledged)
+                first += searches == 0
+            # Strong: the first search after the acknowledgement finds it, every time.
+            missed = []
+            for seed in range(101, 121):
+                write(str(seed))
+                if not found(seed, consistency="strong"):
+                    missed.append(seed)
+            write(f"photo obama {faces_dir / 'gallery/obama/obama.jpg'}")
+            (r,) = db.identify(faces_dir / "probes/obama1.jpg", consistency="strong")
+            print(
+                f"\nSession: found by the first search {first} times of {len(lags)}; "
+                f"found {1000 * float(np.median(lags)):.0f} ms (median), "
+                f"{1000 * max(lags):.0f} ms (worst) after the write returned; "
+                f"Strong: missed {len(missed)} of 20"
+            )
+            assert not missed, f"a strong read missed new{missed}"
+            assert r.person is not None and r.person.name == "obama"
+        finally:
+            requests.close()
+            writer.wait(timeout=60)
+        assert writer.returncode == 0

@@ -310,6 +310,16 @@ def test_identify_has_the_cli_shape(service: dict[str, Any], faces_dir: Path) ->
     assert [f["person"]["name"] if f["person"] else None for f in doc["faces"]] == ["biden", "obama", None]
     assert set(doc["faces"][0]) == IDENTIFICATION_FIELDS
     assert [f["status"] for f in doc["faces"]] == ["named", "named", "unknown"]
+    # A strong read (documented in OpenAPI): the same answer from a local gallery, which is
+    # always this fresh; anything else is a 422 naming the parameter.
+    files = {"photo": ("group.jpg", photo, "image/jpeg")}
+    strong = call(service, "POST", "/identify", params={"consistency": "strong"}, files=files)
+    assert strong.status_code == 200 and strong.json() == doc
+    assert "consistency" in error_of(
+        call(service, "POST", "/identify", params={"consistency": "weak"}, files=files),
+        422,
+        "invalid_request",
+    )
     wall = np.full((50, 50, 3), 128, dtype=np.uint8)
     import cv2
 
@@ -488,6 +498,8 @@ def test_verify_and_search(service: dict[str, Any], faces_dir: Path) -> None:
     template = facedb.embedding(faces_dir / "probes/obama1.jpg").tolist()
     (row,) = call(service, "POST", "/search", "admin", json={"embedding": template, "k": 2}).json()
     assert row[0]["name"] == "obama" and len(row) == 2
+    body = {"embedding": template, "k": 2, "consistency": "strong"}
+    assert call(service, "POST", "/search", "admin", json=body).json() == [row]
 
 
 def test_concurrent_identify(service: dict[str, Any], faces_dir: Path) -> None:

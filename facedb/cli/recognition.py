@@ -14,6 +14,7 @@ from facedb import serialize
 from facedb.cli.common import Commands, _open_db, _print_table
 from facedb.errors import ConfigError, FaceDBError, GalleryError
 from facedb.ranking import check_k
+from facedb.vectors import check_consistency
 
 commands = Commands()
 
@@ -25,19 +26,27 @@ def _identify_arguments(p: argparse.ArgumentParser) -> None:
         "--draw", metavar="OUT", help="write the photo with boxes and names (a folder for several)"
     )
     p.add_argument("-k", type=int, default=5, help="candidates per face (default 5)")
+    p.add_argument(
+        "--consistency",
+        metavar="strong",
+        help="strong: also find people another process enrolled a moment ago (Milvus waits for "
+        "its next time tick per photo; a local index is always this fresh)",
+    )
 
 
 @commands.add("identify", "who is in each photo", _identify_arguments)
 def cmd_identify(args: argparse.Namespace) -> int:
     """``facedb identify IMAGE...``."""
-    check_k(args.k)  # the library's one rule, before any photo is read
+    # The library's rules, before any photo is read.
+    check_k(args.k)
+    check_consistency(args.consistency)
     answers = []
     failed: list[tuple[str, FaceDBError]] = []
     with _open_db(args) as db:
         for image in args.images:
             # One bad photo of several is reported in its place; the others are answered.
             try:
-                answers.append((image, db.identify(image, k=args.k)))
+                answers.append((image, db.identify(image, k=args.k, consistency=args.consistency)))
             except FaceDBError as e:
                 if len(args.images) == 1 or isinstance(e, ConfigError | GalleryError):
                     raise

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -115,8 +116,15 @@ class SyncedIndex:
     def __len__(self) -> int:
         return len(self._vectors)
 
-    def search(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """Top-k face ids per query: (similarities, ids), -1 where there are fewer."""
+    def search(
+        self, queries: NDArray[np.float32], k: int, *, consistency: Literal["strong"] | None = None
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Top-k face ids per query: (similarities, ids), -1 where there are fewer.
+
+        ``consistency`` is accepted and changes nothing: this index is local, and every
+        gallery call catches it up with the SQL generation before it searches, so another
+        process's acknowledged writes are already in it (a strong read at no extra cost).
+        """
         return self._vectors.search(queries, k)
 
     def ids(self) -> set[int]:

@@ -14,6 +14,7 @@ from facedb.engine import Color, Face, ImageInput, Verification
 from facedb.ranking import assign_faces, check_k, drop_rejected, faces_to_fetch, rank_people
 from facedb.results import Candidate, Identification, Status, person_from_fields
 from facedb.templates import check_matrix, unit_rows
+from facedb.vectors import Consistency, check_consistency
 
 __all__ = ["Recognition"]
 
@@ -24,17 +25,23 @@ class Recognition:
     def __init__(self, ctx: GalleryContext) -> None:
         self.ctx = ctx
 
-    def search(self, embeddings: NDArray[np.floating[Any]], k: int = 5) -> list[list[Candidate]]:
+    def search(
+        self, embeddings: NDArray[np.floating[Any]], k: int = 5, *, consistency: Consistency | None = None
+    ) -> list[list[Candidate]]:
         """The k people most similar to each template (no photo needed), best first.
 
         Args:
             embeddings: float32[D] or float32[N, D]; an all-zero row resembles nobody ([]).
+            consistency: ``"strong"`` to find every template another process added before
+                this call, as :meth:`identify`.
 
         Raises:
             ConfigError: wrong shape, NaN or infinite values (as float32), a norm beyond
-                float32's range, or k outside 1..MAX_K (4096).
+                float32's range, k outside 1..MAX_K (4096), or a consistency other than
+                None or ``"strong"``.
         """
         k = check_k(k)
+        consistency = check_consistency(consistency)
         self.ctx.sync()
         matrix = check_matrix(np.atleast_2d(np.asarray(embeddings)), self.ctx.facts.dimension, "embeddings")
         # An all-zero template has no direction: nobody resembles it (an empty answer for its
@@ -43,14 +50,16 @@ class Recognition:
         if not nonzero.any():
             return [[] for _ in range(len(matrix))]
         probes = unit_rows(matrix[nonzero], "embeddings")
-        found = iter(self.respect_rejections(probes, self.candidates(probes, k)))
+        found = iter(self.respect_rejections(probes, self.candidates(probes, k, consistency)))
         return [next(found) if keep else [] for keep in nonzero]
 
-    def candidates(self, matrix: NDArray[np.float32], k: int) -> list[list[Candidate]]:
+    def candidates(
+        self, matrix: NDArray[np.float32], k: int, consistency: Consistency | None = None
+    ) -> list[list[Candidate]]:
         """The k best people for each row, as the vector store and SQL say now."""
         # No len() here: counting a Milvus collection is a consistent read that waits for
         # the server's next time tick, 100 ms or more.
-        sims, ids = self.ctx.vectors.search(matrix, faces_to_fetch(k))
+        sims, ids = self.ctx.vectors.search(matrix, faces_to_fetch(k), consistency=consistency)
         # Hits are checked against SQL: a face removed by any process is never returned.
         owners, rows = self.ctx.store.face_owners(sorted({int(i) for i in ids.ravel() if i >= 0}))
         people = {pid: person_from_fields(row, count) for pid, (row, count) in rows.items()}
@@ -66,6 +75,7 @@ class Recognition:
         *,
         threshold: float | None = None,
         color: Color = "bgr",
+        consistency: Consistency | None = None,
     ) -> list[Identification] | list[list[Identification]]:
         """Who each face in the photo is, one Identification per face, left to right; for a
         list (or tuple) of photos, one such list per photo, in order (detected as a batch).
@@ -76,31 +86,47 @@ class Recognition:
         ``"poor_quality"`` and names nobody, whatever its candidates (kept for information).
         A photo without faces gives ``[]``.
 
+        Freshness: this process's own writes are always searched. Another process's
+        additions are searched at once on the local FAISS index (every call first catches it
+        up with the database, so ``consistency`` changes nothing there) and, on Milvus,
+        within its staleness bound (README, "Scaling out"); ``consistency="strong"`` makes
+        Milvus search every addition acknowledged before the call, at a stated cost per
+        search (README), e.g. a turnstile that must know a person enrolled a moment ago
+        elsewhere.
+
         Raises:
-            ConfigError: ``k`` outside 1..4096, a threshold outside 0..1, or a bad ``color``.
+            ConfigError: ``k`` outside 1..4096, a threshold outside 0..1, a bad ``color``,
+                or a consistency other than None or ``"strong"``.
             ImageError: a photo that cannot be read (in a list: the first such photo; to
                 answer the others, identify them one by one).
         """
         limit = self.ctx.limit(threshold)
         k = check_k(k)
+        consistency = check_consistency(consistency)
         engine = self.ctx.engine
         if isinstance(photo, list | tuple):
             found = engine.detect_many(photo, color=color)
-            return [self.identify_detected(cast(list[Face], faces), k, limit) for faces in found]
-        return self.identify_detected(engine.detect(photo, color=color), k, limit)
+            return [self.identify_detected(cast(list[Face], faces), k, limit, consistency) for faces in found]
+        return self.identify_detected(engine.detect(photo, color=color), k, limit, consistency)
 
     def identify_faces(
-        self, faces: Sequence[Face], k: int = 5, *, threshold: float | None = None
+        self,
+        faces: Sequence[Face],
+        k: int = 5,
+        *,
+        threshold: float | None = None,
+        consistency: Consistency | None = None,
     ) -> list[Identification]:
         """:meth:`identify` for faces already detected (by this gallery's engine, from one
         photo): the same answer as ``identify`` of their photo. For callers that run the
         recognizer themselves, e.g. on the faces of several photos in one batch.
 
         Raises:
-            ConfigError: ``k`` outside 1..4096 or a threshold outside 0..1.
+            ConfigError: ``k`` outside 1..4096, a threshold outside 0..1, or a consistency
+                other than None or ``"strong"``.
         """
         limit = self.ctx.limit(threshold)
-        return self.identify_detected(list(faces), check_k(k), limit)
+        return self.identify_detected(list(faces), check_k(k), limit, check_consistency(consistency))
 
     def verify(
         self, a: ImageInput, b: ImageInput, *, threshold: float | None = None, color: Color = "bgr"
@@ -116,13 +142,15 @@ class Recognition:
         self.ctx.check_open()
         return self.ctx.engine.verify(a, b, threshold=self.ctx.limit(threshold), color=color)
 
-    def identify_detected(self, faces: list[Face], k: int, limit: float) -> list[Identification]:
+    def identify_detected(
+        self, faces: list[Face], k: int, limit: float, consistency: Consistency | None = None
+    ) -> list[Identification]:
         """The answer for the faces of one photo (identify's body, after detection)."""
         if not faces:
             return []
         self.ctx.sync()
         matrix = np.vstack([f.embedding for f in faces]).astype(np.float32)
-        candidates = self.respect_rejections(matrix, self.candidates(matrix, max(k, 2)))
+        candidates = self.respect_rejections(matrix, self.candidates(matrix, max(k, 2), consistency))
         # A face below the quality bar names nobody, so it cannot take a person from another.
         assigned = assign_faces(
             [

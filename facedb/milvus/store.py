@@ -7,9 +7,11 @@ has applied it, and whoever finds it behind (any process, on open, before a call
 a removal can never be undone by a late addition. Search hits are filtered against the faces
 still in SQL, so a removal disappears for every process at once; additions show as soon as
 they are replayed: at once in the process that replayed them (Milvus's Session consistency,
-the default), within Milvus's staleness bound elsewhere (under a second measured here;
-``common.gracefulTime``, 5 s, at most), or at once everywhere with ``?consistency=Strong`` at
-the cost of waiting for the server's next time tick on every search.
+the default), within Milvus's staleness bound elsewhere (once the query nodes have consumed
+them: median 184 ms, worst 595 ms with the default 200 ms time ticks, benchmarks/freshness.py;
+facedb allows ``STALENESS_SECONDS``, 5 s), or at once everywhere for a search that asks for a
+strong read (``consistency="strong"``) or for every search (``?consistency=Strong``), at the
+cost of waiting for the server's next time tick (188 ms a search at the median, against 10).
 
 Readiness: an answer from a collection that is not fully loaded is never given. After a
 restart the 2.3.5 server refuses searches while it loads the sealed segments, then says
@@ -37,7 +39,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -325,14 +327,22 @@ class SyncedMilvus:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def search(self, queries: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    def search(
+        self, queries: NDArray[np.float32], k: int, *, consistency: Literal["strong"] | None = None
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         """Top-k face ids per query; HNSW's candidates are scored by inner product.
+
+        At the collection's consistency (the URL's; Session by default), or Strong with
+        ``consistency="strong"``: the server then searches only once it has consumed its
+        message log up to the search's arrival, so every addition acknowledged before it,
+        by any process, is found (it waits for the next time tick; README gives the cost).
 
         Raises:
             VectorStoreUnavailable: the server is unreachable, or the collection is not fully
                 loaded (or holds fewer rows than SQL says) for longer than ``wait`` seconds.
         """
         limit = max(k, self.settings.candidates)
+        level = "Strong" if consistency == "strong" else self.settings.consistency
         data = [q.tolist() for q in queries]
         deadline = time.monotonic() + self.settings.wait
         delay = 0.05
@@ -346,7 +356,7 @@ class SyncedMilvus:
                         data=data,
                         limit=limit,
                         search_params={"metric_type": "IP", "params": {"ef": max(self.settings.ef, limit)}},
-                        consistency_level=self.settings.consistency,
+                        consistency_level=level,
                         timeout=self._timeout(deadline),
                     )
                 except Exception as e:

@@ -3,7 +3,7 @@ person, and the people nearest to templates."""
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run
 # time, and some refer to names local to the router's function.
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, File, Query, UploadFile
@@ -19,6 +19,13 @@ from facedb.service.context import Service
 from facedb.service.disclosure import READ_K, check_k_for, disclosed
 
 __all__ = ["router"]
+
+CONSISTENCY = (
+    "`strong`: also find people another process enrolled a moment ago. On Milvus each search "
+    "then waits for the server's next time tick (README, Scaling out); a gallery's local index "
+    "is always this fresh. Absent: the gallery's own consistency, which shows other processes' "
+    "additions within Milvus's staleness bound."
+)
 
 
 def router(service: Service) -> APIRouter:
@@ -41,6 +48,7 @@ def router(service: Service) -> APIRouter:
             int,
             Query(ge=1, le=MAX_K, description=f"candidates per face (above {READ_K}: admin keys only)"),
         ] = 5,
+        consistency: Annotated[Literal["strong"] | None, Query(description=CONSISTENCY)] = None,
     ) -> dict[str, Any]:
         """Who each face in the photo is (the shape of `facedb identify --json`). Below an
         admin key, only the candidates at or above the threshold in force are listed and every
@@ -50,10 +58,10 @@ def router(service: Service) -> APIRouter:
         data = await service.photo_bytes(photo)
         recognition = service.recognition
         if recognition is None:
-            results = await service.work(db.identify, data, k)
+            results = await service.work(db.identify, data, k, consistency=consistency)
         else:
             faces = await recognition.faces(data)
-            results = await service.work(db.identify_faces, faces, k)
+            results = await service.work(db.identify_faces, faces, k, consistency=consistency)
         return photo_json(photo.filename or "", disclosed(key, results, db.threshold))
 
     @routes.post(
@@ -98,6 +106,7 @@ def router(service: Service) -> APIRouter:
             ),
         ]
         k: int = Field(5, ge=1, le=MAX_K, description="candidates per template")
+        consistency: Literal["strong"] | None = Field(None, description=CONSISTENCY)
 
     @routes.post(
         "/search",
@@ -111,7 +120,7 @@ def router(service: Service) -> APIRouter:
         """The people most similar to each template, best first (an admin key's: raw
         similarities to any template are the gallery's templates)."""
         matrix = _templates(body.embedding, dimension)
-        answers = await run_in_threadpool(db.search, matrix, body.k)
+        answers = await run_in_threadpool(db.search, matrix, body.k, consistency=body.consistency)
         return [[candidate_json(c) for c in row] for row in answers]
 
     return routes
