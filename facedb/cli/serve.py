@@ -25,6 +25,13 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
         "1 KiB (default 10): slower clients are disconnected",
     )
     p.add_argument(
+        "--max-connections-per-address",
+        type=int,
+        default=256,
+        help="connections one client address may hold open at once; more are closed at once "
+        "(default 256; the --trusted-proxy addresses are not bounded)",
+    )
+    p.add_argument(
         "--session-idle-minutes",
         type=float,
         default=30.0,
@@ -122,11 +129,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"--header-timeout must be above 0 and at most 3600 s, got {args.header_timeout}"
             )
+        if args.max_connections_per_address < 1:
+            raise ConfigError(
+                f"--max-connections-per-address must be at least 1, got {args.max_connections_per_address}"
+            )
         # Hundreds of idle sockets must not exhaust the descriptors before the deadline ends them.
         raise_open_files()
         uvicorn.run(
             create_app(db, settings),
-            http=protocol(headers_seconds=args.header_timeout, body_window=args.header_timeout),
+            http=protocol(
+                headers_seconds=args.header_timeout,
+                body_window=args.header_timeout,
+                max_per_address=args.max_connections_per_address,
+                unbounded=frozenset(args.trusted_proxy),
+            ),
+            # asyncio's own loop, whose accept errors facedb.service.deadlines quiets (uvloop,
+            # when installed, would be chosen otherwise and handles them its own way).
+            loop="asyncio",
             host=args.host,
             port=args.port,
             log_level=args.log_level,
