@@ -122,7 +122,7 @@ class GalleryContext:
         self.prior, self.prior_threshold, self.prior_source = calibration.model_prior(self.facts.model_id)
         if self.prior_source.startswith("no prior for"):
             log.warning("%s: %s", self.location, self.prior_source)
-        self.writes = Writes(self.store, self.vectors, self.lock)
+        self.writes = Writes(self.store, self.vectors, self.lock, gallery=self.facts.uid)
 
     # -- open, writable ----------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ __all__ = [
     "DatabaseUnavailable",
     "EncryptionKeyError",
     "EnrollmentRefused",
+    "EventNotFound",
     "FaceDBError",
     "FaceNotFound",
     "Forbidden",
@@ -38,6 +39,7 @@ __all__ = [
     "RequestTooLarge",
     "RetryLater",
     "SightingNotFound",
+    "SubscriptionNotFound",
     "Unauthorized",
     "VectorStoreUnavailable",
 ]
@@ -183,6 +185,22 @@ class GroupNotFound(FaceDBError, KeyError):
     have been named or dismissed meanwhile."""
 
     code = "group_not_found"
+    http_status = 404
+    exit_code = 4
+
+
+class SubscriptionNotFound(FaceDBError, KeyError):
+    """No event subscription has this id (``facedb events list`` lists them)."""
+
+    code = "subscription_not_found"
+    http_status = 404
+    exit_code = 4
+
+
+class EventNotFound(FaceDBError, KeyError):
+    """No failed event has this id (``facedb events list --failed`` lists them)."""
+
+    code = "event_not_found"
     http_status = 404
     exit_code = 4
 

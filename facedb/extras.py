@@ -13,6 +13,8 @@ postgres   psycopg                                      ``FaceDB(url="postgresql
 milvus     pymilvus                                     ``FaceDB(..., vectors="milvus://...")``
 video      opencv-python-headless                       ``facedb watch``, ``facedb.attendance``
 encryption cryptography                                 ``FaceDB(key=...)``, ``facedb rekey``
+events     httpx, paho-mqtt                             ``facedb events``, ``db.events``
+                                                        (webhooks; MQTT)
 all        all of the above
 ========== ============================================ =====================================
 """
@@ -36,6 +38,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "milvus": ("pymilvus",),
     "video": ("cv2",),
     "encryption": ("cryptography",),
+    "events": ("httpx", "paho"),
 }
 
 

@@ -3,7 +3,7 @@
 :class:`FaceDB` is a facade: it opens one gallery (facedb.context: the SQL store, the source of
 truth; the vector store derived from it; the engine; the threshold in force) and hands each
 call to the service that owns its job (facedb.jobs: people, recognition, enrollment, feedback,
-groups, maintenance). Every write goes through one path (facedb.writes).
+groups, maintenance, events). Every write goes through one path (facedb.writes).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from facedb.enrollment import EnrollmentPolicy
 from facedb.errors import ConfigError
 from facedb.folders import FolderImport, import_folder
 from facedb.jobs.enrollment import Enroller
+from facedb.jobs.events import Events
 from facedb.jobs.feedback import Feedback
 from facedb.jobs.groups import Groups
 from facedb.jobs.maintenance import Maintenance
@@ -164,8 +165,9 @@ class FaceDB:
             thumbnails=thumbnails,
             key=key,
         )
+        self._events = Events(ctx)
         self._people = People(ctx)
-        self._recognition = Recognition(ctx)
+        self._recognition = Recognition(ctx, announce=self._events.identified)
         self._enroller = Enroller(ctx, self._people, self._recognition)
         self._feedback = Feedback(ctx, self._people, self._recognition, self._enroller)
         self._groups = Groups(ctx, self._people, self._recognition, self._enroller)
@@ -221,8 +223,22 @@ class FaceDB:
     def min_det_score(self, value: float) -> None:
         self._ctx.policy = replace(self._ctx.policy, min_det_score=check_unit("min_det_score", value))
 
+    @property
+    def events(self) -> Events:
+        """The gallery's events (facedb.events): subscriptions to webhooks and MQTT brokers,
+        what they are owed, and the dispatcher that delivers it.
+
+        Example:
+            >>> made = db.events.add_webhook("http://127.0.0.1:9000/hook")
+            >>> made.secret  # shown only now
+            >>> db.events.dispatcher().start()
+        """
+        return self._events
+
     def close(self) -> None:
         """Saves the index, checkpoints the database and releases files. Idempotent."""
+        if not self._ctx.closed:
+            self._events.close()  # person.identified events still in memory
         self._ctx.close()
 
     def __enter__(self) -> FaceDB:

@@ -331,3 +331,60 @@ class IdempotencyRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     result: Mapped[str] = mapped_column(Text)  # the Enrollment, as JSON
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class EventSubscriptionRow(Base):
+    """Where events go: a webhook URL or an MQTT broker and topic prefix, and which event types.
+
+    ``types`` is the comma-separated list with a comma on each side (``,visit.started,``), so
+    that the write path finds the subscriptions of a type with one indexed-free LIKE. ``secret``
+    is a webhook's signing key or an MQTT password, sealed like a template when the gallery has
+    a key, and erased with the row. ``lease_owner``/``lease_until``: the dispatcher delivering
+    for it now (one at a time, so that order is kept)."""
+
+    __tablename__ = "event_subscriptions"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "webhook" or "mqtt"
+    target: Mapped[str] = mapped_column(String(2000))
+    types: Mapped[str] = mapped_column(String(1000))
+    secret: Mapped[bytes | None] = mapped_column(Sealed("event-secret"), nullable=True)
+    options: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class EventRow(Base):
+    """One event of the outbox (facedb.events): written in the transaction of what caused it."""
+
+    __tablename__ = "events"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(40), unique=True)
+    type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    data: Mapped[str] = mapped_column(Text)  # the event's data, as JSON
+
+
+class EventDeliveryRow(Base):
+    """What one subscription still owes of one event: ``pending`` (with its next attempt) or
+    ``failed`` (given up on: the dead letters). Deleted once delivered."""
+
+    __tablename__ = "event_deliveries"
+    __table_args__ = (
+        Index("ix_event_deliveries_lane", "subscription_id", "state", "event_id"),
+        Index("ix_event_deliveries_event", "event_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(Id, ForeignKey("events.id", ondelete="CASCADE"))
+    subscription_id: Mapped[int] = mapped_column(Id, ForeignKey("event_subscriptions.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(1000), nullable=True)

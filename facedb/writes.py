@@ -8,25 +8,30 @@ or dismiss a group, discover, import, copy, calibrate, a watch's visits) is::
     with ctx.writes.change() as change:
         ids = ctx.store.add_faces(change.session, ...)
         change.added(ids, templates)      # or change.removed(ids), change.erased(), change.bump()
+        change.event("person.enrolled", {...})  # queued for the subscriptions, if any want it
 
 so that no write can forget a step: a template committed but never indexed, a removal
 without its generation (another process would keep answering with the face), or an erasure
-that leaves the template in the SQLite WAL.
+that leaves the template in the SQLite WAL, or an event (facedb.events) queued for a change
+that was rolled back, or lost for one that was committed: the outbox row is written in the
+same transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from facedb.errors import FaceDBError
+from facedb.events import EVENT_TYPES, new_event_id
 
 if TYPE_CHECKING:
     from facedb.store import Store
@@ -46,8 +51,12 @@ class Change:
             asked for no bump), set when the transaction is about to commit.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, store: Store | None = None, gallery: str = "") -> None:
         self.session = session
+        self._store = store
+        self._gallery = gallery
+        #: The ids of the events this write queued (for a subscription that wants them).
+        self.events: list[str] = []
         self.generation: int | None = None
         self._added: list[int] = []
         self._vectors: list[NDArray[np.float32]] = []
@@ -84,6 +93,34 @@ class Change:
         self._rekeyed = True
         self._bump = True
 
+    def event(self, type_: str, data: dict[str, Any], *, at: datetime | None = None) -> str | None:
+        """Queues an event of ``type_`` (facedb.events.EVENT_TYPES) for every subscription that
+        wants it, in this transaction: it is delivered if and only if the write commits.
+        ``data`` gets the gallery's uid as ``gallery``; ``at`` is when it happened (default
+        now). Returns the event's id, or None when no subscription wants the type.
+
+        Raises:
+            ValueError: an unknown event type (a bug: the types are named once).
+        """
+        if type_ not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {type_!r}")
+        if self._store is None:
+            return None
+        now = datetime.now(UTC)
+        uid = new_event_id()
+        queued = self._store.add_event(
+            self.session,
+            uid=uid,
+            type_=type_,
+            occurred_at=at or now,
+            data={"gallery": self._gallery, **data},
+            queued_at=now,
+        )
+        if not queued:
+            return None
+        self.events.append(uid)
+        return uid
+
     @property
     def faces_changed(self) -> bool:
         """Whether templates were added or removed."""
@@ -93,22 +130,30 @@ class Change:
 class Writes:
     """Opens write transactions and finishes them the same way every time."""
 
-    def __init__(self, store: Store, vectors: GalleryVectors, lock: threading.RLock) -> None:
+    def __init__(
+        self, store: Store, vectors: GalleryVectors, lock: threading.RLock, gallery: str = ""
+    ) -> None:
         self.store = store
         self.vectors = vectors
         self.lock = lock
+        self.gallery = gallery
+        #: Called after a commit that queued events (a dispatcher in this process wakes up).
+        self.on_events: list[Callable[[], None]] = []
 
     @contextmanager
     def change(self) -> Iterator[Change]:
         """A write transaction; see the module. An exception inside it writes nothing."""
         with self.store.write() as s:
-            change = Change(s)
+            change = Change(s, self.store, self.gallery)
             yield change
             if not change._rekeyed:
                 self.store.check_key(s)
             if change.faces_changed or change._bump:
                 change.generation = self.store.bump(s, added=change._added, removed=change._removed)
         self._after(change)
+        if change.events:
+            for wake in list(self.on_events):
+                wake()
 
     def _after(self, change: Change) -> None:
         """After the commit: the vector store updated, the database checkpointed.

@@ -29,6 +29,7 @@ EXTRA_MODULES = (
     "pymilvus",
     "cv2",
     "cryptography",
+    "paho",
 )
 
 
@@ -76,7 +77,9 @@ def python(bin_dir: Path, code: str, cwd: Path) -> subprocess.CompletedProcess[s
 
 def test_the_all_extra_is_every_extra() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    parts = {name: set(extras[name]) for name in ("service", "postgres", "milvus", "video", "encryption")}
+    parts = {
+        name: set(extras[name]) for name in ("service", "postgres", "milvus", "video", "encryption", "events")
+    }
     assert set(extras["all"]) == set().union(*parts.values())
     from facedb.extras import DISTRIBUTION, EXTRAS
 

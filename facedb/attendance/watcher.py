@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from facedb.attendance.reports import Sighting
 from facedb.attendance.settings import WatchSettings
 from facedb.attendance.tracks import _greedy, _keep_best, _merit, _Seen, _Stranger, _Track, _Visit
+from facedb.events import person_ref, public_source
 from facedb.gallery import FaceDB
 from facedb.grouping import Grouping
 from facedb.results import Identification
@@ -253,6 +254,21 @@ class Watcher:
                 bbox=r.bbox,
                 frames=frames,
                 template=r.template,
+            )
+            change.event(
+                "visit.started",
+                {
+                    "person": None if r.person is None else person_ref(r.person.id, r.person.name),
+                    "stranger": None if stranger_id is None else {"id": stranger_id},
+                    "similarity": round(float(r.similarity), 4),
+                    "sighting": {
+                        "id": row_id,
+                        "frames": frames,
+                        "bbox": [round(float(v), 1) for v in r.bbox],
+                    },
+                    "source": public_source(self.source),
+                },
+                at=first,
             )
         final_key = f"s{stranger_id}" if stranger_id is not None else key
         self._open[final_key] = _Visit(row_id, at)

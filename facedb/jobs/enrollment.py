@@ -21,6 +21,7 @@ from facedb.context import GalleryContext
 from facedb.engine import Color, ImageInput, as_photo, photo_name
 from facedb.enrollment import ALREADY_ENROLLED, Accepted, Screened
 from facedb.errors import ConfigError, EnrollmentRefused, FaceDBError, NameInUse, PersonNotFound
+from facedb.events import person_ref
 from facedb.idempotency import IDEMPOTENCY_KEEP, enrollment_record, replay
 from facedb.jobs.people import People, check_name
 from facedb.jobs.recognition import Recognition
@@ -324,6 +325,15 @@ class Enroller:
                 )
                 change.added(added, templates)
             result = self.enrollment_of(change, person_id, added, skipped)
+            if added:
+                change.event(
+                    "person.enrolled",
+                    {
+                        "person": person_ref(person_id, result.person.name),
+                        "faces_added": len(added),
+                        "new_person": person is None,
+                    },
+                )
             if request_key is not None:
                 # In the enrollment's transaction: both are committed, or neither.
                 store.remember_request(

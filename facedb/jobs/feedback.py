@@ -33,6 +33,7 @@ from facedb.errors import (
     PersonNotFound,
     SightingNotFound,
 )
+from facedb.events import person_ref
 from facedb.jobs.enrollment import Enroller
 from facedb.jobs.people import People
 from facedb.jobs.recognition import Recognition
@@ -236,6 +237,10 @@ class Feedback:
                 self.ctx.store.assign_sighting(s, sighting_id, person.id)
             change.added(added, template)
             result = self.enroller.enrollment_of(change, person.id, added, [])
+            change.event(
+                "person.enrolled",
+                {"person": person_ref(person.id, result.person.name), "faces_added": 1, "new_person": False},
+            )
         return result
 
     def _lock_person(self, s: Any, person_id: int) -> None:

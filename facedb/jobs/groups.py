@@ -35,6 +35,7 @@ from facedb.errors import (
     GroupNotFound,
     PersonNotFound,
 )
+from facedb.events import person_ref
 from facedb.grouping import Grouping
 from facedb.jobs.enrollment import Enroller
 from facedb.jobs.people import People, check_name
@@ -247,7 +248,13 @@ class Groups:
             store.assign_group_sightings(s, group_id, person_id)
             store.remove_group(s, group_id)
             change.erased()  # the group's rows are gone from the WAL too
-            return self.enroller.enrollment_of(change, person_id, added, too_small)
+            result = self.enroller.enrollment_of(change, person_id, added, too_small)
+            who = person_ref(person_id, result.person.name)
+            change.event(
+                "person.enrolled", {"person": who, "faces_added": len(added), "new_person": person is None}
+            )
+            change.event("group.named", {"group": {"id": group_id}, "person": who, "faces_added": len(added)})
+            return result
 
     def dismiss_group(self, group: Group | int) -> None:
         """Removes a group with its faces, thumbnails and a stranger's visits (erased: they
@@ -262,6 +269,7 @@ class Groups:
             if not self.ctx.store.remove_group(change.session, group_id):
                 raise GroupNotFound(f"no group with id {group_id}: named or dismissed meanwhile?")
             change.erased()  # the faces' templates and thumbnails are erased from the WAL too
+            change.event("group.dismissed", {"group": {"id": group_id}})
 
 
 class _Run:

@@ -9,6 +9,7 @@ from typing import Any
 
 from facedb.context import GalleryContext
 from facedb.errors import ConfigError, FaceNotFound, LastFace, PersonNotFound
+from facedb.events import person_ref
 from facedb.results import Person, person_from_fields
 
 __all__ = ["FORBIDDEN_IN_NAMES", "INVISIBLE", "People", "check_name"]
@@ -134,6 +135,9 @@ class People:
         with self.ctx.writes.change() as change:
             if not self.ctx.store.rename_person(change.session, target.id, name):
                 raise PersonNotFound(f"no person with id {target.id} in {self.ctx.location}")
+            change.event(
+                "person.renamed", {"person": person_ref(target.id, name), "previous_name": target.name}
+            )
         return self.get(target.id)
 
     def remove(self, person: Person | int | str) -> None:
@@ -150,6 +154,10 @@ class People:
             change.removed(face_ids)
             change.bump()  # even without faces: every process sees them gone
             change.erased()  # their thumbnails, negative examples and visits went too
+            change.event(
+                "person.removed",
+                {"person": person_ref(target.id, target.name), "faces_removed": len(face_ids)},
+            )
 
     def remove_face(self, face_id: int, *, last: bool = False) -> None:
         """Removes one template (and erases it like :meth:`remove`).

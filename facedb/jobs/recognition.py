@@ -3,7 +3,7 @@ the gallery's threshold in force, with the people each face was said not to be l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -22,8 +22,12 @@ __all__ = ["Recognition"]
 class Recognition:
     """Search, identify and verify for one gallery (:class:`facedb.FaceDB` delegates here)."""
 
-    def __init__(self, ctx: GalleryContext) -> None:
+    def __init__(
+        self, ctx: GalleryContext, announce: Callable[[Sequence[Identification]], None] | None = None
+    ) -> None:
         self.ctx = ctx
+        #: Told what identify named (facedb.jobs.events: person.identified, when wanted).
+        self.announce = announce
 
     def search(
         self, embeddings: NDArray[np.floating[Any]], k: int = 5, *, consistency: Consistency | None = None
@@ -106,8 +110,16 @@ class Recognition:
         engine = self.ctx.engine
         if isinstance(photo, list | tuple):
             found = engine.detect_many(photo, color=color)
-            return [self.identify_detected(cast(list[Face], faces), k, limit, consistency) for faces in found]
-        return self.identify_detected(engine.detect(photo, color=color), k, limit, consistency)
+            answers = [
+                self.identify_detected(cast(list[Face], faces), k, limit, consistency) for faces in found
+            ]
+            if self.announce is not None:
+                self.announce([r for answer in answers for r in answer])
+            return answers
+        answer = self.identify_detected(engine.detect(photo, color=color), k, limit, consistency)
+        if self.announce is not None:
+            self.announce(answer)
+        return answer
 
     def identify_faces(
         self,

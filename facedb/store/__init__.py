@@ -6,8 +6,9 @@ transactions (database.py, schema.py), the gallery row (facts.py), the generatio
 log (changes.py), people and faces (people.py), templates as arrays (templates.py),
 attendance (sightings.py), groups of unnamed faces (groups.py), negative examples
 (rejections.py), API keys (keys.py), idempotency records (requests.py), calibrations of
-the threshold (calibrations.py), the row copies of `facedb copy` (copies.py) and the
-resealing of templates and thumbnails under a new key (sealing.py).
+the threshold (calibrations.py), the row copies of `facedb copy` (copies.py), the
+resealing of templates and thumbnails under a new key (sealing.py), and the events'
+subscriptions and outbox (events.py).
 
 One calling style: only :meth:`Store.read` and :meth:`Store.write` open a transaction, and
 every query method takes that session as its first argument, so that a caller composes
@@ -27,6 +28,7 @@ from __future__ import annotations
 from facedb.store.calibrations import CalibrationQueries
 from facedb.store.changes import ChangeLog, ChangeSet
 from facedb.store.copies import CopyQueries
+from facedb.store.events import EventQueries, OutboxItem
 from facedb.store.facts import GalleryFacts, GalleryFactsQueries
 from facedb.store.groups import GroupFaceInfo, GroupQueries
 from facedb.store.keys import KeyQueries
@@ -43,6 +45,7 @@ __all__ = [
     "FaceInfo",
     "GalleryFacts",
     "GroupFaceInfo",
+    "OutboxItem",
     "PersonFields",
     "Store",
     "head_revision",
@@ -65,6 +68,7 @@ class Store(
     CalibrationQueries,
     CopyQueries,
     SealingQueries,
+    EventQueries,
 ):
     """SQL access for one gallery. Thread-safe: each transaction takes its own connection.
 
