@@ -39,6 +39,7 @@ from facedb.errors import (
     DatabaseUnavailable,
     EncryptionKeyError,
     EnrollmentRefused,
+    EventNotFound,
     FaceDBError,
     FaceNotFound,
     GalleryError,
@@ -57,6 +58,7 @@ from facedb.errors import (
     ReadOnlyGallery,
     RetryLater,
     SightingNotFound,
+    SubscriptionNotFound,
     VectorStoreUnavailable,
 )
 from facedb.quality import QualityPolicy
@@ -105,6 +107,7 @@ __all__ = [
     "EncryptionKeyError",
     "Enrollment",
     "EnrollmentRefused",
+    "EventNotFound",
     "Face",
     "FaceDB",
     "FaceDBError",
@@ -130,6 +133,7 @@ __all__ = [
     "ReadOnlyGallery",
     "RetryLater",
     "SightingNotFound",
+    "SubscriptionNotFound",
     "VectorStoreUnavailable",
     "Verification",
     "__version__",

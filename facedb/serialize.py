@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from facedb.calibration import Calibration
     from facedb.discovery import Discovery, Group, GroupFace
     from facedb.engine import Verification
+    from facedb.events import DeliveryResult, NewSubscription, QueuedEvent, Subscription
     from facedb.folders import FolderImport
     from facedb.keys import ApiKey
     from facedb.results import AuditFinding, Candidate, CheckReport, Enrollment, Identification, Person
@@ -31,6 +32,7 @@ __all__ = [
     "candidate_json",
     "check_json",
     "copy_json",
+    "delivery_json",
     "discovery_json",
     "enrollment_json",
     "error_json",
@@ -41,11 +43,14 @@ __all__ = [
     "group_json",
     "identification_json",
     "key_json",
+    "new_subscription_json",
     "person_json",
     "person_ref_json",
     "photo_json",
+    "queued_event_json",
     "rejection_json",
     "sighting_json",
+    "subscription_json",
     "verification_json",
 ]
 
@@ -271,4 +276,55 @@ def discovery_json(d: Discovery, paths: bool = True) -> dict[str, Any]:
             for n in d.named
         ],
         "skipped": [[photo_label(photo, paths), why] for photo, why in d.skipped],
+    }
+
+
+def subscription_json(s: Subscription) -> dict[str, Any]:
+    """An event subscription: ``{"id", "kind", "target", "types", "created_at", "has_secret",
+    "home_assistant", "pending", "failed"}`` (never its secret)."""
+    return {
+        "id": s.id,
+        "kind": s.kind,
+        "target": s.target,
+        "types": list(s.types),
+        "created_at": s.created_at.isoformat(),
+        "has_secret": s.has_secret,
+        "home_assistant": s.home_assistant,
+        "pending": s.pending,
+        "failed": s.failed,
+    }
+
+
+def new_subscription_json(made: NewSubscription) -> dict[str, Any]:
+    """A subscription just made: :func:`subscription_json` and ``"secret"``, shown only now
+    (a webhook's ``whsec_...``; null for MQTT)."""
+    return {**subscription_json(made.subscription), "secret": made.secret}
+
+
+def queued_event_json(e: QueuedEvent) -> dict[str, Any]:
+    """An event owed to a subscription: ``{"event": {"id", "type", "timestamp", "data"},
+    "subscription_id", "state", "attempts", "queued_at", "next_attempt_at", "last_error"}``;
+    ``event`` is exactly what the receiver is sent."""
+    from facedb.events import envelope
+
+    return {
+        "event": envelope(e.id, e.type, e.timestamp, e.data),
+        "subscription_id": e.subscription_id,
+        "state": e.state,
+        "attempts": e.attempts,
+        "queued_at": e.queued_at.isoformat(),
+        "next_attempt_at": e.next_attempt_at.isoformat(),
+        "last_error": e.last_error,
+    }
+
+
+def delivery_json(r: DeliveryResult) -> dict[str, Any]:
+    """What a receiver answered a test event: ``{"ok", "status", "detail", "seconds",
+    "event_id"}``."""
+    return {
+        "ok": r.ok,
+        "status": r.status,
+        "detail": r.detail,
+        "seconds": round(r.seconds, 4),
+        "event_id": r.event_id,
     }

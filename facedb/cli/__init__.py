@@ -6,7 +6,7 @@ one line on stderr, ``facedb: error: MESSAGE``, and the exit status of the error
 README).
 
 Each command's arguments and body sit together in a module by job (people, recognition,
-feedback, maintenance, serve, attendance, groups); what they share is in ``common``. This
+feedback, maintenance, serve, attendance, groups, events); what they share is in ``common``. This
 module builds the parser from them and runs the command.
 """
 
@@ -18,14 +18,14 @@ import sys
 from collections.abc import Sequence
 
 from facedb import __version__
-from facedb.cli import attendance, feedback, groups, maintenance, people, recognition, serve
+from facedb.cli import attendance, events, feedback, groups, maintenance, people, recognition, serve
 from facedb.cli.common import _fill_help, _gallery_options
 from facedb.errors import ConfigError, EnrollmentRefused, FaceDBError
 
 __all__ = ["main"]
 
 #: The modules that declare commands.
-_MODULES = (people, recognition, feedback, maintenance, serve, attendance, groups)
+_MODULES = (people, recognition, feedback, maintenance, serve, attendance, groups, events)
 
 #: The commands in the order ``facedb --help`` lists them: roughly a newcomer's way through
 #: (enroll, recognise, correct, look after, serve, watch, group), which cuts across modules.
@@ -48,6 +48,7 @@ _ORDER = (
     "stats",
     "serve",
     "keys",
+    "events",
     "watch",
     "attendance",
     "discover",

@@ -28,6 +28,13 @@ def _watch_arguments(p: argparse.ArgumentParser) -> None:
         help="when a video file's first frame was recorded, ISO date-time (default: now); "
         "its visits are timed from it",
     )
+    p.add_argument(
+        "--events-drain",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="at the end, wait at most this long for the watch's events to be delivered (default 10)",
+    )
     p.add_argument("--json", action="store_true")
 
 
@@ -37,6 +44,7 @@ def _watch_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_watch(args: argparse.Namespace) -> int:
     """``facedb watch SOURCE``."""
     from facedb.attendance import Watcher, WatchSettings, watch
+    from facedb.events import default_instance
 
     settings = WatchSettings(rate=args.rate, votes=args.votes, window=args.window, cooldown=args.cooldown)
     start = None
@@ -47,7 +55,22 @@ def cmd_watch(args: argparse.Namespace) -> int:
         start = start.astimezone()  # a time without a zone is local
     with _open_db(args) as db:
         watcher = Watcher(db, args.source, settings)
-        logged = watch(db, args.source, settings, start=start, duration=args.duration, watcher=watcher)
+        # Visits become events (visit.started) delivered meanwhile, off the watch's thread;
+        # at the end, what is due is delivered (at most --events-drain seconds), and whatever
+        # is left waits in the outbox for the next dispatcher.
+        dispatcher = (
+            None if db.read_only else db.events.dispatcher(instance=default_instance("watch")).start()
+        )
+        try:
+            logged = watch(db, args.source, settings, start=start, duration=args.duration, watcher=watcher)
+        finally:
+            if dispatcher is not None:
+                if not dispatcher.stop(drain=args.events_drain):
+                    print(
+                        "facedb: warning: some events are still queued; `facedb events run` delivers them",
+                        file=sys.stderr,
+                    )
+                db.events.forget(dispatcher)
     summary = (
         f"{len(logged)} visit(s) logged from {args.source}; {watcher.samples} frame(s) processed, "
         f"{watcher.skipped} skipped (a live source's frames that came while one was processed)"

@@ -17,18 +17,23 @@ from facedb.service.schema import ERRORS
 __all__ = [
     "AttendanceAnswer",
     "CandidateAnswer",
+    "DeliveryAnswer",
     "DiscoveryAnswer",
     "DismissedAnswer",
     "EnrollmentAnswer",
+    "EventAnswer",
     "FaceAnswer",
     "GroupAnswer",
     "GroupFaceAnswer",
     "NamedFaceAnswer",
+    "NewSubscriptionAnswer",
     "PersonAnswer",
     "PersonRef",
     "PhotoAnswer",
+    "QueuedEventAnswer",
     "RemovedAnswer",
     "SightingAnswer",
+    "SubscriptionAnswer",
     "VerificationAnswer",
     "answers",
 ]
@@ -220,6 +225,100 @@ class DismissedAnswer(BaseModel):
     """A dismissed group."""
 
     dismissed: int
+
+
+_EVENT: dict[str, JsonValue] = {
+    "id": "evt_5f0c6a1e9d1b4c8f8a3e2b7d6c5a4f31",
+    "type": "visit.started",
+    "timestamp": "2026-12-07T08:59:58.400000Z",
+    "data": {
+        "gallery": "167e7ce7-0fe7-468a-bbb0-1455d1910120",
+        "person": {"id": 7, "name": "Ada Lovelace"},
+        "stranger": None,
+        "similarity": 0.7102,
+        "sighting": {"id": 412, "frames": 3, "bbox": [120.5, 80.0, 230.2, 215.0]},
+        "source": "0",
+    },
+}
+
+
+class EventAnswer(BaseModel):
+    """One event, exactly as a webhook's body or an MQTT message's payload carries it: its
+    ``id`` is the same on every retry and on every channel (the webhook's ``webhook-id``), its
+    ``timestamp`` when it happened (UTC), and ``data`` depends on its type (README, "Events").
+    It never carries a template or a path on the server."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EVENT]})
+
+    id: str = Field(description="evt_ and 32 hex digits: the same on every retry")
+    type: str = Field(
+        description="visit.started, person.identified, person.enrolled, ... or subscription.test"
+    )
+    timestamp: str = Field(description="when it happened, UTC, ISO 8601 (a visit: its first sighting)")
+    data: dict[str, Any] = Field(description="gallery (its uid) and what happened; see README, Events")
+
+
+_SUBSCRIPTION: dict[str, JsonValue] = {
+    "id": 3,
+    "kind": "webhook",
+    "target": "http://10.0.0.5:8123/api/webhook/facedb",
+    "types": ["visit.started", "person.enrolled"],
+    "created_at": "2026-12-07T08:00:00+00:00",
+    "has_secret": True,
+    "home_assistant": False,
+    "pending": 0,
+    "failed": 0,
+}
+
+
+class SubscriptionAnswer(BaseModel):
+    """Where a gallery's events go (its secret is never shown again)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_SUBSCRIPTION]})
+
+    id: int
+    kind: Literal["webhook", "mqtt"]
+    target: str = Field(description="the webhook URL, or mqtt://host:port/topic-prefix without a password")
+    types: list[str]
+    created_at: datetime
+    has_secret: bool
+    home_assistant: bool
+    pending: int = Field(description="events queued and not yet delivered")
+    failed: int = Field(description="events given up on (dead letters)")
+
+
+class NewSubscriptionAnswer(SubscriptionAnswer):
+    """A subscription just made, with its signing secret: shown only now."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_SUBSCRIPTION, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}]
+        }
+    )
+
+    secret: str | None = Field(description="a webhook's whsec_ secret (null for MQTT)")
+
+
+class QueuedEventAnswer(BaseModel):
+    """An event a subscription is owed (pending) or gave up on (failed)."""
+
+    event: EventAnswer
+    subscription_id: int
+    state: Literal["pending", "failed"]
+    attempts: int
+    queued_at: datetime
+    next_attempt_at: datetime
+    last_error: str | None
+
+
+class DeliveryAnswer(BaseModel):
+    """What a receiver answered a test event."""
+
+    ok: bool
+    status: int | None = Field(description="the HTTP status (null for MQTT, or no answer)")
+    detail: str
+    seconds: float
+    event_id: str
 
 
 def answers(model: Any, description: str, status: int = 200, **extra: Any) -> dict[int | str, dict[str, Any]]:

@@ -10,6 +10,7 @@ import math
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -17,11 +18,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facedb.errors import EnrollmentRefused, FaceDBError, RetryLater
+from facedb.events import default_instance
 from facedb.gallery import FaceDB
 from facedb.http_guard import FailedAuthLimiter, RequestGuard, WebDoor
 from facedb.keys import KeyStore
 from facedb.serialize import error_json
-from facedb.service import attendance, docs, groups, health, people, recognition, web
+from facedb.service import attendance, docs, events, groups, health, people, recognition, web
 from facedb.service.context import FORM_ROOM, SEARCH_BYTES, Service, ServiceSettings
 from facedb.service.redaction import public_message_of
 from facedb.service.web.sessions import COOKIE, Sessions
@@ -48,7 +50,15 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The events of this gallery are delivered while it is served (threads of their own:
+        # a slow receiver never holds up a request); what is left waits in the outbox.
+        dispatcher = None
+        if settings.deliver_events and not db.read_only:
+            dispatcher = db.events.dispatcher(instance=default_instance("serve")).start()
         yield
+        if dispatcher is not None:
+            await run_in_threadpool(dispatcher.stop)
+            db.events.forget(dispatcher)
         service.close()
 
     app = FastAPI(
@@ -83,8 +93,9 @@ def create_app(db: FaceDB, settings: ServiceSettings | None = None) -> FastAPI:
         ),
     )
     _add_error_handlers(app, public)
-    for resource in (health, people, recognition, attendance, groups):
+    for resource in (health, people, recognition, attendance, groups, events):
         app.include_router(resource.router(service))
+    events.document_webhooks(app)
     app.include_router(docs.router(app.title))
     app.include_router(web.router(service, keys, sessions, limiter))
     static = importlib.resources.files("facedb.service.web") / "static"

@@ -60,6 +60,8 @@ class ServiceSettings:
             enrollment; default: one per core.
         session_hours: how long a web-page session lasts after sign-in.
         session_idle_minutes: a web-page session unused this long ends.
+        deliver_events: run an events dispatcher while serving (facedb.events), so that the
+            gallery's webhooks and MQTT subscriptions get their events.
     """
 
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -72,6 +74,7 @@ class ServiceSettings:
     workers: int | None = None
     session_hours: float = 8.0
     session_idle_minutes: float = 30.0
+    deliver_events: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.session_hours <= 24 * 30:

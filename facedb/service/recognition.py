@@ -62,6 +62,7 @@ def router(service: Service) -> APIRouter:
         else:
             faces = await recognition.faces(data)
             results = await service.work(db.identify_faces, faces, k, consistency=consistency)
+            db.events.identified(results)  # person.identified, when a subscription wants it
         return photo_json(photo.filename or "", disclosed(key, results, db.threshold))
 
     @routes.post(

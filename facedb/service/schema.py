@@ -4,7 +4,7 @@ types, the request and error models, and the error responses every endpoint decl
 # No `from __future__ import annotations`: pydantic and FastAPI read these at run time.
 import re
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path as PathParam
 from pydantic import BaseModel, BeforeValidator, Field, StrictBool
@@ -25,6 +25,8 @@ __all__ = [
     "NameGroupRequest",
     "RejectRequest",
     "RenameRequest",
+    "RetryRequest",
+    "SubscriptionRequest",
     "TimeBound",
     "id_of",
 ]
@@ -81,6 +83,40 @@ class RenameRequest(BaseModel):
     """A person's new name."""
 
     name: str = Field(min_length=1, max_length=500, pattern=NAME_PATTERN)
+
+
+#: The event types a subscription may ask for (facedb.events.EVENT_TYPES).
+EventType = Literal[
+    "visit.started",
+    "person.identified",
+    "person.enrolled",
+    "person.renamed",
+    "person.removed",
+    "group.named",
+    "group.dismissed",
+]
+
+
+class SubscriptionRequest(BaseModel):
+    """A new event subscription: a webhook (http/https URL) or an MQTT broker
+    (mqtt://host:port/topic-prefix). Loopback and private addresses are allowed: only admin keys
+    make subscriptions."""
+
+    url: str = Field(min_length=8, max_length=2000, pattern=r"^(https?|mqtts?)://[^\s]+$")
+    secret: str | None = Field(
+        default=None, max_length=200, description="a webhook's whsec_ secret (default: a new one)"
+    )
+    types: list[EventType] | None = Field(
+        default=None, max_length=7, description="default: every type but person.identified"
+    )
+    home_assistant: StrictBool = Field(default=False, description="MQTT: publish Home Assistant discovery")
+
+
+class RetryRequest(BaseModel):
+    """Which failed events to queue again: one (``event``) or all (``all``)."""
+
+    event: str | None = Field(default=None, max_length=40, pattern=r"^evt_[0-9a-f]{32}$")
+    all: StrictBool = False
 
 
 class NameGroupRequest(BaseModel):
