@@ -120,7 +120,11 @@ class WebhookSender:
         except self.httpx.HTTPError as e:
             reason = str(e) or type(e).__name__
             return DeliveryResult(
-                False, None, f"{type(e).__name__}: {reason}"[:500], time.monotonic() - started
+                False,
+                None,
+                f"{type(e).__name__}: {reason}"[:500],
+                time.monotonic() - started,
+                str(event["id"]),
             )
         text = answer.text[:200].strip() if answer.content else ""
         ok = 200 <= answer.status_code < 300
