@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The whole test run behind `make test`: starts the servers the tests need on loopback
-# (PostgreSQL, Milvus), installs the web page's test browser, runs pytest and cargo test, and
-# stops the servers whatever happens.
+# (PostgreSQL, Milvus, the Mosquitto MQTT broker), installs the web page's test browser, runs
+# pytest and cargo test, and stops the servers whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
 PG_DIR=$(mktemp -d /tmp/facedb-test-pg.XXXXXX)
 MILVUS_DIR=$(mktemp -d /tmp/facedb-test-milvus.XXXXXX)
+MQTT_DIR=$(mktemp -d /tmp/facedb-test-mqtt.XXXXXX)
 cleanup() {
+    scripts/mosquitto.sh stop "$MQTT_DIR" || true
     scripts/milvus.sh stop "$MILVUS_DIR" || true
     scripts/postgres.sh stop "$PG_DIR" || true
 }
@@ -33,6 +35,13 @@ if uri=$(scripts/milvus.sh start "$MILVUS_DIR"); then
     echo "Milvus for the tests: $uri (data in $MILVUS_DIR)"
 else
     server_failed Milvus
+fi
+
+if mqtt=$(scripts/mosquitto.sh start "$MQTT_DIR"); then
+    export FACEDB_TEST_MQTT_URL=$mqtt
+    echo "Mosquitto for the tests: $mqtt"
+else
+    server_failed Mosquitto
 fi
 
 # The web page's browser test (tests/test_web.py) drives Debian's chromium.

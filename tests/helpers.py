@@ -301,6 +301,22 @@ def milvus_data_or_skip() -> Path:
     return Path(str(data))
 
 
+def mqtt_broker() -> tuple[str, int]:
+    """(host, port) of the test MQTT broker (Mosquitto, started by `make test`); skips (fails
+    in CI) without one."""
+    url = os.environ.get("FACEDB_TEST_MQTT_URL")
+    if not url:
+        missing("no MQTT broker: FACEDB_TEST_MQTT_URL is not set (make test starts Mosquitto)")
+    assert url is not None
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 1883
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as e:
+        missing(f"the MQTT broker at {url} does not answer: {e}")
+    return host, port
+
+
 # -- SIGKILL of a writer -------------------------------------------------------------------------
 
 CRASH_WRITER = Path(__file__).with_name("crash_writer.py")
