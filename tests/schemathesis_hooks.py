@@ -89,6 +89,12 @@ def map_body(context: Any, body: Any) -> Any:
         if "force" not in body:
             # As for photos: whether a face may join a person depends on whose face it is.
             body["force"] = True
+    # A subscription's target becomes a port on this machine that refuses connections, so
+    # that the server's deliveries and tests fail at once instead of resolving generated
+    # host names (its scheme, types and secret stay as generated).
+    url = body.get("url")
+    if isinstance(url, str) and "://" in url:
+        body["url"] = url.split("://", 1)[0] + "://127.0.0.1:9/facedb"
     # The schema says metadata is JSON text holding an object (contentMediaType and
     # contentSchema), which schemathesis does not generate by itself.
     metadata = body.get("metadata")

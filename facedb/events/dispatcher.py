@@ -24,9 +24,12 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
 
 from facedb.errors import FaceDBError
 from facedb.events import DeliveryResult, DeliverySettings, envelope
@@ -174,9 +177,11 @@ class _Lane:
         return self.settings.backoff(items[len(done)].attempts + 1) if error is not None else 0.0
 
     def record(self, done: list[OutboxItem], failed: OutboxItem | None, error: str | None) -> None:
-        """Writes what was delivered, and the failure of the next one."""
+        """Writes what was delivered, and the failure of the next one (in a commit shared with
+        the other lanes: :meth:`Dispatcher.commit`)."""
         now = _now()
-        with self.store.write() as s:
+
+        def write(s: Session) -> None:
             self.store.delivered(s, done)
             if failed is not None:
                 attempts = failed.attempts + 1
@@ -189,6 +194,8 @@ class _Lane:
                     error=error or "failed",
                     dead=dead,
                 )
+
+        self.dispatcher.commit(write)
         self.delivered += len(done)
         self.dispatcher.count(len(done))
         if failed is not None:
@@ -257,6 +264,10 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._delivered = 0
+        # Group commit of the lanes' records (see commit).
+        self._records = threading.Condition()
+        self._queued: list[list[Any]] = []
+        self._committing = False
 
     @property
     def delivered(self) -> int:
@@ -267,6 +278,39 @@ class Dispatcher:
         """Counts ``n`` more deliveries (called by the lanes)."""
         with self._lock:
             self._delivered += n
+
+    def commit(self, write: Callable[[Session], None]) -> None:
+        """Runs ``write`` in a write transaction shared with the records of the other lanes
+        that arrive meanwhile, and returns once it is committed. Each commit of a SQLite
+        gallery is an fsync that every other writer waits for: ten lanes recording one event
+        each would hold up a watch's next visit ten times; one shared commit holds it up once."""
+        ticket: list[Any] = [write, False, None]  # the write, committed, its error
+        with self._records:
+            self._queued.append(ticket)
+            while not ticket[1] and self._committing:
+                self._records.wait()
+            if ticket[1]:
+                if ticket[2] is not None:
+                    raise ticket[2]
+                return
+            self._committing = True  # this lane commits for everybody queued
+        time.sleep(0.005)  # the records of the other lanes' deliveries of the same event join
+        with self._records:
+            batch, self._queued = self._queued, []
+        error: Exception | None = None
+        try:
+            with self.store.write() as s:
+                for queued in batch:
+                    queued[0](s)
+        except Exception as e:
+            error = e
+        with self._records:
+            for queued in batch:
+                queued[1], queued[2] = True, error
+            self._committing = False
+            self._records.notify_all()
+        if error is not None:
+            raise error
 
     def start(self) -> Dispatcher:
         """Starts delivering in the background (idempotent); returns the dispatcher."""
@@ -361,7 +405,8 @@ class Dispatcher:
         for lane in lanes:
             lane.stopping.set()
             lane.wake.set()
+        deadline = time.monotonic() + self.settings.timeout + 5  # one wait for all of them
         for lane in lanes:
             if lane.thread is not None:
-                lane.thread.join(self.settings.timeout + 5)
+                lane.thread.join(max(0.1, deadline - time.monotonic()))
         return drained
