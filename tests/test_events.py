@@ -710,3 +710,35 @@ def test_backoff_doubles_up_to_its_limit() -> None:
     assert [s.backoff(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
     assert s.backoff(30) == 300.0 and s.give_up_after == 24 * 3600
     assert np.isclose(FAST.backoff(2), 0.2)
+
+
+@pytest.mark.timeout(240)
+def test_a_file_watch_delivers_its_visits_before_it_exits(
+    tmp_path: Path, receiver: Receiver, wheel_photos: Path
+) -> None:
+    import cv2
+
+    photo = cv2.imread(str(wheel_photos / "yaoming.jpg"))
+    size = (640, 480)
+    frame = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+    frame[: min(photo.shape[0], size[1]), : min(photo.shape[1], size[0])] = photo[: size[1], : size[0]]
+    video = tmp_path / "door.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
+    for _ in range(30):  # 3 s of Yao Ming
+        writer.write(frame)
+    writer.release()
+    db = tmp_path / "g"
+    with facedb.FaceDB(db) as gallery:
+        gallery.enroll("Yao Ming", [wheel_photos / "yaoming.jpg"])
+        receiver.secret = gallery.events.add_webhook(receiver.url, types="visit.started").secret
+    receiver.delay = 0.5  # a slow receiver: the watch still waits for its events, bounded
+    watched = run_cli("watch", str(video), "--json", db=db, env={"FACEDB_EVENTS_POLL": "0.2"})
+    assert watched.returncode == 0, watched.stderr
+    visits = json.loads(watched.stdout)
+    assert [v["person"]["name"] for v in visits] == ["Yao Ming"]
+    # Delivered before the command returned, not by a later dispatcher.
+    assert [e["data"]["sighting"]["id"] for e in receiver.got] == [visits[0]["id"]]
+    assert receiver.got[0]["data"]["source"] == "door.avi"
+    assert "still queued" not in watched.stderr
+    with facedb.FaceDB(db) as gallery:
+        assert gallery.events.pending() == []

@@ -11,7 +11,6 @@ from fastapi import APIRouter, FastAPI, Query
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
-from facedb.errors import ConfigError
 from facedb.events import EVENT_TYPES
 from facedb.serialize import delivery_json, new_subscription_json, queued_event_json, subscription_json
 from facedb.service.answers import (
@@ -23,7 +22,7 @@ from facedb.service.answers import (
     answers,
 )
 from facedb.service.context import Service
-from facedb.service.schema import MAX_ID, RetryRequest, SubscriptionRequest
+from facedb.service.schema import MAX_ID, RetryEvent, RetryRequest, SubscriptionRequest
 
 __all__ = ["document_webhooks", "router"]
 
@@ -131,10 +130,9 @@ def router(service: Service) -> APIRouter:
         responses=answers(dict[str, int], "how many deliveries were queued again"),
     )
     async def retry_events(body: RetryRequest) -> dict[str, Any]:
-        """Queues failed events again: one (``event``) or every one (``all``)."""
-        if (body.event is None) == (not body.all):
-            raise ConfigError("give either event (a failed event's id) or all: true")
-        count = await run_in_threadpool(locked, db.events.retry, None if body.all else body.event)
+        """Queues failed events again: one (``{"event": id}``) or every one (``{"all": true}``)."""
+        which = body.event if isinstance(body, RetryEvent) else None
+        count = await run_in_threadpool(locked, db.events.retry, which)
         return {"queued": count}
 
     return routes

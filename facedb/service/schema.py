@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path as PathParam
-from pydantic import BaseModel, BeforeValidator, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from facedb.jobs.people import FORBIDDEN_IN_NAMES, INVISIBLE
 
@@ -25,6 +25,8 @@ __all__ = [
     "NameGroupRequest",
     "RejectRequest",
     "RenameRequest",
+    "RetryAll",
+    "RetryEvent",
     "RetryRequest",
     "SubscriptionRequest",
     "TimeBound",
@@ -112,11 +114,24 @@ class SubscriptionRequest(BaseModel):
     home_assistant: StrictBool = Field(default=False, description="MQTT: publish Home Assistant discovery")
 
 
-class RetryRequest(BaseModel):
-    """Which failed events to queue again: one (``event``) or all (``all``)."""
+class RetryEvent(BaseModel):
+    """One failed event to queue again, by its id."""
 
-    event: str | None = Field(default=None, max_length=40, pattern=r"^evt_[0-9a-f]{32}$")
-    all: StrictBool = False
+    model_config = ConfigDict(extra="forbid")
+
+    event: str = Field(max_length=40, pattern=r"^evt_[0-9a-f]{32}$")
+
+
+class RetryAll(BaseModel):
+    """Every failed event, queued again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    all: Literal[True]
+
+
+#: Which failed events to queue again: one (``{"event"}``) or all (``{"all": true}``).
+RetryRequest = RetryEvent | RetryAll
 
 
 class NameGroupRequest(BaseModel):
