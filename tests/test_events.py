@@ -742,3 +742,43 @@ def test_a_file_watch_delivers_its_visits_before_it_exits(
     assert "still queued" not in watched.stderr
     with facedb.FaceDB(db) as gallery:
         assert gallery.events.pending() == []
+
+
+@pytest.mark.timeout(120)
+def test_a_rekeyed_gallery_still_signs_with_the_secret(tmp_path: Path, receiver: Receiver) -> None:
+    folder = tmp_path / "g"
+    first, second = facedb.new_key(), facedb.new_key()
+    with facedb.FaceDB(folder, key=first) as db:
+        made = db.events.add_webhook(receiver.url, types="person.renamed")
+        receiver.secret = made.secret
+        db.rekey(second)  # the secret is resealed with the other sealed values
+    with facedb.FaceDB(folder, key=second) as db:
+        assert db.events.test(made.subscription.id).ok
+    assert receiver.got[-1]["type"] == "subscription.test" and not receiver.bad
+
+
+@pytest.mark.timeout(180)
+def test_outbox_leases_and_delivery_on_postgresql(pg_url: str, tmp_path: Path, receiver: Receiver) -> None:
+    with facedb.FaceDB(url=pg_url, cache_dir=tmp_path / "cache") as db:
+        made = db.events.add_webhook(receiver.url, types="person.renamed,person.removed")
+        receiver.secret = made.secret
+        a, b = people(db, 2)
+        with pytest.raises(RuntimeError):
+            with db.writes.change() as change:
+                change.event("person.renamed", {"person": {"id": a.id, "name": "x"}})
+                raise RuntimeError("rolled back")
+        for i in range(5):
+            db.rename(a.id, f"a{i}")
+        db.remove(b.id)
+        queued = queued_ids(db)
+        assert len(queued) == 6
+        # Two dispatchers on one subscription: one holds the lease, the order is kept.
+        one, two = db.events.dispatcher(FAST).start(), db.events.dispatcher(FAST).start()
+        try:
+            receiver.wait_for(6, 30)
+            assert one.drain(10)
+        finally:
+            one.stop()
+            two.stop()
+        in_order(receiver.ids(), queued)
+        assert db.events.pending() == []

@@ -65,8 +65,10 @@ def sender_for(
     instance: str,
     timeout: float,
     suffix: str = "",
+    status: bool = True,
 ) -> Sender:
-    """The sender of one subscription."""
+    """The sender of one subscription (``status``: an MQTT connection announces itself on
+    its status topic, with a last will)."""
     if kind == "webhook":
         from facedb.events.webhooks import WebhookSender
 
@@ -80,6 +82,7 @@ def sender_for(
         timeout=timeout,
         home_assistant=bool(options.get("home_assistant")),
         client_suffix=suffix,
+        status=status,
     )
 
 

@@ -89,6 +89,7 @@ class MqttSender:
         timeout: float,
         home_assistant: bool = False,
         client_suffix: str = "",
+        status: bool = True,
     ) -> None:
         self.target = target
         self.password = password
@@ -96,6 +97,8 @@ class MqttSender:
         self.timeout = timeout
         self.home_assistant = home_assistant
         self.client_suffix = client_suffix
+        #: Whether this connection has a status topic and last will (not for a test event).
+        self.status = status
         self.status_topic = f"{target.prefix}/status/{instance}"
         self._client: Any = None
         self._connected = threading.Event()
@@ -115,13 +118,15 @@ class MqttSender:
             client.username_pw_set(self.target.username, self.password)
         if self.target.tls:
             client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
-        client.will_set(self.status_topic, "offline", qos=1, retain=True)
+        if self.status:
+            client.will_set(self.status_topic, "offline", qos=1, retain=True)
         connected = self._connected
         connected.clear()
 
         def on_connect(c: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
             if not reason.is_failure:
-                c.publish(self.status_topic, "online", qos=1, retain=True)
+                if self.status:
+                    c.publish(self.status_topic, "online", qos=1, retain=True)
                 connected.set()
 
         def on_disconnect(c: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
@@ -154,7 +159,7 @@ class MqttSender:
         if client is None:
             return
         try:
-            if self._connected.is_set():
+            if self._connected.is_set() and self.status:
                 client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(
                     self.timeout
                 )

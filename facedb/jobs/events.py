@@ -295,7 +295,14 @@ class Events:
             {"gallery": self.ctx.facts.uid, "subscription": int(subscription_id)},
         )
         sender = sender_for(
-            kind, target, secret, options, instance=default_instance("test"), timeout=timeout, suffix="-test"
+            kind,
+            target,
+            secret,
+            options,
+            instance=default_instance("test"),
+            timeout=timeout,
+            suffix="-test",
+            status=False,  # a test is no dispatcher: no status topic of its own
         )
         try:
             result = sender.post(event)
