@@ -190,6 +190,7 @@ def test_a_secret_is_shown_once_sealed_with_the_key_and_erased_with_its_subscrip
         assert key not in raw  # erased from the database and its WAL
 
 
+@pytest.mark.timeout(10)
 def test_public_source_never_tells_a_path_or_a_password() -> None:
     assert public_source("/srv/cams/door 1.mp4") == "door 1.mp4"
     assert public_source("0") == "0"
@@ -705,6 +706,7 @@ def test_mqtt_broker_away_is_a_retried_failure(gallery: facedb.FaceDB) -> None:
     assert "Connection" in (gallery.events.pending()[0].last_error or "")
 
 
+@pytest.mark.timeout(10)
 def test_backoff_doubles_up_to_its_limit() -> None:
     s = DeliverySettings()
     assert [s.backoff(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
