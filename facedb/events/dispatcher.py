@@ -39,6 +39,9 @@ __all__ = ["Dispatcher", "Sender", "sender_for"]
 
 log = logging.getLogger("facedb.events")
 
+#: A lane records what it delivered at least this often (seconds).
+RECORD_EVERY = 1.0
+
 
 class Sender(Protocol):
     """What delivers events to one subscription's receiver (a webhook URL, an MQTT broker)."""
@@ -162,7 +165,8 @@ class _Lane:
         if head.next_attempt_at > now:
             return min(self.settings.poll, (head.next_attempt_at - now).total_seconds())
         # A webhook is sent one event at a time, and the lane stops to record its progress
-        # after a third of its lease, so that a slow receiver cannot outlast the lease.
+        # after a second (or a third of its lease, if shorter): a slow receiver cannot outlast
+        # the lease, and a dispatcher killed meanwhile repeats at most that second's events.
         chunk = 1 if self.kind == "webhook" else len(items)
         started = time.monotonic()
         done: list[OutboxItem] = []
@@ -174,7 +178,7 @@ class _Lane:
             done += part[:n]
             if error is not None or self.stopping.is_set():
                 break
-            if time.monotonic() - started > self.settings.lease / 3:
+            if time.monotonic() - started > min(RECORD_EVERY, self.settings.lease / 3):
                 break
         self.record(done, items[len(done)] if error is not None else None, error)
         return self.settings.backoff(items[len(done)].attempts + 1) if error is not None else 0.0
