@@ -43,6 +43,13 @@ FACES = Path(os.environ.get("FACEDB_TEST_FACES", Path(__file__).resolve().parent
 SETTINGS = DeliverySettings(first_retry=0.2, max_retry=1.0, poll=0.5, lease=30.0, batch=200)
 
 
+class _ReusingServer(ThreadingHTTPServer):
+    """An HTTP server on a port that may be opened again at once (an outage ends)."""
+
+    allow_reuse_address = True
+    daemon_threads = True
+
+
 class Receiver:
     """A webhook receiver on 127.0.0.1 that answers 204 and counts requests."""
 
@@ -69,9 +76,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
+        self.server = _ReusingServer(("127.0.0.1", self.port), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -34,6 +34,13 @@ from .helpers import CHILD_ENV, FACEDB, Server, free_port, join_all, mqtt_broker
 FAST = DeliverySettings(first_retry=0.1, max_retry=1.0, poll=0.2, lease=5.0, timeout=5.0)
 
 
+class _ReusingServer(ThreadingHTTPServer):
+    """An HTTP server on a port that may be opened again at once (an outage ends)."""
+
+    allow_reuse_address = True
+    daemon_threads = True
+
+
 class Receiver:
     """A webhook receiver on 127.0.0.1 that records every request it verifies with the
     `standardwebhooks` library (an unverifiable one fails the test). ``answer(n)`` gives the
@@ -84,9 +91,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
+        self.server = _ReusingServer(("127.0.0.1", self.port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="receiver", daemon=True)
         self.thread.start()
 

@@ -171,13 +171,18 @@ class EventQueries(Database):
         queued_at: datetime,
     ) -> bool:
         """Inside a write: queues an event for every subscription that wants its type; False
-        (and nothing written) when none does."""
+        (and nothing written) when none does.
+
+        The subscriptions' rows stay locked until the write commits (PostgreSQL; SQLite has one
+        writer at a time anyway), so that events of one subscription get their ids in the order
+        they commit: a dispatcher never delivers event 10 and then sees 9 commit."""
         wanting = [
             int(i)
             for i in s.scalars(
-                select(EventSubscriptionRow.id).where(
-                    EventSubscriptionRow.types.contains(f",{type_},", autoescape=True)
-                )
+                select(EventSubscriptionRow.id)
+                .where(EventSubscriptionRow.types.contains(f",{type_},", autoescape=True))
+                .order_by(EventSubscriptionRow.id)  # one order for every writer: no deadlock
+                .with_for_update()
             )
         ]
         if not wanting:
