@@ -130,6 +130,8 @@ class Discovery:
             to two people to tell).
         photos: photos looked at; ``already``: photos skipped as discovered before.
         faces: faces found in the photos looked at.
+        threshold: the grouping threshold the faces were grouped at (by default the
+            gallery's pairwise threshold: :attr:`facedb.FaceDB.thresholds`).
     """
 
     groups: list[Group]
@@ -138,6 +140,7 @@ class Discovery:
     photos: int = 0
     already: int = 0
     faces: int = 0
+    threshold: float = 0.0
 
     def __iter__(self) -> Iterator[Group]:
         return iter(self.groups)

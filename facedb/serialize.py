@@ -79,10 +79,10 @@ def candidate_json(c: Candidate) -> dict[str, Any]:
 
 def identification_json(r: Identification) -> dict[str, Any]:
     """One face's answer: ``{"bbox", "score", "quality", "quality_reasons", "person",
-    "similarity", "ambiguous", "status", "confidence", "candidates"}``; ``person`` is
-    ``{"id", "name"}`` or null (unknown, ambiguous or poor quality), ``quality_reasons`` names
-    why a face is poor (empty otherwise), ``confidence`` a probability or null when nobody is
-    named."""
+    "similarity", "ambiguous", "status", "confidence", "threshold", "candidates"}``; ``person``
+    is ``{"id", "name"}`` or null (unknown, ambiguous or poor quality), ``quality_reasons``
+    names why a face is poor (empty otherwise), ``confidence`` a probability or null when
+    nobody is named, ``threshold`` the naming threshold the answer was given at."""
     return {
         "bbox": [round(float(v), 2) for v in r.face.bbox],
         "score": round(r.face.score, 4),
@@ -94,6 +94,7 @@ def identification_json(r: Identification) -> dict[str, Any]:
         "ambiguous": r.ambiguous,
         "status": r.status,
         "confidence": None if r.confidence is None else round(r.confidence, 4),
+        "threshold": None if r.threshold is None else round(r.threshold, 4),
         "candidates": [candidate_json(c) for c in r.candidates],
     }
 

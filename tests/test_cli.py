@@ -258,7 +258,9 @@ def test_calibrate_and_the_threshold_in_force(tmp_path: Path) -> None:
     with facedb.FaceDB(tmp_path / "g") as db:
         db.import_embeddings(["a", "b", "c"], np.eye(3, 512))
     before = json.loads(ok(run("stats", "--json", db=tmp_path / "g")))
-    assert before["threshold"] == facedb.DEFAULT_THRESHOLD and before["threshold_source"] == "prior"
+    # Before a calibration: the prior's FPIR 1% threshold for 3 people (facedb.calibration.in_force).
+    assert before["threshold"] == pytest.approx(0.2864, abs=1e-3) and before["threshold_source"] == "prior"
+    assert "3 people" in before["threshold_rule"] and before["estimated_fpir"] == pytest.approx(0.01)
     doc = json.loads(ok(run("calibrate", "--target-fmr", "1e-3", "--json", db=tmp_path / "g")))
     assert doc["target_kind"] == "fmr" and doc["target"] == 1e-3 and doc["source"] == "prior"
     assert doc["people"] == 3 and "3 people" in doc["note"]

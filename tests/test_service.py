@@ -63,8 +63,11 @@ def test_anonymous_health_is_liveness_and_readiness_only(service: dict[str, Any]
     detailed = call(service, "GET", "/health").json()
     assert detailed["status"] == "ok" and detailed["people"] >= 5 and detailed["faces"] >= 9
     assert detailed["model"] and detailed["index"]
-    # The threshold in force, and where it came from (no calibration yet: the model's prior).
-    assert detailed["threshold"] == facedb.DEFAULT_THRESHOLD and detailed["threshold_source"] == "prior"
+    # The threshold in force, and where it came from (no calibration yet: the model's prior at
+    # the gallery's size, below the FMR-based default, with the FPIR it estimates).
+    assert detailed["threshold"] < facedb.DEFAULT_THRESHOLD and detailed["threshold_source"] == "prior"
+    assert f"{detailed['people']} people" in detailed["threshold_rule"]
+    assert detailed["estimated_fpir"] == pytest.approx(0.01) and detailed["target_fpir"] == 0.01
     assert "threshold" not in anonymous.json()
     # A wrong key is not an anonymous call: it is refused (and counted), so /health is no
     # oracle for guessing keys.

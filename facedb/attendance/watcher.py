@@ -63,7 +63,7 @@ class Watcher:
         self._open: dict[str, _Visit] = {}
         self._strangers: list[_Stranger] = []
         # The strangers' groups: the same incremental grouping as discover's (facedb.grouping).
-        self._groups = Grouping(self.db.facts.dimension, self.db.threshold)
+        self._groups = Grouping(self.db.facts.dimension, self.db.thresholds.pairwise)
         self._pending = 0
         self._tracks: list[_Track] = []
         self._next_track = 0

@@ -57,6 +57,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
                 f"facedb: warning: the gallery {db.location} holds nobody: every face is unknown",
                 file=sys.stderr,
             )
+        elif db.thresholds.warning:
+            print(f"facedb: warning: {db.thresholds.warning}", file=sys.stderr)
         if args.draw:
             _draw_all(db, answers, Path(args.draw))
     status = max((e.exit_code for _, e in failed), default=0)
@@ -120,11 +122,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         args.read_only = True  # a comparison writes nothing
         with _open_db(args) as db:
             result = db.verify(args.a, args.b)
+            which = "the gallery's threshold in force, as identify: " + db.thresholds.rule
     else:
         result = verify(args.a, args.b, threshold=args.threshold)
+        which = "given" if args.threshold is not None else "the model's, at FMR 1e-4: no gallery given"
     if args.json:
         print(json.dumps(serialize.verification_json(result)))
     else:
         verdict = "same person" if result.same_person else "different people"
-        print(f"{verdict}: similarity {result.similarity:.3f} (threshold {result.threshold:.2f})")
+        print(f"{verdict}: similarity {result.similarity:.3f} (threshold {result.threshold:.3f}, {which})")
     return 0

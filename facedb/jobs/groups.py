@@ -80,7 +80,8 @@ class Groups:
             photo_names: what to call each photo in ``photos`` given as bytes (an upload's
                 file name); a path's name is its absolute path.
             threshold: cosine similarity to a group's centroid at which a face joins it;
-                default: the naming threshold in force.
+                default: the pairwise threshold in force (:attr:`FaceDB.thresholds`: the
+                FMR-based one, never below naming).
             progress: called with (photos done, photos in all) after each batch.
 
         Example:
@@ -93,7 +94,10 @@ class Groups:
             ImageNotFound: a path or pattern that names no photo (nothing is looked at).
         """
         self.ctx.check_writable()
-        limit = self.ctx.threshold if threshold is None else float(threshold)
+        # Every face against every group: the pairwise threshold, not naming's (which comes
+        # down to about 0.23 in a gallery of one person, where strangers would join).
+        self.ctx.refresh_calibration()
+        limit = self.ctx.thresholds.pairwise if threshold is None else float(threshold)
         if not 0.0 < limit <= 1.0:
             raise ConfigError(f"threshold must be in (0, 1], got {threshold}")
         items = photo_items(photos, photo_names)
@@ -129,6 +133,7 @@ class Groups:
             photos=len(todo),
             already=len(items) - len(todo),
             faces=result.faces,
+            threshold=limit,
         )
 
     def groups(self) -> list[Group]:

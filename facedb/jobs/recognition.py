@@ -181,7 +181,7 @@ class Recognition:
             )
             confidence = next(confidences) if person is not None else None
             results.append(
-                Identification(face, person, similarity, cands[:k], a.ambiguous, status, confidence)
+                Identification(face, person, similarity, cands[:k], a.ambiguous, status, confidence, limit)
             )
         return results
 

@@ -102,6 +102,7 @@ _FACE: dict[str, JsonValue] = {
     "ambiguous": False,
     "status": "named",
     "confidence": 0.9991,
+    "threshold": 0.3235,
     "candidates": [{"id": 7, "name": "Ada Lovelace", "similarity": 0.7102}],
 }
 
@@ -122,6 +123,10 @@ class FaceAnswer(BaseModel):
     ambiguous: bool
     status: Literal["named", "unknown", "ambiguous", "poor_quality"]
     confidence: float | None = Field(description="probability that the named person is right")
+    threshold: float | None = Field(
+        description="the naming threshold this answer was given at (it follows the gallery's size "
+        "until a calibration)"
+    )
     candidates: list[CandidateAnswer]
 
 
