@@ -108,6 +108,21 @@ def test_identify_table_and_drawing(gallery: Path, faces_dir: Path, tmp_path: Pa
     assert sorted(p.name for p in folder.iterdir()) == ["biden.jpg", "obama1.jpg"]
 
 
+@pytest.mark.timeout(120)
+def test_draw_takes_a_folder_for_several_photos_and_refuses_a_picture_name(
+    gallery: Path, faces_dir: Path, tmp_path: Path
+) -> None:
+    """`identify a.jpg b.jpg --draw out.jpg` made a folder named out.jpg/."""
+    photos = [str(faces_dir / "probes/obama1.jpg"), str(faces_dir / "probes/kit_with_rose.jpg")]
+    line = one_error_line(run("identify", *photos, "--draw", str(tmp_path / "out.jpg"), db=gallery), 2)
+    assert "--draw" in line and "2 photos" in line and "folder" in line
+    assert not (tmp_path / "out.jpg").exists()
+    one_error_line(run("identify", photos[0], "--draw", str(tmp_path / "out.txt"), db=gallery), 2, "--draw")
+    # One photo into a folder: the folder is the same rule as for several.
+    ok(run("identify", photos[0], "--draw", str(tmp_path / "one"), db=gallery))
+    assert [p.name for p in (tmp_path / "one").iterdir()] == ["obama1.jpg"]
+
+
 def test_people_stats_check_verify(gallery: Path, faces_dir: Path) -> None:
     people = json.loads(ok(run("people", "--json", db=gallery)))
     assert [p["name"] for p in people] == ["alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"]
