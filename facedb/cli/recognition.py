@@ -23,7 +23,10 @@ def _identify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument(
-        "--draw", metavar="OUT", help="write the photo with boxes and names (a folder for several)"
+        "--draw",
+        metavar="OUT",
+        help="write the photo with boxes and names to OUT.jpg (.png, .webp, .bmp), or each photo's "
+        "drawing into the folder OUT (needed for several photos)",
     )
     p.add_argument("-k", type=int, default=5, help="candidates per face (default 5)")
     p.add_argument(
@@ -40,6 +43,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
     # The library's rules, before any photo is read.
     check_k(args.k)
     check_consistency(args.consistency)
+    # Before any photo is read too: a --draw that cannot take the drawings is known now.
+    draw_into = _drawing_folder(args.draw, len(args.images)) if args.draw else False
     answers = []
     failed: list[tuple[str, FaceDBError]] = []
     with _open_db(args) as db:
@@ -58,7 +63,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         if args.draw:
-            _draw_all(db, answers, Path(args.draw))
+            _draw_all(db, answers, Path(args.draw), draw_into)
     status = max((e.exit_code for _, e in failed), default=0)
     if args.json:
         errors = {image: e for image, e in failed}
@@ -89,17 +94,38 @@ def cmd_identify(args: argparse.Namespace) -> int:
     return status
 
 
-def _draw_all(db: Any, answers: list[tuple[str, list[Any]]], out: Path) -> None:
+def _drawing_folder(draw: str, photos: int) -> bool:
+    """Whether --draw names a folder (True) or one picture file (False).
+
+    A name ending in .jpg, .jpeg, .png, .webp or .bmp is a picture, and only one photo's
+    drawing fits in it: with several, writing a folder of that name (what a user would find
+    only afterwards) or one drawing over another would each surprise, so it is refused before
+    anything is read. An existing folder, a name ending in a slash or without a suffix is a
+    folder; any other suffix is a mistake (``out.txt``).
+    """
+    from facedb.draw import DRAWING_SUFFIXES
+
+    path = Path(draw)
+    if path.is_dir() or draw.endswith(("/", os.sep)):
+        return True
+    suffix = path.suffix.lower()
+    if suffix in DRAWING_SUFFIXES:
+        if photos > 1:
+            raise ConfigError(
+                f"--draw {draw} names one picture, but {photos} photos are identified: give a "
+                f"folder for their drawings (e.g. --draw {path.with_suffix('')}/)"
+            )
+        return False
+    if suffix:
+        raise ConfigError(f"--draw takes a .jpg, .png, .webp or .bmp file name, or a folder, got {draw}")
+    return True
+
+
+def _draw_all(db: Any, answers: list[tuple[str, list[Any]]], out: Path, into_folder: bool) -> None:
     from facedb.draw import draw_identifications
 
-    if len(answers) == 1:
-        image, results = answers[0]
-        draw_identifications(db.engine.decode(image), results, out)
-        print(f"wrote {out}", file=sys.stderr)
-        return
-    out.mkdir(parents=True, exist_ok=True)
     for image, results in answers:
-        target = out / (Path(image).stem + ".jpg")
+        target = out / (Path(image).stem + ".jpg") if into_folder else out
         draw_identifications(db.engine.decode(image), results, target)
         print(f"wrote {target}", file=sys.stderr)
 
