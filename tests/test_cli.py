@@ -123,6 +123,26 @@ def test_draw_takes_a_folder_for_several_photos_and_refuses_a_picture_name(
     assert [p.name for p in (tmp_path / "one").iterdir()] == ["obama1.jpg"]
 
 
+@pytest.mark.timeout(120)
+def test_identify_takes_folders_as_discover_does(gallery: Path, faces_dir: Path, tmp_path: Path) -> None:
+    """`identify probes/` said "is a directory" although `discover probes/` takes it."""
+    out = ok(run("identify", str(faces_dir / "probes"), db=gallery))
+    assert out.count(" face(s)") == 5
+    assert f"{faces_dir / 'probes' / 'obama_and_biden.jpg'}: 3 face(s)" in out
+    # Recursively; each drawing where its photo is inside the folder (two x.jpg stay two).
+    tree = tmp_path / "photos"
+    (tree / "a").mkdir(parents=True)
+    (tree / "b").mkdir()
+    shutil.copy(faces_dir / "probes/obama1.jpg", tree / "a" / "x.jpg")
+    shutil.copy(faces_dir / "probes/kit_with_rose.jpg", tree / "b" / "x.jpg")
+    (tree / "notes.txt").write_text("not a photo")
+    doc = json.loads(ok(run("identify", str(tree), "--json", "--draw", str(tmp_path / "drawn"), db=gallery)))
+    assert [d["image"] for d in doc] == [str(tree / "a" / "x.jpg"), str(tree / "b" / "x.jpg")]
+    assert (tmp_path / "drawn" / "a" / "x.jpg").is_file() and (tmp_path / "drawn" / "b" / "x.jpg").is_file()
+    (tmp_path / "empty").mkdir()
+    one_error_line(run("identify", str(tmp_path / "empty"), db=gallery), 2, "no photo in")
+
+
 def test_people_stats_check_verify(gallery: Path, faces_dir: Path) -> None:
     people = json.loads(ok(run("people", "--json", db=gallery)))
     assert [p["name"] for p in people] == ["alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"]
