@@ -4,6 +4,7 @@ drawn) and verify (whether two photos show the same person)."""
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import sys
@@ -20,7 +21,12 @@ commands = Commands()
 
 
 def _identify_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="photos, folders (every photo below them) or glob patterns, as discover takes them",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument(
         "--draw",
@@ -43,17 +49,18 @@ def cmd_identify(args: argparse.Namespace) -> int:
     # The library's rules, before any photo is read.
     check_k(args.k)
     check_consistency(args.consistency)
+    photos = _photos(args.images)
     # Before any photo is read too: a --draw that cannot take the drawings is known now.
-    draw_into = _drawing_folder(args.draw, len(args.images)) if args.draw else False
+    draw_into = _drawing_folder(args.draw, len(photos)) if args.draw else False
     answers = []
     failed: list[tuple[str, FaceDBError]] = []
     with _open_db(args) as db:
-        for image in args.images:
+        for image in photos:
             # One bad photo of several is reported in its place; the others are answered.
             try:
                 answers.append((image, db.identify(image, k=args.k, consistency=args.consistency)))
             except FaceDBError as e:
-                if len(args.images) == 1 or isinstance(e, ConfigError | GalleryError):
+                if len(photos) == 1 or isinstance(e, ConfigError | GalleryError):
                     raise
                 failed.append((image, e))
                 print(f"facedb: error: {image}: {e.message}", file=sys.stderr)
@@ -63,7 +70,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         if args.draw:
-            _draw_all(db, answers, Path(args.draw), draw_into)
+            _draw_all(db, answers, Path(args.draw), draw_into, photos)
     status = max((e.exit_code for _, e in failed), default=0)
     if args.json:
         errors = {image: e for image, e in failed}
@@ -72,7 +79,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
             {"image": image, "error": {"code": errors[image].code, "message": errors[image].message}}
             if image in errors
             else serialize.photo_json(*next(answered))
-            for image in args.images
+            for image in photos
         ]
         print(json.dumps(doc, indent=2))
         return status
@@ -92,6 +99,27 @@ def cmd_identify(args: argparse.Namespace) -> int:
         if results:
             _print_table(rows, sys.stdout)
     return status
+
+
+def _photos(arguments: list[str]) -> dict[str, str]:
+    """The photos to identify, each with its name in a --draw folder: a folder's photos
+    (every one below it) and a pattern's, as discover takes them, each named by its path
+    inside the folder (two x.jpg of two sub-folders stay two drawings) or by its file name; a
+    photo path as given, even a missing one, whose error is reported in its place."""
+    from facedb.discovery import photo_paths
+
+    found: dict[str, str] = {}
+    for given in arguments:
+        folder = Path(given).expanduser()
+        if folder.is_dir():
+            for photo in photo_paths(given):
+                found.setdefault(str(photo), str(photo.relative_to(folder)))
+        elif glob.has_magic(given) and not folder.exists():
+            for photo in photo_paths(given):
+                found.setdefault(str(photo), photo.name)
+        else:
+            found.setdefault(given, Path(given).name)
+    return found
 
 
 def _drawing_folder(draw: str, photos: int) -> bool:
@@ -121,11 +149,13 @@ def _drawing_folder(draw: str, photos: int) -> bool:
     return True
 
 
-def _draw_all(db: Any, answers: list[tuple[str, list[Any]]], out: Path, into_folder: bool) -> None:
+def _draw_all(
+    db: Any, answers: list[tuple[str, list[Any]]], out: Path, into_folder: bool, names: dict[str, str]
+) -> None:
     from facedb.draw import draw_identifications
 
     for image, results in answers:
-        target = out / (Path(image).stem + ".jpg") if into_folder else out
+        target = out / Path(names[image]).with_suffix(".jpg") if into_folder else out
         draw_identifications(db.engine.decode(image), results, target)
         print(f"wrote {target}", file=sys.stderr)
 
