@@ -121,6 +121,20 @@ def test_draw_takes_a_folder_for_several_photos_and_refuses_a_picture_name(
     # One photo into a folder: the folder is the same rule as for several.
     ok(run("identify", photos[0], "--draw", str(tmp_path / "one"), db=gallery))
     assert [p.name for p in (tmp_path / "one").iterdir()] == ["obama1.jpg"]
+    # Two photos of one name: two drawings, not one over the other.
+    (tmp_path / "copy").mkdir()
+    shutil.copy(photos[0], tmp_path / "copy" / "obama1.jpg")
+    ok(
+        run(
+            "identify",
+            photos[0],
+            str(tmp_path / "copy" / "obama1.jpg"),
+            "--draw",
+            str(tmp_path / "two"),
+            db=gallery,
+        )
+    )
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["obama1-2.jpg", "obama1.jpg"]
 
 
 @pytest.mark.timeout(120)
