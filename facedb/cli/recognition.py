@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import itertools
 import json
 import os
 import sys
@@ -154,8 +155,17 @@ def _draw_all(
 ) -> None:
     from facedb.draw import draw_identifications
 
+    written: set[Path] = set()
     for image, results in answers:
-        target = out / Path(names[image]).with_suffix(".jpg") if into_folder else out
+        target = out
+        if into_folder:
+            name = Path(names[image])
+            target = out / name.with_suffix(".jpg")
+            for n in itertools.count(2):  # a.jpg and a.png, or two a.jpg: never one over the other
+                if target not in written:
+                    break
+                target = out / name.with_name(f"{name.stem}-{n}.jpg")
+        written.add(target)
         draw_identifications(db.engine.decode(image), results, target)
         print(f"wrote {target}", file=sys.stderr)
 
