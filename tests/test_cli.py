@@ -157,6 +157,19 @@ def test_identify_takes_folders_as_discover_does(gallery: Path, faces_dir: Path,
     one_error_line(run("identify", str(tmp_path / "empty"), db=gallery), 2, "no photo in")
 
 
+@pytest.mark.timeout(120)
+def test_a_missing_photo_of_a_batch_is_named_once(gallery: Path, faces_dir: Path, tmp_path: Path) -> None:
+    good, missing = str(faces_dir / "probes/obama1.jpg"), str(tmp_path / "missing.jpg")
+    result = run("identify", good, missing, db=gallery)
+    assert result.returncode == 2 and "obama (id" in result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("facedb: error: ") and line.count("missing.jpg") == 1, line
+    line = one_error_line(
+        run("enroll", "obama", good, missing, db=tmp_path / "g"), 3, "1 of 2 photo(s) refused"
+    )
+    assert line.count("missing.jpg") == 1, line
+
+
 def test_people_stats_check_verify(gallery: Path, faces_dir: Path) -> None:
     people = json.loads(ok(run("people", "--json", db=gallery)))
     assert [p["name"] for p in people] == ["alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"]
