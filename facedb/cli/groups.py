@@ -9,6 +9,7 @@ import sys
 
 from facedb import serialize
 from facedb.cli.common import Commands, _open_db, _print_table, _Progress
+from facedb.engine import about_photo
 
 commands = Commands()
 
@@ -54,7 +55,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
         for n in result.named:
             print(f"  {n.person.name} (id {n.person.id}) in {n.photo}")
         for photo, reason in result.skipped:
-            print(f"  skipped {photo}: {reason}")
+            print(f"  skipped {about_photo(photo, reason)}")
     return 0
 
 

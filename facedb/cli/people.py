@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from facedb import serialize
 from facedb.cli.common import Commands, _open_db, _print_table, _Progress
+from facedb.engine import about_photo
 from facedb.errors import ConfigError, EnrollmentRefused, PersonNotFound
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def _enrolled(result: Enrollment, as_json: bool) -> int:
     p = result.person
     print(f"enrolled {p.name} (id {p.id}): {len(result.added)} face(s) added, {p.face_count} in all")
     for photo, reason in result.skipped:
-        print(f"  skipped {photo}: {reason.replace(EnrollmentRefused.FORCE, '--force')}")
+        print(f"  skipped {about_photo(photo, reason.replace(EnrollmentRefused.FORCE, '--force'))}")
     return 0
 
 
@@ -126,7 +127,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             f"{len(result.skipped)} photo(s) skipped; the gallery has {len(db)} people"
         )
         for photo, reason in result.skipped:
-            print(f"  skipped {photo}: {reason.replace(EnrollmentRefused.FORCE, '--force')}")
+            print(f"  skipped {about_photo(photo, reason.replace(EnrollmentRefused.FORCE, '--force'))}")
     return 0
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from facedb import serialize
 from facedb.cli.common import Commands, _open_db, _print_table
+from facedb.engine import about_photo
 from facedb.errors import ConfigError, FaceDBError, GalleryError
 from facedb.ranking import check_k
 from facedb.vectors import check_consistency
@@ -64,7 +65,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
                 if len(photos) == 1 or isinstance(e, ConfigError | GalleryError):
                     raise
                 failed.append((image, e))
-                print(f"facedb: error: {image}: {e.message}", file=sys.stderr)
+                print(f"facedb: error: {about_photo(image, e.message)}", file=sys.stderr)
         if len(db) == 0:
             print(
                 f"facedb: warning: the gallery {db.location} holds nobody: every face is unknown",

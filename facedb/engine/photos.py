@@ -1,5 +1,6 @@
 """What the engine accepts as a photo (:data:`ImageInput`, :data:`Color`) and how it is handed
-to the native module (:func:`as_photo`) and named in errors (:func:`photo_name`).
+to the native module (:func:`as_photo`) and named in errors (:func:`photo_name`,
+:func:`about_photo`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from facedb.errors import ConfigError
 if TYPE_CHECKING:
     import PIL.Image
 
-__all__ = ["Color", "ImageInput", "as_photo", "photo_name"]
+__all__ = ["Color", "ImageInput", "about_photo", "as_photo", "photo_name"]
 
 #: A photo: a path, encoded bytes (JPEG, PNG, WebP, BMP, TIFF, GIF), an open binary file,
 #: a PIL image, or a uint8 array (HxWx3 BGR as OpenCV gives, or RGB with ``color="rgb"``;
@@ -100,3 +101,17 @@ def photo_name(image: ImageInput) -> str:
     """How errors name a photo: its path, ``<N bytes>`` or ``<array HxWxC>`` (of a photo as
     :func:`as_photo` gives it: an open file is named by its bytes, once read)."""
     return _native.photo_name(as_photo(image))
+
+
+def about_photo(photo: str, message: str) -> str:
+    """``photo: message`` for a list of photos and what became of each, or the message alone
+    when it names the photo already (the engine's errors do: ``cannot open image a.jpg: ...``),
+    so that no line names a photo twice.
+
+    Example:
+        >>> about_photo("a.jpg", "no face found")
+        'a.jpg: no face found'
+        >>> about_photo("a.jpg", "cannot open image a.jpg: No such file or directory")
+        'cannot open image a.jpg: No such file or directory'
+    """
+    return message if photo in message else f"{photo}: {message}"

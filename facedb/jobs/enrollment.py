@@ -18,9 +18,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedb.context import GalleryContext
-from facedb.engine import Color, ImageInput, as_photo, photo_name
+from facedb.engine import Color, ImageInput, about_photo, as_photo, photo_name
 from facedb.enrollment import ALREADY_ENROLLED, Accepted, Screened
-from facedb.errors import ConfigError, EnrollmentRefused, FaceDBError, NameInUse, PersonNotFound
+from facedb.errors import (
+    ConfigError,
+    EnrollmentRefused,
+    FaceDBError,
+    NameInUse,
+    PersonNotFound,
+)
 from facedb.idempotency import IDEMPOTENCY_KEEP, enrollment_record, replay
 from facedb.jobs.people import People, check_name
 from facedb.jobs.recognition import Recognition
@@ -286,7 +292,7 @@ class Enroller:
         screened = self.gate(person, name, photos, largest_face, force, names)
         accepted, refused, skipped = screened.accepted, screened.refused, screened.skipped
         if refused:
-            lines = "; ".join(f"{photo}: {reason}" for photo, reason in refused)
+            lines = "; ".join(about_photo(photo, reason) for photo, reason in refused)
             raise EnrollmentRefused(
                 f"nothing enrolled for {name!r}: {len(refused)} of {len(photos)} photo(s) refused: {lines}",
                 refused,
