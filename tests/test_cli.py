@@ -170,6 +170,21 @@ def test_a_missing_photo_of_a_batch_is_named_once(gallery: Path, faces_dir: Path
     assert line.count("missing.jpg") == 1, line
 
 
+@pytest.mark.timeout(120)
+def test_a_group_photo_s_refusal_names_the_cli_option(tmp_path: Path, faces_dir: Path) -> None:
+    """It said `largest_face=True`, Python's keyword, to a user of the command line."""
+    group = str(faces_dir / "probes/obama_and_biden.jpg")
+    line = one_error_line(run("enroll", "x", group, db=tmp_path / "g"), 3, "3 faces found", "--largest-face")
+    assert "largest_face" not in line
+    folder = tmp_path / "people" / "x"
+    folder.mkdir(parents=True)
+    shutil.copy(group, folder / "group.jpg")
+    out = ok(run("import", str(tmp_path / "people"), db=tmp_path / "g"))
+    assert "(or --largest-face)" in out and "largest_face" not in out
+    doc = json.loads(ok(run("import", str(tmp_path / "people"), "--json", db=tmp_path / "g")))
+    assert "(or --largest-face)" in doc["skipped"][0][1]
+
+
 def test_people_stats_check_verify(gallery: Path, faces_dir: Path) -> None:
     people = json.loads(ok(run("people", "--json", db=gallery)))
     assert [p["name"] for p in people] == ["alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"]
