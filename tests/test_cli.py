@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -366,6 +367,21 @@ def test_audit_and_reject_a_face(tmp_path: Path, faces_dir: Path) -> None:
     one_error_line(run("reject", "--face", str(face), db=db), 4, f"no face with id {face}")
     one_error_line(run("reject", "--face", str(face), "obama", db=db), 2, "takes no person")
     assert run("reject", db=db).returncode == 2  # --face or --sighting
+
+
+@pytest.mark.timeout(180)
+def test_audit_s_fixes_run_as_printed(tmp_path: Path, faces_dir: Path) -> None:
+    """audit suggested `facedb remove 7`, which fails without the --db the audit was given."""
+    db = tmp_path / "my gallery"
+    ok(run("import", str(faces_dir / "gallery"), db=db))
+    ok(run("enroll", "obama", str(faces_dir / "closeups/biden.jpg"), "--force", db=db))
+    fixes = [line.split("fix: ", 1)[1] for line in ok(run("audit", db=db)).splitlines() if "fix: " in line]
+    assert fixes and all(fix.startswith("facedb --db ") for fix in fixes), fixes
+    env = {k: v for k, v in CHILD_ENV.items() if k != "FACEDB_DB"}
+    command = shlex.split(fixes[0])
+    assert command[:3] == ["facedb", "--db", str(db)]
+    ok(run_command([str(FACEDB), *command[1:]], env=env))
+    assert ok(run("audit", db=db)).strip() == "no suspect enrollments"
 
 
 def log_visit(db: Path, photo: Path) -> int:
