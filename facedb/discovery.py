@@ -130,7 +130,9 @@ class Discovery:
             left out of the groups (too small, too uncertain, of poor quality, or too alike
             to two people to tell).
         photos: photos looked at; ``already``: photos skipped as discovered before.
-        faces: faces found in the photos looked at.
+        faces: faces found in the photos looked at (each is named, grouped or skipped).
+        grouped: how many of them were put in groups (the groups hold earlier faces too).
+        new_groups: how many of the groups these photos started.
     """
 
     groups: list[Group]
@@ -139,6 +141,8 @@ class Discovery:
     photos: int = 0
     already: int = 0
     faces: int = 0
+    grouped: int = 0
+    new_groups: int = 0
 
     def __iter__(self) -> Iterator[Group]:
         return iter(self.groups)

@@ -260,6 +260,8 @@ def discovery_json(d: Discovery, paths: bool = True) -> dict[str, Any]:
         "photos": d.photos,
         "already": d.already,
         "faces": d.faces,
+        "grouped": d.grouped,
+        "new_groups": d.new_groups,
         "groups": [group_json(g, paths) for g in d.groups],
         "named": [
             {
