@@ -191,6 +191,8 @@ def test_people_stats_check_verify(gallery: Path, faces_dir: Path) -> None:
     assert [p["name"] for p in people] == ["alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"]
     stats = json.loads(ok(run("stats", "--json", db=gallery)))
     assert stats["people"] == 5 and stats["faces"] == 9 and stats["index"]
+    # Where the prior was measured, in words a user has: not the project's ../shared folder.
+    assert "labelled faces" in stats["prior"] and "shared" not in ok(run("stats", db=gallery))
     assert "consistent" in ok(run("check", db=gallery))
     out = ok(run("verify", str(faces_dir / "gallery/obama/obama.jpg"), str(faces_dir / "probes/obama1.jpg")))
     assert out.startswith("same person")
