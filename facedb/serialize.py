@@ -13,7 +13,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from facedb.attendance import AttendanceRow, Sighting
     from facedb.calibration import Calibration
@@ -84,7 +84,7 @@ def identification_json(r: Identification) -> dict[str, Any]:
     why a face is poor (empty otherwise), ``confidence`` a probability or null when nobody is
     named."""
     return {
-        "bbox": [round(float(v), 2) for v in r.face.bbox],
+        "bbox": _box(r.face.bbox),
         "score": round(r.face.score, 4),
         # Down, not to nearest, so that a poor face (below 0.5) never reads 0.5.
         "quality": math.floor(r.face.quality * 10_000) / 10_000,
@@ -108,6 +108,11 @@ def verification_json(v: Verification) -> dict[str, Any]:
     return {"similarity": round(v.similarity, 4), "same_person": v.same_person, "threshold": v.threshold}
 
 
+def _box(bbox: Iterable[float]) -> list[float]:
+    """A face box as every shape gives it: rounded to 2 places (a pixel's hundredth)."""
+    return [round(float(v), 2) for v in bbox]
+
+
 def sighting_json(v: Sighting) -> dict[str, Any]:
     """A visit logged by ``facedb watch``: ``{"id", "person", "stranger_id", "source",
     "first_seen", "last_seen", "similarity", "bbox", "frames"}``."""
@@ -119,7 +124,7 @@ def sighting_json(v: Sighting) -> dict[str, Any]:
         "first_seen": v.first_seen.isoformat(),
         "last_seen": v.last_seen.isoformat(),
         "similarity": round(v.similarity, 4),
-        "bbox": v.bbox,
+        "bbox": _box(v.bbox),
         "frames": v.frames,
     }
 
@@ -152,7 +157,11 @@ def copy_json(r: CopyReport) -> dict[str, Any]:
 def face_json(f: Mapping[str, Any]) -> dict[str, Any]:
     """An enrolled face, as :meth:`facedb.FaceDB.faces` lists it: ``{"id", "bbox", "score",
     "quality", "image", "sha256", "created_at", "has_thumbnail"}``."""
-    return {**f, "created_at": f["created_at"].isoformat() if f.get("created_at") else None}
+    return {
+        **f,
+        "bbox": None if f.get("bbox") is None else _box(f["bbox"]),
+        "created_at": f["created_at"].isoformat() if f.get("created_at") else None,
+    }
 
 
 def key_json(k: ApiKey) -> dict[str, Any]:
@@ -232,7 +241,7 @@ def group_face_json(f: GroupFace, paths: bool = True) -> dict[str, Any]:
     return {
         "id": f.id,
         "photo": photo_label(f.photo, paths),
-        "bbox": [round(v, 2) for v in f.bbox],
+        "bbox": _box(f.bbox),
         "det_score": round(f.det_score, 4),
         "quality": None if f.quality is None else round(f.quality, 4),
         "seen_at": f.seen_at.isoformat(),
@@ -266,7 +275,7 @@ def discovery_json(d: Discovery, paths: bool = True) -> dict[str, Any]:
         "named": [
             {
                 "photo": photo_label(n.photo, paths),
-                "bbox": [round(v, 2) for v in n.bbox],
+                "bbox": _box(n.bbox),
                 "person": person_ref_json(n.person.id, n.person.name),
                 "similarity": round(n.similarity, 4),
             }
