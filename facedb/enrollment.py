@@ -21,9 +21,10 @@ from facedb.errors import EnrollmentRefused, FaceDBError
 from facedb.quality import POOR_QUALITY
 from facedb.results import Candidate
 
-#: How the library spells "enroll anyway" in a refusal; the CLI and the service say it in
-#: their own terms (EnrollmentRefused.message_for).
+#: How the library spells "enroll anyway" and "take the largest face" in a refusal; the CLI
+#: and the service say them in their own terms (EnrollmentRefused.message_for).
 FORCE = EnrollmentRefused.FORCE
+LARGEST_FACE = EnrollmentRefused.LARGEST_FACE
 
 __all__ = ["OWN_FLOOR", "Accepted", "EnrollmentPolicy", "Screened", "poor_quality_reason"]
 
@@ -118,7 +119,7 @@ class EnrollmentPolicy:
         if not found:
             return "no face found"
         if len(found) > 1 and not largest_face:
-            return f"{len(found)} faces found; enrollment needs one (or largest_face=True)"
+            return f"{len(found)} faces found; enrollment needs one (or {LARGEST_FACE})"
         face = pick_largest(found)
         too_small = self.check_size(face)
         if too_small is not None:

@@ -187,6 +187,21 @@ def test_a_calibration_survives_its_row() -> None:
     assert (again.faces, again.created_at, again.source, again.note) == (9, NOW, "prior", cal.note)
 
 
+@pytest.mark.timeout(60)
+def test_a_calibration_prints_as_a_few_readable_lines() -> None:
+    """`print(db.calibration)` printed about 400 quantiles of its score model."""
+    cal = calibration.calibrate(
+        None, kind="fpir", target=0.01, people=5, faces=9, prior=MODEL, created_at=NOW
+    )
+    text = str(cal)
+    assert len(text.splitlines()) <= 6 and len(text) < 600, text
+    assert f"threshold {cal.threshold:.3f}" in text and "FPIR 0.01" in text and cal.note in text
+    assert "5 people" in text and "quantiles" not in text
+    shown = repr(cal)
+    assert len(shown) < 600 and "quantiles" not in shown and shown.startswith("Calibration(threshold="), shown
+    assert len(repr(cal.model)) < 600, repr(cal.model)  # the model alone is short too
+
+
 def test_the_staleness_warning_waits_for_growth() -> None:
     cal = calibration.calibrate(
         None, kind="fpir", target=0.01, people=1000, faces=1000, prior=MODEL, created_at=NOW

@@ -94,7 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.func(args)
         return status
     except FaceDBError as e:
-        message = e.message_for("--force") if isinstance(e, EnrollmentRefused) else e.message
+        message = (
+            e.message_for("--force", "--largest-face") if isinstance(e, EnrollmentRefused) else e.message
+        )
         print(f"facedb: error: {message}", file=sys.stderr)
         return e.exit_code
     except json.JSONDecodeError as e:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,6 +84,20 @@ def _key(args: argparse.Namespace, option: str = "key_file") -> str | None:
 
     path = getattr(args, option, None)
     return None if path is None else read_key_file(path)
+
+
+def suggested(command: str, args: argparse.Namespace) -> str:
+    """A ``facedb ...`` command suggested to the user (an audit's fix), as they can run it:
+    with the gallery options they gave on this command line (``--db``, ``--vectors``; one
+    taken from the environment is there for the next command too)."""
+    given = [
+        option
+        for flag, value in (("--db", args.db), ("--vectors", args.vectors))
+        if value
+        for option in (flag, value)
+    ]
+    program, _, rest = command.partition(" ")
+    return f"{program} {shlex.join(given)} {rest}" if given and program == "facedb" else command
 
 
 def _local(when: datetime) -> str:

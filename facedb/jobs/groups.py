@@ -133,6 +133,9 @@ class Groups:
             photos=len(todo),
             already=len(items) - len(todo),
             faces=result.faces,
+            grouped=result.grouped,
+            # A group started here and merged into another here is not among the groups.
+            new_groups=len(result.started & result.touched),
             threshold=limit,
         )
 
@@ -280,7 +283,9 @@ class _Run:
         self.named: list[NamedFace] = []
         self.skipped: list[tuple[str, str]] = []
         self.faces = 0
+        self.grouped = 0  # faces put in groups
         self.touched: set[int] = set()
+        self.started: set[int] = set()  # the groups this run created
         self._pending: list[tuple[object, GroupFaceInfo]] = []  # (group key, face)
         self._looked: list[str] = []  # the chunk's photos, recorded as discovered with it
         self._unplaced: list[tuple[str, list[GroupFaceInfo]]] = []  # the chunk's, to group
@@ -342,6 +347,7 @@ class _Run:
         placed = self.grouping.place_photos(photos)
         for (_, infos), groups in zip(self._unplaced, placed, strict=True):
             self._pending += list(zip(groups, infos, strict=True))
+            self.grouped += len(infos)
         self._unplaced = []
 
     def write(self) -> None:
@@ -371,8 +377,9 @@ class _Run:
             for key, group_id in ids.items():
                 self.ctx.store.set_group_centroid(s, group_id, self.grouping.centroid(key), now)
         for key, group_id in ids.items():
-            if key != group_id:
+            if key != group_id:  # a group this write created
                 self.grouping.rename(key, group_id)
+                self.started.add(group_id)
             self.touched.add(group_id)
 
     def merge(self) -> None:

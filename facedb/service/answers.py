@@ -215,8 +215,12 @@ class DiscoveryAnswer(BaseModel):
 
     photos: int = Field(description="photos looked at")
     already: int = Field(description="photos skipped as discovered before")
-    faces: int
-    groups: list[GroupAnswer] = Field(description="the groups that got a face from these photos")
+    faces: int = Field(description="faces found in the photos looked at")
+    grouped: int = Field(description="how many of them were put in groups")
+    new_groups: int = Field(description="how many of the groups these photos started")
+    groups: list[GroupAnswer] = Field(
+        description="the groups that got a face from these photos, with all their faces (earlier ones too)"
+    )
     named: list[NamedFaceAnswer]
     skipped: list[list[str]] = Field(description="[photo, reason] pairs")
 
