@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 NATIVE_SOURCES := $(wildcard rust/*.rs) Cargo.toml Cargo.lock pyproject.toml
 
-.PHONY: venv build demo test test-python test-rust lint format bench screenshots lock clean
+.PHONY: venv build demo test test-python test-rust lint format bench screenshots docs lock clean
 
 venv: $(VENV)/.installed
 
@@ -54,11 +54,15 @@ format: venv
 bench: build
 	$(PY) benchmarks/pipeline.py
 
-# README's screenshots of the web page (assets/web-*.png), by the browser test; `make test`
+# The docs' screenshots of the web page (assets/web-*.png), by the browser test; `make test`
 # writes its screenshots to a temporary folder and leaves the working tree as it was.
 screenshots: build
 	scripts/browser.sh
 	FACEDB_SCREENSHOTS=$(CURDIR)/assets $(PY) -m pytest -q tests/test_web.py -k browser
+
+# The documentation site (docs/, mkdocs.yml; its front page is README.md) into site/.
+docs: $(VENV)/.installed
+	$(VENV)/bin/mkdocs build --strict
 
 # Resolves the test environment afresh (newest versions in pyproject.toml's ranges) into
 # requirements-test.lock; commit the file with what it changes.

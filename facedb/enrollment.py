@@ -88,7 +88,7 @@ class EnrollmentPolicy:
             likely mislabel: below 0.35 lie the scores of two different people. A gallery holds
             it at the stricter of 0.35 and its naming threshold (an enrolled photo is durable:
             never held to less than a face identify names; facedb.calibration.in_force). Measured
-            (README, "The enrollment gate"): the highest impostor pair seen is 0.329 (two of
+            (docs/gallery.md): the highest impostor pair seen is 0.329 (two of
             players.jpg's 22 strangers; 0.157 on ../shared/faces), the lowest genuine pair
             0.560.
 

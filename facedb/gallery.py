@@ -101,8 +101,8 @@ class FaceDB:
         engine: the face engine; default: :func:`facedb.default_engine`.
         threshold: similarity at which a face is taken to be a person; None (the default):
             the threshold in force, the gallery's newest calibration (:meth:`calibrate`) or,
-            before one, the model's prior at the gallery's size (:attr:`thresholds`; README,
-            "Calibration").
+            before one, the model's prior at the gallery's size (:attr:`thresholds`;
+            docs/calibration.md).
         target_fpir: what the prior's threshold aims at before a calibration: the share of
             strangers' searches that may name somebody (default 0.01).
         min_face_size: enrollment refuses faces whose box's short side is smaller (pixels).
@@ -205,7 +205,7 @@ class FaceDB:
         :attr:`threshold`), the enrollment gate's likeness floor (never below naming), the
         threshold of grouping and the audit (never below naming, FMR-based), how naming was
         chosen, the estimated FPIR at the gallery's size and a warning when it exceeds the
-        target (facedb.calibration.in_force; README, "Calibration")."""
+        target (facedb.calibration.in_force; docs/calibration.md)."""
         self._ctx.check_open()
         self._ctx.refresh_calibration()
         return self._ctx.thresholds

@@ -1,7 +1,7 @@
 """The JSON shapes of facedb's answers, one function per shape.
 
 The CLI's ``--json`` output and the HTTP service both print through these functions, so a
-person, an identification or a verification looks the same everywhere (README, "JSON
+person, an identification or a verification looks the same everywhere (docs/http.md, "JSON
 shapes"). Each function returns plain dicts and lists that ``json.dumps`` takes as they are:
 times are ISO 8601 strings, similarities and scores are rounded to 4 places, boxes to 2.
 """

@@ -113,7 +113,7 @@ def test_the_threshold_follows_the_gallery_up_to_the_fmr_default_and_then_warns(
 
 
 def test_the_rule_at_each_size() -> None:
-    """The table README shows, from the same function the gallery uses."""
+    """The table docs/calibration.md shows, from the same function the gallery uses."""
     for people, expected in ((1, 0.2265), (3, 0.2864), (6, 0.3235), (10, 0.3504), (100, 0.4677)):
         rules = thresholds_in_force(
             model=PRIOR, fmr_threshold=CAP, people=people, explicit=None, calibration=None

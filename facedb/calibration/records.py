@@ -31,7 +31,7 @@ class Calibration:
         source: ``"gallery"`` (fitted on the gallery's own templates), ``"gallery+prior"``
             (impostors from the gallery, genuine scores from the model's prior: too few
             people with several faces) or ``"prior"`` (the gallery is too small: the
-            model's prior, measured on photos, README "Calibration").
+            model's prior, measured on photos, docs/calibration.md).
         model: the score model (confidence and estimates at other sizes come from it).
         note: why the source is what it is, in words.
     """

@@ -162,7 +162,7 @@ def _gallery_options(parser: argparse.ArgumentParser, default: Any) -> None:
 #: Help for the arguments several commands share, by destination; (command, destination) for
 #: one command's own meaning. Every argument has help (tests/test_cli_options.py checks).
 _HELP = {
-    "json": "print JSON (README, JSON shapes)",
+    "json": "print JSON (docs/http.md, JSON shapes)",
     "images": "photos: paths, several allowed",
     "folder": "a folder with one sub-folder of photos per person (named after them)",
     "person": "a person: an id or an exact name",

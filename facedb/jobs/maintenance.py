@@ -50,7 +50,7 @@ class Maintenance:
     ) -> Calibration:
         """Chooses the naming threshold for a target error rate from the gallery's own
         templates (the model's prior while it is small), stores it, and puts it in force for
-        every process (README, "Calibration").
+        every process (docs/calibration.md).
 
         Args:
             target_fpir: the share of strangers' searches that may name somebody (e.g. 0.01).
@@ -165,7 +165,7 @@ class Maintenance:
         Other processes that have the gallery open with the old key fail with
         :class:`~facedb.errors.EncryptionKeyError` at their next call (nothing they would
         write under the old key can commit); reopen them with the new key. Rewriting costs
-        about one rebuild of the index (README, "Encryption at rest").
+        about one rebuild of the index (docs/gallery.md, "Encryption at rest").
 
         Example:
             >>> key = facedb.new_key()   # keep it apart from the gallery
