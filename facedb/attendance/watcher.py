@@ -172,7 +172,10 @@ class Watcher:
         if (
             track.template is not None
             and not r.face.is_poor_quality
-            and float(track.template @ r.face.embedding) < self.db.threshold
+            # One face against one face: the FMR-based threshold (db.thresholds.pairwise), not
+            # naming's, which comes down to about 0.23 in a small gallery, where two people's
+            # faces may score.
+            and float(track.template @ r.face.embedding) < self.db.thresholds.pairwise
         ):
             track.key, track.person, track.stranger = None, None, None
         if r.person is not None:
