@@ -62,7 +62,7 @@ screenshots: build
 
 # The documentation site (docs/, mkdocs.yml; its front page is README.md) into site/.
 docs: $(VENV)/.installed
-	$(VENV)/bin/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # Resolves the test environment afresh (newest versions in pyproject.toml's ranges) into
 # requirements-test.lock; commit the file with what it changes.
