@@ -96,11 +96,13 @@ def _status(r: Identification) -> str:
     return "ambiguous" if r.ambiguous else "unknown"
 
 
-def _text(r: Identification) -> str:
-    """A label's words: the similarity only where it says something (the person named)."""
-    if r.person is not None:
-        return f"{r.person.name} {r.similarity:.2f}"
-    return label_of(r)
+def _text(r: Identification, number: int | None = None) -> str:
+    """A label's words: the similarity only where it says something (the person named);
+    with ``number``, the face's row in a table first (a poor-quality face: the number only)."""
+    words = f"{r.person.name} {r.similarity:.2f}" if r.person is not None else label_of(r)
+    if number is None:
+        return words
+    return str(number) if _status(r) == "poor_quality" else f"{number} {words}"
 
 
 def _font(px: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -165,7 +167,9 @@ def _candidates(face: Box, w: float, h: float, margin: float) -> Iterator[tuple[
                 yield x, y
 
 
-def _layout(size: tuple[int, int], results: Sequence[Identification], measure: _Measure) -> list[Label]:
+def _layout(
+    size: tuple[int, int], results: Sequence[Identification], measure: _Measure, numbered: bool = False
+) -> list[Label]:
     width, height = size
     margin = _line_width(size) + 1
     faces = [(x1 - margin, y1 - margin, x2 + margin, y2 + margin) for x1, y1, x2, y2 in map(_box_of, results)]
@@ -174,7 +178,7 @@ def _layout(size: tuple[int, int], results: Sequence[Identification], measure: _
     order = sorted(range(len(results)), key=lambda i: (_STYLES[statuses[i]].rank, -area[i], i))
     placed: list[Label] = []
     for i in order:
-        text = _text(results[i])
+        text = _text(results[i], i + 1 if numbered else None)
         w, h = measure.size(statuses[i], text)
         if w > width or h > height:
             continue  # a picture smaller than one label: boxes only
@@ -196,14 +200,18 @@ def _layout(size: tuple[int, int], results: Sequence[Identification], measure: _
 
 
 def label_layout(
-    size: tuple[int, int], results: Sequence[Identification], font_px: int | None = None
+    size: tuple[int, int],
+    results: Sequence[Identification],
+    font_px: int | None = None,
+    numbered: bool = False,
 ) -> list[Label]:
     """Where the labels of a drawing go, for a picture of ``size`` (width, height): each
     inside the picture, covering no face's box and no other label wherever there is room (the
     named first, then the ambiguous, the unknown, and the poor-quality faces, whose label is
     left out rather than cover anything). ``font_px``: the labels' size (default: 1/40 of
-    the shorter side, at least 12)."""
-    return _layout(size, results, _Measure(_label_px(size, font_px)))
+    the shorter side, at least 12). ``numbered``: each label starts with its face's number,
+    1 for the first of ``results`` (the web page's table rows)."""
+    return _layout(size, results, _Measure(_label_px(size, font_px)), numbered)
 
 
 def _nearest(a: Box, b: Box) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -223,7 +231,10 @@ def _nearest(a: Box, b: Box) -> tuple[tuple[float, float], tuple[float, float]]:
 
 
 def _drawn(
-    rgb: NDArray[np.uint8], results: Sequence[Identification], font_px: int | None = None
+    rgb: NDArray[np.uint8],
+    results: Sequence[Identification],
+    font_px: int | None = None,
+    numbered: bool = False,
 ) -> Image.Image:
     """The photo with a box per face (green: named; orange: ambiguous; red: unknown; grey:
     poor quality) and the labels of :func:`label_layout`."""
@@ -237,7 +248,7 @@ def _drawn(
         style = _STYLES[_status(results[i])]
         line = 1 if style is _STYLES["poor_quality"] else width * style.line_scale
         draw.rectangle(boxes[i], outline=style.color, width=line)
-    labels = _layout(image.size, results, measure)
+    labels = _layout(image.size, results, measure, numbered)
     for label in labels:
         face = boxes[label.face]
         if _gap(label.box, face) > width + 2:  # not beside its face: a line to it
@@ -265,11 +276,14 @@ def draw_identifications(rgb: NDArray[np.uint8], results: Sequence[Identificatio
     image.save(out, quality=92) if suffix in (".jpg", ".jpeg") else image.save(out)
 
 
-def drawn_jpeg(rgb: NDArray[np.uint8], results: Sequence[Identification], *, max_side: int = 1600) -> bytes:
+def drawn_jpeg(
+    rgb: NDArray[np.uint8], results: Sequence[Identification], *, max_side: int = 1600, numbered: bool = False
+) -> bytes:
     """The photo (HxWx3 RGB) drawn as :func:`draw_identifications` draws it, as JPEG bytes,
     shrunk (after drawing) so that its longer side is at most ``max_side`` pixels. The labels
-    are sized for a page that shows the photo smaller: 1/40 of the longer side."""
-    image = _drawn(rgb, results, font_px=web_label_px(rgb.shape[1], rgb.shape[0]))
+    are sized for a page that shows the photo smaller: 1/40 of the longer side.
+    ``numbered``: labels start with the face's number (the web page's table rows)."""
+    image = _drawn(rgb, results, font_px=web_label_px(rgb.shape[1], rgb.shape[0]), numbered=numbered)
     if max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     out = io.BytesIO()

@@ -89,3 +89,28 @@ def test_a_drawing_is_written(
     draw_identifications(engine.decode(wheel_photos / "players.jpg"), results, out)
     with Image.open(out) as drawn, Image.open(wheel_photos / "players.jpg") as photo:
         assert drawn.size == photo.size
+
+
+@pytest.mark.timeout(120)
+def test_the_web_pages_labels_are_numbered_as_its_table_rows(
+    players: tuple[tuple[int, int], list[Identification]],
+) -> None:
+    """The web page's drawing numbers each label by its face's row in the table (1 for the
+    first face, left to right), so that a row and its face can be told apart in a crowd; a
+    poor-quality face's label is its number alone."""
+    size, results = players
+    labels = label_layout(size, results, font_px=web_label_px(*size), numbered=True)
+    assert labels
+    for label in labels:
+        r = results[label.face]
+        number = str(label.face + 1)
+        if r.status == "poor_quality":
+            assert label.text == number
+        else:
+            assert label.text.split(" ", 1)[0] == number and label.text.split(" ", 1)[1]
+    named = [label for label in labels if results[label.face].person is not None]
+    assert len(named) == 1 and named[0].text.endswith("Yao Ming 0.62")
+    for a in labels:  # still inside, covering no face and no other label
+        assert 0 <= a.box[0] and a.box[2] <= size[0] and 0 <= a.box[1] and a.box[3] <= size[1]
+        assert all(overlap(a.box, box_of(r)) == 0 for r in results)
+        assert all(overlap(a.box, b.box) == 0 for b in labels if b is not a)
