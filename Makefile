@@ -30,7 +30,22 @@ $(VENV)/.built: $(VENV)/.installed $(NATIVE_SOURCES)
 	PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(VENV)/bin/maturin develop --release --quiet --extras all,dev
 	touch $@
 
-demo: build
+# `make demo` needs the core alone (numpy, onnxruntime, the models' wheel, SQLAlchemy,
+# alembic, faiss, Pillow) and maturin, at the lock's versions: no extras, no test or lint
+# tools. Where `make test` has already installed everything, the demo uses that.
+$(VENV)/.core: $(LOCK) pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet "$$(grep '^pip==' $(LOCK))"
+	$(PYTHON) scripts/core-requirements.py > $(VENV)/core-requirements.txt
+	$(PIP) install --quiet --constraint $(LOCK) --requirement $(VENV)/core-requirements.txt "$$(grep '^maturin==' $(LOCK))"
+	touch $@
+
+$(VENV)/.demo-built: $(VENV)/.core $(NATIVE_SOURCES)
+	PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(VENV)/bin/maturin develop --release --quiet
+	touch $@
+
+demo: $(if $(wildcard $(VENV)/.installed),build,$(VENV)/.demo-built)
 	$(PY) -m facedb.demo
 
 test: build
