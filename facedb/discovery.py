@@ -44,6 +44,7 @@ __all__ = [
     "group_id_of",
     "group_of",
     "photo_items",
+    "photo_paths",
 ]
 
 log = logging.getLogger("facedb.discovery")
@@ -129,7 +130,11 @@ class Discovery:
             left out of the groups (too small, too uncertain, of poor quality, or too alike
             to two people to tell).
         photos: photos looked at; ``already``: photos skipped as discovered before.
-        faces: faces found in the photos looked at.
+        faces: faces found in the photos looked at (each is named, grouped or skipped).
+        grouped: how many of them were put in groups (the groups hold earlier faces too).
+        new_groups: how many of the groups these photos started.
+        threshold: the grouping threshold the faces were grouped at (by default the
+            gallery's pairwise threshold: :attr:`facedb.FaceDB.thresholds`).
     """
 
     groups: list[Group]
@@ -138,6 +143,9 @@ class Discovery:
     photos: int = 0
     already: int = 0
     faces: int = 0
+    grouped: int = 0
+    new_groups: int = 0
+    threshold: float = 0.0
 
     def __iter__(self) -> Iterator[Group]:
         return iter(self.groups)
@@ -149,10 +157,35 @@ class Discovery:
         return self.groups[i]
 
 
+def photo_paths(given: str | os.PathLike[str]) -> list[Path]:
+    """The photos one path names, as paths that start the way it was given: a photo itself,
+    every photo below a folder (recursively), or what a glob pattern (``2024/*.jpg``, ``**``
+    for any depth) matches; a folder's and a pattern's photos sorted.
+
+    Raises:
+        ImageNotFound: a path that does not exist, or a pattern or folder with no photo.
+    """
+    text = os.fspath(given)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+        if not found:
+            raise ImageNotFound(f"no photo in {text} (looked for {', '.join(sorted(PHOTO_SUFFIXES))})")
+        return found
+    if path.is_file():
+        return [path]
+    if glob.has_magic(text):
+        matched = sorted(Path(p) for p in glob.glob(os.path.expanduser(text), recursive=True))
+        photos = [p for p in matched if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES]
+        if not photos:
+            raise ImageNotFound(f"no photo matches {text}")
+        return photos
+    raise ImageNotFound(f"no such photo or folder: {text}")
+
+
 def expand_photos(paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str]) -> list[Path]:
-    """The photos that paths name: a photo itself, every photo below a folder (recursively),
-    or what a glob pattern (``2024/*.jpg``, ``**`` for any depth) matches; absolute, each
-    once, in the order given (a folder's and a pattern's photos sorted).
+    """The photos that paths name (see :func:`photo_paths`): absolute, each once, in the order
+    given (a folder's and a pattern's photos sorted).
 
     Raises:
         ImageNotFound: a path that does not exist, or a pattern or folder with no photo.
@@ -161,33 +194,12 @@ def expand_photos(paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[st
         paths = [paths]
     out: list[Path] = []
     seen: set[Path] = set()
-
-    def add(path: Path) -> None:
-        resolved = path.resolve()
-        if resolved not in seen:
-            seen.add(resolved)
-            out.append(resolved)
-
     for given in paths:
-        text = os.fspath(given)
-        path = Path(text).expanduser()
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
-            if not found:
-                raise ImageNotFound(f"no photo in {text} (looked for {', '.join(sorted(PHOTO_SUFFIXES))})")
-            for p in found:
-                add(p)
-        elif path.is_file():
-            add(path)
-        elif glob.has_magic(text):
-            matched = sorted(Path(p) for p in glob.glob(os.path.expanduser(text), recursive=True))
-            photos = [p for p in matched if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES]
-            if not photos:
-                raise ImageNotFound(f"no photo matches {text}")
-            for p in photos:
-                add(p)
-        else:
-            raise ImageNotFound(f"no such photo or folder: {text}")
+        for path in photo_paths(given):
+            resolved = path.resolve()
+            if resolved not in seen:
+                seen.add(resolved)
+                out.append(resolved)
     return out
 
 

@@ -21,11 +21,12 @@ from facedb.errors import EnrollmentRefused, FaceDBError
 from facedb.quality import POOR_QUALITY
 from facedb.results import Candidate
 
-#: How the library spells "enroll anyway" in a refusal; the CLI and the service say it in
-#: their own terms (EnrollmentRefused.message_for).
+#: How the library spells "enroll anyway" and "take the largest face" in a refusal; the CLI
+#: and the service say them in their own terms (EnrollmentRefused.message_for).
 FORCE = EnrollmentRefused.FORCE
+LARGEST_FACE = EnrollmentRefused.LARGEST_FACE
 
-__all__ = ["Accepted", "EnrollmentPolicy", "Screened", "poor_quality_reason"]
+__all__ = ["OWN_FLOOR", "Accepted", "EnrollmentPolicy", "Screened", "poor_quality_reason"]
 
 #: Why a photo is skipped when its content is already among the person's faces.
 ALREADY_ENROLLED = "already enrolled for this person"
@@ -68,6 +69,10 @@ class Screened:
     skipped: list[tuple[str, str]]
 
 
+#: The gate's own likeness floor: below it lie the scores of two different people.
+OWN_FLOOR = 0.35
+
+
 @dataclass(frozen=True, slots=True)
 class EnrollmentPolicy:
     """The enrollment gate's settings and checks. A face below the engine's quality bar
@@ -80,8 +85,10 @@ class EnrollmentPolicy:
             close to somebody else, and closer than to its own person, is a likely mislabel).
         min_own_similarity: a photo must be at least this similar to one of the person's own
             faces (those enrolled; for a new person, the other photos of the call), or it is a
-            likely mislabel: below it lie the scores of two different people. Measured
-            (README, "The enrollment gate"): the highest impostor pair seen is 0.329 (two of
+            likely mislabel: below 0.35 lie the scores of two different people. A gallery holds
+            it at the stricter of 0.35 and its naming threshold (an enrolled photo is durable:
+            never held to less than a face identify names; facedb.calibration.in_force). Measured
+            (docs/gallery.md): the highest impostor pair seen is 0.329 (two of
             players.jpg's 22 strangers; 0.157 on ../shared/faces), the lowest genuine pair
             0.560.
 
@@ -94,7 +101,16 @@ class EnrollmentPolicy:
     min_face_size: float = 48.0
     min_det_score: float = 0.6
     threshold: float = DEFAULT_THRESHOLD
-    min_own_similarity: float = 0.35
+    min_own_similarity: float = OWN_FLOOR
+
+    def floor_rule(self) -> str:
+        """Why the likeness floor is what it is, for a refusal's message."""
+        if self.min_own_similarity > OWN_FLOOR and self.min_own_similarity <= self.threshold:
+            return (
+                "the naming threshold in force: an enrolled photo must be as like its person "
+                "as a face identify names"
+            )
+        return "where different people score"
 
     def check_faces(self, found: Sequence[Face] | FaceDBError, largest_face: bool = False) -> Face | str:
         """The face to enroll from one photo's detection result, or why there is none."""
@@ -103,7 +119,7 @@ class EnrollmentPolicy:
         if not found:
             return "no face found"
         if len(found) > 1 and not largest_face:
-            return f"{len(found)} faces found; enrollment needs one (or largest_face=True)"
+            return f"{len(found)} faces found; enrollment needs one (or {LARGEST_FACE})"
         face = pick_largest(found)
         too_small = self.check_size(face)
         if too_small is not None:
@@ -179,9 +195,10 @@ class EnrollmentPolicy:
                 problems.append(
                     (
                         a.photo,
-                        f"does not look like {whose} (best similarity {best:.2f}, below "
-                        f"{self.min_own_similarity:.2f}, where different people score): a likely "
-                        f"mislabel ({FORCE} to enroll)",
+                        f"does not look like {whose}: best similarity {best:.2f}, "
+                        f"{self.min_own_similarity - best:.2f} short of the enrollment floor "
+                        f"{self.min_own_similarity:.2f} ({self.floor_rule()}): a likely mislabel "
+                        f"({FORCE} to enroll)",
                     )
                 )
         return problems
@@ -219,8 +236,9 @@ class EnrollmentPolicy:
                 problems.append(
                     (
                         a.photo,
-                        f"looks like {who.name} (id {who.id}, similarity {others[0].similarity:.2f})"
-                        f"{versus}: a likely mislabel ({FORCE} to enroll)",
+                        f"looks like {who.name} (id {who.id}, similarity {others[0].similarity:.2f}, "
+                        f"at or above the naming threshold {self.threshold:.2f}: identify would name "
+                        f"them){versus}: a likely mislabel ({FORCE} to enroll)",
                     )
                 )
         return problems

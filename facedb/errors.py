@@ -118,15 +118,25 @@ class EnrollmentRefused(FaceDBError, ValueError):
     exit_code = 3
     #: How a reason says "enroll anyway" in Python's terms.
     FORCE = "force=True"
+    #: How a reason says "take the largest face of a group photo" in Python's terms.
+    LARGEST_FACE = "largest_face=True"
 
     def __init__(self, message: str, refused: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.refused: list[tuple[str, str]] = list(refused or [])
 
-    def message_for(self, force: str) -> str:
-        """The message with "enroll anyway" in the caller's terms (``"--force"`` for the
-        command line, ``"force=true"`` over HTTP)."""
-        return self.message.replace(self.FORCE, force)
+    @classmethod
+    def in_terms(cls, text: str, force: str, largest_face: str = LARGEST_FACE) -> str:
+        """A refusal's text (its message, or one photo's reason) with Python's keywords in
+        the caller's terms: ``in_terms(reason, "--force", "--largest-face")`` for the command
+        line."""
+        return text.replace(cls.FORCE, force).replace(cls.LARGEST_FACE, largest_face)
+
+    def message_for(self, force: str, largest_face: str = LARGEST_FACE) -> str:
+        """The message with "enroll anyway" and "take the largest face" in the caller's terms
+        (``"--force"`` and ``"--largest-face"`` for the command line, ``"force=true"`` and
+        ``"largest_face=true"`` over HTTP)."""
+        return self.in_terms(self.message, force, largest_face)
 
 
 class NameInUse(FaceDBError, ValueError):

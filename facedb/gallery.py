@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-from facedb.calibration import Calibration
+from facedb.calibration import Calibration, Thresholds
 from facedb.context import GalleryContext, check_unit
 from facedb.engine import Color, FaceEngine, ImageInput
 from facedb.enrollment import EnrollmentPolicy
@@ -102,7 +102,10 @@ class FaceDB:
         engine: the face engine; default: :func:`facedb.default_engine`.
         threshold: similarity at which a face is taken to be a person; None (the default):
             the threshold in force, the gallery's newest calibration (:meth:`calibrate`) or,
-            before one, the model's prior (README, "Calibration").
+            before one, the model's prior at the gallery's size (:attr:`thresholds`;
+            docs/calibration.md).
+        target_fpir: what the prior's threshold aims at before a calibration: the share of
+            strangers' searches that may name somebody (default 0.01).
         min_face_size: enrollment refuses faces whose box's short side is smaller (pixels).
         min_det_score: enrollment refuses faces the detector is less sure of.
         ambiguity_margin: a face whose best two people are closer than this is ambiguous.
@@ -148,6 +151,7 @@ class FaceDB:
         create: bool = True,
         thumbnails: bool = True,
         key: str | bytes | None = None,
+        target_fpir: float = 0.01,
     ) -> None:
         self._ctx = ctx = GalleryContext(
             path,
@@ -164,6 +168,7 @@ class FaceDB:
             create=create,
             thumbnails=thumbnails,
             key=key,
+            target_fpir=target_fpir,
         )
         self._events = Events(ctx)
         self._people = People(ctx)
@@ -195,6 +200,17 @@ class FaceDB:
     @threshold.setter
     def threshold(self, value: float) -> None:
         self._ctx.set_threshold(value)
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """Every threshold in force, decided in one place from one score model: naming (the
+        :attr:`threshold`), the enrollment gate's likeness floor (never below naming), the
+        threshold of grouping and the audit (never below naming, FMR-based), how naming was
+        chosen, the estimated FPIR at the gallery's size and a warning when it exceeds the
+        target (facedb.calibration.in_force; docs/calibration.md)."""
+        self._ctx.check_open()
+        self._ctx.refresh_calibration()
+        return self._ctx.thresholds
 
     @property
     def calibration(self) -> Calibration | None:

@@ -16,7 +16,7 @@ Why the mean and not the first face ("leader" clustering): a centroid of several
 templates of one person lies closer to each of them than any one of them does, so later faces
 of the same person clear the threshold more surely, while another person's faces stay about as
 far away. Groups of one person that started apart (before either had many faces) are joined
-by :meth:`Grouping.merge`, by average linkage. Measured in README ("Faces nobody has named
+by :meth:`Grouping.merge`, by average linkage. Measured in docs/discover.md ("Faces nobody has named
 yet").
 """
 

@@ -10,7 +10,7 @@ Each measure has a *bar* (below it the face is poor) and a *good* level; its par
 0.5 at the bar, 1 at or beyond the good level, and falls linearly to 0 as far below the bar as
 the good level is above it. The face's quality is its weakest part, so ``quality < 0.5``
 exactly when at least one measure is below its bar, and ``reasons`` names those measures.
-The defaults were measured on real photos (README, "Face quality"; benchmarks/quality.py).
+The defaults were measured on real photos (docs/engine.md, "Face quality"; benchmarks/quality.py).
 
 Example:
     >>> import numpy as np
@@ -190,7 +190,7 @@ class QualityPolicy:
 
     The defaults accept every face of ../shared/faces/gallery, closeups and yaoming.jpg with
     a margin, and refuse Gaussian-blurred, downscaled, darkened, overexposed and strongly
-    turned versions with the right reason (README, "Face quality").
+    turned versions with the right reason (docs/engine.md, "Face quality").
 
     Attributes:
         min_face_size, good_face_size: the box's short side, pixels ("too small").

@@ -79,6 +79,8 @@ class Identification:
         confidence: the probability that the named person is right, from the score model in
             force (calibrated or the model's prior) and the gallery's size; None when nobody
             is named.
+        threshold: the naming threshold this answer was given at (the one in force, which
+            follows the gallery's size before a calibration, or the call's own).
     """
 
     face: Face
@@ -88,6 +90,7 @@ class Identification:
     ambiguous: bool = False
     status: Status = "unknown"
     confidence: float | None = None
+    threshold: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

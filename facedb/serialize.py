@@ -1,7 +1,7 @@
 """The JSON shapes of facedb's answers, one function per shape.
 
 The CLI's ``--json`` output and the HTTP service both print through these functions, so a
-person, an identification or a verification looks the same everywhere (README, "JSON
+person, an identification or a verification looks the same everywhere (docs/http.md, "JSON
 shapes"). Each function returns plain dicts and lists that ``json.dumps`` takes as they are:
 times are ISO 8601 strings, similarities and scores are rounded to 4 places, boxes to 2.
 """
@@ -13,7 +13,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from facedb.attendance import AttendanceRow, Sighting
     from facedb.calibration import Calibration
@@ -84,12 +84,12 @@ def candidate_json(c: Candidate) -> dict[str, Any]:
 
 def identification_json(r: Identification) -> dict[str, Any]:
     """One face's answer: ``{"bbox", "score", "quality", "quality_reasons", "person",
-    "similarity", "ambiguous", "status", "confidence", "candidates"}``; ``person`` is
-    ``{"id", "name"}`` or null (unknown, ambiguous or poor quality), ``quality_reasons`` names
-    why a face is poor (empty otherwise), ``confidence`` a probability or null when nobody is
-    named."""
+    "similarity", "ambiguous", "status", "confidence", "threshold", "candidates"}``; ``person``
+    is ``{"id", "name"}`` or null (unknown, ambiguous or poor quality), ``quality_reasons``
+    names why a face is poor (empty otherwise), ``confidence`` a probability or null when
+    nobody is named, ``threshold`` the naming threshold the answer was given at."""
     return {
-        "bbox": [round(float(v), 2) for v in r.face.bbox],
+        "bbox": _box(r.face.bbox),
         "score": round(r.face.score, 4),
         # Down, not to nearest, so that a poor face (below 0.5) never reads 0.5.
         "quality": math.floor(r.face.quality * 10_000) / 10_000,
@@ -99,6 +99,7 @@ def identification_json(r: Identification) -> dict[str, Any]:
         "ambiguous": r.ambiguous,
         "status": r.status,
         "confidence": None if r.confidence is None else round(r.confidence, 4),
+        "threshold": None if r.threshold is None else round(r.threshold, 4),
         "candidates": [candidate_json(c) for c in r.candidates],
     }
 
@@ -113,6 +114,11 @@ def verification_json(v: Verification) -> dict[str, Any]:
     return {"similarity": round(v.similarity, 4), "same_person": v.same_person, "threshold": v.threshold}
 
 
+def _box(bbox: Iterable[float]) -> list[float]:
+    """A face box as every shape gives it: rounded to 2 places (a pixel's hundredth)."""
+    return [round(float(v), 2) for v in bbox]
+
+
 def sighting_json(v: Sighting) -> dict[str, Any]:
     """A visit logged by ``facedb watch``: ``{"id", "person", "stranger_id", "source",
     "first_seen", "last_seen", "similarity", "bbox", "frames"}``."""
@@ -124,7 +130,7 @@ def sighting_json(v: Sighting) -> dict[str, Any]:
         "first_seen": v.first_seen.isoformat(),
         "last_seen": v.last_seen.isoformat(),
         "similarity": round(v.similarity, 4),
-        "bbox": v.bbox,
+        "bbox": _box(v.bbox),
         "frames": v.frames,
     }
 
@@ -157,7 +163,11 @@ def copy_json(r: CopyReport) -> dict[str, Any]:
 def face_json(f: Mapping[str, Any]) -> dict[str, Any]:
     """An enrolled face, as :meth:`facedb.FaceDB.faces` lists it: ``{"id", "bbox", "score",
     "quality", "image", "sha256", "created_at", "has_thumbnail"}``."""
-    return {**f, "created_at": f["created_at"].isoformat() if f.get("created_at") else None}
+    return {
+        **f,
+        "bbox": None if f.get("bbox") is None else _box(f["bbox"]),
+        "created_at": f["created_at"].isoformat() if f.get("created_at") else None,
+    }
 
 
 def key_json(k: ApiKey) -> dict[str, Any]:
@@ -237,7 +247,7 @@ def group_face_json(f: GroupFace, paths: bool = True) -> dict[str, Any]:
     return {
         "id": f.id,
         "photo": photo_label(f.photo, paths),
-        "bbox": [round(v, 2) for v in f.bbox],
+        "bbox": _box(f.bbox),
         "det_score": round(f.det_score, 4),
         "quality": None if f.quality is None else round(f.quality, 4),
         "seen_at": f.seen_at.isoformat(),
@@ -265,11 +275,13 @@ def discovery_json(d: Discovery, paths: bool = True) -> dict[str, Any]:
         "photos": d.photos,
         "already": d.already,
         "faces": d.faces,
+        "grouped": d.grouped,
+        "new_groups": d.new_groups,
         "groups": [group_json(g, paths) for g in d.groups],
         "named": [
             {
                 "photo": photo_label(n.photo, paths),
-                "bbox": [round(v, 2) for v in n.bbox],
+                "bbox": _box(n.bbox),
                 "person": person_ref_json(n.person.id, n.person.name),
                 "similarity": round(n.similarity, 4),
             }

@@ -9,7 +9,7 @@ same templates.
 Freshness: a search sees every write of its own process. Another process's additions are
 seen at once by the FAISS store (every call first catches up with the SQL generation) and,
 on Milvus, within its staleness bound at the collection's consistency, or at once by a
-search that asks for ``consistency="strong"`` (README, "Scaling out").
+search that asks for ``consistency="strong"`` (docs/scaling.md).
 """
 
 from __future__ import annotations

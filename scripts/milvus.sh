@@ -16,7 +16,7 @@
 # 127.0.0.1 only.
 #
 # Erasure settings for the test server (measured: a deleted vector leaves every file under DIR
-# about 60 s after the delete; README states what an operator must set):
+# about 60 s after the delete; docs/scaling.md states what an operator must set):
 #   dataNode.segment.syncPeriod=10 s: a delete reaches a delete log on disk without a flush.
 #   dataCoord.compaction.single.deltalog.maxnum=0, dataCoord.compaction.global.interval=10 s:
 #   a segment with any delete log is rewritten without the deleted rows within seconds.

@@ -58,6 +58,7 @@ IDENTIFICATION_FIELDS = {
     "ambiguous",
     "status",
     "confidence",
+    "threshold",
     "candidates",
 }
 

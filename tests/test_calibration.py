@@ -187,6 +187,21 @@ def test_a_calibration_survives_its_row() -> None:
     assert (again.faces, again.created_at, again.source, again.note) == (9, NOW, "prior", cal.note)
 
 
+@pytest.mark.timeout(60)
+def test_a_calibration_prints_as_a_few_readable_lines() -> None:
+    """`print(db.calibration)` printed about 400 quantiles of its score model."""
+    cal = calibration.calibrate(
+        None, kind="fpir", target=0.01, people=5, faces=9, prior=MODEL, created_at=NOW
+    )
+    text = str(cal)
+    assert len(text.splitlines()) <= 6 and len(text) < 600, text
+    assert f"threshold {cal.threshold:.3f}" in text and "FPIR 0.01" in text and cal.note in text
+    assert "5 people" in text and "quantiles" not in text
+    shown = repr(cal)
+    assert len(shown) < 600 and "quantiles" not in shown and shown.startswith("Calibration(threshold="), shown
+    assert len(repr(cal.model)) < 600, repr(cal.model)  # the model alone is short too
+
+
 def test_the_staleness_warning_waits_for_growth() -> None:
     cal = calibration.calibrate(
         None, kind="fpir", target=0.01, people=1000, faces=1000, prior=MODEL, created_at=NOW
@@ -269,7 +284,8 @@ def test_the_calibration_is_in_force_for_every_process_and_an_explicit_threshold
 ) -> None:
     with facedb.FaceDB(tmp_path / "g") as db, facedb.FaceDB(tmp_path / "g") as other:
         db.import_embeddings(["a", "b", "c"], unit_rows(6, 3))
-        assert other.threshold == facedb.DEFAULT_THRESHOLD
+        # The prior's FPIR 1% threshold for the 3 people the other process wrote.
+        assert other.threshold == pytest.approx(0.2864, abs=1e-3)
         assert other.stats()["threshold_source"] == "prior" and other.calibration is None
         cal = db.calibrate(target_fmr=1e-3)
         assert cal.source == "prior" and cal.threshold < facedb.DEFAULT_THRESHOLD

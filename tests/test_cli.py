@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -108,11 +109,90 @@ def test_identify_table_and_drawing(gallery: Path, faces_dir: Path, tmp_path: Pa
     assert sorted(p.name for p in folder.iterdir()) == ["biden.jpg", "obama1.jpg"]
 
 
+@pytest.mark.timeout(120)
+def test_draw_takes_a_folder_for_several_photos_and_refuses_a_picture_name(
+    gallery: Path, faces_dir: Path, tmp_path: Path
+) -> None:
+    """`identify a.jpg b.jpg --draw out.jpg` made a folder named out.jpg/."""
+    photos = [str(faces_dir / "probes/obama1.jpg"), str(faces_dir / "probes/kit_with_rose.jpg")]
+    line = one_error_line(run("identify", *photos, "--draw", str(tmp_path / "out.jpg"), db=gallery), 2)
+    assert "--draw" in line and "2 photos" in line and "folder" in line
+    assert not (tmp_path / "out.jpg").exists()
+    one_error_line(run("identify", photos[0], "--draw", str(tmp_path / "out.txt"), db=gallery), 2, "--draw")
+    # One photo into a folder: the folder is the same rule as for several.
+    ok(run("identify", photos[0], "--draw", str(tmp_path / "one"), db=gallery))
+    assert [p.name for p in (tmp_path / "one").iterdir()] == ["obama1.jpg"]
+    # Two photos of one name: two drawings, not one over the other.
+    (tmp_path / "copy").mkdir()
+    shutil.copy(photos[0], tmp_path / "copy" / "obama1.jpg")
+    ok(
+        run(
+            "identify",
+            photos[0],
+            str(tmp_path / "copy" / "obama1.jpg"),
+            "--draw",
+            str(tmp_path / "two"),
+            db=gallery,
+        )
+    )
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["obama1-2.jpg", "obama1.jpg"]
+
+
+@pytest.mark.timeout(120)
+def test_identify_takes_folders_as_discover_does(gallery: Path, faces_dir: Path, tmp_path: Path) -> None:
+    """`identify probes/` said "is a directory" although `discover probes/` takes it."""
+    out = ok(run("identify", str(faces_dir / "probes"), db=gallery))
+    assert out.count(" face(s)") == 5
+    assert f"{faces_dir / 'probes' / 'obama_and_biden.jpg'}: 3 face(s)" in out
+    # Recursively; each drawing where its photo is inside the folder (two x.jpg stay two).
+    tree = tmp_path / "photos"
+    (tree / "a").mkdir(parents=True)
+    (tree / "b").mkdir()
+    shutil.copy(faces_dir / "probes/obama1.jpg", tree / "a" / "x.jpg")
+    shutil.copy(faces_dir / "probes/kit_with_rose.jpg", tree / "b" / "x.jpg")
+    (tree / "notes.txt").write_text("not a photo")
+    doc = json.loads(ok(run("identify", str(tree), "--json", "--draw", str(tmp_path / "drawn"), db=gallery)))
+    assert [d["image"] for d in doc] == [str(tree / "a" / "x.jpg"), str(tree / "b" / "x.jpg")]
+    assert (tmp_path / "drawn" / "a" / "x.jpg").is_file() and (tmp_path / "drawn" / "b" / "x.jpg").is_file()
+    (tmp_path / "empty").mkdir()
+    one_error_line(run("identify", str(tmp_path / "empty"), db=gallery), 2, "no photo in")
+
+
+@pytest.mark.timeout(120)
+def test_a_missing_photo_of_a_batch_is_named_once(gallery: Path, faces_dir: Path, tmp_path: Path) -> None:
+    good, missing = str(faces_dir / "probes/obama1.jpg"), str(tmp_path / "missing.jpg")
+    result = run("identify", good, missing, db=gallery)
+    assert result.returncode == 2 and "obama (id" in result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("facedb: error: ") and line.count("missing.jpg") == 1, line
+    line = one_error_line(
+        run("enroll", "obama", good, missing, db=tmp_path / "g"), 3, "1 of 2 photo(s) refused"
+    )
+    assert line.count("missing.jpg") == 1, line
+
+
+@pytest.mark.timeout(120)
+def test_a_group_photo_s_refusal_names_the_cli_option(tmp_path: Path, faces_dir: Path) -> None:
+    """It said `largest_face=True`, Python's keyword, to a user of the command line."""
+    group = str(faces_dir / "probes/obama_and_biden.jpg")
+    line = one_error_line(run("enroll", "x", group, db=tmp_path / "g"), 3, "3 faces found", "--largest-face")
+    assert "largest_face" not in line
+    folder = tmp_path / "people" / "x"
+    folder.mkdir(parents=True)
+    shutil.copy(group, folder / "group.jpg")
+    out = ok(run("import", str(tmp_path / "people"), db=tmp_path / "g"))
+    assert "(or --largest-face)" in out and "largest_face" not in out
+    doc = json.loads(ok(run("import", str(tmp_path / "people"), "--json", db=tmp_path / "g")))
+    assert "(or --largest-face)" in doc["skipped"][0][1]
+
+
 def test_people_stats_check_verify(gallery: Path, faces_dir: Path) -> None:
     people = json.loads(ok(run("people", "--json", db=gallery)))
     assert [p["name"] for p in people] == ["alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"]
     stats = json.loads(ok(run("stats", "--json", db=gallery)))
     assert stats["people"] == 5 and stats["faces"] == 9 and stats["index"]
+    # Where the prior was measured, in words a user has: not the project's ../shared folder.
+    assert "labelled faces" in stats["prior"] and "shared" not in ok(run("stats", db=gallery))
     assert "consistent" in ok(run("check", db=gallery))
     out = ok(run("verify", str(faces_dir / "gallery/obama/obama.jpg"), str(faces_dir / "probes/obama1.jpg")))
     assert out.startswith("same person")
@@ -258,7 +338,9 @@ def test_calibrate_and_the_threshold_in_force(tmp_path: Path) -> None:
     with facedb.FaceDB(tmp_path / "g") as db:
         db.import_embeddings(["a", "b", "c"], np.eye(3, 512))
     before = json.loads(ok(run("stats", "--json", db=tmp_path / "g")))
-    assert before["threshold"] == facedb.DEFAULT_THRESHOLD and before["threshold_source"] == "prior"
+    # Before a calibration: the prior's FPIR 1% threshold for 3 people (facedb.calibration.in_force).
+    assert before["threshold"] == pytest.approx(0.2864, abs=1e-3) and before["threshold_source"] == "prior"
+    assert "3 people" in before["threshold_rule"] and before["estimated_fpir"] == pytest.approx(0.01)
     doc = json.loads(ok(run("calibrate", "--target-fmr", "1e-3", "--json", db=tmp_path / "g")))
     assert doc["target_kind"] == "fmr" and doc["target"] == 1e-3 and doc["source"] == "prior"
     assert doc["people"] == 3 and "3 people" in doc["note"]
@@ -289,6 +371,21 @@ def test_audit_and_reject_a_face(tmp_path: Path, faces_dir: Path) -> None:
     one_error_line(run("reject", "--face", str(face), db=db), 4, f"no face with id {face}")
     one_error_line(run("reject", "--face", str(face), "obama", db=db), 2, "takes no person")
     assert run("reject", db=db).returncode == 2  # --face or --sighting
+
+
+@pytest.mark.timeout(180)
+def test_audit_s_fixes_run_as_printed(tmp_path: Path, faces_dir: Path) -> None:
+    """audit suggested `facedb remove 7`, which fails without the --db the audit was given."""
+    db = tmp_path / "my gallery"
+    ok(run("import", str(faces_dir / "gallery"), db=db))
+    ok(run("enroll", "obama", str(faces_dir / "closeups/biden.jpg"), "--force", db=db))
+    fixes = [line.split("fix: ", 1)[1] for line in ok(run("audit", db=db)).splitlines() if "fix: " in line]
+    assert fixes and all(fix.startswith("facedb --db ") for fix in fixes), fixes
+    env = {k: v for k, v in CHILD_ENV.items() if k != "FACEDB_DB"}
+    command = shlex.split(fixes[0])
+    assert command[:3] == ["facedb", "--db", str(db)]
+    ok(run_command([str(FACEDB), *command[1:]], env=env))
+    assert ok(run("audit", db=db)).strip() == "no suspect enrollments"
 
 
 def log_visit(db: Path, photo: Path) -> int:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 import facedb
 from facedb.engine import DEFAULT_THRESHOLD
@@ -357,6 +358,30 @@ def test_cli_discover_groups_name_and_dismiss(tmp_path: Path, photos: Path) -> N
     assert missing.returncode == 2 and not (tmp_path / "other").exists()
     plain = run("groups", db=db)
     assert plain.returncode == 0 and len(plain.stdout.strip().splitlines()) == 1 + 3
+
+
+@pytest.mark.timeout(180)
+def test_cli_discover_tells_new_faces_from_what_the_groups_now_hold(tmp_path: Path, photos: Path) -> None:
+    """A second discover said "10 face(s) ... 23 in 3 group(s)": the groups' totals, earlier
+    faces included, read as if they were this run's."""
+    db = tmp_path / "g"
+    assert run("discover", str(photos / "gallery"), "--create", db=db).returncode == 0
+    doc = json.loads(run("discover", str(photos / "probes"), "--json", db=db).stdout)
+    held = sum(len(g["faces"]) for g in doc["groups"])
+    assert doc["photos"] == 5 and 0 < doc["grouped"] < held  # earlier faces are in the groups too
+    assert doc["faces"] == len(doc["named"]) + doc["grouped"] + sum(
+        "face at" in why for _, why in doc["skipped"]
+    )
+    assert 0 <= doc["new_groups"] < len(doc["groups"])
+    (tmp_path / "more").mkdir()
+    with Image.open(photos / "probes" / "obama1.jpg") as photo:  # other bytes: a photo not seen
+        photo.save(tmp_path / "more" / "obama1.png")
+    out = run("discover", str(photos / "probes"), str(tmp_path / "more"), db=db)
+    assert out.returncode == 0, out.stderr
+    summary = out.stdout.splitlines()[:2]
+    assert summary[0].startswith("looked at 1 photo(s) (5 discovered before): 1 new face(s), ")
+    assert "1 added to groups" in summary[0], summary
+    assert summary[1].startswith("1 group(s) got faces (0 new): ") and summary[1].endswith(" face(s) in all")
 
 
 def test_players_are_each_a_group_of_their_own(tmp_path: Path, wheel_photos: Path) -> None:

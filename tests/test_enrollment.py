@@ -86,8 +86,8 @@ def test_a_photo_closer_to_somebody_else_is_a_likely_mislabel() -> None:
     assert problems == [
         (
             "x.jpg",
-            "looks like Bob (id 2, similarity 0.90) more than this person (0.00): "
-            "a likely mislabel (force=True to enroll)",
+            "looks like Bob (id 2, similarity 0.90, at or above the naming threshold 0.40: identify "
+            "would name them) more than this person (0.00): a likely mislabel (force=True to enroll)",
         )
     ]
     # Closer to the person's own enrolled face: fine; and the person themself is no mislabel.

@@ -1,5 +1,5 @@
 """The error family has one table, the classes of facedb/errors.py: the Rust engine's codes,
-README's table and ../shared/CONTRACTS.md's table must agree with it."""
+docs/engine.md's table and ../shared/CONTRACTS.md's table must agree with it."""
 
 from __future__ import annotations
 
@@ -93,16 +93,16 @@ def test_native_errors_are_raised_as_their_classes(engine: facedb.FaceEngine, tm
 
 
 def test_readme_table_agrees_with_the_classes() -> None:
-    rows = table_rows((ROOT / "README.md").read_text(), "### Errors")
+    rows = table_rows((ROOT / "docs" / "engine.md").read_text(), "### Errors")
     documented: dict[str, list[str]] = {}
     for row in rows:
         assert len(row) == 5, row
         (name,) = names(row[0])
         documented[name] = row
     missing = set(family()) - set(documented)
-    assert not missing, f"README's error table lacks {sorted(missing)}"
+    assert not missing, f"docs/engine.md's error table lacks {sorted(missing)}"
     unknown = set(documented) - set(family())
-    assert not unknown, f"README's error table names classes errors.py lacks: {sorted(unknown)}"
+    assert not unknown, f"docs/engine.md's error table names classes errors.py lacks: {sorted(unknown)}"
     for name, (_, also, code, http, exit_code) in documented.items():
         cls = family()[name]
         assert code.strip("`") == cls.code, name

@@ -155,6 +155,33 @@ def test_photo_names_name_data_in_refusals_and_records(tmp_path: Path, faces_dir
             db.add_photos(person, [good], photo_names=["a", "b"])
 
 
+@pytest.mark.timeout(120)
+def test_a_pil_image_keeps_its_name(tmp_path: Path, faces_dir: Path) -> None:
+    """A PIL image was named by the array it became: `<array 825x1100x3>` in errors and faces()."""
+    from facedb.engine import photo_name
+
+    opened = faces_dir / "gallery/obama/obama.jpg"
+    with Image.open(opened) as image:
+        assert photo_name(image) == str(opened)
+    made = Image.new("RGB", (200, 100))
+    assert photo_name(made) == "<PIL image 200x100>"
+    with facedb.FaceDB(tmp_path / "g") as db:
+        with Image.open(opened) as image:
+            person = db.enroll("obama", image)
+        assert [f["image"] for f in db.faces(person)] == ["obama.jpg"]  # as for the path
+        with pytest.raises(facedb.EnrollmentRefused, match=r"<PIL image 200x100>: no face found"):
+            db.enroll("nobody", made)
+        with Image.open(faces_dir / "probes/obama_and_biden.jpg") as group:
+            with pytest.raises(facedb.EnrollmentRefused, match="obama_and_biden.jpg: 3 faces found"):
+                db.enroll("group", group)
+        with pytest.raises(facedb.NoFaceError, match=r"^no face found in <PIL image 200x100>$"):
+            db.engine.embedding(made)
+        with pytest.raises(facedb.NoFaceError, match=r"<PIL image 200x100>"):
+            db.verify(made, Image.open(opened))
+        failed = list(db.engine.detect_many([Image.new("RGB", (0, 0)), made], errors="return"))
+        assert isinstance(failed[0], facedb.ImageError) and "<PIL image 0x0>" in str(failed[0])
+
+
 def test_identify_takes_a_list_of_photos(tmp_path: Path, faces_dir: Path) -> None:
     with facedb.FaceDB(tmp_path / "g") as db:
         db.enroll("obama", [faces_dir / "gallery/obama/obama.jpg"])

@@ -63,8 +63,11 @@ def test_anonymous_health_is_liveness_and_readiness_only(service: dict[str, Any]
     detailed = call(service, "GET", "/health").json()
     assert detailed["status"] == "ok" and detailed["people"] >= 5 and detailed["faces"] >= 9
     assert detailed["model"] and detailed["index"]
-    # The threshold in force, and where it came from (no calibration yet: the model's prior).
-    assert detailed["threshold"] == facedb.DEFAULT_THRESHOLD and detailed["threshold_source"] == "prior"
+    # The threshold in force, and where it came from (no calibration yet: the model's prior at
+    # the gallery's size, below the FMR-based default, with the FPIR it estimates).
+    assert detailed["threshold"] < facedb.DEFAULT_THRESHOLD and detailed["threshold_source"] == "prior"
+    assert f"{detailed['people']} people" in detailed["threshold_rule"]
+    assert detailed["estimated_fpir"] == pytest.approx(0.01) and detailed["target_fpir"] == 0.01
     assert "threshold" not in anonymous.json()
     # A wrong key is not an anonymous call: it is refused (and counted), so /health is no
     # oracle for guessing keys.
@@ -156,6 +159,26 @@ def test_a_server_without_keys_says_so_and_logs_requests_at_info(tmp_path: Path,
     request_id = answer.headers["x-request-id"]
     assert '"GET /people" 200' in log and f"key=door request={request_id}" in log
     assert secret not in log
+
+
+@pytest.mark.timeout(180)
+def test_serve_at_info_logs_no_library_chatter_and_names_the_web_page(tmp_path: Path) -> None:
+    """`serve --log-level info` printed alembic's 'Context impl SQLiteImpl.' and faiss's
+    'Could not load library with AVX512 support', which read as failures; the banner named
+    /docs but not the web page."""
+    db = tmp_path / "g"
+    facedb.FaceDB(db).close()
+    server = Server(db, "--log-level", "info")
+    server.stop()
+    log = server.log()
+    assert "alembic" not in log and "faiss" not in log and "Could not load" not in log, log
+    assert "uvicorn" in log  # info is still info: the server's own lines are there
+    (banner,) = [line for line in log.splitlines() if line.startswith("facedb: serving")]
+    words = banner.replace(",", " ").replace(";", " ").split()
+    assert f"{server.url}/" in words and f"{server.url}/docs" in words, banner
+    debug = Server(db, "--log-level", "debug")
+    debug.stop()
+    assert "alembic" in debug.log() and "faiss.loader" in debug.log()
 
 
 def test_openapi_describes_keys_errors_and_links(service: dict[str, Any]) -> None:
@@ -334,7 +357,9 @@ def test_largest_face_of_a_group_photo_over_http(service: dict[str, Any], faces_
     # force: the group's faces are enrolled already (the mislabel check would refuse).
     form = {"name": "group", "force": "true"}
     refused = call(service, "POST", "/people", scope="admin", data=form, files=files)
-    assert "faces" in error_of(refused, 422, "enrollment_refused")
+    message = error_of(refused, 422, "enrollment_refused")
+    # "Take the largest face" in this door's terms: the form field, not Python's keyword.
+    assert "3 faces found" in message and "(or largest_face=true)" in message, message
     made = call(service, "POST", "/people", scope="admin", data={**form, "largest_face": "true"}, files=files)
     assert made.status_code == 201 and len(made.json()["added"]) == 1
     call(service, "DELETE", f"/people/{made.json()['id']}", scope="admin")

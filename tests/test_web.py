@@ -269,6 +269,22 @@ def test_identify_draws_the_names(app_client: TestClient, keys: dict[str, str], 
     assert broken.status_code == 422 and 'role="alert"' in broken.text
 
 
+def test_identify_says_why_a_face_is_poor_and_numbers_the_rows(
+    app_client: TestClient, keys: dict[str, str], wheel_photos: Path
+) -> None:
+    """players.jpg has faces too small or blurred to tell anybody by: their rows say why."""
+    sign_in(app_client, keys["read"])
+    photo = (wheel_photos / "players.jpg").read_bytes()
+    answer = app_client.post(
+        "/web/identify", data={"csrf": csrf_of(app_client)}, files={"photo": ("p.jpg", photo, "image/jpeg")}
+    )
+    assert answer.status_code == 200, answer.text
+    assert "poor quality: " in answer.text and any(
+        why in answer.text for why in ("too small", "blurred", "turned away")
+    )
+    assert "<td>22</td>" in answer.text  # a row per face, numbered as the drawing's labels
+
+
 def test_attendance_exports_csv(app_client: TestClient, keys: dict[str, str]) -> None:
     sign_in(app_client, keys["read"])
     assert app_client.get("/web/attendance").status_code == 200

@@ -64,7 +64,7 @@ class Watcher:
         self._open: dict[str, _Visit] = {}
         self._strangers: list[_Stranger] = []
         # The strangers' groups: the same incremental grouping as discover's (facedb.grouping).
-        self._groups = Grouping(self.db.facts.dimension, self.db.threshold)
+        self._groups = Grouping(self.db.facts.dimension, self.db.thresholds.pairwise)
         self._pending = 0
         self._tracks: list[_Track] = []
         self._next_track = 0
@@ -173,7 +173,10 @@ class Watcher:
         if (
             track.template is not None
             and not r.face.is_poor_quality
-            and float(track.template @ r.face.embedding) < self.db.threshold
+            # One face against one face: the FMR-based threshold (db.thresholds.pairwise), not
+            # naming's, which comes down to about 0.23 in a small gallery, where two people's
+            # faces may score.
+            and float(track.template @ r.face.embedding) < self.db.thresholds.pairwise
         ):
             track.key, track.person, track.stranger = None, None, None
         if r.person is not None:

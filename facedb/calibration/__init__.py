@@ -25,11 +25,14 @@ A module a job:
   gallery's or the prior), the threshold for the target, and the staleness warning;
 - :mod:`~facedb.calibration.records`: the :class:`Calibration` record and its row in the
   store;
-- :mod:`~facedb.calibration.priors`: the recognizers' priors (``priors.json``).
+- :mod:`~facedb.calibration.priors`: the recognizers' priors (``priors.json``);
+- :mod:`~facedb.calibration.in_force`: every threshold a gallery uses (naming, the
+  enrollment floor, grouping and the audit), decided in one place from one score model.
 """
 
 from __future__ import annotations
 
+from facedb.calibration.in_force import DEFAULT_TARGET_FPIR, Thresholds, thresholds_in_force
 from facedb.calibration.priors import default_prior, model_prior
 from facedb.calibration.records import Calibration, calibration_fields, calibration_from_row
 from facedb.calibration.sampling import ScoreSample, gallery_scores, probes_for
@@ -45,6 +48,7 @@ from facedb.calibration.thresholds import (
 )
 
 __all__ = [
+    "DEFAULT_TARGET_FPIR",
     "GROWTH_WARNING",
     "MIN_GENUINE",
     "MIN_PEOPLE",
@@ -54,6 +58,7 @@ __all__ = [
     "ScoreSample",
     "Tail",
     "TargetKind",
+    "Thresholds",
     "calibrate",
     "calibration_fields",
     "calibration_from_row",
@@ -65,4 +70,5 @@ __all__ = [
     "model_prior",
     "probes_for",
     "staleness_warning",
+    "thresholds_in_force",
 ]

@@ -5,7 +5,7 @@ model behind it) and its row in the store (facedb.models.CalibrationRow), both w
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +31,7 @@ class Calibration:
         source: ``"gallery"`` (fitted on the gallery's own templates), ``"gallery+prior"``
             (impostors from the gallery, genuine scores from the model's prior: too few
             people with several faces) or ``"prior"`` (the gallery is too small: the
-            model's prior, measured on photos, README "Calibration").
+            model's prior, measured on photos, docs/calibration.md).
         model: the score model (confidence and estimates at other sizes come from it).
         note: why the source is what it is, in words.
     """
@@ -45,8 +45,30 @@ class Calibration:
     faces: int
     created_at: datetime
     source: str
-    model: ScoreModel
+    model: ScoreModel = field(repr=False)  # 400 quantiles: see it as calibration.model
     note: str = ""
+
+    def __str__(self) -> str:
+        """What a person wants to know (``print(db.calibration)``), in a few lines.
+
+        Example:
+            threshold 0.314 for a target FPIR of 0.01 (estimated FPIR 0.01, FNIR 0)
+            calibrated 2026-12-07 15:04 UTC on 5 people (9 faces); source: prior
+            note: the gallery has 5 people; its own impostor scores need 200: the ...
+        """
+
+        def rate(value: float | None) -> str:
+            return "-" if value is None else f"{value:.3g}"
+
+        lines = [
+            f"threshold {self.threshold:.3f} for a target {self.target_kind.upper()} of {self.target:g} "
+            f"(estimated FPIR {rate(self.estimated_fpir)}, FNIR {rate(self.estimated_fnir)})",
+            f"calibrated {self.created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC on {self.people} people "
+            f"({self.faces} faces); source: {self.source}",
+        ]
+        if self.note:
+            lines.append(f"note: {self.note}")
+        return "\n".join(lines)
 
 
 def calibration_fields(calibration: Calibration, model_id: str) -> dict[str, Any]:

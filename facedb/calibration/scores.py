@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -57,7 +57,7 @@ class Tail:
     rate: float
     shape: float
     scale: float
-    quantiles: tuple[float, ...]
+    quantiles: tuple[float, ...] = field(repr=False)  # 201 numbers
     count: int
 
     def _body(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -136,7 +136,7 @@ class GenuineModel:
 
     mean: float
     sd: float
-    quantiles: tuple[float, ...]
+    quantiles: tuple[float, ...] = field(repr=False)  # 201 numbers
     count: int
 
     def below(self, score: float) -> float:

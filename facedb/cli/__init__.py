@@ -1,9 +1,9 @@
 """The ``facedb`` command: a thin layer over :class:`facedb.FaceDB`.
 
 Every command maps to one library call; ``--json`` prints the library's answer through
-facedb.serialize, the shapes the HTTP service answers with (README, "JSON shapes"). Errors are
-one line on stderr, ``facedb: error: MESSAGE``, and the exit status of the error's class (see
-README).
+facedb.serialize, the shapes the HTTP service answers with (docs/http.md, "JSON shapes").
+Errors are one line on stderr, ``facedb: error: MESSAGE``, and the exit status of the error's
+class (docs/engine.md, "Errors").
 
 Each command's arguments and body sit together in a module by job (people, recognition,
 feedback, maintenance, serve, attendance, groups, events); what they share is in ``common``. This
@@ -95,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.func(args)
         return status
     except FaceDBError as e:
-        message = e.message_for("--force") if isinstance(e, EnrollmentRefused) else e.message
+        message = (
+            e.message_for("--force", "--largest-face") if isinstance(e, EnrollmentRefused) else e.message
+        )
         print(f"facedb: error: {message}", file=sys.stderr)
         return e.exit_code
     except json.JSONDecodeError as e:

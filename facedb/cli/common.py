@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +86,20 @@ def _key(args: argparse.Namespace, option: str = "key_file") -> str | None:
     return None if path is None else read_key_file(path)
 
 
+def suggested(command: str, args: argparse.Namespace) -> str:
+    """A ``facedb ...`` command suggested to the user (an audit's fix), as they can run it:
+    with the gallery options they gave on this command line (``--db``, ``--vectors``; one
+    taken from the environment is there for the next command too)."""
+    given = [
+        option
+        for flag, value in (("--db", args.db), ("--vectors", args.vectors))
+        if value
+        for option in (flag, value)
+    ]
+    program, _, rest = command.partition(" ")
+    return f"{program} {shlex.join(given)} {rest}" if given and program == "facedb" else command
+
+
 def _local(when: datetime) -> str:
     """A stored time (UTC) as the user's local time, to the minute, with its offset."""
     return when.astimezone().strftime("%Y-%m-%d %H:%M %z")
@@ -147,7 +162,7 @@ def _gallery_options(parser: argparse.ArgumentParser, default: Any) -> None:
 #: Help for the arguments several commands share, by destination; (command, destination) for
 #: one command's own meaning. Every argument has help (tests/test_cli_options.py checks).
 _HELP = {
-    "json": "print JSON (README, JSON shapes)",
+    "json": "print JSON (docs/http.md, JSON shapes)",
     "images": "photos: paths, several allowed",
     "folder": "a folder with one sub-folder of photos per person (named after them)",
     "person": "a person: an id or an exact name",

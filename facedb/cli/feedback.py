@@ -7,7 +7,7 @@ import argparse
 import json
 
 from facedb import serialize
-from facedb.cli.common import Commands, _open_db
+from facedb.cli.common import Commands, _open_db, suggested
 from facedb.errors import ConfigError
 from facedb.quality import POOR_QUALITY
 
@@ -91,5 +91,5 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print("no suspect enrollments")
         return 0
     for f in findings:
-        print(f"{f.kind}: {f.reason}\n  fix: {f.action}")
+        print(f"{f.kind}: {f.reason}\n  fix: {suggested(f.action, args)}")
     return 0

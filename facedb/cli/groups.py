@@ -9,6 +9,7 @@ import sys
 
 from facedb import serialize
 from facedb.cli.common import Commands, _open_db, _print_table, _Progress
+from facedb.engine import about_photo
 
 commands = Commands()
 
@@ -42,11 +43,18 @@ def cmd_discover(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(serialize.discovery_json(result), indent=2))
             return 0
+        # What this run found, then what the groups it added to hold now (earlier faces too).
+        left_out = result.faces - len(result.named) - result.grouped
         print(
             f"looked at {result.photos} photo(s) ({result.already} discovered before): "
-            f"{result.faces} face(s), {len(result.named)} of enrolled people, "
-            f"{sum(g.size for g in result)} in {len(result)} group(s)"
+            f"{result.faces} new face(s), {len(result.named)} of enrolled people, "
+            f"{result.grouped} added to groups, {left_out} left out"
         )
+        if len(result):
+            print(
+                f"{len(result)} group(s) got faces ({result.new_groups} new): "
+                f"{sum(g.size for g in result)} face(s) in all"
+            )
         for g in result:
             rep = g.representative
             where = f"e.g. {rep.photo}" if rep is not None else ""
@@ -54,7 +62,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
         for n in result.named:
             print(f"  {n.person.name} (id {n.person.id}) in {n.photo}")
         for photo, reason in result.skipped:
-            print(f"  skipped {photo}: {reason}")
+            print(f"  skipped {about_photo(photo, reason)}")
     return 0
 
 

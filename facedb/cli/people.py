@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from facedb import serialize
 from facedb.cli.common import Commands, _open_db, _print_table, _Progress
+from facedb.engine import about_photo
 from facedb.errors import ConfigError, EnrollmentRefused, PersonNotFound
 
 if TYPE_CHECKING:
@@ -82,6 +83,11 @@ def _not_an_id(db: FaceDB, name: str) -> None:
     )
 
 
+def _in_cli_terms(reason: str) -> str:
+    """A refusal's reason with the options of this command line for Python's keywords."""
+    return EnrollmentRefused.in_terms(reason, "--force", "--largest-face")
+
+
 def _enrolled(result: Enrollment, as_json: bool) -> int:
     if as_json:
         print(json.dumps(serialize.enrollment_json(result), indent=2))
@@ -89,7 +95,7 @@ def _enrolled(result: Enrollment, as_json: bool) -> int:
     p = result.person
     print(f"enrolled {p.name} (id {p.id}): {len(result.added)} face(s) added, {p.face_count} in all")
     for photo, reason in result.skipped:
-        print(f"  skipped {photo}: {reason.replace(EnrollmentRefused.FORCE, '--force')}")
+        print(f"  skipped {about_photo(photo, _in_cli_terms(reason))}")
     return 0
 
 
@@ -116,9 +122,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         progress.close()
         if args.json:
             doc = serialize.folder_import_json(result)
-            doc["skipped"] = [
-                [photo, why.replace(EnrollmentRefused.FORCE, "--force")] for photo, why in doc["skipped"]
-            ]
+            doc["skipped"] = [[photo, _in_cli_terms(why)] for photo, why in doc["skipped"]]
             print(json.dumps(doc, indent=2))
             return 0
         print(
@@ -126,7 +130,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             f"{len(result.skipped)} photo(s) skipped; the gallery has {len(db)} people"
         )
         for photo, reason in result.skipped:
-            print(f"  skipped {photo}: {reason.replace(EnrollmentRefused.FORCE, '--force')}")
+            print(f"  skipped {about_photo(photo, _in_cli_terms(reason))}")
     return 0
 
 

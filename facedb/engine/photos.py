@@ -1,23 +1,35 @@
 """What the engine accepts as a photo (:data:`ImageInput`, :data:`Color`) and how it is handed
-to the native module (:func:`as_photo`) and named in errors (:func:`photo_name`).
+to the native module (:func:`as_photo`) and named in errors (:func:`photo_name`,
+:func:`about_photo`).
 """
 
 from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
 
 from facedb import _native
-from facedb.errors import ConfigError
+from facedb.errors import ConfigError, FaceDBError
 
 if TYPE_CHECKING:
     import PIL.Image
 
-__all__ = ["Color", "ImageInput", "as_photo", "photo_name"]
+__all__ = [
+    "Color",
+    "ImageInput",
+    "about_photo",
+    "as_named_photo",
+    "as_photo",
+    "named_as_given",
+    "photo_name",
+    "renamed",
+]
 
 #: A photo: a path, encoded bytes (JPEG, PNG, WebP, BMP, TIFF, GIF), an open binary file,
 #: a PIL image, or a uint8 array (HxWx3 BGR as OpenCV gives, or RGB with ``color="rgb"``;
@@ -97,6 +109,62 @@ def _pil_pixels(image: Any) -> NDArray[np.uint8]:
 
 
 def photo_name(image: ImageInput) -> str:
-    """How errors name a photo: its path, ``<N bytes>`` or ``<array HxWxC>`` (of a photo as
-    :func:`as_photo` gives it: an open file is named by its bytes, once read)."""
+    """How errors name a photo: its path, ``<N bytes>``, ``<array HxWxC>``, or a PIL image's
+    file name (``Image.open``'s), else ``<PIL image WxH>`` (of a photo as :func:`as_photo`
+    gives it: an open file is named by its bytes, once read)."""
+    if _is_pil_image(image):
+        return _pil_name(image)
     return _native.photo_name(as_photo(image))
+
+
+def as_named_photo(image: ImageInput, color: Color = "bgr") -> tuple[object, str]:
+    """:func:`as_photo`'s photo and :func:`photo_name`'s name for it, converting it once (an
+    open file is read once; a PIL image keeps the name its pixels lose)."""
+    photo = as_photo(image, color)
+    return photo, _pil_name(image) if _is_pil_image(image) else _native.photo_name(photo)
+
+
+def _pil_name(image: Any) -> str:
+    filename = getattr(image, "filename", None)
+    if isinstance(filename, str) and filename:
+        return filename
+    width, height = image.size
+    return f"<PIL image {width}x{height}>"
+
+
+@contextmanager
+def named_as_given(image: object, photo: object) -> Iterator[None]:
+    """Errors raised within name ``image`` as :func:`photo_name` does, not ``photo``, what
+    :func:`as_photo` made of it (the native module names a PIL image's pixels
+    ``<array HxWxC>``)."""
+    try:
+        yield
+    except FaceDBError as error:
+        raise renamed(error, image, photo) from None
+
+
+def renamed(error: FaceDBError, image: object, photo: object) -> FaceDBError:
+    """``error``, raised about ``photo`` (what :func:`as_photo` made of ``image``), naming
+    ``image`` as :func:`photo_name` does."""
+    if (
+        _is_pil_image(image)
+        and isinstance(photo, np.ndarray)
+        and error.args
+        and isinstance(error.args[0], str)
+    ):
+        error.args = (error.args[0].replace(_native.photo_name(photo), _pil_name(image)), *error.args[1:])
+    return error
+
+
+def about_photo(photo: str, message: str) -> str:
+    """``photo: message`` for a list of photos and what became of each, or the message alone
+    when it names the photo already (the engine's errors do: ``cannot open image a.jpg: ...``),
+    so that no line names a photo twice.
+
+    Example:
+        >>> about_photo("a.jpg", "no face found")
+        'a.jpg: no face found'
+        >>> about_photo("a.jpg", "cannot open image a.jpg: No such file or directory")
+        'cannot open image a.jpg: No such file or directory'
+    """
+    return message if photo in message else f"{photo}: {message}"

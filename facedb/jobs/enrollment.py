@@ -18,9 +18,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedb.context import GalleryContext
-from facedb.engine import Color, ImageInput, as_photo, photo_name
+from facedb.engine import Color, ImageInput, about_photo, photo_name
+from facedb.engine.photos import as_named_photo
 from facedb.enrollment import ALREADY_ENROLLED, Accepted, Screened
-from facedb.errors import ConfigError, EnrollmentRefused, FaceDBError, NameInUse, PersonNotFound
+from facedb.errors import (
+    ConfigError,
+    EnrollmentRefused,
+    FaceDBError,
+    NameInUse,
+    PersonNotFound,
+)
 from facedb.events import person_ref
 from facedb.idempotency import IDEMPOTENCY_KEEP, enrollment_record, replay
 from facedb.jobs.people import People, check_name
@@ -52,13 +59,19 @@ def content_hash(photo: ImageInput) -> str | None:
         return None
 
 
-def as_list(photos: Iterable[ImageInput] | ImageInput, color: Color) -> list[ImageInput]:
+def as_list(
+    photos: Iterable[ImageInput] | ImageInput, color: Color, names: Sequence[str] | None = None
+) -> tuple[list[ImageInput], Sequence[str]]:
     """One photo or several, each as the engine takes it (an open file read once, a PIL image
-    or an RGB array turned into BGR pixels), so that the gate and the engine see the same."""
+    or an RGB array turned into BGR pixels), so that the gate and the engine see the same; and
+    what to call each: ``names`` when given, else as :func:`facedb.engine.photo_name` names
+    the photo given (a PIL image by its file name, not by the pixels it became)."""
     single = isinstance(photos, str | bytes | bytearray | memoryview | os.PathLike | np.ndarray)
     if single or callable(getattr(photos, "read", None)) or not isinstance(photos, Iterable):
-        return [cast(ImageInput, as_photo(cast(ImageInput, photos), color))]
-    return [cast(ImageInput, as_photo(cast(ImageInput, p), color)) for p in photos]
+        photos = [cast(ImageInput, photos)]
+    converted = [as_named_photo(cast(ImageInput, p), color) for p in photos]
+    found = [cast(ImageInput, photo) for photo, _ in converted]
+    return found, [name for _, name in converted] if names is None else names
 
 
 def refuse_namesake(name: str, ids: Sequence[int]) -> None:
@@ -138,14 +151,15 @@ class Enroller:
             ids = ", ".join(str(p.id) for p in existing)
             raise PersonNotFound(f"{len(existing)} people are named {name!r} (ids {ids}): add faces by id")
         person = existing[0] if existing else None
+        given, names = as_list(photos, color, photo_names)
         return self.add(
             person,
             name,
-            as_list(photos, color),
+            given,
             dict(metadata or {}),
             force,
             largest_face,
-            names=photo_names,
+            names=names,
             request_key=request_key,
             request_fingerprint=request_fingerprint,
         )
@@ -168,14 +182,15 @@ class Enroller:
         if earlier is not None:
             return earlier
         target = self.people.resolve(person)
+        given, names = as_list(photos, color, photo_names)
         return self.add(
             target,
             target.name,
-            as_list(photos, color),
+            given,
             {},
             force,
             largest_face,
-            names=photo_names,
+            names=names,
             request_key=request_key,
             request_fingerprint=request_fingerprint,
         )
@@ -215,14 +230,15 @@ class Enroller:
             return earlier
         if not namesake:  # before the inference too; checked again in the write
             refuse_namesake(name, [p.id for p in self.people.find(name)])
+        given, names = as_list(photos, color, photo_names)
         return self.add(
             None,
             name,
-            as_list(photos, color),
+            given,
             dict(metadata or {}),
             force,
             largest_face,
-            names=photo_names,
+            names=names,
             request_key=request_key,
             request_fingerprint=request_fingerprint,
             namesake=namesake,
@@ -287,7 +303,7 @@ class Enroller:
         screened = self.gate(person, name, photos, largest_face, force, names)
         accepted, refused, skipped = screened.accepted, screened.refused, screened.skipped
         if refused:
-            lines = "; ".join(f"{photo}: {reason}" for photo, reason in refused)
+            lines = "; ".join(about_photo(photo, reason) for photo, reason in refused)
             raise EnrollmentRefused(
                 f"nothing enrolled for {name!r}: {len(refused)} of {len(photos)} photo(s) refused: {lines}",
                 refused,

@@ -301,6 +301,9 @@ class Feedback:
         """
         self.ctx.check_open()
         self.ctx.sync()
+        self.ctx.refresh_calibration()
+        # Many faces against many people: the pairwise threshold (never below naming).
+        limit = self.ctx.thresholds.pairwise
         own_bar = self.ctx.policy.min_own_similarity if min_own_similarity is None else min_own_similarity
         with self.ctx.store.read() as s:
             counts = self.ctx.store.all_face_counts(s)
@@ -343,9 +346,9 @@ class Feedback:
         pairs = {
             (min(int(a), int(b)), max(int(a), int(b)))
             for a, b, sim in zip(person_ids, other_people, other_sims, strict=True)
-            if b >= 0 and sim >= self.ctx.threshold
+            if b >= 0 and sim >= limit
         }
-        duplicates = duplicate_people(pairs, person_ids, templates, people, self.ctx.threshold)
+        duplicates = duplicate_people(pairs, person_ids, templates, people, limit)
         found = {(f.person.id, f.other.id) for f in duplicates if f.other is not None}
         findings = suspect_faces(
             face_ids,
@@ -356,7 +359,7 @@ class Feedback:
             people,
             other_own=other_own,
             min_own_similarity=own_bar,
-            threshold=self.ctx.threshold,
+            threshold=limit,
             duplicates=found,
         )
         if min_quality is not None:

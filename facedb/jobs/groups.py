@@ -81,7 +81,8 @@ class Groups:
             photo_names: what to call each photo in ``photos`` given as bytes (an upload's
                 file name); a path's name is its absolute path.
             threshold: cosine similarity to a group's centroid at which a face joins it;
-                default: the naming threshold in force.
+                default: the pairwise threshold in force (:attr:`FaceDB.thresholds`: the
+                FMR-based one, never below naming).
             progress: called with (photos done, photos in all) after each batch.
 
         Example:
@@ -94,7 +95,10 @@ class Groups:
             ImageNotFound: a path or pattern that names no photo (nothing is looked at).
         """
         self.ctx.check_writable()
-        limit = self.ctx.threshold if threshold is None else float(threshold)
+        # Every face against every group: the pairwise threshold, not naming's (which comes
+        # down to about 0.23 in a gallery of one person, where strangers would join).
+        self.ctx.refresh_calibration()
+        limit = self.ctx.thresholds.pairwise if threshold is None else float(threshold)
         if not 0.0 < limit <= 1.0:
             raise ConfigError(f"threshold must be in (0, 1], got {threshold}")
         items = photo_items(photos, photo_names)
@@ -130,6 +134,10 @@ class Groups:
             photos=len(todo),
             already=len(items) - len(todo),
             faces=result.faces,
+            grouped=result.grouped,
+            # A group started here and merged into another here is not among the groups.
+            new_groups=len(result.started & result.touched),
+            threshold=limit,
         )
 
     def groups(self) -> list[Group]:
@@ -283,7 +291,9 @@ class _Run:
         self.named: list[NamedFace] = []
         self.skipped: list[tuple[str, str]] = []
         self.faces = 0
+        self.grouped = 0  # faces put in groups
         self.touched: set[int] = set()
+        self.started: set[int] = set()  # the groups this run created
         self._pending: list[tuple[object, GroupFaceInfo]] = []  # (group key, face)
         self._looked: list[str] = []  # the chunk's photos, recorded as discovered with it
         self._unplaced: list[tuple[str, list[GroupFaceInfo]]] = []  # the chunk's, to group
@@ -345,6 +355,7 @@ class _Run:
         placed = self.grouping.place_photos(photos)
         for (_, infos), groups in zip(self._unplaced, placed, strict=True):
             self._pending += list(zip(groups, infos, strict=True))
+            self.grouped += len(infos)
         self._unplaced = []
 
     def write(self) -> None:
@@ -374,8 +385,9 @@ class _Run:
             for key, group_id in ids.items():
                 self.ctx.store.set_group_centroid(s, group_id, self.grouping.centroid(key), now)
         for key, group_id in ids.items():
-            if key != group_id:
+            if key != group_id:  # a group this write created
                 self.grouping.rename(key, group_id)
+                self.started.add(group_id)
             self.touched.add(group_id)
 
     def merge(self) -> None:

@@ -50,7 +50,7 @@ class Maintenance:
     ) -> Calibration:
         """Chooses the naming threshold for a target error rate from the gallery's own
         templates (the model's prior while it is small), stores it, and puts it in force for
-        every process (README, "Calibration").
+        every process (docs/calibration.md).
 
         Args:
             target_fpir: the share of strangers' searches that may name somebody (e.g. 0.01).
@@ -165,7 +165,7 @@ class Maintenance:
         Other processes that have the gallery open with the old key fail with
         :class:`~facedb.errors.EncryptionKeyError` at their next call (nothing they would
         write under the old key can commit); reopen them with the new key. Rewriting costs
-        about one rebuild of the index (README, "Encryption at rest").
+        about one rebuild of the index (docs/gallery.md, "Encryption at rest").
 
         Example:
             >>> key = facedb.new_key()   # keep it apart from the gallery
@@ -219,23 +219,27 @@ class Maintenance:
         }
 
     def threshold_stats(self, people: int) -> dict[str, Any]:
-        """Where the threshold in force came from, for stats and /health: ``threshold_source``
-        ("explicit", "calibrated" or "prior"), the calibration's target, size, source and
-        time (None before one), and a warning once the gallery has outgrown it."""
+        """Where the thresholds in force came from, for stats and /health:
+        ``threshold_source`` ("explicit", "calibrated" or "prior"), ``threshold_rule`` (in
+        words), the estimated FPIR at the gallery's size and the target, the enrollment floor
+        and the pairwise threshold (facedb.calibration.in_force), the calibration's target,
+        size, source and time (None before one), and ``calibration_warning`` when the
+        estimated FPIR exceeds the target (an uncalibrated gallery past the size where the
+        prior's rule is capped) or the gallery has outgrown its calibration."""
+        self.ctx.refresh_calibration()
         found = self.ctx.calibration
-        source = (
-            "explicit"
-            if self.ctx.explicit_threshold is not None
-            else "prior"
-            if found is None
-            else "calibrated"
-        )
+        rules = self.ctx.thresholds
         return {
-            "threshold_source": source,
+            "threshold_source": rules.source,
+            "threshold_rule": rules.rule,
+            "estimated_fpir": round(rules.estimated_fpir, 6),
+            "target_fpir": rules.target_fpir,
+            "enrollment_floor": round(rules.enrollment, 4),
+            "pairwise_threshold": round(rules.pairwise, 4),
             "prior": self.ctx.prior_source,
             "calibration_target": None if found is None else f"{found.target_kind} {found.target:g}",
             "calibrated_people": None if found is None else found.people,
             "calibration_source": None if found is None else found.source,
             "calibrated_at": None if found is None else found.created_at.isoformat(),
-            "calibration_warning": None if found is None else calibration.staleness_warning(found, people),
+            "calibration_warning": rules.warning,
         }

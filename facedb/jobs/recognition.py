@@ -93,9 +93,9 @@ class Recognition:
         Freshness: this process's own writes are always searched. Another process's
         additions are searched at once on the local FAISS index (every call first catches it
         up with the database, so ``consistency`` changes nothing there) and, on Milvus,
-        within its staleness bound (README, "Scaling out"); ``consistency="strong"`` makes
+        within its staleness bound (docs/scaling.md); ``consistency="strong"`` makes
         Milvus search every addition acknowledged before the call, at a stated cost per
-        search (README), e.g. a turnstile that must know a person enrolled a moment ago
+        search (docs/scaling.md), e.g. a turnstile that must know a person enrolled a moment ago
         elsewhere.
 
         Raises:
@@ -193,7 +193,7 @@ class Recognition:
             )
             confidence = next(confidences) if person is not None else None
             results.append(
-                Identification(face, person, similarity, cands[:k], a.ambiguous, status, confidence)
+                Identification(face, person, similarity, cands[:k], a.ambiguous, status, confidence, limit)
             )
         return results
 

@@ -30,7 +30,7 @@ for an unreachable server.
 
 Erasure: Milvus only marks deletions until compaction; facedb compacts after every removal.
 What the server keeps and for how long (segments until garbage collection, its message log)
-is the operator's to configure: see README and docs/scaling.md.
+is the operator's to configure: see docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -323,7 +323,7 @@ class SyncedMilvus:
 
     def rekey(self, store: Store) -> None:
         """Nothing to reseal: Milvus must read the vectors to search them, so they are not
-        sealed with the gallery's key (README, "Encryption at rest")."""
+        sealed with the gallery's key (docs/gallery.md, "Encryption at rest")."""
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -335,7 +335,7 @@ class SyncedMilvus:
         At the collection's consistency (the URL's; Session by default), or Strong with
         ``consistency="strong"``: the server then searches only once it has consumed its
         message log up to the search's arrival, so every addition acknowledged before it,
-        by any process, is found (it waits for the next time tick; README gives the cost).
+        by any process, is found (it waits for the next time tick; docs/scaling.md gives the cost).
 
         Raises:
             VectorStoreUnavailable: the server is unreachable, or the collection is not fully

@@ -107,6 +107,7 @@ _FACE: dict[str, JsonValue] = {
     "ambiguous": False,
     "status": "named",
     "confidence": 0.9991,
+    "threshold": 0.3235,
     "candidates": [{"id": 7, "name": "Ada Lovelace", "similarity": 0.7102}],
 }
 
@@ -127,6 +128,10 @@ class FaceAnswer(BaseModel):
     ambiguous: bool
     status: Literal["named", "unknown", "ambiguous", "poor_quality"]
     confidence: float | None = Field(description="probability that the named person is right")
+    threshold: float | None = Field(
+        description="the naming threshold this answer was given at (it follows the gallery's size "
+        "until a calibration)"
+    )
     candidates: list[CandidateAnswer]
 
 
@@ -215,8 +220,12 @@ class DiscoveryAnswer(BaseModel):
 
     photos: int = Field(description="photos looked at")
     already: int = Field(description="photos skipped as discovered before")
-    faces: int
-    groups: list[GroupAnswer] = Field(description="the groups that got a face from these photos")
+    faces: int = Field(description="faces found in the photos looked at")
+    grouped: int = Field(description="how many of them were put in groups")
+    new_groups: int = Field(description="how many of the groups these photos started")
+    groups: list[GroupAnswer] = Field(
+        description="the groups that got a face from these photos, with all their faces (earlier ones too)"
+    )
     named: list[NamedFaceAnswer]
     skipped: list[list[str]] = Field(description="[photo, reason] pairs")
 

@@ -120,8 +120,13 @@ def _add_error_handlers(app: FastAPI, public: Callable[[str], str]) -> None:
             headers = {"Retry-After": str(max(1, math.ceil(e.retry_after)))}
         if e.http_status >= 500:
             log.error("request %s: %s: %s", getattr(request.state, "request_id", "-"), e.code, e.message)
-        # "enroll anyway" in the terms of this API: the form field force (an admin key's).
-        message = e.message_for("force=true") if isinstance(e, EnrollmentRefused) else e.message
+        # "enroll anyway" and "take the largest face" in the terms of this API: the form
+        # fields force (an admin key's) and largest_face.
+        message = (
+            e.message_for("force=true", "largest_face=true")
+            if isinstance(e, EnrollmentRefused)
+            else e.message
+        )
         return answer(request, e.http_status, e.code, public(message), headers)
 
     @app.exception_handler(RequestValidationError)

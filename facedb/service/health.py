@@ -39,6 +39,7 @@ def router(service: Service) -> APIRouter:
         stats = db.stats(catch_up=False)
         keys = (
             *("people", "faces", "model", "index", "generation", "threshold", "threshold_source"),
+            *("threshold_rule", "estimated_fpir", "target_fpir"),
             *("calibration_target", "calibrated_people", "calibration_warning"),
         )
         return {key: stats[key] for key in keys}
@@ -56,8 +57,9 @@ def router(service: Service) -> APIRouter:
     async def health(request: Request, _: Annotated[str | None, Depends(service.api_key)]) -> Any:
         """Liveness and readiness (no key needed): ``{"status": "ok"}``, or 503 with
         ``{"status": "unavailable"}``. With a valid key also the gallery's sizes, model,
-        index and the threshold in force (where it came from, and a warning once the
-        gallery has outgrown its calibration). Never writes, never catches the index up."""
+        index and the threshold in force (where it came from, the FPIR estimated at the
+        gallery's size, and a warning when it exceeds the target or the gallery has outgrown
+        its calibration). Never writes, never catches the index up."""
         if not await run_in_threadpool(ready):
             return JSONResponse({"status": "unavailable"}, status_code=503, headers={"Retry-After": "5"})
         if getattr(request.state, "api_key", None) is None:

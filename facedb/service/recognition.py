@@ -22,7 +22,7 @@ __all__ = ["router"]
 
 CONSISTENCY = (
     "`strong`: also find people another process enrolled a moment ago. On Milvus each search "
-    "then waits for the server's next time tick (README, Scaling out); a gallery's local index "
+    "then waits for the server's next time tick (docs/scaling.md); a gallery's local index "
     "is always this fresh. Absent: the gallery's own consistency, which shows other processes' "
     "additions within Milvus's staleness bound."
 )

@@ -180,11 +180,20 @@ class Health(BaseModel):
     index: str | None = None
     generation: int | None = None
     threshold: float | None = Field(None, description="the similarity needed to name a person")
-    threshold_source: str | None = Field(None, description='"explicit", "calibrated" or "prior"')
+    threshold_source: str | None = Field(
+        None, description='"explicit", "calibrated" or "prior" (the prior at the gallery\'s size)'
+    )
+    threshold_rule: str | None = Field(None, description="how the threshold in force was chosen, in words")
+    estimated_fpir: float | None = Field(
+        None, description="share of strangers' searches estimated to name somebody, at this size"
+    )
+    target_fpir: float | None = Field(None, description="the FPIR aimed at; null for an explicit threshold")
     calibration_target: str | None = Field(None, description='e.g. "fpir 0.01"; null before a calibration')
     calibrated_people: int | None = Field(None, description="the gallery's size when calibrated")
     calibration_warning: str | None = Field(
-        None, description="set once the gallery has grown well past its calibration"
+        None,
+        description="set when the estimated FPIR exceeds the target, or the gallery has grown "
+        "well past its calibration: run calibrate",
     )
 
 

@@ -83,6 +83,8 @@ SECTIONS: list[Section] = [
 
 #: How the page says "enroll anyway" where a refusal says ``force=True``.
 ENROLL_ANYWAY = "“enroll anyway” (admins)"
+#: "Take the largest face" in the web page's terms: the check box of the photo forms.
+LARGEST_FACE = "“take the largest face of a group photo”"
 
 #: Messages a redirect may ask a page to show (by code, so that no text travels in a URL).
 NOTICES = {
@@ -230,8 +232,8 @@ class Pages:
         message = error.message
         refused: list[tuple[str, str]] = []
         if isinstance(error, EnrollmentRefused):
-            message = error.message_for(ENROLL_ANYWAY)
-            refused = [(p, r.replace(EnrollmentRefused.FORCE, ENROLL_ANYWAY)) for p, r in error.refused]
+            message = error.message_for(ENROLL_ANYWAY, LARGEST_FACE)
+            refused = [(p, error.in_terms(r, ENROLL_ANYWAY, LARGEST_FACE)) for p, r in error.refused]
         return self.render(
             request,
             template,

@@ -25,6 +25,7 @@ def _face_rows(results: list[Identification]) -> list[dict[str, Any]]:
             "label": label_of(r),
             "person": r.person,
             "status": r.status,
+            "reasons": list(r.face.quality_reasons),
             "similarity": r.similarity,
             "confidence": r.confidence,
             "bbox": [round(float(v)) for v in r.face.bbox],
@@ -66,7 +67,7 @@ def router(pages: Pages) -> APIRouter:
             def identified() -> tuple[list[Identification], bytes]:
                 # What the key may learn, as over the API (facedb.service.disclosure).
                 results = disclosed(key, db.identify(data), db.threshold)
-                return results, drawn_jpeg(pixels_of(db.engine, data), results)
+                return results, drawn_jpeg(pixels_of(db.engine, data), results, numbered=True)
 
             results, drawing = await service.work(identified)
         except FaceDBError as e:
