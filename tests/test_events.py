@@ -793,3 +793,47 @@ def test_outbox_leases_and_delivery_on_postgresql(pg_url: str, tmp_path: Path, r
             two.stop()
         in_order(receiver.ids(), queued)
         assert db.events.pending() == []
+
+
+@pytest.mark.timeout(120)
+def test_on_postgresql_a_later_commit_never_overtakes_an_earlier_event(
+    pg_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Event ids come from a sequence when inserted, not when committed: a write that queued
+    event 9 and is still running while another commits event 10 must not let a dispatcher
+    deliver 10 first. The write holds its subscriptions' rows until it commits, so the second
+    waits (its event gets the later id and commits later)."""
+    with (
+        facedb.FaceDB(url=pg_url, cache_dir=tmp_path / "a") as slow,
+        facedb.FaceDB(url=pg_url, cache_dir=tmp_path / "b") as fast,
+    ):
+        receiver.secret = slow.events.add_webhook(receiver.url, types="person.renamed").secret
+        dispatcher = slow.events.dispatcher(
+            DeliverySettings(first_retry=0.1, max_retry=1.0, poll=0.05, lease=5.0, timeout=5.0)
+        ).start()
+        queued = threading.Event()
+        order: list[str] = []
+
+        def long_write() -> None:
+            with slow.writes.change() as change:
+                change.event("person.renamed", {"person": {"id": 1, "name": "first"}})
+                queued.set()
+                time.sleep(1.0)  # still running while the other write tries to commit
+            order.append("first committed")
+
+        def quick_write() -> None:
+            assert queued.wait(10)
+            with fast.writes.change() as change:
+                change.event("person.renamed", {"person": {"id": 2, "name": "second"}})
+            order.append("second committed")
+
+        threads = [threading.Thread(target=long_write), threading.Thread(target=quick_write)]
+        try:
+            for t in threads:
+                t.start()
+            join_all(threads, 30)
+            receiver.wait_for(2, 30)
+        finally:
+            dispatcher.stop()
+        assert order == ["first committed", "second committed"]
+        assert [e["data"]["person"]["name"] for e in receiver.got] == ["first", "second"]
