@@ -837,3 +837,22 @@ def test_on_postgresql_a_later_commit_never_overtakes_an_earlier_event(
             dispatcher.stop()
         assert order == ["first committed", "second committed"]
         assert [e["data"]["person"]["name"] for e in receiver.got] == ["first", "second"]
+
+
+@pytest.mark.timeout(120)
+def test_a_stranger_s_visit_names_the_stranger_and_nobody(gallery: facedb.FaceDB, faces_dir: Path) -> None:
+    gallery.enroll("Alex", sorted((faces_dir / "gallery" / "alex_lacamoire").glob("*.jp*g")))
+    gallery.events.add_webhook("http://127.0.0.1:9/hook", types="visit.started")
+    unknown = gallery.identify(faces_dir / "probes" / "obama1.jpg")
+    assert [r.status for r in unknown] == ["unknown"]
+    watcher = Watcher(
+        gallery, "rtsp://cam:secret@10.0.0.7/door", WatchSettings(rate=1, votes=1, window=1, cooldown=1)
+    )
+    watcher.observe(datetime.now(UTC), unknown)
+    watcher.close()
+    (visit,) = watcher.logged
+    (event,) = gallery.events.pending()
+    assert event.type == "visit.started" and event.timestamp == visit.first_seen
+    assert event.data["person"] is None and event.data["stranger"] == {"id": visit.stranger_id}
+    assert event.data["sighting"]["id"] == visit.id
+    assert event.data["source"] == "rtsp://10.0.0.7/door"  # no password in an event
