@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from facedb import serialize
-from facedb.cli.common import Commands, _local, _open_db, _print_table
+from facedb.cli.common import Commands, _gallery_options, _local, _open_db, _print_table
 from facedb.errors import ConfigError
 
 commands = Commands()
@@ -26,17 +26,25 @@ def _types(p: argparse.ArgumentParser) -> None:
 
 
 def _events_arguments(p: argparse.ArgumentParser) -> None:
+    # The gallery options after an action too (`facedb events list --db X`), as after any command.
+    common = argparse.ArgumentParser(add_help=False)
+    _gallery_options(common, argparse.SUPPRESS)
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(parent: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+        made: argparse.ArgumentParser = parent.add_parser(name, help=help_text, parents=[common])
+        return made
+
     add = sub.add_parser("add", help="subscribe a webhook or an MQTT broker")
     kinds = add.add_subparsers(dest="kind", required=True, metavar="KIND")
-    webhook = kinds.add_parser("webhook", help="POST each event to a URL (Standard Webhooks signature)")
+    webhook = action(kinds, "webhook", "POST each event to a URL (Standard Webhooks signature)")
     webhook.add_argument("url", help="http:// or https:// URL (loopback and private addresses allowed)")
     webhook.add_argument(
         "--secret", help="signing secret, whsec_ and base64 (default: a new one, printed once)"
     )
     _types(webhook)
     webhook.add_argument("--json", action="store_true", help="print JSON (the secret included)")
-    mqtt = kinds.add_parser("mqtt", help="publish each event to an MQTT broker (QoS 1)")
+    mqtt = action(kinds, "mqtt", "publish each event to an MQTT broker (QoS 1)")
     mqtt.add_argument("url", help="mqtt://[user[:password]@]host[:port]/topic-prefix (mqtts:// for TLS)")
     _types(mqtt)
     mqtt.add_argument(
@@ -45,21 +53,21 @@ def _events_arguments(p: argparse.ArgumentParser) -> None:
         help="publish Home Assistant MQTT discovery: each person seen becomes a 'last seen' sensor",
     )
     mqtt.add_argument("--json", action="store_true", help="print JSON")
-    listing = sub.add_parser("list", help="the subscriptions, or the events owed (--pending, --failed)")
+    listing = action(sub, "list", "the subscriptions, or the events owed (--pending, --failed)")
     shown = listing.add_mutually_exclusive_group()
     shown.add_argument("--failed", action="store_true", help="the dead letters: events given up on")
     shown.add_argument("--pending", action="store_true", help="events queued and not yet delivered")
     listing.add_argument("--json", action="store_true", help="print JSON")
-    remove = sub.add_parser("remove", help="remove a subscription (its secret is erased)")
+    remove = action(sub, "remove", "remove a subscription (its secret is erased)")
     remove.add_argument("id", type=int, help="the subscription's id")
-    test = sub.add_parser("test", help="deliver one test event at once and show the receiver's answer")
+    test = action(sub, "test", "deliver one test event at once and show the receiver's answer")
     test.add_argument("id", type=int, help="the subscription's id")
     test.add_argument("--json", action="store_true", help="print JSON")
-    retry = sub.add_parser("retry", help="queue failed events again (one, or --all)")
+    retry = action(sub, "retry", "queue failed events again (one, or --all)")
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("event", nargs="?", help="a failed event's id (evt_...)")
     which.add_argument("--all", action="store_true", help="every failed event")
-    run = sub.add_parser("run", help="deliver queued events until stopped (serve and watch do it too)")
+    run = action(sub, "run", "deliver queued events until stopped (serve and watch do it too)")
     run.add_argument("--once", action="store_true", help="deliver what is queued now, then exit")
     run.add_argument(
         "--give-up-after",
