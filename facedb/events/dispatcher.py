@@ -180,8 +180,15 @@ class _Lane:
                 break
             if time.monotonic() - started > min(RECORD_EVERY, self.settings.lease / 3):
                 break
-        self.record(done, items[len(done)] if error is not None else None, error)
-        return self.settings.backoff(items[len(done)].attempts + 1) if error is not None else 0.0
+        failed = items[len(done)] if error is not None else None
+        self.record(done, failed, error)
+        if failed is None or self.given_up(failed, _now()):
+            return 0.0  # on to the next event (a dead letter does not hold the others back)
+        return self.settings.backoff(failed.attempts + 1)
+
+    def given_up(self, item: OutboxItem, now: datetime) -> bool:
+        """Whether a failing delivery has been tried long enough (a dead letter now)."""
+        return (now - item.queued_at).total_seconds() >= self.settings.give_up_after
 
     def record(self, done: list[OutboxItem], failed: OutboxItem | None, error: str | None) -> None:
         """Writes what was delivered, and the failure of the next one (in a commit shared with
@@ -192,7 +199,7 @@ class _Lane:
             self.store.delivered(s, done)
             if failed is not None:
                 attempts = failed.attempts + 1
-                dead = (now - failed.queued_at).total_seconds() >= self.settings.give_up_after
+                dead = self.given_up(failed, now)
                 self.store.attempt_failed(
                     s,
                     failed.delivery_id,
@@ -212,9 +219,7 @@ class _Lane:
                 failed.uid,
                 self.subscription_id,
                 failed.attempts + 1,
-                "; given up (events list --failed)"
-                if (now - failed.queued_at).total_seconds() >= self.settings.give_up_after
-                else "",
+                "; given up (events list --failed)" if self.given_up(failed, now) else "",
                 error,
             )
 
