@@ -410,6 +410,7 @@ class FaceDB:
     reject_sighting = _Job("_feedback", Feedback.reject_sighting)
     confirm = _Job("_feedback", Feedback.confirm)
     confirm_sighting = _Job("_feedback", Feedback.confirm_sighting)
+    sighting_thumbnail = _Job("_feedback", Feedback.sighting_thumbnail)
     audit = _Job("_feedback", Feedback.audit)
 
     # -- maintenance -----------------------------------------------------------------------

@@ -271,6 +271,9 @@ class SightingRow(Base):
     #: The template of the visit's best frame, so that it can be confirmed or rejected later
     #: (biometric data: removed with the person, or with the strangers).
     template: Mapped[bytes | None] = mapped_column(Sealed("template"), nullable=True)
+    #: A 112x112 JPEG of the face as the visit began, so that a reviewer sees whom "It's them"
+    #: or "Not them" is about; None where the gallery keeps no thumbnails. Erased with the visit.
+    thumbnail: Mapped[bytes | None] = mapped_column(Sealed("thumbnail"), nullable=True)
 
 
 class CalibrationRow(Base):

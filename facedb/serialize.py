@@ -121,7 +121,7 @@ def _box(bbox: Iterable[float]) -> list[float]:
 
 def sighting_json(v: Sighting) -> dict[str, Any]:
     """A visit logged by ``facedb watch``: ``{"id", "person", "stranger_id", "source",
-    "first_seen", "last_seen", "similarity", "bbox", "frames"}``."""
+    "first_seen", "last_seen", "similarity", "bbox", "frames", "has_thumbnail"}``."""
     return {
         "id": v.id,
         "person": person_ref_json(v.person_id, v.person_name),
@@ -132,6 +132,7 @@ def sighting_json(v: Sighting) -> dict[str, Any]:
         "similarity": round(v.similarity, 4),
         "bbox": _box(v.bbox),
         "frames": v.frames,
+        "has_thumbnail": v.has_thumbnail,
     }
 
 

@@ -95,6 +95,32 @@ def test_one_visit_per_person_and_no_lucky_frame(
     assert len({v.stranger_id for v in strangers}) == len(strangers)
 
 
+def test_each_visit_keeps_the_face_it_began_with_for_its_review(
+    gallery: facedb.FaceDB, video: Path, tmp_path: Path
+) -> None:
+    """The review of sightings ("it's them" / "not them") was a blind choice: a visit kept no
+    picture. Each visit now keeps a thumbnail of its first face, erased with the visit."""
+    start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    watch(gallery, str(video), start=start)
+    visits = sightings(gallery, start.date(), None)
+    assert visits and all(v.has_thumbnail for v in visits)
+    yao = next(v for v in visits if v.person_name == "Yao Ming")
+    picture = gallery.sighting_thumbnail(yao.id)
+    assert picture is not None and picture.startswith(b"\xff\xd8")  # a JPEG
+    assert files_containing(Path(gallery.location), picture[-300:-100])
+    stranger = next(v for v in visits if v.stranger_id is not None)
+    stranger_picture = gallery.sighting_thumbnail(stranger.id)
+    assert stranger_picture is not None
+    gallery.reject_sighting(yao.id)  # the visit leaves the log, and its picture with it
+    with pytest.raises(facedb.SightingNotFound):
+        gallery.sighting_thumbnail(yao.id)
+    forget_strangers(gallery)
+    assert files_containing(Path(gallery.location), picture[-300:-100]) == []
+    assert files_containing(Path(gallery.location), stranger_picture[-300:-100]) == []
+    with pytest.raises(facedb.SightingNotFound):
+        gallery.sighting_thumbnail(10**9)
+
+
 def test_short_cooldown_makes_two_visits(gallery: facedb.FaceDB, video: Path) -> None:
     start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     watch(gallery, str(video), WatchSettings(cooldown=2.0), start=start)
@@ -158,7 +184,7 @@ def test_removing_a_person_removes_their_sightings(gallery: facedb.FaceDB, video
     start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     watch(gallery, str(video), start=start)
     with gallery.store.read() as s:
-        kept = [r.template for r, name in gallery.store.sightings(s, start, start + timedelta(days=1))]
+        kept = [r.template for r, _, _ in gallery.store.sightings(s, start, start + timedelta(days=1))]
     (yao,) = [v for v in sightings(gallery, start.date()) if v.person_name == "Yao Ming"]
     with gallery.store.read() as s:
         row = gallery.store.sighting(s, yao.id)

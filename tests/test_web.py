@@ -448,6 +448,7 @@ def test_faces_and_sightings_on_a_gallery_without_thumbnails(
                     bbox=[0, 0, 200, 200],
                     frames=3,
                     template=engine.embedding(faces_dir / "more" / photo),
+                    thumbnail=b"\xff\xd8 a face" if photo == "obama.jpg" else None,
                 )
                 for photo in ("obama.jpg", "obama2.jpg")
             ]
@@ -469,6 +470,12 @@ def test_faces_and_sightings_on_a_gallery_without_thumbnails(
 
             review = client.get("/web/review").text
             assert all(f"/web/sightings/{i}/reject" in review for i in seen)
+            # The face a visit began with, beside its buttons; "?" for one without.
+            assert f'src="/web/sightings/{seen[0]}/thumbnail"' in review
+            assert f'src="/web/sightings/{seen[1]}/thumbnail"' not in review
+            shown = client.get(f"/web/sightings/{seen[0]}/thumbnail")
+            assert shown.status_code == 200 and shown.content == b"\xff\xd8 a face"
+            assert client.get(f"/web/sightings/{seen[1]}/thumbnail").status_code == 404
             done = client.post(
                 f"/web/sightings/{seen[0]}/confirm", data={"csrf": token, "person_id": str(obama.id)}
             )

@@ -30,6 +30,7 @@ class Sighting:
     similarity: float
     bbox: list[float]
     frames: int
+    has_thumbnail: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +97,9 @@ def sightings(
                 r.similarity,
                 [r.x1, r.y1, r.x2, r.y2],
                 r.frames,
+                pictured,
             )
-            for r, name in db.store.sightings(s, low, high, person_id)
+            for r, name, pictured in db.store.sightings(s, low, high, person_id)
         ]
 
 

@@ -37,7 +37,7 @@ class _Seen:
     bbox: list[float]
     template: NDArray[np.float32] | None
     score: float = 1.0  # the detector's
-    picture: bytes | None = None  # a pending stranger's thumbnail, for its group's first face
+    picture: bytes | None = None  # a thumbnail: a new visit's, and a pending stranger's group's first face
 
 
 @dataclass

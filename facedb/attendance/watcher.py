@@ -147,7 +147,11 @@ class Watcher:
                     self._strangers.append(track.stranger)  # pruned while the track was lost
                     self._regroup(track.stranger)
             picture = None
-            if track.stranger is not None and track.stranger.id is None and self.db.thumbnails:
+            # A picture for a group's first face (a new stranger) and for a visit about to
+            # begin (the review of sightings shows it): only faces with no visit open yet.
+            if self.db.thumbnails and (
+                (track.stranger is not None and track.stranger.id is None) or track.key not in self._open
+            ):
                 pixels = pixels_of(engine, frame) if pixels is None else pixels
                 picture = thumbnail(pixels, d.landmarks)
             _keep_best(
@@ -257,6 +261,7 @@ class Watcher:
                 bbox=r.bbox,
                 frames=frames,
                 template=r.template,
+                thumbnail=r.picture,
             )
             change.event(
                 "visit.started",

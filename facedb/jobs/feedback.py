@@ -130,6 +130,21 @@ class Feedback:
             change.removed([int(face_id)])
         return rejection
 
+    def sighting_thumbnail(self, sighting_id: int) -> bytes | None:
+        """The JPEG thumbnail of a logged visit's face, as the visit began (what a reviewer
+        looks at before :meth:`confirm_sighting` or :meth:`reject_sighting`); None when none
+        was kept (a gallery without thumbnails, a visit logged by an older facedb).
+
+        Raises:
+            SightingNotFound: no visit has this id.
+        """
+        self.ctx.check_open()
+        with self.ctx.store.read() as s:
+            exists, picture = self.ctx.store.sighting_thumbnail(s, int(sighting_id))
+        if not exists:
+            raise SightingNotFound(f"no sighting with id {sighting_id} in {self.ctx.location}")
+        return picture
+
     def reject_sighting(self, sighting_id: int, person: Person | int | str | None = None) -> int:
         """A visit logged by a watch that was not ``person`` (default: the person it was
         logged as): its face becomes their negative example, as :meth:`reject`, and a visit

@@ -168,6 +168,7 @@ class SightingAnswer(BaseModel):
     similarity: float
     bbox: list[float]
     frames: int
+    has_thumbnail: bool = Field(description="GET /sightings/{id}/thumbnail has the face the visit began with")
 
 
 class AttendanceAnswer(BaseModel):

@@ -1,17 +1,17 @@
 """``/sightings`` and ``/attendance``: the visits ``facedb watch`` logged, and who came when;
-``/sightings/{id}/reject`` and ``/confirm`` ("not this person", "yes, it's them") and the
-enrollment ``/audit``."""
+``/sightings/{id}/reject`` and ``/confirm`` ("not this person", "yes, it's them"), the
+visit's thumbnail, and the enrollment ``/audit``."""
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run
 # time.
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
 from facedb import attendance as attendance_log
-from facedb.errors import Forbidden
+from facedb.errors import Forbidden, SightingNotFound
 from facedb.keys import ApiKey
 from facedb.serialize import attendance_json, audit_json, enrollment_json, rejection_json, sighting_json
 from facedb.service.answers import AttendanceAnswer, SightingAnswer, answers
@@ -99,6 +99,25 @@ def router(service: Service) -> APIRouter:
             service.locked, db.confirm_sighting, sighting_id, body.person_id, force=body.force
         )
         return enrollment_json(result)
+
+    @routes.get(
+        "/sightings/{sighting_id}/thumbnail",
+        tags=["attendance"],
+        operation_id="sighting_thumbnail",
+        dependencies=[read],
+        response_class=Response,
+        responses={**ERRORS, 200: {"content": {"image/jpeg": {}}, "description": "a 112x112 JPEG"}},
+    )
+    async def sighting_thumbnail(sighting_id: Annotated[int, sighting_path]) -> Response:
+        """The face a visit began with (a read key's: it is a picture of a person), to see
+        whom "yes, it's them" or "not this person" is about."""
+        picture = await run_in_threadpool(db.sighting_thumbnail, sighting_id)
+        if picture is None:
+            raise SightingNotFound(
+                f"sighting {sighting_id} has no thumbnail "
+                "(the gallery keeps none, or an older facedb logged it)"
+            )
+        return Response(picture, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @routes.get("/audit", tags=["people"], operation_id="audit", dependencies=[admin], responses=ERRORS)
     async def audit() -> dict[str, Any]:

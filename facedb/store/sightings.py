@@ -8,7 +8,7 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from facedb.models import PersonRow, SightingRow, StrangerRow
 from facedb.store.database import Database
@@ -55,9 +55,11 @@ class SightingQueries(Database):
         bbox: Sequence[float],
         frames: int,
         template: NDArray[np.float32] | None = None,
+        thumbnail: bytes | None = None,
     ) -> int:
         """Inside a write: a new visit of a person or a stranger; its id. `template` is the
-        face's, kept so that the visit can be confirmed or rejected later."""
+        face's, kept so that the visit can be confirmed or rejected later, and `thumbnail` a
+        picture of it for whoever reviews the visit."""
         sighting = SightingRow(
             person_id=person_id,
             stranger_id=stranger_id,
@@ -71,6 +73,7 @@ class SightingQueries(Database):
             y2=bbox[3],
             frames=frames,
             template=None if template is None else template_bytes(template),
+            thumbnail=thumbnail,
         )
         s.add(sighting)
         s.flush()
@@ -103,6 +106,11 @@ class SightingQueries(Database):
         """The visit with this id, or None."""
         return s.get(SightingRow, int(sighting_id))
 
+    def sighting_thumbnail(self, s: Session, sighting_id: int) -> tuple[bool, bytes | None]:
+        """(whether the visit exists, its thumbnail)."""
+        row = s.execute(select(SightingRow.thumbnail).where(SightingRow.id == int(sighting_id))).first()
+        return (False, None) if row is None else (True, row[0])
+
     def remove_sighting(self, s: Session, sighting_id: int) -> None:
         """Inside a write: removes a visit (and the template kept with it)."""
         row = s.get(SightingRow, int(sighting_id))
@@ -118,15 +126,17 @@ class SightingQueries(Database):
 
     def sightings(
         self, s: Session, since: datetime, until: datetime, person_id: int | None = None
-    ) -> list[tuple[SightingRow, str | None]]:
+    ) -> list[tuple[SightingRow, str | None, bool]]:
         """The visits that started in [since, until), oldest first, each with its person's
-        name (None for a stranger)."""
+        name (None for a stranger) and whether it has a thumbnail (templates and thumbnails
+        are not loaded)."""
         query = (
-            select(SightingRow, PersonRow.name)
+            select(SightingRow, PersonRow.name, SightingRow.thumbnail.is_not(None))
+            .options(defer(SightingRow.template), defer(SightingRow.thumbnail))
             .outerjoin(PersonRow, PersonRow.id == SightingRow.person_id)
             .where(SightingRow.first_seen >= since, SightingRow.first_seen < until)
             .order_by(SightingRow.first_seen, SightingRow.id)
         )
         if person_id is not None:
             query = query.where(SightingRow.person_id == person_id)
-        return [(row, name) for row, name in s.execute(query)]
+        return [(row, name, bool(pictured)) for row, name, pictured in s.execute(query)]

@@ -79,6 +79,11 @@ def router(pages: Pages) -> APIRouter:
         people = await run_in_threadpool(db.people)
         return {"days": days, "visits": list(reversed(visits))[:200], "people": people}
 
+    @routes.get("/web/sightings/{sighting_id}/thumbnail")
+    @signed_in
+    async def sighting_thumbnail(request: Request, sighting_id: Annotated[int, ID_PATH]) -> Response:
+        return await pages.picture(request, db.sighting_thumbnail, sighting_id)
+
     @routes.get("/web/review")
     @signed_in
     async def review(request: Request) -> Response:

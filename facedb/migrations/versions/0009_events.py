@@ -5,8 +5,8 @@ An event is written in the transaction of the change that caused it, with a deli
 each subscription that wants its type; a dispatcher deletes a delivery once the receiver took
 it, and the event with its last delivery. A delivery given up on stays, as ``failed``.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
