@@ -166,17 +166,37 @@ class SyncedMilvus:
                         raise
                     self.client.load_collection(name, _async=True)
                 return
-            from pymilvus.client.types import LoadState
-
-            if self.client.get_load_state(name).get("state") == LoadState.NotLoad:
-                # Asked, not awaited: loading a large collection takes minutes, and a search
-                # waits for it (up to `wait`) or says it is unavailable.
-                self.client.load_collection(name, _async=True)
+            self._load_existing(name)
         except GalleryError:
             raise
         except Exception as e:
             error = VectorStoreUnavailable if is_unavailable(e) else GalleryError
             raise error(f"Milvus collection {self.key}: {failure_reason(e)}") from None
+
+    def _load_existing(self, name: str) -> None:
+        """Asks the server to load a collection that exists (not awaited: loading a large
+        collection takes minutes, and a search waits for it, up to `wait`, or says it is
+        unavailable). A collection another process is creating at this moment exists before
+        its index does, and cannot be loaded until then ("index not found": seen with three
+        processes opening a new gallery at once): asked again until the `wait` deadline."""
+        from pymilvus.client.types import LoadState
+
+        deadline = time.monotonic() + self.settings.wait
+        while True:
+            try:
+                if self.client.get_load_state(name).get("state") == LoadState.NotLoad:
+                    self.client.load_collection(name, _async=True)
+                return
+            except Exception as e:
+                text = f"{getattr(e, 'message', '')} {e}".lower()
+                if "index not found" not in text and not is_unavailable(e):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise VectorStoreUnavailable(
+                        f"Milvus collection {self.key}: its index is not there yet (another "
+                        f"process is creating the collection?): {failure_reason(e)}"
+                    ) from None
+                time.sleep(0.5)
 
     def _made_meanwhile(self, name: str, error: Exception) -> bool:
         """Whether a failed creation of the collection is another process's creation of it:
