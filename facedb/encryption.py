@@ -146,7 +146,7 @@ class Cipher:
     def seal(self, plain: bytes | memoryview, purpose: bytes) -> bytes:
         """``plain`` encrypted and authenticated, as stored."""
         nonce = os.urandom(_NONCE)
-        return _VERSION + nonce + self._aead.encrypt(nonce, bytes(plain), purpose)
+        return _VERSION + nonce + self._aead.encrypt(nonce, plain, purpose)
 
     def open(self, sealed: bytes | memoryview, purpose: bytes) -> bytes:
         """The plaintext of a value :meth:`seal` made with this key.
@@ -155,8 +155,8 @@ class Cipher:
             EncryptionKeyError: not sealed, sealed with another key, or altered.
         """
         what = purpose.decode("ascii", "replace")
-        data = bytes(sealed)
-        if len(data) < OVERHEAD or data[:1] != _VERSION:
+        data = memoryview(sealed)  # slices without copies: a segment is tens of megabytes
+        if len(data) < OVERHEAD or data[0] != _VERSION[0]:
             raise EncryptionKeyError(
                 f"a stored {what} is not encrypted although the gallery is (written by a "
                 "process without the gallery's key?): run `facedb check`"

@@ -131,9 +131,11 @@ class Watcher:
         if due:
             faces = engine.embed(frame, [d for _, d, _ in due])
             self.embedded += len(faces)
-            for (track, _, merit), r in zip(due, self.db.identify_faces(faces, 5), strict=True):
+            answers = self.db.identify_faces(faces, 5)
+            same_face = self.db.thresholds.pairwise  # once a sample, not a query per track
+            for (track, _, merit), r in zip(due, answers, strict=True):
                 track.embedded_at, track.embedded_merit = at, merit
-                self._identified(track, r, at)
+                self._identified(track, r, at, same_face)
         self.samples += 1
         seen: dict[str, _Seen] = {}
         pixels: NDArray[np.uint8] | None = None  # RGB, once per sample, when a thumbnail needs it
@@ -168,7 +170,7 @@ class Watcher:
             )
         return self._vote(at, seen)
 
-    def _identified(self, track: _Track, r: Identification, at: datetime) -> None:
+    def _identified(self, track: _Track, r: Identification, at: datetime, same_face: float) -> None:
         """A track's face was recognised: its identity, carried until the next recognition.
         A poor or ambiguous answer keeps what the track already knew, unless the box now
         holds another face (its template no longer matches the one the track was recognised
@@ -177,10 +179,10 @@ class Watcher:
         if (
             track.template is not None
             and not r.face.is_poor_quality
-            # One face against one face: the FMR-based threshold (db.thresholds.pairwise), not
-            # naming's, which comes down to about 0.23 in a small gallery, where two people's
-            # faces may score.
-            and float(track.template @ r.face.embedding) < self.db.thresholds.pairwise
+            # One face against one face (``same_face``): the FMR-based threshold
+            # (db.thresholds.pairwise), not naming's, which comes down to about 0.23 in a small
+            # gallery, where two people's faces may score.
+            and float(track.template @ r.face.embedding) < same_face
         ):
             track.key, track.person, track.stranger = None, None, None
         if r.person is not None:

@@ -303,14 +303,15 @@ class SegmentFiles:
             if mapping is not None:
                 mapping.close()
             raise corrupt("fails its checksum")
+        start = _HEADER_SIZE  # where the rows begin in `buffer`
         if self._cipher is not None:
             try:
-                buffer = bytes(_HEADER_SIZE) + self._cipher.open(memoryview(buffer)[_HEADER_SIZE:], _PURPOSE)
+                buffer, start = self._cipher.open(memoryview(buffer)[_HEADER_SIZE:], _PURPOSE), 0
             except GalleryError as e:
                 raise corrupt(f"cannot be decrypted: {e}") from None
-        vec_off = _HEADER_SIZE + 8 * count
+        vec_off = start + 8 * count
         code_off = vec_off + 4 * self._dim * count
-        ids = np.frombuffer(buffer, dtype="<i8", count=count, offset=_HEADER_SIZE)
+        ids = np.frombuffer(buffer, dtype="<i8", count=count, offset=start)
         vecs = np.frombuffer(buffer, dtype="<f4", count=count * self._dim, offset=vec_off)
         codes = np.frombuffer(buffer, dtype=np.uint8, count=count * self._code_bytes, offset=code_off)
         return (

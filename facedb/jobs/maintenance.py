@@ -204,6 +204,7 @@ class Maintenance:
         with self.ctx.store.read() as s:
             people = self.ctx.store.count_people(s)
             faces = self.ctx.store.count_faces(s)
+        rules = self.threshold_stats(people)  # refreshes the thresholds in force
         return {
             "location": self.ctx.location,
             "people": people,
@@ -213,9 +214,9 @@ class Maintenance:
             "generation": self.ctx.store.generation(),
             "index": self.ctx.vectors.kind,
             "index_location": self.ctx.vectors.location,
-            "threshold": self.ctx.threshold,
+            "threshold": self.ctx.thresholds.naming,
             "encrypted": self.ctx.store.cipher is not None,
-            **self.threshold_stats(people),
+            **rules,
         }
 
     def threshold_stats(self, people: int) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 - :mod:`~facedb.milvus.settings`: what a ``milvus://host:port/collection?options`` URL says;
 - :mod:`~facedb.milvus.store`: :class:`SyncedMilvus`, the collection kept at the SQL store's
   generation (the outbox replay, readiness checks, erasure by compaction: see its docstring);
+- :mod:`~facedb.milvus.collection`: the collection found and checked as the gallery's, or
+  created, also by several processes at once;
 - :mod:`~facedb.milvus.failures`: which pymilvus errors mean "not now" rather than "never".
 """
 

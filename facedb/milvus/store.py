@@ -35,7 +35,6 @@ is the operator's to configure: see docs/scaling.md.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -47,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from facedb.errors import GalleryError, VectorStoreUnavailable
 from facedb.extras import load
+from facedb.milvus.collection import ensure_collection, rpc_timeout
 from facedb.milvus.failures import failure_reason, is_unavailable
 from facedb.milvus.settings import (
     READY_SECONDS,
@@ -97,7 +97,7 @@ class SyncedMilvus:
             error = VectorStoreUnavailable if is_unavailable(e) else GalleryError
             raise error(f"cannot connect to Milvus at {settings.safe}: {failure_reason(e)}") from None
         self.read_only = read_only
-        self._ensure_collection(model_id, gallery_uid)
+        ensure_collection(self.client, settings, dimension, model_id, gallery_uid, read_only=read_only)
 
     @classmethod
     def open(cls, url: str, *, dimension: int, model_id: str, gallery_uid: str, store: Store) -> SyncedMilvus:
@@ -105,115 +105,6 @@ class SyncedMilvus:
         vectors = cls(MilvusSettings(url), dimension, model_id, gallery_uid, read_only=store.read_only)
         vectors.sync(store)
         return vectors
-
-    # -- the collection --------------------------------------------------------------------
-
-    def _ensure_collection(self, model_id: str, gallery_uid: str) -> None:
-        from pymilvus import DataType
-
-        name = self.settings.collection
-        owner = {"facedb_gallery": gallery_uid, "model": model_id, "dimension": self.dimension}
-        try:
-            if self.client.has_collection(name, timeout=self._timeout(time.monotonic() + self.settings.wait)):
-                described = self.client.describe_collection(name)
-                try:
-                    found = json.loads(described.get("description") or "{}")
-                except ValueError:
-                    found = {}
-                if found != owner:
-                    what = (
-                        f"gallery {found.get('facedb_gallery')}, model {found.get('model')}, "
-                        f"{found.get('dimension')}-d"
-                        if found
-                        else "something other than facedb"
-                    )
-                    raise GalleryError(
-                        f"the Milvus collection {self.key} belongs to {what}; this gallery is {gallery_uid} "
-                        f"with model {model_id} ({self.dimension}-d): refusing to mix them"
-                    )
-            elif self.read_only:
-                raise GalleryError(f"the Milvus collection {self.key} does not exist (opened read-only)")
-            else:
-                schema = self.client.create_schema(
-                    auto_id=False, description=json.dumps(owner, sort_keys=True)
-                )
-                schema.add_field("id", DataType.INT64, is_primary=True)
-                schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dimension)
-                index = self.client.prepare_index_params()
-                index.add_index(
-                    field_name="vector",
-                    index_type="HNSW",
-                    metric_type="IP",
-                    params={"M": 32, "efConstruction": 200},
-                )
-                try:
-                    self.client.create_collection(
-                        name, schema=schema, index_params=index, consistency_level=self.settings.consistency
-                    )
-                except Exception as e:
-                    # Several processes opening a new gallery at once: one creates the
-                    # collection, the others fail or time out meanwhile, then find it made.
-                    if self._made_meanwhile(name, e):
-                        self._ensure_collection(model_id, gallery_uid)
-                        return
-                    raise
-                try:
-                    self.client.load_collection(name)
-                except Exception as e:
-                    # Another process opening it at the same moment may be loading it (a waited
-                    # load timed out there): asked again, not awaited; a search waits for it.
-                    if not is_unavailable(e):
-                        raise
-                    self.client.load_collection(name, _async=True)
-                return
-            self._load_existing(name)
-        except GalleryError:
-            raise
-        except Exception as e:
-            error = VectorStoreUnavailable if is_unavailable(e) else GalleryError
-            raise error(f"Milvus collection {self.key}: {failure_reason(e)}") from None
-
-    def _load_existing(self, name: str) -> None:
-        """Asks the server to load a collection that exists (not awaited: loading a large
-        collection takes minutes, and a search waits for it, up to `wait`, or says it is
-        unavailable). A collection another process is creating at this moment exists before
-        its index does, and cannot be loaded until then ("index not found": seen with three
-        processes opening a new gallery at once): asked again until the `wait` deadline."""
-        from pymilvus.client.types import LoadState
-
-        deadline = time.monotonic() + self.settings.wait
-        while True:
-            try:
-                if self.client.get_load_state(name).get("state") == LoadState.NotLoad:
-                    self.client.load_collection(name, _async=True)
-                return
-            except Exception as e:
-                text = f"{getattr(e, 'message', '')} {e}".lower()
-                if "index not found" not in text and not is_unavailable(e):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise VectorStoreUnavailable(
-                        f"Milvus collection {self.key}: its index is not there yet (another "
-                        f"process is creating the collection?): {failure_reason(e)}"
-                    ) from None
-                time.sleep(0.5)
-
-    def _made_meanwhile(self, name: str, error: Exception) -> bool:
-        """Whether a failed creation of the collection is another process's creation of it:
-        the collection exists now (looked for until the `wait` setting's deadline)."""
-        text = f"{getattr(error, 'message', '')} {error}".lower()
-        if not (is_unavailable(error) or "exist" in text):
-            return False
-        deadline = time.monotonic() + self.settings.wait
-        while True:
-            try:
-                if self.client.has_collection(name, timeout=self._timeout(deadline)):
-                    return True
-            except Exception:
-                pass
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.5)
 
     @property
     def kind(self) -> str:
@@ -377,7 +268,7 @@ class SyncedMilvus:
                         limit=limit,
                         search_params={"metric_type": "IP", "params": {"ef": max(self.settings.ef, limit)}},
                         consistency_level=level,
-                        timeout=self._timeout(deadline),
+                        timeout=rpc_timeout(deadline),
                     )
                 except Exception as e:
                     if not is_unavailable(e):
@@ -494,11 +385,11 @@ class SyncedMilvus:
 
         name = self.settings.collection
         try:
-            state = self.client.get_load_state(name, timeout=self._timeout(deadline))
+            state = self.client.get_load_state(name, timeout=rpc_timeout(deadline))
             if state.get("state") != LoadState.Loaded:
                 if state.get("state") == LoadState.NotLoad:
                     # Released (by an operator, say): ask for a load rather than wait forever.
-                    self.client.load_collection(name, timeout=self._timeout(deadline), _async=True)
+                    self.client.load_collection(name, timeout=rpc_timeout(deadline), _async=True)
                 what = getattr(state.get("state"), "name", str(state.get("state")))
                 progress = state.get("progress")
                 return f"its load state is {what}" + (
@@ -516,7 +407,7 @@ class SyncedMilvus:
                     filter="",
                     output_fields=["count(*)"],
                     consistency_level="Strong",
-                    timeout=self._timeout(deadline),
+                    timeout=rpc_timeout(deadline),
                 )
                 held = int(rows[0]["count(*)"]) if rows else 0
                 if held < required:
@@ -559,12 +450,6 @@ class SyncedMilvus:
             f"(waited {self.settings.wait:g} s; a restarted server reloads it, retry later)",
             retry_after=RETRY_AFTER_SECONDS,
         )
-
-    @staticmethod
-    def _timeout(deadline: float) -> float:
-        # pymilvus retries a failed RPC until its timeout: the time left, with room for
-        # one answer.
-        return max(deadline - time.monotonic(), 1.0)
 
     def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
         try:
