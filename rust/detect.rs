@@ -1,10 +1,12 @@
-//! SCRFD face detection: letterbox resize, inference, decoding of the anchor grid, NMS.
-//! Follows insightface's `scrfd.py` step for step so that boxes and landmarks agree with it.
+//! Face detection: letterbox resize, inference, decoding of the detector's grid, NMS. SCRFD
+//! follows insightface's `scrfd.py` step for step so that boxes and landmarks agree with it;
+//! YuNet follows OpenCV's `FaceDetectorYN`.
 
 use ndarray::Array4;
 
 use crate::error::{Error, Result};
 use crate::image::{round_half_up, ImageView, PixelVisitor, Pixels};
+use crate::pack::{DetectorKind, Normalization};
 use crate::runtime::{Model, Output};
 
 /// One detected face in the photo's pixel coordinates.
@@ -25,17 +27,22 @@ pub struct Detection {
 /// ../shared/faces and the wheel's photos; every other face within 0.1 px).
 pub const KEPT_PADDING: usize = 128;
 
-/// The SCRFD detector with the output layout read from the model.
+/// A detector (SCRFD or YuNet) with the output layout read from the model.
 pub struct Detector {
     model: Model,
     /// Feature-map strides, in the model's output order.
     strides: Vec<usize>,
     anchors_per_cell: usize,
+    /// YuNet's fixed input canvas (width, height), from the graph; None for SCRFD.
+    canvas: Option<(usize, usize)>,
 }
 
 impl Detector {
-    /// Wraps a loaded model after checking it has SCRFD's outputs with landmarks.
-    pub fn new(model: Model) -> Result<Self> {
+    /// Wraps a loaded model after checking it has the outputs of its kind, with landmarks.
+    pub fn new(model: Model, kind: DetectorKind) -> Result<Self> {
+        if kind == DetectorKind::YuNet {
+            return Self::yunet(model);
+        }
         let outputs = model.output_count();
         let (strides, anchors_per_cell) = match outputs {
             9 => (vec![8, 16, 32], 2),
@@ -53,12 +60,39 @@ impl Detector {
                 )))
             }
         };
-        Ok(Detector { model, strides, anchors_per_cell })
+        Ok(Detector { model, strides, anchors_per_cell, canvas: None })
+    }
+
+    /// YuNet: 12 outputs (cls, obj, bbox, kps at strides 8, 16, 32) on a fixed canvas.
+    fn yunet(model: Model) -> Result<Self> {
+        let shape = model.input_shape().to_vec();
+        let canvas = match shape.as_slice() {
+            [_, 3, h, w] if *h >= 32 && *w >= 32 && h % 32 == 0 && w % 32 == 0 => (*w as usize, *h as usize),
+            _ => {
+                return Err(Error::model(format!(
+                    "{} is not a YuNet detector: expected a fixed input [1, 3, H, W] with sides multiples of 32, found {shape:?}",
+                    model.path().display()
+                )))
+            }
+        };
+        if model.output_count() != 12 {
+            return Err(Error::model(format!(
+                "{} is not a YuNet detector: expected 12 outputs (cls, obj, bbox, kps per stride), found {}",
+                model.path().display(),
+                model.output_count()
+            )));
+        }
+        Ok(Detector { model, strides: vec![8, 16, 32], anchors_per_cell: 1, canvas: Some(canvas) })
     }
 
     /// The model file this detector was loaded from.
     pub fn path(&self) -> &std::path::Path {
         self.model.path()
+    }
+
+    /// The largest pass side this detector takes: YuNet's fixed canvas, else none.
+    pub fn max_side(&self) -> Option<usize> {
+        self.canvas.map(|(w, h)| w.min(h))
     }
 
     /// Runs one pass with the photo's long side at `size` and returns the candidates scoring
@@ -74,11 +108,80 @@ impl Detector {
         threshold: f32,
         square: bool,
     ) -> Result<Vec<Detection>> {
-        let fit = if square { None } else { self.strides.iter().copied().max() };
-        let (tensor, scale) = letterbox(image, size, fit);
+        if let Some(canvas) = self.canvas {
+            // The photo's long side at `size`, on the graph's fixed canvas.
+            let (tensor, scale) = letterbox(image, size, Canvas::Fixed(canvas), Normalization::OPENCV);
+            let outputs = self.model.run(tensor.view())?;
+            return self.decode_yunet(&outputs, canvas, scale, threshold);
+        }
+        let fit = if square {
+            Canvas::Square
+        } else {
+            Canvas::Kept(self.strides.iter().copied().max().unwrap_or(32))
+        };
+        let (tensor, scale) = letterbox(image, size, fit, Normalization::SCRFD);
         let outputs = self.model.run(tensor.view())?;
         let (_, _, height, width) = tensor.dim();
         self.decode(&outputs, (width, height), scale, threshold)
+    }
+
+    /// OpenCV's `FaceDetectorYN::postProcess`: per stride and cell, score sqrt(cls x obj)
+    /// (each clamped to [0, 1]), box centre (cell + offset) x stride and side exp(v) x stride,
+    /// landmarks (cell + offset) x stride.
+    fn decode_yunet(
+        &self,
+        outputs: &[Output],
+        (width, height): (usize, usize),
+        scale: f64,
+        threshold: f32,
+    ) -> Result<Vec<Detection>> {
+        let levels = self.strides.len();
+        let mut found = Vec::new();
+        for (level, &stride) in self.strides.iter().enumerate() {
+            let cols = width / stride;
+            let cells = cols * (height / stride);
+            let (cls, obj, boxes, kps) = (
+                &outputs[level].data,
+                &outputs[level + levels].data,
+                &outputs[level + 2 * levels].data,
+                &outputs[level + 3 * levels].data,
+            );
+            if cls.len() != cells || obj.len() != cells || boxes.len() != cells * 4 || kps.len() != cells * 10
+            {
+                return Err(Error::model(format!(
+                    "detector {} output for stride {stride} has {}/{}/{}/{} values; expected {cells}, {cells}, {} and {} at input {width}x{height}",
+                    self.model.path().display(),
+                    cls.len(),
+                    obj.len(),
+                    boxes.len(),
+                    kps.len(),
+                    cells * 4,
+                    cells * 10
+                )));
+            }
+            let s = stride as f32;
+            for i in 0..cells {
+                let score = (cls[i].clamp(0.0, 1.0) * obj[i].clamp(0.0, 1.0)).sqrt();
+                if score.is_nan() || score < threshold {
+                    continue;
+                }
+                let (c, r) = ((i % cols) as f32, (i / cols) as f32);
+                let d = &boxes[i * 4..i * 4 + 4];
+                let k = &kps[i * 10..i * 10 + 10];
+                let back = |v: f32| (f64::from(v) / scale) as f32;
+                let (cx, cy) = ((c + d[0]) * s, (r + d[1]) * s);
+                let (w, h) = (d[2].exp() * s, d[3].exp() * s);
+                let mut landmarks = [[0f32; 2]; 5];
+                for (j, point) in landmarks.iter_mut().enumerate() {
+                    *point = [back((k[2 * j] + c) * s), back((k[2 * j + 1] + r) * s)];
+                }
+                let bbox = [back(cx - w / 2.0), back(cy - h / 2.0), back(cx + w / 2.0), back(cy + h / 2.0)];
+                if bbox.iter().chain(landmarks.iter().flatten()).all(|v| v.is_finite()) {
+                    found.push(Detection { bbox, score, landmarks });
+                }
+            }
+        }
+        Ok(found)
     }
 
     fn decode(
@@ -137,14 +240,29 @@ impl Detector {
     }
 }
 
+/// The canvas a photo is letterboxed onto.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Canvas {
+    /// `size` x `size`, as insightface pads.
+    Square,
+    /// The short side is the resized photo's plus [`KEPT_PADDING`], rounded up to this
+    /// multiple (and at most `size`).
+    Kept(usize),
+    /// A fixed (width, height), as a graph with a fixed input declares it.
+    Fixed((usize, usize)),
+}
+
 /// Resizes the photo into the top-left of a canvas keeping its aspect ratio, as insightface
 /// does (the long side becomes `size`, the short one is truncated with int(); cv2
-/// INTER_LINEAR without antialiasing, rounded to 8 bits), and normalises to an NCHW RGB
-/// tensor: (x - 127.5) / 128, padding black. The canvas is `size` x `size`, or with
-/// `multiple` its short side is the resized photo's plus [`KEPT_PADDING`], rounded up to
-/// that multiple (and at most `size`).
+/// INTER_LINEAR without antialiasing, rounded to 8 bits), and normalises to an NCHW tensor
+/// as `input` says, padding black.
 /// Returns the tensor and the scale from photo to canvas pixels.
-pub(crate) fn letterbox(image: &ImageView, size: usize, multiple: Option<usize>) -> (Array4<f32>, f64) {
+pub(crate) fn letterbox(
+    image: &ImageView,
+    size: usize,
+    canvas: Canvas,
+    input: Normalization,
+) -> (Array4<f32>, f64) {
     let (w, h) = (image.width(), image.height());
     let ratio = h as f64 / w as f64;
     let (new_w, new_h) = if ratio > 1.0 {
@@ -152,16 +270,19 @@ pub(crate) fn letterbox(image: &ImageView, size: usize, multiple: Option<usize>)
     } else {
         (size, ((size as f64 * ratio) as usize).max(1))
     };
-    let fit = |side: usize| match multiple {
-        Some(m) if m > 0 => (side + KEPT_PADDING).div_ceil(m).saturating_mul(m).min(size).max(side),
+    let fit = |side: usize| match canvas {
+        Canvas::Kept(m) if m > 0 => (side + KEPT_PADDING).div_ceil(m).saturating_mul(m).min(size).max(side),
         _ => size,
     };
-    let (canvas_w, canvas_h) = (fit(new_w), fit(new_h));
+    let (canvas_w, canvas_h) = match canvas {
+        Canvas::Fixed((cw, ch)) => (cw.max(new_w), ch.max(new_h)),
+        _ => (fit(new_w), fit(new_h)),
+    };
     let scale = new_h as f64 / h as f64;
-    let pad = (0.0 - 127.5) / 128.0;
+    let pad = (0.0 - input.mean) / input.std;
     let mut tensor = Array4::<f32>::from_elem((1, 3, canvas_h, canvas_w), pad);
     if let Some(out) = tensor.as_slice_mut() {
-        image.visit(Resize { out, canvas_w, plane: canvas_w * canvas_h, new_w, new_h });
+        image.visit(Resize { out, canvas_w, plane: canvas_w * canvas_h, new_w, new_h, input });
     }
     (tensor, scale)
 }
@@ -194,6 +315,7 @@ struct Resize<'o> {
     plane: usize,
     new_w: usize,
     new_h: usize,
+    input: Normalization,
 }
 
 impl PixelVisitor for Resize<'_> {
@@ -202,8 +324,10 @@ impl PixelVisitor for Resize<'_> {
     fn visit<P: Pixels>(self, px: &P) {
         let xs = linear_taps(px.width(), self.new_w);
         let ys = linear_taps(px.height(), self.new_h);
-        let (red, rest) = self.out.split_at_mut(self.plane);
-        let (green, blue) = rest.split_at_mut(self.plane);
+        let (first, rest) = self.out.split_at_mut(self.plane);
+        let (green, last) = rest.split_at_mut(self.plane);
+        let (red, blue) = if self.input.bgr { (last, first) } else { (first, last) };
+        let Normalization { mean, std, .. } = self.input;
         for (dy, &(y0, y1, fy)) in ys.iter().enumerate() {
             let row = dy * self.canvas_w..dy * self.canvas_w + self.new_w;
             let planes = [&mut red[row.clone()], &mut green[row.clone()], &mut blue[row]];
@@ -213,7 +337,7 @@ impl PixelVisitor for Resize<'_> {
                     let top = a[ch] + (b[ch] - a[ch]) * fx;
                     let bottom = c[ch] + (d[ch] - c[ch]) * fx;
                     let v = round_half_up(top + (bottom - top) * fy);
-                    planes[ch][dx] = (v - 127.5) / 128.0;
+                    planes[ch][dx] = (v - mean) / std;
                 }
             }
         }
@@ -288,16 +412,16 @@ mod tests {
         // 640x320 at 640: resized 640x320, then 128 rows of black kept (rounded up to 32).
         let data = vec![255u8; 640 * 640 * 3];
         let view = ImageView::new(&data, 640, 320, 3, ChannelOrder::Rgb, 640 * 3, "t").expect("view");
-        let (t, scale) = letterbox(&view, 640, Some(32));
+        let (t, scale) = letterbox(&view, 640, Canvas::Kept(32), Normalization::SCRFD);
         assert_eq!((t.dim(), scale), ((1, 3, 448, 640), 1.0));
         assert_eq!(t[[0, 0, 319, 639]], (255.0 - 127.5) / 128.0);
         assert_eq!(t[[0, 0, 320, 0]], -127.5 / 128.0);
         // A tall one keeps its padding on the right; a nearly square one stays square.
         let tall = ImageView::new(&data, 320, 640, 3, ChannelOrder::Rgb, 320 * 3, "t").expect("view");
-        assert_eq!(letterbox(&tall, 640, Some(32)).0.dim(), (1, 3, 640, 448));
+        assert_eq!(letterbox(&tall, 640, Canvas::Kept(32), Normalization::SCRFD).0.dim(), (1, 3, 640, 448));
         let wide = ImageView::new(&data, 640, 600, 3, ChannelOrder::Rgb, 640 * 3, "t").expect("view");
-        assert_eq!(letterbox(&wide, 640, Some(32)).0.dim(), (1, 3, 640, 640));
-        assert_eq!(letterbox(&view, 640, None).0.dim(), (1, 3, 640, 640));
+        assert_eq!(letterbox(&wide, 640, Canvas::Kept(32), Normalization::SCRFD).0.dim(), (1, 3, 640, 640));
+        assert_eq!(letterbox(&view, 640, Canvas::Square, Normalization::SCRFD).0.dim(), (1, 3, 640, 640));
     }
 
     #[test]
@@ -305,7 +429,7 @@ mod tests {
         // A 4x2 white image into 8x8: resized to 8x4 at the top, the rest padded with zeros.
         let data = [255u8; 4 * 2 * 3];
         let view = ImageView::new(&data, 4, 2, 3, ChannelOrder::Rgb, 12, "t").expect("view");
-        let (t, scale) = letterbox(&view, 8, None);
+        let (t, scale) = letterbox(&view, 8, Canvas::Square, Normalization::SCRFD);
         assert_eq!(scale, 2.0);
         let white = (255.0 - 127.5) / 128.0;
         let pad = -127.5 / 128.0;

@@ -6,21 +6,27 @@ use crate::align::{warp_face, CROP};
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::image::ImageView;
+use crate::pack::Normalization;
 use crate::quality::{measure, CropQuality};
 use crate::runtime::Model;
 
 /// Largest number of faces run through the recognizer at once (bounds memory on crowds).
 const MAX_BATCH: usize = 32;
 
-/// The ArcFace recognizer.
+/// The recognizer (ArcFace-style: an aligned 112x112 crop in, one template out).
 pub struct Recognizer {
     model: Model,
     dimension: usize,
+    /// How the model wants its crops (the engine's are ArcFace's).
+    input: Normalization,
+    /// Crops per run: 1 for a graph with a fixed batch of one (SFace), else [`MAX_BATCH`].
+    batch: usize,
 }
 
 impl Recognizer {
-    /// Wraps a loaded model after checking it looks like an ArcFace recognizer.
-    pub fn new(model: Model) -> Result<Self> {
+    /// Wraps a loaded model after checking it looks like an ArcFace-style recognizer that
+    /// takes its crops as `input` says.
+    pub fn new(model: Model, input: Normalization) -> Result<Self> {
         let dimension = model.output_shapes().first().and_then(|s| s.last().copied()).unwrap_or(-1);
         if !is_recognizer(&model) || dimension <= 0 {
             return Err(Error::model(format!(
@@ -30,7 +36,8 @@ impl Recognizer {
                 model.output_count()
             )));
         }
-        Ok(Recognizer { model, dimension: dimension as usize })
+        let batch = if model.input_shape().first() == Some(&1) { 1 } else { MAX_BATCH };
+        Ok(Recognizer { model, dimension: dimension as usize, input, batch })
     }
 
     /// Length of the templates this recognizer makes (512 for the insightface models).
@@ -105,10 +112,14 @@ impl Recognizer {
         let total = shape[0];
         let mut start = 0;
         while start < total {
-            let n = MAX_BATCH.min(total - start);
+            let n = self.batch.min(total - start);
             let chunk = crops.slice(ndarray::s![start..start + n, .., .., ..]);
             start += n;
-            let outputs = self.model.run(chunk)?;
+            let outputs = if self.input.is_arcface() {
+                self.model.run(chunk)?
+            } else {
+                self.model.run(converted(chunk, self.input).view())?
+            };
             let out = outputs.first().ok_or_else(|| Error::model("recognizer returned no output"))?;
             if out.data.is_empty() || out.data.len() % n != 0 {
                 return Err(Error::model(format!(
@@ -148,6 +159,20 @@ pub fn align(image: &ImageView, landmarks: &[[[f32; 2]; 5]]) -> (Array4<f32>, Ve
         });
     }
     (batch, crops)
+}
+
+/// ArcFace-normalised RGB crops turned into what a recognizer wants (`input`).
+fn converted(crops: ArrayView4<f32>, input: Normalization) -> Array4<f32> {
+    let mut out = Array4::<f32>::zeros(crops.raw_dim());
+    for (mut to, from) in out.outer_iter_mut().zip(crops.outer_iter()) {
+        for ch in 0..3 {
+            let source = if input.bgr { 2 - ch } else { ch };
+            let plane = from.index_axis(ndarray::Axis(0), source);
+            to.index_axis_mut(ndarray::Axis(0), ch)
+                .zip_mut_with(&plane, |o, &v| *o = (v * 127.5 + 127.5 - input.mean) / input.std);
+        }
+    }
+    out
 }
 
 /// Whether a model has the recognizer's shape: one output, input [N, 3, 112, 112].
@@ -194,6 +219,17 @@ mod tests {
         let v = normalized(&[3.0, 4.0]);
         assert_eq!(v, vec![0.6, 0.8]);
         assert_eq!(normalized(&[0.0, 0.0]), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn crops_are_turned_into_bgr_0_to_255() {
+        let mut crops = Array4::<f32>::zeros((1, 3, 2, 2));
+        crops[[0, 0, 0, 0]] = 1.0; // red 255
+        crops[[0, 2, 0, 0]] = -1.0; // blue 0
+        let out = converted(crops.view(), Normalization::OPENCV);
+        assert_eq!(out[[0, 0, 0, 0]], 0.0); // blue first
+        assert_eq!(out[[0, 2, 0, 0]], 255.0);
+        assert_eq!(out[[0, 1, 0, 0]], 127.5);
     }
 
     #[test]

@@ -11,16 +11,18 @@ use ndarray::{Array4, ArrayView4};
 use crate::embed::{align, is_recognizer, Recognizer};
 use crate::error::{Error, Result};
 use crate::image::{self, DecodeLimits, Image, ImageView};
+use crate::pack::Pack;
 use crate::quality::CropQuality;
 use crate::runtime::{self, Model, ModelFiles, ModelSources};
 
 /// Default side of the main detection pass (the reference pipeline's).
 pub const DEFAULT_DET_SIZE: usize = 640;
-/// Default lowest detector score kept from the main pass.
+/// Default lowest detector score kept from the main pass (the default pack's: see
+/// [`Pack::detector_defaults`] for the others').
 pub const DEFAULT_DET_THRESHOLD: f32 = 0.5;
-/// Default side of the coarse pass.
+/// Default side of the coarse pass (the default pack's).
 pub const DEFAULT_COARSE_SIZE: Option<usize> = Some(128);
-/// Default lowest detector score kept from the coarse pass.
+/// Default lowest detector score kept from the coarse pass (the default pack's).
 pub const DEFAULT_COARSE_THRESHOLD: f32 = 0.7;
 /// Default IoU above which the weaker of two overlapping detections is dropped.
 pub const DEFAULT_NMS_THRESHOLD: f32 = 0.4;
@@ -29,6 +31,9 @@ pub const DEFAULT_NMS_THRESHOLD: f32 = 0.4;
 /// defaults and [`EngineConfig::validate`] are the only copy: the Python bindings expose them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
+    /// The pack whose models are loaded when `models` names none (see [`Pack`]); it also
+    /// says how the detector's outputs are decoded and how the recognizer wants its crops.
+    pub pack: Pack,
     /// Where the models and ONNX Runtime are (see [`runtime::locate`]).
     pub models: ModelSources,
     /// Side of the main detection pass (a multiple of 32).
@@ -58,6 +63,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
+            pack: Pack::default(),
             models: ModelSources::default(),
             det_size: DEFAULT_DET_SIZE,
             det_threshold: DEFAULT_DET_THRESHOLD,
@@ -73,6 +79,12 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
+    /// The defaults with `pack`'s models and that pack's detector settings.
+    pub fn for_pack(pack: Pack) -> Self {
+        let (det_threshold, coarse_size, coarse_threshold) = pack.detector_defaults();
+        EngineConfig { pack, det_threshold, coarse_size, coarse_threshold, ..EngineConfig::default() }
+    }
+
     /// Checks every value's range; the error names the argument. [`FaceEngine::new`] calls it.
     pub fn validate(&self) -> Result<()> {
         let bad = |message: String| Err(Error::Config { message });
@@ -175,7 +187,7 @@ impl FaceEngine {
     /// Finds ONNX Runtime and the models, loads them, and checks what they are.
     pub fn new(config: EngineConfig) -> Result<Self> {
         config.validate()?;
-        let found = runtime::locate(&config.models)?;
+        let found = runtime::locate(&config.models, config.pack)?;
         let env = runtime::environment(&found.ort_library)?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let sessions = config.sessions.unwrap_or(cores);
@@ -187,7 +199,7 @@ impl FaceEngine {
         let (detector, recognizer) = match found.models {
             ModelFiles::Files { detector, recognizer } => (load(&detector)?, load(&recognizer)?),
             ModelFiles::Folder { dir, detector, recognizer } => {
-                let (d, r) = classify_folder(&dir, threads, &env)?;
+                let (d, r) = classify_folder(&dir, threads, &env, config.pack)?;
                 let d = match detector {
                     Some(p) => load(&p)?,
                     None => load(&d)?,
@@ -203,9 +215,22 @@ impl FaceEngine {
         config.models.detector = Some(detector.path().to_owned());
         config.models.recognizer = Some(recognizer.path().to_owned());
         config.models.ort_library = Some(found.ort_library);
+        let detector = Detector::new(detector, config.pack.detector())?;
+        if let Some(side) = detector.max_side() {
+            for (name, size) in [("det_size", Some(config.det_size)), ("coarse_size", config.coarse_size)] {
+                if let Some(size) = size.filter(|&s| s > side) {
+                    return Err(Error::Config {
+                        message: format!(
+                            "{name} {size} is larger than the {} pack's detector input ({side}x{side}): use at most {side}",
+                            config.pack
+                        ),
+                    });
+                }
+            }
+        }
         Ok(FaceEngine {
-            detector: Detector::new(detector)?,
-            recognizer: Recognizer::new(recognizer)?,
+            detector,
+            recognizer: Recognizer::new(recognizer, config.pack.crop_input())?,
             config,
             running,
         })
@@ -383,7 +408,12 @@ fn classify_folder(
     dir: &Path,
     threads: usize,
     env: &ort::environment::Environment,
+    pack: Pack,
 ) -> Result<(PathBuf, PathBuf)> {
+    let detector_outputs: &[usize] = match pack.detector() {
+        crate::pack::DetectorKind::Scrfd => &[9, 15],
+        crate::pack::DetectorKind::YuNet => &[12],
+    };
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Error::model(format!("FACEDB_MODELS folder {} cannot be read: {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = entries
@@ -394,7 +424,7 @@ fn classify_folder(
     let (mut detectors, mut recognizers) = (Vec::new(), Vec::new());
     for file in files {
         let Ok(model) = Model::load(env, &file, threads, 1, None, Arc::default()) else { continue };
-        if matches!(model.output_count(), 9 | 15) {
+        if detector_outputs.contains(&model.output_count()) {
             detectors.push(file);
         } else if is_recognizer(&model) {
             recognizers.push(file);
@@ -409,5 +439,22 @@ fn classify_folder(
             found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         ))),
     };
-    Ok((pick(detectors, "SCRFD detector")?, pick(recognizers, "ArcFace recognizer")?))
+    let (detector, recognizer) = match pack {
+        Pack::BuffaloS => ("SCRFD detector", "ArcFace recognizer"),
+        Pack::SFace => ("YuNet detector", "SFace recognizer"),
+    };
+    Ok((pick(detectors, detector)?, pick(recognizers, recognizer)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_config_is_the_default_packs() {
+        assert_eq!(EngineConfig::default(), EngineConfig::for_pack(Pack::default()));
+        let sface = EngineConfig::for_pack(Pack::SFace);
+        assert_eq!((sface.det_threshold, sface.coarse_size), (0.8, None));
+        assert!(sface.validate().is_ok());
+    }
 }

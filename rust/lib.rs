@@ -16,6 +16,7 @@ pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod image;
+pub mod pack;
 pub mod quality;
 pub mod runtime;
 
@@ -27,5 +28,6 @@ pub use crate::embed::similarity;
 pub use crate::engine::{EngineConfig, Face, FaceEngine, Source};
 pub use crate::error::{Error, Result};
 pub use crate::image::{ChannelOrder, DecodeLimits, Image, ImageView};
+pub use crate::pack::Pack;
 pub use crate::quality::CropQuality;
 pub use crate::runtime::ModelSources;

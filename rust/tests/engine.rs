@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use facedb::{similarity, ChannelOrder, EngineConfig, FaceEngine, ImageView, Source};
+use facedb::{similarity, ChannelOrder, EngineConfig, FaceEngine, ImageView, Pack, Source};
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"))
@@ -142,4 +142,32 @@ fn the_crop_measures_see_blur_and_darkness() {
     // Sharpness over contrast squared barely moves: darkness is not blur.
     let relative = |c: facedb::CropQuality| c.sharpness / (c.contrast * 255.0).powi(2);
     assert!((relative(darkened) / relative(original) - 1.0).abs() < 0.3, "{darkened:?} vs {original:?}");
+}
+
+/// The sface pack from Rust: its files converted once by Python (as the error says to), then
+/// found in the cache folder; YuNet finds the face of a close-up and SFace makes 128-d
+/// templates that tell two people apart.
+#[test]
+fn the_sface_pack_runs_from_rust() {
+    let converted =
+        std::process::Command::new("python3").args(["-m", "facedb.engine.packs", "sface"]).output();
+    match converted {
+        Ok(out) if out.status.success() => {}
+        Ok(out) if !in_ci() => {
+            eprintln!("skipped: {}", String::from_utf8_lossy(&out.stderr));
+            return;
+        }
+        other => panic!("the sface pack must convert in CI: {other:?}"),
+    }
+    let engine = FaceEngine::new(EngineConfig::for_pack(Pack::SFace)).expect("the sface engine");
+    assert_eq!(engine.embedding_size(), 128);
+    let Some(_) = reference() else { return };
+    let faces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/faces/closeups");
+    let template = |name: &str| {
+        let found = engine.detect_source(&Source::Path(&faces.join(name))).expect("detect");
+        assert_eq!(found.len(), 1, "{name}");
+        found[0].embedding.clone()
+    };
+    let (obama, biden) = (template("obama.jpg"), template("biden.jpg"));
+    assert!(similarity(&obama, &biden) < 0.3, "{}", similarity(&obama, &biden));
 }
