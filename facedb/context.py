@@ -19,7 +19,8 @@ from dataclasses import replace
 from facedb import calibration
 from facedb.calibration import Calibration, ScoreModel, Thresholds
 from facedb.encryption import cipher_from
-from facedb.engine import DEFAULT_THRESHOLD, FaceEngine, default_engine
+from facedb.engine import DEFAULT_PACK, DEFAULT_THRESHOLD, FaceEngine, pack_engine
+from facedb.engine.packs import check_pack
 from facedb.enrollment import EnrollmentPolicy
 from facedb.errors import ConfigError, GalleryError, ReadOnlyGallery
 from facedb.extras import require
@@ -72,6 +73,8 @@ class GalleryContext:
         thumbnails: bool,
         key: str | bytes | None = None,
         target_fpir: float = calibration.DEFAULT_TARGET_FPIR,
+        pack: str | None = None,
+        crops: bool = True,
     ) -> None:
         where = parse_location(path, url, vectors)
         cipher = cipher_from(key)
@@ -99,7 +102,12 @@ class GalleryContext:
         self.ambiguity_margin = float(ambiguity_margin)
         #: Whether a 112x112 JPEG of each new face is kept with it (for the web page).
         self.thumbnails = bool(thumbnails)
-        self.engine = engine or default_engine()
+        #: Whether each new face's aligned crop is kept losslessly (facedb.crops: reembed).
+        self.crops = bool(crops)
+        if pack is not None:
+            check_pack(pack)
+            if engine is not None and engine.pack != pack:
+                raise ConfigError(f"pack={pack!r} and an engine of the {engine.pack} pack: give one of them")
         self.lock = threading.RLock()
         self.closed = False
         self.read_only = bool(read_only)
@@ -114,7 +122,11 @@ class GalleryContext:
             self.store = Store(where.url, read_only=self.read_only, create=create, cipher=cipher)
             self.location = self.store.safe_url
         try:
-            self.facts: GalleryFacts = self.store.claim(self.engine.model_id, self.engine.embedding_size)
+            # Without an engine or a pack, the gallery's own pack (the default for a new one).
+            self.engine = engine or pack_engine(pack or self.store.recorded_pack() or DEFAULT_PACK)
+            self.facts: GalleryFacts = self.store.claim(
+                self.engine.model_id, self.engine.embedding_size, pack=self.engine.pack
+            )
             self.vectors: GalleryVectors = open_vectors(
                 where.vectors,
                 folder=index_folder(where, self.store.safe_url, self.facts.uid, cache_dir),

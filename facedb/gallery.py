@@ -24,10 +24,10 @@ from facedb.jobs.enrollment import Enroller
 from facedb.jobs.events import Events
 from facedb.jobs.feedback import Feedback
 from facedb.jobs.groups import Groups
-from facedb.jobs.maintenance import Maintenance
+from facedb.jobs.maintenance import Maintenance, wipe_index_folder
 from facedb.jobs.people import People
 from facedb.jobs.recognition import Recognition
-from facedb.results import Identification, Person
+from facedb.results import Identification, Person, ReembedReport
 from facedb.store import GalleryFacts, Store
 from facedb.vectors import Consistency, GalleryVectors
 from facedb.writes import Writes
@@ -120,6 +120,11 @@ class FaceDB:
             ``create=False`` a missing gallery is a :class:`GalleryError`: a mistyped path
             must not become an empty gallery that calls everybody unknown.
         thumbnails: keep a 112x112 JPEG of each new face with it (for the web page).
+        pack: the model pack (``"buffalo_s"``, ``"sface"``; facedb.engine.packs) when no
+            ``engine`` is given; None: the gallery's own (the default pack for a new one).
+            A gallery of another pack is a GalleryError naming both (:meth:`reembed` moves it).
+        crops: keep each new face's aligned crop losslessly (facedb.crops, about 20 KB a
+            face), so that :meth:`reembed` can make its template with another pack.
         key: the gallery key (:func:`facedb.new_key`; its base64 text or its 32 bytes): the
             gallery's templates and thumbnails are kept encrypted with it (AES-256-GCM), in
             SQL and in the index files. None: the key the environment gives
@@ -152,24 +157,33 @@ class FaceDB:
         thumbnails: bool = True,
         key: str | bytes | None = None,
         target_fpir: float = 0.01,
+        pack: str | None = None,
+        crops: bool = True,
     ) -> None:
-        self._ctx = ctx = GalleryContext(
-            path,
-            url=url,
-            engine=engine,
-            threshold=threshold,
-            min_face_size=min_face_size,
-            min_det_score=min_det_score,
-            ambiguity_margin=ambiguity_margin,
-            index=index,
-            cache_dir=cache_dir,
-            vectors=vectors,
-            read_only=read_only,
-            create=create,
-            thumbnails=thumbnails,
-            key=key,
-            target_fpir=target_fpir,
-        )
+        self._args: dict[str, Any] = {
+            "url": url,
+            "engine": engine,
+            "threshold": threshold,
+            "min_face_size": min_face_size,
+            "min_det_score": min_det_score,
+            "ambiguity_margin": ambiguity_margin,
+            "index": index,
+            "cache_dir": cache_dir,
+            "vectors": vectors,
+            "read_only": read_only,
+            "create": create,
+            "thumbnails": thumbnails,
+            "key": key,
+            "target_fpir": target_fpir,
+            "pack": pack,
+            "crops": crops,
+        }
+        self._path = path
+        self._open(GalleryContext(path, **self._args))
+
+    def _open(self, ctx: GalleryContext) -> None:
+        """Builds the services over an open gallery."""
+        self._ctx = ctx
         self._events = Events(ctx)
         self._people = People(ctx)
         self._recognition = Recognition(ctx, announce=self._events.identified)
@@ -250,6 +264,35 @@ class FaceDB:
             >>> db.events.dispatcher().start()
         """
         return self._events
+
+    def reembed(
+        self,
+        pack: str | FaceEngine,
+        *,
+        batch: int = 256,
+        drop_missing: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ReembedReport:
+        """Moves the gallery to another model pack, keeping its people (``facedb reembed``).
+
+        Every face's template is made anew by ``pack``'s recognizer from the aligned crop the
+        gallery kept of it, in batches (resumable after a crash), then all are swapped in one
+        transaction; the index is rebuilt and the old index files are zeroed, and this object
+        goes on with the new pack. What keeps no crop is listed in a GalleryError and nothing
+        is swapped, unless ``drop_missing=True`` (see
+        :meth:`facedb.jobs.maintenance.Maintenance.reembed` for the details).
+
+        Example:
+            >>> report = db.reembed("sface", progress=lambda done, total: print(done, total))
+            >>> report.faces, report.dropped
+        """
+        report = self._maintenance.reembed(pack, batch=batch, drop_missing=drop_missing, progress=progress)
+        index_folder = self._ctx.vectors.location
+        engine = pack if isinstance(pack, FaceEngine) else None
+        self.close()
+        wipe_index_folder(index_folder)
+        self._open(GalleryContext(self._path, **{**self._args, "engine": engine, "pack": report.pack}))
+        return report
 
     def close(self) -> None:
         """Saves the index, checkpoints the database and releases files. Idempotent."""

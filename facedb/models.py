@@ -115,6 +115,9 @@ class GalleryRow(Base):
     #: The key the gallery's templates and thumbnails are sealed with (its id, derived from
     #: the key: facedb.encryption); None when they are not sealed.
     key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The model pack that made the templates (facedb.engine.packs); None for a gallery of
+    #: a recognizer file that is no pack's.
+    pack: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class PersonRow(Base):
@@ -157,6 +160,23 @@ class FaceRow(Base):
     #: A 112x112 JPEG of the aligned face, for the web page; None for imported templates
     #: and in galleries made with ``thumbnails=False``. Biometric data: erased with the face.
     thumbnail: Mapped[bytes | None] = mapped_column(Sealed("thumbnail"), nullable=True)
+    #: The pack that made the template (as the gallery's; None for a file that is no pack's).
+    pack: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    #: The aligned 112x112 crop the template was made from, as a lossless PNG, so that
+    #: ``reembed`` can make this face's template with another pack; None for imported
+    #: templates and in galleries opened with ``crops=False``. Erased with the face.
+    crop: Mapped[bytes | None] = mapped_column(Sealed("crop"), nullable=True)
+
+
+class ReembedRow(Base):
+    """A face's template made by ``reembed`` with another pack, kept until the swap: a
+    re-embedding interrupted by a crash resumes from these. Erased with the face."""
+
+    __tablename__ = "reembeds"
+
+    id: Mapped[int] = mapped_column(Id, ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    template: Mapped[bytes] = mapped_column(Sealed("template"))
 
 
 class ChangeRow(Base):

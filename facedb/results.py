@@ -23,6 +23,7 @@ __all__ = [
     "Enrollment",
     "Identification",
     "Person",
+    "ReembedReport",
     "Status",
     "person_from_fields",
 ]
@@ -118,6 +119,31 @@ class CheckReport:
     repaired: bool
     index_kind: str
     problems: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ReembedReport:
+    """What :meth:`FaceDB.reembed <facedb.FaceDB.reembed>` did.
+
+    Attributes:
+        pack: the pack the gallery's templates are now made by.
+        model: that pack's recognizer (its model id).
+        faces: faces whose template was made anew (all of them, when nothing was dropped).
+        resumed: how many of those an earlier, interrupted run had already made.
+        dropped: lines naming what held a template that could not be made anew and was
+            deleted (``drop_missing=True``): faces without a kept crop, negative examples,
+            discovered groups.
+        visits_cleared: visits whose stored template was cleared (the visits stay).
+        seconds: how long it took.
+    """
+
+    pack: str
+    model: str
+    faces: int
+    resumed: int
+    dropped: list[str]
+    visits_cleared: int
+    seconds: float
 
 
 #: Why :meth:`FaceDB.audit <facedb.FaceDB.audit>` suspects an enrollment: a face unlike its

@@ -88,8 +88,9 @@ class Change:
         self._bump = True
 
     def rekeyed(self) -> None:
-        """The write changed the gallery's key (``rekey``): every sealed value is rewritten
-        and the key check before the commit is the rekey's own."""
+        """The write changed the gallery's key (``rekey``) or model (``reembed``): every
+        sealed value or template is rewritten, and the key and model check before the commit
+        is its own (made before the change)."""
         self._rekeyed = True
         self._bump = True
 

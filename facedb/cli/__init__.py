@@ -59,6 +59,7 @@ _ORDER = (
     "copy",
     "new-key",
     "rekey",
+    "reembed",
 )
 
 

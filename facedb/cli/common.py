@@ -74,6 +74,9 @@ def _open_db(args: argparse.Namespace, *, create: bool = False) -> Any:
         options["threshold"] = args.threshold
     if getattr(args, "read_only", False):
         options["read_only"] = True
+    pack = getattr(args, "pack", None) or os.environ.get("FACEDB_PACK") or None
+    if pack is not None:
+        options["pack"] = pack
     return FaceDB(where, create=create, key=_key(args), **options)
 
 
@@ -150,6 +153,12 @@ def _gallery_options(parser: argparse.ArgumentParser, default: Any) -> None:
         action="store_true",
         default=False if default is None else default,
         help="open the gallery without writing anything (a read-only volume, a replica, a backup)",
+    )
+    parser.add_argument(
+        "--pack",
+        default=default,
+        help="the model pack: buffalo_s or sface (default: $FACEDB_PACK, else the gallery's own; "
+        "buffalo_s for a new one)",
     )
     parser.add_argument(
         "--key-file",

@@ -186,3 +186,57 @@ def cmd_rekey(args: argparse.Namespace) -> int:
             f"{db.location}: {state} ({rewritten} stored templates and thumbnails rewritten, index rebuilt)"
         )
     return 0
+
+
+def _reembed_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--to",
+        dest="to_pack",
+        metavar="PACK",
+        help="the pack to move to: buffalo_s or sface (`--pack PACK` says the same here: the gallery "
+        "itself is opened with its own pack)",
+    )
+    p.add_argument("--batch", type=int, default=256, help="faces per transaction (default 256)")
+    p.add_argument(
+        "--drop-missing",
+        action="store_true",
+        help="delete what keeps no crop to re-embed (listed) instead of refusing",
+    )
+
+
+@commands.add(
+    "reembed",
+    "move the gallery to another model pack, keeping its people (resumable)",
+    _reembed_arguments,
+)
+def cmd_reembed(args: argparse.Namespace) -> int:
+    """``facedb reembed --pack PACK``: every face's template made anew from its kept crop."""
+    target = args.to_pack or getattr(args, "pack", None)
+    if not target:
+        raise ConfigError("reembed needs the pack to move to: --pack PACK (buffalo_s or sface)")
+    args.pack = None  # the gallery opens with its own pack
+    with _open_db(args) as db:
+        before = db.engine.pack
+        bar: _Progress | None = None
+
+        def progress(done: int, total: int) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = _Progress(total, "reembed")
+                bar.done = done - 1
+            while bar.done < done:
+                bar.step(f"{done} faces")
+
+        report = db.reembed(target, batch=args.batch, drop_missing=args.drop_missing, progress=progress)
+        if bar is not None:
+            bar.close()
+        resumed = f", {report.resumed} of them made by an earlier run" if report.resumed else ""
+        print(
+            f"{db.location}: moved from {before} to {report.pack}: {report.faces} face(s) re-embedded"
+            f"{resumed} in {report.seconds:.1f} s; index rebuilt"
+        )
+        for line in report.dropped:
+            print(f"  dropped: {line}")
+        if report.visits_cleared:
+            print(f"  {report.visits_cleared} visit(s) keep their record without a template")
+    return 0

@@ -183,7 +183,7 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     """``facedb verify A B``: at the gallery's threshold in force when a gallery is given (as
     identify names people), else at the model's."""
-    from facedb.engine import verify
+    from facedb.engine import pack_engine, verify
 
     if args.db or os.environ.get("FACEDB_DB"):
         args.read_only = True  # a comparison writes nothing
@@ -191,8 +191,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
             result = db.verify(args.a, args.b)
             which = "the gallery's threshold in force, as identify: " + db.thresholds.rule
     else:
-        result = verify(args.a, args.b, threshold=args.threshold)
-        which = "given" if args.threshold is not None else "the model's, at FMR 1e-4: no gallery given"
+        pack = getattr(args, "pack", None) or os.environ.get("FACEDB_PACK") or None
+        if pack is None:
+            result = verify(args.a, args.b, threshold=args.threshold)
+        else:
+            result = pack_engine(pack).verify(args.a, args.b, threshold=args.threshold)
+        model = f"the {pack} pack's" if pack else "the model's"
+        which = "given" if args.threshold is not None else f"{model}, at FMR 1e-4: no gallery given"
     if args.json:
         print(json.dumps(serialize.verification_json(result)))
     else:

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedb.context import GalleryContext
+from facedb.crops import crops_of
 from facedb.engine import Color, ImageInput, about_photo, photo_name
 from facedb.engine.photos import as_named_photo
 from facedb.enrollment import ALREADY_ENROLLED, Accepted, Screened
@@ -308,7 +309,7 @@ class Enroller:
                 f"nothing enrolled for {name!r}: {len(refused)} of {len(photos)} photo(s) refused: {lines}",
                 refused,
             )
-        pictures = dict(zip(accepted, self.thumbnails(photos, accepted), strict=True))
+        pictures = dict(zip(accepted, self.pictures(photos, accepted), strict=True))
         store = self.ctx.store
         with self.ctx.writes.change() as change:
             s = change.session
@@ -332,7 +333,8 @@ class Enroller:
                         image_sha256=a.sha256,
                         image_name=Path(a.photo).name[:1000],
                         quality=None if math.isnan(a.face.quality) else a.face.quality,
-                        thumbnail=pictures[a],
+                        thumbnail=pictures[a][0],
+                        crop=pictures[a][1],
                     )
                     for a in fresh
                 ]
@@ -359,17 +361,26 @@ class Enroller:
             log.info("skipped %s for %s: %s", photo, name, reason)
         return result
 
-    def thumbnails(self, photos: Sequence[ImageInput], faces: Sequence[Accepted]) -> list[bytes | None]:
-        """The thumbnail of each accepted face (None each when thumbnails are off)."""
-        if not self.ctx.thumbnails:
-            return [None] * len(faces)
-        out: list[bytes | None] = []
+    def pictures(
+        self, photos: Sequence[ImageInput], faces: Sequence[Accepted]
+    ) -> list[tuple[bytes | None, bytes | None]]:
+        """The thumbnail and the lossless aligned crop (facedb.crops) of each accepted face;
+        None for what the gallery does not keep (``thumbnails=False``, ``crops=False``)."""
+        if not (self.ctx.thumbnails or self.ctx.crops):
+            return [(None, None)] * len(faces)
+        out: list[tuple[bytes | None, bytes | None]] = []
         for a in faces:
+            picture: bytes | None = None
+            crop: bytes | None = None
             try:
-                out.append(thumbnail(pixels_of(self.ctx.engine, photos[a.index]), a.face.landmarks))
-            except (FaceDBError, IndexError, TypeError, ValueError) as error:  # the face stays, unpictured
-                log.warning("no thumbnail for %s: %s", a.photo, error)
-                out.append(None)
+                pixels = pixels_of(self.ctx.engine, photos[a.index])
+                if self.ctx.thumbnails:
+                    picture = thumbnail(pixels, a.face.landmarks)
+                if self.ctx.crops:
+                    crop = crops_of(self.ctx.engine, pixels, [a.face])[0]
+            except (FaceDBError, IndexError, TypeError, ValueError) as error:  # the face stays
+                log.warning("no thumbnail or crop for %s: %s (it cannot be re-embedded)", a.photo, error)
+            out.append((picture, crop))
         return out
 
     def gate(

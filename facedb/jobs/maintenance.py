@@ -4,7 +4,11 @@ SQL and the vector index checked (and repaired), the index rebuilt, and its stat
 from __future__ import annotations
 
 import logging
+import os
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,13 +17,36 @@ from numpy.typing import NDArray
 from facedb import calibration
 from facedb.calibration import Calibration
 from facedb.context import GalleryContext
+from facedb.crops import png_crop
 from facedb.encryption import Cipher
+from facedb.engine import FaceEngine
+from facedb.engine.packs import check_pack
+from facedb.errors import ConfigError, GalleryError
 from facedb.ranking import faces_to_fetch, rank_people
-from facedb.results import CheckReport
+from facedb.results import CheckReport, ReembedReport
 
-__all__ = ["Maintenance"]
+__all__ = ["Maintenance", "wipe_index_folder"]
 
 log = logging.getLogger("facedb")
+
+
+def wipe_index_folder(folder: str) -> None:
+    """Zeroes every index file in ``folder`` whole, then deletes it: after ``reembed`` the
+    old pack's templates (those of dropped faces too) leave no bytes behind; the index is
+    rebuilt at the next open. The lock file stays."""
+    path = Path(folder)
+    if not path.is_dir():
+        return
+    for file in sorted(path.iterdir()):
+        if file.name == ".lock" or not file.is_file() or file.is_symlink():
+            continue
+        size = file.stat().st_size
+        with open(file, "r+b") as f:
+            for start in range(0, size, 1 << 20):
+                f.write(bytes(min(1 << 20, size - start)))
+            f.flush()
+            os.fsync(f.fileno())
+        file.unlink()
 
 
 class Maintenance:
@@ -190,6 +217,109 @@ class Maintenance:
         log.info("resealed %s: %d value(s) rewritten", self.ctx.location, rewritten)
         return rewritten
 
+    def reembed(
+        self,
+        pack: str | FaceEngine,
+        *,
+        batch: int = 256,
+        drop_missing: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ReembedReport:
+        """Moves the gallery to another model pack, keeping its people: every face's
+        template is made anew by ``pack``'s recognizer from the aligned crop the gallery kept
+        of it (facedb.crops), ``batch`` faces at a time, each batch staged in its own
+        transaction (a crash loses at most one batch: run it again and it resumes). When every
+        face has its new template, one transaction swaps them all in, with the gallery's
+        model and pack; the index is then rebuilt and the old index files are zeroed. This
+        gallery goes on with the new pack; other processes that have it open get a
+        GalleryError at their next call and must reopen it.
+
+        What keeps no crop (faces enrolled before crops were kept or with ``crops=False``,
+        imported templates, negative examples, discovered groups) cannot be made anew: it is
+        listed in a GalleryError and nothing is swapped, unless ``drop_missing=True``, which
+        deletes it in the swap (the report lists it). Visits keep their records; their
+        templates (for a later confirm or reject) are cleared.
+
+        Args:
+            pack: the pack's name (``"sface"``, ``"buffalo_s"``) or an engine of it.
+            batch: faces per staged transaction.
+            drop_missing: delete what cannot be made anew instead of refusing.
+            progress: called with (faces done, faces) after each batch.
+
+        Raises:
+            ConfigError: no such pack, or a bad ``batch``.
+            GalleryError: something cannot be made anew (listed), or the gallery's vectors
+                are in Milvus (copy it to a folder gallery first).
+        """
+        started = time.monotonic()
+        self.ctx.check_writable()
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ConfigError(f"batch must be a positive number of faces, got {batch!r}")
+        target = pack if isinstance(pack, FaceEngine) else FaceEngine(pack=check_pack(pack).name)
+        if self.ctx.vectors.kind.startswith("milvus"):
+            raise GalleryError(
+                f"reembed works on galleries with a FAISS index; {self.ctx.location} keeps its vectors "
+                f"in {self.ctx.vectors.location}: `facedb copy` it to a folder gallery, reembed that, "
+                "and copy it back"
+            )
+        store, model = self.ctx.store, target.model_id
+        with self.ctx.writes.change() as change:
+            store.forget_reembeds(change.session, keep=model)
+        with store.read() as s:
+            total, resumed = store.reembed_progress(s, model)
+        done, after = resumed, 0
+        while True:
+            with store.read() as s:
+                todo = store.crops_to_reembed(s, model, after, batch)
+            if not todo:
+                break
+            after = todo[-1][0]
+            crops = np.stack([png_crop(data, face=face_id) for face_id, data in todo])
+            templates = target.embed_crops(crops)
+            with self.ctx.writes.change() as change:
+                store.stage_reembeds(change.session, model, [face_id for face_id, _ in todo], templates)
+            done += len(todo)
+            if progress is not None:
+                progress(done, total)
+        with store.read() as s:
+            missing = store.not_reembedded(s, model)
+        dropped = [line for lines in missing.values() for line in lines]
+        if dropped and not drop_missing:
+            counts = ", ".join(f"{len(v)} {k}" for k, v in missing.items() if v)
+            shown = "; ".join(dropped[:10]) + ("; ..." if len(dropped) > 10 else "")
+            raise GalleryError(
+                f"cannot move {self.ctx.location} to the {target.pack} pack: {counts} keep no crop to "
+                f"make a new template from ({shown}). Nothing was swapped; the {done} template(s) made "
+                "are kept, so a rerun resumes. Rerun with drop_missing=True (--drop-missing) to "
+                "delete what cannot be made anew, or remove it first"
+            )
+        with self.ctx.lock:
+            self.ctx.sync()
+            with self.ctx.writes.change() as change:
+                store.check_key(change.session)  # the key and the old model, before the swap
+                swapped, deleted, cleared = store.swap_reembeds(
+                    change.session, model, target.embedding_size, target.pack
+                )
+                change.removed(deleted)
+                change.rekeyed()  # the model check before the commit was made above
+                change.erased()
+        log.info(
+            "re-embedded %s with the %s pack: %d face(s), %d dropped",
+            self.ctx.location,
+            target.pack,
+            swapped,
+            len(deleted),
+        )
+        return ReembedReport(
+            pack=target.pack,
+            model=model,
+            faces=swapped,
+            resumed=resumed,
+            dropped=dropped,
+            visits_cleared=cleared,
+            seconds=time.monotonic() - started,
+        )
+
     def stats(self, *, catch_up: bool = True) -> dict[str, Any]:
         """Sizes and settings: people, faces, model, index kind and folder, the threshold in
         force and where it came from (``threshold_source``, ``calibration_*``; a
@@ -210,6 +340,7 @@ class Maintenance:
             "people": people,
             "faces": faces,
             "model": self.ctx.facts.model_id,
+            "pack": self.ctx.facts.pack,
             "dimension": self.ctx.facts.dimension,
             "generation": self.ctx.store.generation(),
             "index": self.ctx.vectors.kind,

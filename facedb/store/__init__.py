@@ -33,6 +33,7 @@ from facedb.store.facts import GalleryFacts, GalleryFactsQueries
 from facedb.store.groups import GroupFaceInfo, GroupQueries
 from facedb.store.keys import KeyQueries
 from facedb.store.people import FaceInfo, PeopleQueries, PersonFields
+from facedb.store.reembeds import ReembedQueries
 from facedb.store.rejections import RejectionQueries
 from facedb.store.requests import RequestQueries
 from facedb.store.schema import head_revision, migrate
@@ -69,6 +70,7 @@ class Store(
     CopyQueries,
     SealingQueries,
     EventQueries,
+    ReembedQueries,
 ):
     """SQL access for one gallery. Thread-safe: each transaction takes its own connection.
 

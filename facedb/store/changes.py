@@ -18,14 +18,14 @@ from sqlalchemy.orm import Session
 
 from facedb.models import ChangeRow, GalleryRow, VectorSyncRow
 from facedb.store.database import Database, core_table
-from facedb.store.facts import check_key_id
+from facedb.store.facts import check_key_id, check_model_id
 
 __all__ = ["CHANGE_LOG_GENERATIONS", "ChangeLog", "ChangeSet"]
 
 #: How many generations of the change log are kept; an index further behind is rebuilt.
 CHANGE_LOG_GENERATIONS = 10_000
 
-_GENERATION = select(GalleryRow.generation, GalleryRow.key_id).where(GalleryRow.id == 1)
+_GENERATION = select(GalleryRow.generation, GalleryRow.key_id, GalleryRow.model_id).where(GalleryRow.id == 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,8 @@ class ChangeLog(Database):
         every call of the gallery asks it first, and learns with it that the gallery is still
         sealed with this process's key (raising EncryptionKeyError once another process has
         changed it with ``rekey``: an index this process holds in memory must not go on
-        answering for a gallery it can no longer read)."""
+        answering for a gallery it can no longer read), and that it still holds this process's
+        model's templates (a GalleryError once another process re-embedded it)."""
         if s is not None:
             row = s.execute(_GENERATION).first()
         else:
@@ -55,6 +56,7 @@ class ChangeLog(Database):
         if row is None:
             return 0
         check_key_id(row[1], self.cipher.key_id if self.cipher else None, self.safe_url)
+        check_model_id(row[2], self.model_id, self.safe_url)
         return int(row[0] or 0)
 
     def bump(self, s: Session, added: Sequence[int] = (), removed: Sequence[int] = ()) -> int:

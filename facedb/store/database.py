@@ -160,6 +160,9 @@ class Database:
         parsed = normalise_url(url)
         self.url = parsed
         self.cipher = cipher
+        #: The model and pack this process claimed the gallery with (:meth:`claim`).
+        self.model_id: str | None = None
+        self.pack: str | None = None
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.read_only = read_only
         self._write_lock = threading.Lock()

@@ -25,14 +25,34 @@ class GalleryFacts:
     dimension: int
     generation: int
     uid: str
+    #: The model pack that made the templates (None: a recognizer file that is no pack's).
+    pack: str | None = None
 
 
-def _check_model(row: GalleryRow, model_id: str, dimension: int, where: str) -> None:
+def _check_model(row: GalleryRow, model_id: str, dimension: int, where: str, pack: str | None = None) -> None:
+    if row.pack is not None and pack is not None and row.pack != pack:
+        raise GalleryError(
+            f"the gallery at {where} was made with the {row.pack} pack ({row.model_id}, "
+            f"{row.dimension}-d); this engine runs the {pack} pack ({model_id}, {dimension}-d): "
+            f"open it with pack={row.pack!r} (--pack {row.pack}), or move it to {pack} with "
+            f"`facedb reembed --pack {pack}` (db.reembed({pack!r}))"
+        )
     if row.model_id != model_id or row.dimension != dimension:
         raise GalleryError(
             f"the gallery at {where} holds templates of model {row.model_id} "
             f"({row.dimension}-d); this engine makes {model_id} ({dimension}-d): "
             "templates of different models cannot be compared"
+        )
+
+
+def check_model_id(found: str, ours: str | None, where: str) -> None:
+    """The gallery's model id against the one this process opened it with: a gallery moved to
+    another pack by ``reembed`` (in another process) must not be searched or written with
+    the old model's templates."""
+    if ours is not None and found != ours:
+        raise GalleryError(
+            f"the gallery at {where} now holds templates of model {found} (it was re-embedded "
+            f"since this process opened it with {ours}): reopen it with its new pack"
         )
 
 
@@ -60,17 +80,28 @@ def check_key_id(found: str | None, ours: str | None, where: str) -> None:
 class GalleryFactsQueries(Database):
     """The gallery row: claimed by the first opener, checked by every later one."""
 
-    def claim(self, model_id: str, dimension: int, uid: str | None = None) -> GalleryFacts:
-        """Records the model of a new gallery (and its identity: `uid`, or a new one), or
-        checks an existing gallery's against it (its own transaction: it runs once, on open)."""
+    def recorded_pack(self) -> str | None:
+        """The pack a gallery recorded (None: no gallery yet, or a file that is no pack's)."""
+        with self.read() as s:
+            found = s.get(GalleryRow, 1)
+            return None if found is None else found.pack
+
+    def claim(
+        self, model_id: str, dimension: int, uid: str | None = None, *, pack: str | None = None
+    ) -> GalleryFacts:
+        """Records the model (and pack) of a new gallery (and its identity: `uid`, or a new
+        one), or checks an existing gallery's against it (its own transaction: it runs once,
+        on open). From then on every call checks that the gallery still holds this model's
+        templates (:func:`check_model_id`)."""
         if self.read_only:
             with self.read() as s:
                 found = s.get(GalleryRow, 1)
                 if found is None or not found.uid:
                     raise GalleryError(f"{self.safe_url} holds no facedb gallery yet (opened read-only)")
-                _check_model(found, model_id, dimension, self.safe_url)
+                _check_model(found, model_id, dimension, self.safe_url, pack)
                 check_key_id(found.key_id, self.key_id, self.safe_url)
-                return GalleryFacts(found.model_id, found.dimension, found.generation, found.uid)
+                self.model_id, self.pack = found.model_id, pack
+                return GalleryFacts(found.model_id, found.dimension, found.generation, found.uid, found.pack)
         with self.write() as s:
             serialize(s.connection())  # two first openers must not both create the row
             row = s.get(GalleryRow, 1)
@@ -83,14 +114,18 @@ class GalleryFactsQueries(Database):
                     created_at=utc_now(),
                     uid=uid or str(uuid.uuid4()),
                     key_id=self.key_id,
+                    pack=pack,
                 )
                 s.add(row)
             else:
-                _check_model(row, model_id, dimension, self.safe_url)
+                _check_model(row, model_id, dimension, self.safe_url, pack)
                 check_key_id(row.key_id, self.key_id, self.safe_url)
+                if row.pack is None and pack is not None and row.generation == 0:
+                    row.pack = pack  # an empty gallery of another facedb: ours now
             if not row.uid:
                 row.uid = str(uuid.uuid4())
-            return GalleryFacts(row.model_id, row.dimension, row.generation, row.uid)
+            self.model_id, self.pack = row.model_id, pack
+            return GalleryFacts(row.model_id, row.dimension, row.generation, row.uid, row.pack)
 
     @property
     def key_id(self) -> str | None:
@@ -107,9 +142,12 @@ class GalleryFactsQueries(Database):
         Raises:
             EncryptionKeyError: it is not; the write is rolled back.
         """
-        found = s.execute(select(GalleryRow.key_id).where(GalleryRow.id == 1).with_for_update()).first()
+        found = s.execute(
+            select(GalleryRow.key_id, GalleryRow.model_id).where(GalleryRow.id == 1).with_for_update()
+        ).first()
         if found is not None:
             check_key_id(found[0], self.key_id, self.safe_url)
+            check_model_id(found[1], self.model_id, self.safe_url)
 
     def set_key_id(self, s: Session, key_id: str | None) -> None:
         """Inside a write: record the key the gallery is now sealed with (``rekey``)."""

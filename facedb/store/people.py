@@ -32,6 +32,8 @@ class FaceInfo:
     image_name: str | None = None
     quality: float | None = None
     thumbnail: bytes | None = None
+    #: The aligned crop as a lossless PNG (facedb.crops), for ``reembed``.
+    crop: bytes | None = None
 
 
 class PersonFields(Protocol):
@@ -177,6 +179,8 @@ class PeopleQueries(Database):
                     "image_name": info.image_name,
                     "quality": info.quality,
                     "thumbnail": info.thumbnail,
+                    "crop": info.crop,
+                    "pack": self.pack,
                     "created_at": now,
                 }
             )
