@@ -19,7 +19,7 @@ from facedb.calibration import Calibration
 from facedb.context import GalleryContext
 from facedb.crops import png_crop
 from facedb.encryption import Cipher
-from facedb.engine import FaceEngine
+from facedb.engine import FaceEngine, pack_engine
 from facedb.engine.packs import check_pack
 from facedb.errors import ConfigError, GalleryError
 from facedb.ranking import faces_to_fetch, rank_people
@@ -255,7 +255,7 @@ class Maintenance:
         self.ctx.check_writable()
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ConfigError(f"batch must be a positive number of faces, got {batch!r}")
-        target = pack if isinstance(pack, FaceEngine) else FaceEngine(pack=check_pack(pack).name)
+        target = pack if isinstance(pack, FaceEngine) else pack_engine(check_pack(pack).name)
         if self.ctx.vectors.kind.startswith("milvus"):
             raise GalleryError(
                 f"reembed works on galleries with a FAISS index; {self.ctx.location} keeps its vectors "
