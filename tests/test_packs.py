@@ -271,3 +271,38 @@ def test_the_cli_moves_a_gallery(sface: facedb.FaceEngine, faces_dir: Path, tmp_
     assert '"pack": "sface"' in stats.stdout
     wrong = run_cli("--pack", "buffalo_s", "people", db=folder)
     assert wrong.returncode != 0 and "made with the sface pack" in wrong.stderr
+
+
+def test_reembed_on_postgresql(
+    sface: facedb.FaceEngine, faces_dir: Path, pg_url: str, tmp_path: Path
+) -> None:
+    """Metadata in PostgreSQL, the index in a cache folder: the same move, and a process still
+    on the old pack is stopped there too."""
+    people = _people(faces_dir)
+    with facedb.FaceDB(url=pg_url, cache_dir=tmp_path / "cache") as db, facedb.FaceDB(url=pg_url) as old:
+        db.enroll("obama", people["obama"])
+        db.enroll("biden", people["biden"])
+        report = db.reembed("sface", batch=2)
+        assert report.faces == len(people["obama"]) + len(people["biden"])
+        assert db.facts.pack == "sface"
+        assert [r.person.name for r in db.identify(faces_dir / "probes" / "obama1.jpg") if r.person] == [
+            "obama"
+        ]
+        with pytest.raises(facedb.GalleryError, match="re-embedded"):
+            old.identify(people["obama"][0])
+    with facedb.FaceDB(url=pg_url, cache_dir=tmp_path / "cache") as db:
+        assert db.engine.pack == "sface" and db.check().ok
+
+
+def test_reembed_refuses_a_milvus_gallery(
+    sface: facedb.FaceEngine, faces_dir: Path, milvus_url: str, tmp_path: Path
+) -> None:
+    with facedb.FaceDB(tmp_path / "g", vectors=milvus_url) as db:
+        db.enroll("obama", _people(faces_dir)["obama"])
+        with pytest.raises(
+            facedb.GalleryError, match="reembed works on galleries with a FAISS index.*facedb copy"
+        ):
+            db.reembed("sface")
+        assert (
+            db.facts.pack == "buffalo_s" and db.identify(_people(faces_dir)["obama"][0])[0].person is not None
+        )
