@@ -38,6 +38,7 @@ import numpy as np
 
 import facedb
 from facedb.calibration import ScoreModel, fit_genuine, fit_tail
+from facedb.enrollment import OWN_FLOOR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labelled import labelled_sets, pairs  # beside this script
@@ -109,12 +110,13 @@ def main() -> None:
         data = json.loads(target.read_text()) if target.exists() else {"models": {}}
         if engine is reference:
             data["default"] = engine.model_id
-        data["models"][engine.model_id] = {
-            "pack": engine.pack,
-            "threshold": threshold,
-            "measured": measured,
-            "model": model.to_json(),
-        }
+        entry: dict[str, object] = {"pack": engine.pack, "threshold": threshold}
+        # The enrollment gate's floor must lie above every impostor pair seen: the gate's own
+        # (OWN_FLOOR, measured on the default model) unless this model's impostors reach it.
+        floor = math.ceil((max(impostor) + 0.005) * 100) / 100
+        if floor > OWN_FLOOR:
+            entry["enrollment_floor"] = floor
+        data["models"][engine.model_id] = {**entry, "measured": measured, "model": model.to_json()}
         target.write_text(json.dumps(data, indent=1) + "\n")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

@@ -141,6 +141,9 @@ class GalleryContext:
             raise
         #: The model's prior: the score model and threshold in force before a calibration.
         self.prior, self.prior_threshold, self.prior_source = calibration.model_prior(self.facts.model_id)
+        # A recognizer whose impostors reach higher than the gate's own floor has its own.
+        own_floor = calibration.model_enrollment_floor(self.facts.model_id)
+        self.enrollment_floor = self.enrollment_floor if own_floor is None else own_floor
         if self.prior_source.startswith("no prior for"):
             log.warning("%s: %s", self.location, self.prior_source)
         self.writes = Writes(self.store, self.vectors, self.lock, gallery=self.facts.uid)

@@ -306,3 +306,14 @@ def test_reembed_refuses_a_milvus_gallery(
         assert (
             db.facts.pack == "buffalo_s" and db.identify(_people(faces_dir)["obama"][0])[0].person is not None
         )
+
+
+def test_the_enrollment_floor_is_the_packs(sface: facedb.FaceEngine, faces_dir: Path, tmp_path: Path) -> None:
+    """sface's impostor pairs reach 0.41, above the gate's own floor (0.35, measured on
+    buffalo_s): its galleries hold enrollments to its own floor, above them."""
+    with facedb.FaceDB(tmp_path / "s", pack="sface") as db:
+        db.enroll("obama", _people(faces_dir)["obama"][:1])
+        assert db.thresholds.enrollment >= 0.42
+    with facedb.FaceDB(tmp_path / "b") as db:
+        db.enroll("obama", _people(faces_dir)["obama"][:1])
+        assert db.thresholds.enrollment == 0.35

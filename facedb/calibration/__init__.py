@@ -33,7 +33,7 @@ A module a job:
 from __future__ import annotations
 
 from facedb.calibration.in_force import DEFAULT_TARGET_FPIR, Thresholds, thresholds_in_force
-from facedb.calibration.priors import default_prior, model_prior
+from facedb.calibration.priors import default_prior, model_enrollment_floor, model_prior
 from facedb.calibration.records import Calibration, calibration_fields, calibration_from_row
 from facedb.calibration.sampling import ScoreSample, gallery_scores, probes_for
 from facedb.calibration.sampling import Search as Search
@@ -67,6 +67,7 @@ __all__ = [
     "fit_genuine",
     "fit_tail",
     "gallery_scores",
+    "model_enrollment_floor",
     "model_prior",
     "probes_for",
     "staleness_warning",

@@ -12,7 +12,7 @@ from typing import Any
 
 from facedb.calibration.scores import ScoreModel
 
-__all__ = ["default_prior", "model_prior"]
+__all__ = ["default_prior", "model_enrollment_floor", "model_prior"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +56,12 @@ def model_prior(model_id: str) -> tuple[ScoreModel, float, str]:
         )
     found = _prior(entry)
     return found.model, found.threshold, found.description
+
+
+def model_enrollment_floor(model_id: str) -> float | None:
+    """The enrollment gate's likeness floor measured for a recognizer (priors.json's
+    ``enrollment_floor``: above every impostor pair of its labelled faces), or None for the
+    gate's own (facedb.enrollment.OWN_FLOOR, measured on the default model)."""
+    entry = _PRIORS["models"].get(model_id)
+    floor = None if entry is None else entry.get("enrollment_floor")
+    return None if floor is None else float(floor)
