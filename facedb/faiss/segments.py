@@ -55,6 +55,11 @@ _WEIGHTS: Final = (
 ).astype(np.uint32)
 
 
+# Above this many rows of one segment in one gather (a batch of queries), rows are copied
+# through the mapping: one positioned read a row costs more Python than the pages it saves.
+_READ_LIMIT: Final = 512
+
+
 def row_sums(rows: Rows) -> U32:
     """A checksum of each stored row: the sum modulo 2**32 of its words (float32 bits, or
     float16 bits widened) times fixed odd weights. Any single changed word changes it."""
@@ -145,9 +150,10 @@ class Segment:
         """Rows ``local`` of the templates as stored. From the segment's file when it has one
         open: one positioned read a row, through the page cache, so that the pages read are
         not mapped into this process (a mapping would also map the cached pages around each
-        one, up to 64 KB a fault: the whole index after a few hundred queries)."""
+        one, up to 64 KB a fault: the whole index after a few hundred queries). A batch's
+        many rows are copied through the mapping instead."""
         fd = self.fd
-        if fd is None:
+        if fd is None or len(local) > _READ_LIMIT:  # a big batch: one copy through the mapping
             return self.vectors[local]
         dim, dtype = self.vectors.shape[1], self.vectors.dtype
         row_bytes = dim * dtype.itemsize
