@@ -55,8 +55,8 @@ _WEIGHTS: Final = (
 ).astype(np.uint32)
 
 
-# Above this many rows of one segment in one gather (a batch of queries), rows are copied
-# through the mapping: one positioned read a row costs more Python than the pages it saves.
+# Above this many rows in one gather (a batch of queries), rows are copied through the
+# segments' mappings: one positioned read a row costs more Python than the pages it saves.
 _READ_LIMIT: Final = 512
 
 
@@ -145,31 +145,6 @@ class Segment:
         if self.file is None:
             return np.full(self.n, -1, dtype=np.int64)
         return np.arange(self.n, dtype=np.int64)
-
-    def read_rows(self, local: I64) -> Rows:
-        """Rows ``local`` of the templates as stored. From the segment's file when it has one
-        open: one positioned read a row, through the page cache, so that the pages read are
-        not mapped into this process (a mapping would also map the cached pages around each
-        one, up to 64 KB a fault: the whole index after a few hundred queries). A batch's
-        many rows are copied through the mapping instead."""
-        fd = self.fd
-        if fd is None or len(local) > _READ_LIMIT:  # a big batch: one copy through the mapping
-            return self.vectors[local]
-        dim, dtype = self.vectors.shape[1], self.vectors.dtype
-        row_bytes = dim * dtype.itemsize
-        buffer = bytearray(len(local) * row_bytes)
-        view = memoryview(buffer)
-        offset = self.vectors_offset
-        for i, row in enumerate(local.tolist()):
-            if (
-                os.preadv(fd, [view[i * row_bytes : (i + 1) * row_bytes]], offset + row * row_bytes)
-                != row_bytes
-            ):
-                raise IndexUnavailable(
-                    "corrupt",
-                    f"the vector index in {self.folder}: {self.file} is shorter than its header says",
-                )
-        return np.frombuffer(buffer, dtype=dtype).reshape(len(local), dim)
 
     def replace_buffer(self, buffer: Rows) -> None:
         """Hold ``buffer`` as the vectors, releasing the file mapping if there was one."""
@@ -365,18 +340,53 @@ class Segments:
         Raises:
             IndexUnavailable: a row that fails its checksum (see the module).
         """
-        out = np.empty((len(rows), self.dim), dtype=np.float32)
         seg_of = np.searchsorted(self.starts, rows, side="right") - 1
         local = rows - self.starts[seg_of]
+        if len(rows) <= _READ_LIMIT:
+            return self._read(seg_of, local)
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
         order = np.argsort(seg_of, kind="stable")
         sorted_seg = seg_of[order]
         bounds = np.flatnonzero(np.diff(sorted_seg)) + 1
         for part in np.split(order, bounds):
             seg = self.segments[int(seg_of[part[0]])]
-            picked = seg.read_rows(local[part])
+            picked = seg.vectors[local[part]]
             seg.check_rows(local[part], picked)
             out[part] = picked
         return out
+
+    def _read(self, seg_of: I64, local: I64) -> F32:
+        """A few rows (a query's re-rank), each read from its segment's file when it has one
+        open: one positioned read a row, through the page cache, so that the pages read are
+        not mapped into this process (a mapping would also map the cached pages around each
+        one, up to 64 KB a fault: the whole index after a few hundred queries)."""
+        m, dim = len(local), self.dim
+        row_bytes = dim * np.dtype(self.dtype).itemsize
+        buffer = bytearray(m * row_bytes)
+        view = memoryview(buffer)
+        expected = np.zeros(m, dtype=np.uint32)
+        checked = np.zeros(m, dtype=bool)
+        segments = self.segments
+        for i, (j, row) in enumerate(zip(seg_of.tolist(), local.tolist(), strict=True)):
+            seg = segments[j]
+            target = view[i * row_bytes : (i + 1) * row_bytes]
+            if seg.fd is None:
+                target[:] = np.ascontiguousarray(seg.vectors[row], dtype=self.dtype).data.cast("B")
+            elif os.preadv(seg.fd, [target], seg.vectors_offset + row * row_bytes) != row_bytes:
+                raise IndexUnavailable(
+                    "corrupt", f"{self._where}: {seg.file} is shorter than its header says"
+                )
+            if seg.sums is not None:
+                expected[i], checked[i] = seg.sums[row], True
+        stored = np.frombuffer(buffer, dtype=self.dtype).reshape(m, dim)
+        if checked.any():
+            bad = np.flatnonzero(checked & (row_sums(stored) != expected))
+            if bad.size:
+                seg = segments[int(seg_of[bad[0]])]
+                raise IndexUnavailable(
+                    "corrupt", f"{self._where}: row {int(local[bad[0]])} of {seg.file} fails its checksum"
+                )
+        return stored.astype(np.float32)
 
     def ids_at(self, rows: I64) -> I64:
         """The ids of global rows; -1 stays -1."""
