@@ -410,7 +410,7 @@ class SegmentFiles:
         seg.vectors = vecs.reshape(count, dim)
         ids = np.frombuffer(head, dtype="<i8", count=count, offset=0).astype(np.int64)
         codes = np.frombuffer(head, dtype=np.uint8, count=count * cb, offset=codes_off - base)
-        return seg, ids, codes.reshape(count, cb).copy()
+        return seg, ids, codes.reshape(count, cb)  # copied once, by Segments.load
 
     def _load_segment_v1(self, entry: dict[str, Any], generation: int, model_digest: bytes) -> Loaded:
         """Read a format-1 segment file and verify it whole (rewritten by the next save)."""
@@ -473,7 +473,7 @@ class SegmentFiles:
             dirty=True,
             folder=str(self.folder),
         )
-        return seg, ids, codes.reshape(count, self._code_bytes).copy()
+        return seg, ids, codes.reshape(count, self._code_bytes)  # copied by Segments.load
 
     # ----------------------------------------------------------------- writing
 
