@@ -87,8 +87,9 @@ def test_opening_reads_the_codes_not_the_templates(tmp_path):
     # 10 queries re-rank 64 rows of 2 KB each: 1.3 MB read, nothing mapped, not 32 MB
     assert bytes_read() - before <= 10 * 64 * 2048 + 65536  # (+ reading /proc/self/io)
     assert mapped_rss_kb(tmp_path) * 1024 < templates / 20
-    _, ids = store.search(p, 5)  # a batch: its rows are copied through the mappings
+    _, ids = store.search(p, 5)  # a batch: its rows are copied through the mappings,
     assert (ids[:, 0] == np.arange(10)).all()
+    assert mapped_rss_kb(tmp_path) * 1024 < templates / 20  # whose pages are then let go
     store.close()
 
 

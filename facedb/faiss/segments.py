@@ -146,6 +146,16 @@ class Segment:
             return np.full(self.n, -1, dtype=np.int64)
         return np.arange(self.n, dtype=np.int64)
 
+    def unmap_pages(self) -> None:
+        """Drop the pages this process has mapped of the segment's file (they stay in the
+        page cache): after a batch copied its rows through the mapping, with the cached
+        pages around each one that the kernel maps along (fault-around)."""
+        if self.mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+            try:
+                self.mapping.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError):  # closed meanwhile, or not supported: harmless
+                pass
+
     def replace_buffer(self, buffer: Rows) -> None:
         """Hold ``buffer`` as the vectors, releasing the file mapping if there was one."""
         self.vectors = buffer
@@ -353,6 +363,7 @@ class Segments:
             picked = seg.vectors[local[part]]
             seg.check_rows(local[part], picked)
             out[part] = picked
+            seg.unmap_pages()
         return out
 
     def _read(self, seg_of: I64, local: I64) -> F32:
