@@ -347,3 +347,39 @@ def test_a_gallery_with_an_index_of_format_1_opens(tmp_path, read_only):
         assert found[0].person.id == people[42].id
     version = json.loads((index / MANIFEST_NAME).read_text())["version"]
     assert version == (1 if read_only else 2)  # a read-only opener writes nothing
+
+
+# ----------------------------------------------------------------------------- two processes
+
+
+def test_a_reader_catches_up_with_rows_another_writer_erased(tmp_path):
+    """A writer's save zeroes the removed rows in the file a reader still maps: the reader's
+    catch-up (the same removal) checks the kept rows only, and a search that meets a zeroed
+    row before the catch-up raises (the gallery then loads the folder again)."""
+    n, d = 8192, 64
+    x, rng = big_store(tmp_path, n, d)
+    reader = FaissStore.open(tmp_path, dim=d, model=MODEL, generation=1, mode="approximate")
+    writer = FaissStore.open(tmp_path, dim=d, model=MODEL, generation=1, mode="approximate")
+    writer.remove([5, 6])
+    writer.save(2)
+    with pytest.raises(IndexUnavailable):  # row 5 reads as zeros now: never scored
+        reader.search(x[5:6], 3)
+    assert reader.remove([5, 6]) == 2  # what a catch-up does: the kept rows are intact
+    _, ids = reader.search(probes_of(rng, x[10:30]), 1)
+    assert (ids[:, 0] == np.arange(10, 30)).all()
+
+
+def test_a_gallery_reader_follows_a_writers_removal(tmp_path):
+    folder = tmp_path / "g"
+    rng = np.random.default_rng(12)
+    x = unit(rng, 400, 512)
+    with FaceDB(folder, index="approximate") as writer:
+        people = writer.import_embeddings([f"p{i}" for i in range(400)], x)
+    with FaceDB(folder, index="approximate") as writer, FaceDB(folder, index="approximate") as reader:
+        (found,) = reader.search(x[3], k=1)
+        assert found[0].person.id == people[3].id
+        writer.remove(people[3].id)
+        assert all(c.person.id != people[3].id for c in reader.search(x[3], k=5)[0])
+        (found,) = reader.search(x[4], k=1)
+        assert found[0].person.id == people[4].id
+        assert reader.check().ok

@@ -118,6 +118,15 @@ class Segment:
             )
         self.unverified, self.sums = None, None
 
+    def verify_kept(self, local: I64) -> None:
+        """Before rows ``local`` are removed: check every other row against its row checksum
+        (not the whole segment's hash: another process that removed the same rows has zeroed
+        them in the file this one still maps)."""
+        if self.unverified is None:
+            return
+        keep = np.setdiff1d(np.arange(self.n, dtype=np.int64), local)
+        self.check_rows(keep, self.vectors[keep])
+
     def check_rows(self, local: I64, rows: Rows) -> None:
         """Check rows just read (``rows = vectors[local]``) against their row checksums.
 
@@ -186,7 +195,7 @@ class Segment:
 
     def delete(self, local: I64) -> None:
         """Drop these rows of the segment, keeping the order of the others."""
-        self.verify()
+        self.verify_kept(local)
         keep = np.ones(self.n, dtype=bool)
         keep[local] = False
         kept = self.vectors[: self.n][keep]
@@ -302,7 +311,7 @@ class Segments:
         rows = np.flatnonzero(np.isin(self.ids[:n], np.array(gone, dtype=np.int64)))
         seg_of = np.searchsorted(self.starts, rows, side="right") - 1
         for j in np.unique(seg_of).tolist():  # before anything changes: a damaged one raises
-            self.segments[j].verify()
+            self.segments[j].verify_kept(rows[seg_of == j] - self.starts[j])
         for j in np.unique(seg_of).tolist():
             local = rows[seg_of == j] - self.starts[j]
             self.segments[j].delete(local.astype(np.int64))

@@ -127,9 +127,11 @@ class SyncedIndex:
         gallery call catches it up with the SQL generation before it searches, so another
         process's acknowledged writes are already in it (a strong read at no extra cost).
 
-        A template that fails its checksum as it is read (the files were damaged after they
-        were opened: see facedb.faiss.format) is never scored: the index is rebuilt from the
-        database and the search answered from it.
+        A template that fails its checksum as it is read is never scored. Either another
+        process removed it and zeroed it in the file this one still reads (a search that ran
+        before this process caught up): the index is loaded again from the folder; or the
+        files were damaged (see facedb.faiss.format): the index is rebuilt from the database.
+        The search is then answered from the new index.
         """
         vectors = self._vectors
         try:
@@ -137,12 +139,18 @@ class SyncedIndex:
         except IndexUnavailable as e:
             if self._store is None:
                 raise
-            log.warning("vector index in %s unusable (%s): rebuilding from the database", self.folder, e)
+            log.warning("vector index in %s unusable (%s): loading it again", self.folder, e)
             with self._lock:
-                if self._vectors is vectors:  # not already rebuilt by another thread
+                if self._vectors is vectors:  # not already reloaded by another thread
                     with self._file_lock():
-                        self._rebuild_locked(self._store)
-            return self._vectors.search(queries, k)
+                        self._load(self._store)
+            try:
+                return self._vectors.search(queries, k)
+            except IndexUnavailable as again:
+                log.warning("vector index in %s unusable (%s): rebuilding it", self.folder, again)
+                with self._lock, self._file_lock():
+                    self._rebuild_locked(self._store)
+                return self._vectors.search(queries, k)
 
     def ids(self) -> set[int]:
         """Every face id in the index."""
@@ -163,7 +171,11 @@ class SyncedIndex:
         with self._lock:
             current = store.generation()
             if current != self._generation:
-                self._catch_up(store)
+                try:
+                    self._catch_up(store)
+                except IndexUnavailable as e:  # a damaged segment met while catching up
+                    log.warning("vector index in %s unusable (%s): rebuilding it", self.folder, e)
+                    self._rebuild_in_memory(store)
                 self._save(store)
             elif self._unsaved:
                 self._save(store)
