@@ -55,7 +55,9 @@ Erasure
     template at 1M templates rewrites one segment (33 MB at the default 16384 x 512-d
     float32), not the whole index. A crash between the manifest's commit and the deletions
     leaves the replaced files behind until the next save, which deletes them. Another
-    process that still has the old index open reads zeros in place of the removed rows.
+    process that still has the old index open reads zeros in place of the removed rows; they
+    fail their row checksums, so it never scores them: it removes them too when it catches
+    up with the change log, which checks only the rows it keeps (facedb.faiss.sync).
 """
 
 from __future__ import annotations
