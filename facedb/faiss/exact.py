@@ -26,7 +26,11 @@ class FlatSearch:
         all_s: list[F32] = []
         all_r: list[I64] = []
         for seg, start in segments.with_starts():
-            s, r = faiss.knn(q, seg.view(), min(k, seg.n), metric=faiss.METRIC_INNER_PRODUCT)
+            seg.verify()  # every template is read: a segment not yet hashed is hashed first
+            rows = seg.view()
+            if rows.dtype != np.float32:  # float16 storage: faiss scores float32
+                rows = rows.astype(np.float32)
+            s, r = faiss.knn(q, rows, min(k, seg.n), metric=faiss.METRIC_INNER_PRODUCT)
             all_s.append(s)
             all_r.append(np.where(r >= 0, r + start, -1))
         return top_k(np.concatenate(all_s, axis=1), np.concatenate(all_r, axis=1), k)

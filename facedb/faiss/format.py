@@ -2,40 +2,62 @@
 
 Files (all in the store's folder; nothing else there is touched)
     ``index.json``
-        the manifest: format version, dimension, model id, the caller's generation, and
-        for each segment its file, row count and SHA-256; the manifest's own SHA-256 (over
-        its canonical JSON without that field) is stored in it.
+        the manifest: format version, dimension, model id, the caller's generation, the
+        templates' precision, and for each segment its file, row count and the SHA-256 of its
+        rows' ids, checksums and codes (``sha256``) and of its templates
+        (``vectors_sha256``); the manifest's own SHA-256 (over its canonical JSON without that
+        field) is stored in it.
     ``seg-NNNNNNNNNN.fseg``
-        a sealed segment of up to ``segment_size`` templates: a 128-byte header (magic,
-        version, dimension, row count, generation it was written at, SHA-256 of the model
-        id, SHA-256 of the payload) then ids int64[n], vectors float32[n, dim] and sign codes
-        uint8[n, ceil(dim / 8)], little-endian. Segment files are never modified in place:
-        a changed segment is written under a new name and the manifest switched to it.
+        a segment of up to ``segment_size`` templates (format version 2): a 256-byte header
+        (magic, version, dimension, code size, row count, generation it was written at,
+        SHA-256 of the model id, of the rows' head and of the templates, bytes per value,
+        where the templates start), then the head: ids int64[n], row checksums uint32[n]
+        (:func:`~facedb.faiss.segments.row_sums`) and sign codes uint8[n, ceil(dim / 8)];
+        zeros up to the next 4096-byte boundary; then the templates float32 or float16
+        [n, dim], little-endian. The templates are page-aligned so that they are
+        memory-mapped where they lie. Segment files are never modified in place: a changed
+        segment is written under a new name and the manifest switched to it.
 
-    With a gallery key (facedb.encryption) the payload of every segment (ids, vectors and
-    codes) is sealed with AES-256-GCM (its SHA-256 is then over the sealed bytes) and the
-    manifest names the key's id: such segments are read into memory and decrypted, not
-    memory-mapped, and an index sealed with another key, or none, is foreign.
+    Format version 1 (facedb before the memory-mapped layout: a 128-byte header, then ids,
+    float32 templates and codes, one SHA-256 over all of them) is still read, verified whole;
+    the next save rewrites it in version 2 (:attr:`SegmentFiles.outdated`).
+
+    With a gallery key (facedb.encryption) everything after the header (head, padding and
+    templates) is sealed with AES-256-GCM (``sha256`` is then over the sealed bytes) and the
+    manifest names the key's id: such segments are read into memory and decrypted, never
+    memory-mapped (ciphertext cannot be searched in place), so a sealed index keeps its cost:
+    every byte read on opening, and the templates in each process's own memory. An index
+    sealed with another key, or none, is foreign.
 
     Every file is written to a temporary name, fsynced, renamed into place, and the folder
     fsynced; the manifest is written last, so it is the commit point and a crash leaves
-    either the old or the new index. Opening verifies every checksum (SHA-256 over every
-    byte) and reads nothing it cannot verify; no pickle anywhere. A missing, corrupt,
-    foreign (other dimension, model or format) or stale (other generation) index raises
+    either the old or the new index. No pickle anywhere. A missing, corrupt, foreign (other
+    dimension, model, precision or format) or stale (other generation) index raises
     :class:`~facedb.errors.IndexUnavailable` with its ``reason`` so that the gallery can
-    catch up or rebuild. Segments are memory-mapped read-only (private mappings).
+    catch up or rebuild.
+
+Opening reads the manifest and each segment's head (ids, checksums, codes: 76 bytes a 512-d
+template), verified against its SHA-256; the templates are memory-mapped read-only (private
+mappings, random access advised), not read. When the store will search exactly (every
+template read by each query anyway) they are hashed at once; otherwise a search checks each
+row it reads against its row checksum, and a segment is hashed whole before it is read whole,
+changed or rewritten (:mod:`facedb.faiss.segments`). A damaged template is therefore never
+scored: it raises IndexUnavailable (``"corrupt"``) when first read.
 
 Erasure
     Templates are biometric data. A save writes the affected segments anew, commits the
-    manifest, overwrites the removed rows (id, vector and sign code) with zeros in the
-    replaced files, fsyncs and deletes them, and deletes any other file of the index format
-    that the manifest does not name (left by a crash or by an index this one replaced).
-    After ``remove()`` then ``save()`` no byte of a removed template or of its sign code is
-    in any file of the folder. Removing one template at 1M templates rewrites one segment
-    (32 MB at the default 16384 x 512-d), not the whole index. A crash between the
-    manifest's commit and the deletions leaves the replaced files behind until the next
-    save, which deletes them. Another process that still has the old index open reads zeros
-    in place of the removed rows.
+    manifest, overwrites the removed rows (id, row checksum, sign code and template) with
+    zeros in the replaced files, fsyncs and deletes them, and deletes any other file of the
+    index format that the manifest does not name (left by a crash or by an index this one
+    replaced). After ``remove()`` then ``save()`` no byte of a removed template or of its
+    sign code is in any file of the folder. The sign codes are the templates' own signs (no
+    rotation or trained model is stored), so there is no other file to erase. Removing one
+    template at 1M templates rewrites one segment (33 MB at the default 16384 x 512-d
+    float32), not the whole index. A crash between the manifest's commit and the deletions
+    leaves the replaced files behind until the next save, which deletes them. Another
+    process that still has the old index open reads zeros in place of the removed rows; they
+    fail their row checksums, so it never scores them: it removes them too when it catches
+    up with the change log, which checks only the rows it keeps (facedb.faiss.sync).
 """
 
 from __future__ import annotations
@@ -46,6 +68,7 @@ import mmap
 import os
 import re
 import struct
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
@@ -54,23 +77,41 @@ import numpy as np
 
 from facedb.encryption import OVERHEAD, Cipher
 from facedb.errors import GalleryError, IndexUnavailable
-from facedb.faiss.segments import F32, I64, U8, Segment, Segments
+from facedb.faiss.segments import I64, PRECISIONS, U8, Precision, Segment, Segments, row_sums
 
 __all__ = ["MANIFEST_NAME", "SegmentFiles", "fsync_dir", "write_file"]
 
 MANIFEST_NAME: Final = "index.json"
 _FORMAT: Final = "facedb-vector-index"
-_VERSION: Final = 1
+_VERSION: Final = 2
+_V1: Final = 1  # read, verified whole, rewritten as version 2 by the next save
 _SEGMENT_RE: Final = re.compile(r"^seg-(\d{10})\.fseg$")
 _TMP_PREFIX: Final = ".tmp-"
-_MAGIC: Final = b"FDBVSEG1"
-_SEALED_MAGIC: Final = b"FDBVSEGK"
+_MAGIC_V1: Final = b"FDBVSEG1"
+_SEALED_MAGIC_V1: Final = b"FDBVSEGK"
+_MAGIC: Final = b"FDBVSEG2"
+_SEALED_MAGIC: Final = b"FDBVSEGL"
 _PURPOSE: Final = b"segment"
-_HEADER: Final = struct.Struct("<8sIIIIQQ32s32s")
-_HEADER_SIZE: Final = 128
+_HEADER_V1: Final = struct.Struct("<8sIIIIQQ32s32s")
+_HEADER_SIZE_V1: Final = 128
+# magic, version, header size, dim, code bytes, n, generation, model digest, head digest,
+# templates digest, bytes per value, reserved, offset of the templates
+_HEADER: Final = struct.Struct("<8sIIIIQQ32s32s32sIIQ")
+_HEADER_SIZE: Final = 256
+_PAGE: Final = 4096
 
-Loaded = tuple[mmap.mmap | None, I64, F32, U8]
-"""One verified segment file: its mapping (None if read into memory), ids, vectors, codes."""
+Loaded = tuple[Segment, I64, U8]
+"""One opened segment file: the segment (templates mapped or in memory), its ids and codes."""
+
+
+def _layout(n: int, dim: int, code_bytes: int, itemsize: int) -> tuple[int, int, int, int, int]:
+    """Offsets in a version-2 file: (sums, codes, end of the head, templates, end of file),
+    the ids starting right after the header."""
+    sums = _HEADER_SIZE + 8 * n
+    codes = sums + 4 * n
+    head_end = codes + code_bytes * n
+    vectors = -(-head_end // _PAGE) * _PAGE
+    return sums, codes, head_end, vectors, vectors + itemsize * dim * n
 
 
 def fsync_dir(folder: Path) -> None:
@@ -115,21 +156,39 @@ class SegmentFiles:
         dim: template dimension.
         model: the model id string the files are stamped with.
         cipher: the gallery key's cipher: segments are sealed with it (None: plaintext).
+        precision: how the templates are stored (``"float32"`` or ``"float16"``); an index
+            saved with the other one is foreign.
     """
 
-    def __init__(self, folder: Path, dim: int, model: str, cipher: Cipher | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        dim: int,
+        model: str,
+        cipher: Cipher | None = None,
+        precision: Precision = "float32",
+    ) -> None:
         self.folder = folder
         self._dim = dim
         self._model = model
         self._cipher = cipher
         self._key_id = None if cipher is None else cipher.key_id
         self._code_bytes = (dim + 7) // 8
+        self._precision: Precision = precision
+        self._itemsize = np.dtype(PRECISIONS[precision]).itemsize
         self._serial = 0  # the highest segment file number seen; new files take the next
+        #: The index last loaded is in format version 1: the next save rewrites every segment.
+        self.outdated = False
 
     # ----------------------------------------------------------------- reading
 
-    def load(self, segments: Segments, generation: int, allow_stale: bool) -> int:
+    def load(
+        self, segments: Segments, generation: int, allow_stale: bool, verify: Callable[[int], bool]
+    ) -> int:
         """Load the saved index into the empty ``segments``; return its generation.
+
+        ``verify(count)`` says whether the templates of an index of ``count`` rows are hashed
+        now (the store will search it exactly) or row by row as they are read.
 
         Raises:
             IndexUnavailable: missing, corrupt, foreign, or stale (unless ``allow_stale``);
@@ -145,12 +204,17 @@ class SegmentFiles:
                 found,
             )
         entries: list[dict[str, Any]] = manifest["segments"]
+        version: int = manifest["version"]
+        hash_now = version == _V1 or verify(manifest["count"])
         model_digest = hashlib.sha256(self._model.encode()).digest()
         workers = max(1, min(len(entries), os.cpu_count() or 1, 4))
         loaded: list[Loaded] = []
         try:
             with ThreadPoolExecutor(workers) as pool:
-                futures = [pool.submit(self._load_segment, entry, found, model_digest) for entry in entries]
+                futures = [
+                    pool.submit(self._load_segment, entry, version, found, model_digest, hash_now)
+                    for entry in entries
+                ]
                 error: BaseException | None = None
                 for future in futures:
                     try:
@@ -160,26 +224,25 @@ class SegmentFiles:
                 if error is not None:
                     raise error
         except BaseException:
-            for mapping, *_ in loaded:
-                if mapping is not None:
-                    try:
-                        mapping.close()
-                    except BufferError:
-                        pass
+            for seg, _, _ in loaded:
+                seg.replace_buffer(np.zeros((0, self._dim), dtype=segments.dtype))
             raise
-        n = sum(len(ids) for _, ids, _, _ in loaded)
+        n = sum(len(ids) for _, ids, _ in loaded)
         if n != manifest["count"]:
+            for seg, _, _ in loaded:
+                seg.replace_buffer(np.zeros((0, self._dim), dtype=segments.dtype))
             raise IndexUnavailable(
                 "corrupt",
                 f"the vector index in {folder}: segments hold {n} rows, the manifest says "
                 f"{manifest['count']}",
                 found,
             )
-        segments.load(loaded, [e["file"] for e in entries], [e["sha256"] for e in entries])
+        segments.load([s for s, _, _ in loaded], [i for _, i, _ in loaded], [c for _, _, c in loaded])
         for entry in entries:
             m = _SEGMENT_RE.match(entry["file"])
             assert m is not None
             self._serial = max(self._serial, int(m.group(1)))
+        self.outdated = version == _V1
         return found
 
     def _read_manifest(self) -> dict[str, Any]:
@@ -200,11 +263,12 @@ class SegmentFiles:
         checksum = body.pop("checksum")
         if checksum != _manifest_checksum(body):
             raise IndexUnavailable("corrupt", f"{where}: {MANIFEST_NAME} fails its checksum")
-        if body.get("format") != _FORMAT or body.get("version") != _VERSION:
+        version = body.get("version")
+        if body.get("format") != _FORMAT or version not in (_V1, _VERSION):
             raise IndexUnavailable(
                 "foreign",
-                f"{where} has format {body.get('format')!r} version {body.get('version')!r}, "
-                f"expected {_FORMAT!r} version {_VERSION}",
+                f"{where} has format {body.get('format')!r} version {version!r}, "
+                f"expected {_FORMAT!r} version {_V1} or {_VERSION}",
             )
         found = body.get("generation")
         found_gen = found if isinstance(found, int) else None
@@ -214,6 +278,11 @@ class SegmentFiles:
                 f"{where} holds {body.get('dim')}-d templates of model {body.get('model')!r}, "
                 f"expected {self._dim}-d of {self._model!r}",
                 found_gen,
+            )
+        precision = body.get("precision", "float32") if version == _VERSION else "float32"
+        if precision != self._precision:
+            raise IndexUnavailable(
+                "foreign", f"{where} holds {precision} templates, expected {self._precision}", found_gen
             )
         if body.get("sealed") != self._key_id:
             state = "is not encrypted" if body.get("sealed") is None else "is encrypted with another key"
@@ -231,6 +300,7 @@ class SegmentFiles:
                 and isinstance(e.get("count"), int)
                 and e["count"] > 0
                 and isinstance(e.get("sha256"), str)
+                and (version == _V1 or isinstance(e.get("vectors_sha256"), str))
             )
 
         segments = body.get("segments")
@@ -245,8 +315,107 @@ class SegmentFiles:
             raise IndexUnavailable("corrupt", f"{where}: {MANIFEST_NAME} is malformed", found_gen)
         return body
 
-    def _load_segment(self, entry: dict[str, Any], generation: int, model_digest: bytes) -> Loaded:
-        """Map one segment file read-only and verify it; raise IndexUnavailable if it fails."""
+    def _load_segment(
+        self, entry: dict[str, Any], version: int, generation: int, model_digest: bytes, hash_now: bool
+    ) -> Loaded:
+        """Open one segment file and verify it; raise IndexUnavailable if it fails."""
+        if version == _V1:
+            return self._load_segment_v1(entry, generation, model_digest)
+        name: str = entry["file"]
+        count: int = entry["count"]
+        path = self.folder / name
+
+        def corrupt(what: str) -> IndexUnavailable:
+            return IndexUnavailable(
+                "corrupt", f"the vector index in {self.folder}: {name} {what}", generation
+            )
+
+        dim, cb, itemsize = self._dim, self._code_bytes, self._itemsize
+        sums_off, codes_off, head_end, vec_off, end = _layout(count, dim, cb, itemsize)
+        sealed = self._cipher is not None
+        expected = _HEADER_SIZE + (end - _HEADER_SIZE + OVERHEAD if sealed else end - _HEADER_SIZE)
+        mapping: mmap.mmap | None = None
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size != expected:
+                    raise corrupt(f"has {size} bytes, expected {expected} (truncated or extended)")
+                fields = _HEADER.unpack_from(f.read(_HEADER_SIZE))
+                magic, version_, header_size, dim_, cb_, n, seg_gen, seg_model, head_digest = fields[:9]
+                vec_digest, itemsize_, _, vec_off_ = fields[9:]
+                if (
+                    magic != (_SEALED_MAGIC if sealed else _MAGIC)
+                    or version_ != _VERSION
+                    or header_size != _HEADER_SIZE
+                    or dim_ != dim
+                    or cb_ != cb
+                    or n != count
+                    or seg_gen > generation
+                    or seg_model != model_digest
+                    or head_digest.hex() != entry["sha256"]
+                    or itemsize_ != itemsize
+                    or vec_off_ != vec_off
+                    or (not sealed and vec_digest.hex() != entry["vectors_sha256"])
+                ):
+                    raise corrupt("has a header that does not match the manifest")
+                if sealed:
+                    rest = f.read()
+                else:
+                    rest = f.read(head_end - _HEADER_SIZE)  # the head only: ids, sums, codes
+                if hashlib.sha256(rest).digest() != head_digest:
+                    raise corrupt("fails its checksum")
+                if not sealed:
+                    mapping = mmap.mmap(f.fileno(), size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+        except FileNotFoundError:
+            raise corrupt("is missing") from None
+        except OSError as e:
+            raise corrupt(f"cannot be read: {e}") from e
+        dtype = f"<f{itemsize}"
+        seg = Segment(
+            np.zeros((0, dim), dtype=dtype),
+            count,
+            file=name,
+            digest=entry["sha256"],
+            vectors_digest=entry["vectors_sha256"],
+            disk_count=count,
+            dirty=False,
+            folder=str(self.folder),
+        )
+        if sealed:  # decrypted into memory: ciphertext cannot be searched in place
+            try:
+                plain = self._cipher.open(memoryview(rest), _PURPOSE)  # type: ignore[union-attr]
+            except GalleryError as e:
+                raise corrupt(f"cannot be decrypted: {e}") from None
+            base = _HEADER_SIZE
+            head: Any = plain
+            vecs = np.frombuffer(plain, dtype=dtype, count=count * dim, offset=vec_off - base)
+        else:
+            assert mapping is not None
+            base = _HEADER_SIZE
+            head = rest
+            if hash_now:
+                with memoryview(mapping) as view:
+                    ok = hashlib.sha256(view[vec_off:end]).digest() == vec_digest
+                if not ok:
+                    mapping.close()
+                    raise corrupt("fails its checksum")
+            vecs = np.frombuffer(mapping, dtype=dtype, count=count * dim, offset=vec_off)
+            seg.mapping = mapping
+            seg.fd, seg.vectors_offset = _open_for_rows(path), vec_off
+            if not hash_now:
+                if hasattr(mmap, "MADV_RANDOM"):  # read a row's pages, not its neighbours'
+                    mapping.madvise(mmap.MADV_RANDOM)
+                seg.unverified = vec_digest
+                seg.sums = np.frombuffer(head, dtype="<u4", count=count, offset=sums_off - base).astype(
+                    np.uint32
+                )
+        seg.vectors = vecs.reshape(count, dim)
+        ids = np.frombuffer(head, dtype="<i8", count=count, offset=0).astype(np.int64)
+        codes = np.frombuffer(head, dtype=np.uint8, count=count * cb, offset=codes_off - base)
+        return seg, ids, codes.reshape(count, cb)  # copied once, by Segments.load
+
+    def _load_segment_v1(self, entry: dict[str, Any], generation: int, model_digest: bytes) -> Loaded:
+        """Read a format-1 segment file and verify it whole (rewritten by the next save)."""
         name: str = entry["file"]
         count: int = entry["count"]
         path = self.folder / name
@@ -258,68 +427,55 @@ class SegmentFiles:
 
         row_bytes = 8 + 4 * self._dim + self._code_bytes
         sealed = self._cipher is not None
-        expected = _HEADER_SIZE + count * row_bytes + (OVERHEAD if sealed else 0)
+        expected = _HEADER_SIZE_V1 + count * row_bytes + (OVERHEAD if sealed else 0)
         try:
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
                 if size != expected:
                     raise corrupt(f"has {size} bytes, expected {expected} (truncated or extended)")
-                header = f.read(_HEADER_SIZE)
-                fields = _HEADER.unpack_from(header)
-                magic, version, header_size, dim, code_bytes, n, seg_gen, seg_model, digest = fields
-                if (
-                    magic != (_SEALED_MAGIC if sealed else _MAGIC)
-                    or version != _VERSION
-                    or header_size != _HEADER_SIZE
-                    or dim != self._dim
-                    or code_bytes != self._code_bytes
-                    or n != count
-                    or seg_gen > generation
-                    or seg_model != model_digest
-                    or digest.hex() != entry["sha256"]
-                ):
-                    raise corrupt("has a header that does not match the manifest")
-                mapping: mmap.mmap | None
-                buffer: Any
-                if sealed:  # decrypted into memory: ciphertext cannot be searched in place
-                    mapping = None
-                    f.seek(0)
-                    buffer = f.read()
-                elif hasattr(mmap, "MAP_PRIVATE"):
-                    flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
-                    mapping = mmap.mmap(f.fileno(), size, flags=flags, prot=mmap.PROT_READ)
-                    buffer = mapping
-                else:  # pragma: no cover - platforms without POSIX mmap flags
-                    mapping = None
-                    f.seek(0)
-                    buffer = f.read()
+                buffer = f.read()
         except FileNotFoundError:
             raise corrupt("is missing") from None
         except OSError as e:
             raise corrupt(f"cannot be read: {e}") from e
-        with memoryview(buffer) as view:
-            ok = hashlib.sha256(view[_HEADER_SIZE:]).digest() == digest
-        if not ok:
-            if mapping is not None:
-                mapping.close()
+        magic, version, header_size, dim, code_bytes, n, seg_gen, seg_model, digest = _HEADER_V1.unpack_from(
+            buffer
+        )
+        if (
+            magic != (_SEALED_MAGIC_V1 if sealed else _MAGIC_V1)
+            or version != _V1
+            or header_size != _HEADER_SIZE_V1
+            or dim != self._dim
+            or code_bytes != self._code_bytes
+            or n != count
+            or seg_gen > generation
+            or seg_model != model_digest
+            or digest.hex() != entry["sha256"]
+        ):
+            raise corrupt("has a header that does not match the manifest")
+        payload: Any = memoryview(buffer)[_HEADER_SIZE_V1:]
+        if hashlib.sha256(payload).digest() != digest:
             raise corrupt("fails its checksum")
-        start = _HEADER_SIZE  # where the rows begin in `buffer`
         if self._cipher is not None:
             try:
-                buffer, start = self._cipher.open(memoryview(buffer)[_HEADER_SIZE:], _PURPOSE), 0
+                payload = self._cipher.open(payload, _PURPOSE)
             except GalleryError as e:
                 raise corrupt(f"cannot be decrypted: {e}") from None
-        vec_off = start + 8 * count
+        vec_off = 8 * count
         code_off = vec_off + 4 * self._dim * count
-        ids = np.frombuffer(buffer, dtype="<i8", count=count, offset=start)
-        vecs = np.frombuffer(buffer, dtype="<f4", count=count * self._dim, offset=vec_off)
-        codes = np.frombuffer(buffer, dtype=np.uint8, count=count * self._code_bytes, offset=code_off)
-        return (
-            mapping,
-            ids.astype(np.int64),
-            vecs.reshape(count, self._dim).astype(np.float32, copy=False),
-            codes.reshape(count, self._code_bytes).copy(),
+        ids = np.frombuffer(payload, dtype="<i8", count=count).astype(np.int64)
+        vecs = np.frombuffer(payload, dtype="<f4", count=count * self._dim, offset=vec_off)
+        codes = np.frombuffer(payload, dtype=np.uint8, count=count * self._code_bytes, offset=code_off)
+        seg = Segment(
+            vecs.reshape(count, self._dim),
+            count,
+            file=name,
+            digest=entry["sha256"],
+            disk_count=count,
+            dirty=True,
+            folder=str(self.folder),
         )
+        return seg, ids, codes.reshape(count, self._code_bytes)  # copied by Segments.load
 
     # ----------------------------------------------------------------- writing
 
@@ -338,27 +494,28 @@ class SegmentFiles:
             if match:
                 self._serial = max(self._serial, int(match.group(1)))
         model_digest = hashlib.sha256(self._model.encode()).digest()
-        written: list[tuple[Segment, str, str]] = []
+        written: list[tuple[Segment, str, str, str]] = []
         try:
             for seg, start in segments.with_starts():
                 if seg.dirty or seg.file is None:
                     self._serial += 1
                     name = f"seg-{self._serial:010d}.fseg"
-                    digest = self._write_segment(
+                    digest, vec_digest = self._write_segment(
                         folder / name, segments, seg, start, generation, model_digest
                     )
-                    written.append((seg, name, digest))
+                    written.append((seg, name, digest, vec_digest))
             fsync_dir(folder)
-            new_names = {id(seg): (name, digest) for seg, name, digest in written}
+            new_names = {id(seg): (name, digest, vec) for seg, name, digest, vec in written}
             entries = []
             for seg in segments.segments:
-                name, digest = new_names.get(id(seg), (seg.file or "", seg.digest))
-                entries.append({"file": name, "count": seg.n, "sha256": digest})
+                name, digest, vec = new_names.get(id(seg), (seg.file or "", seg.digest, seg.vectors_digest))
+                entries.append({"file": name, "count": seg.n, "sha256": digest, "vectors_sha256": vec})
             body: dict[str, Any] = {
                 "format": _FORMAT,
                 "version": _VERSION,
                 "dim": self._dim,
                 "model": self._model,
+                "precision": self._precision,
                 "generation": generation,
                 "code_bytes": self._code_bytes,
                 "count": segments.n,
@@ -370,15 +527,37 @@ class SegmentFiles:
             write_file(folder / MANIFEST_NAME, [json.dumps(body, indent=1).encode("ascii")])
             fsync_dir(folder)
         except BaseException:
-            for _, name, _ in written:
+            for _, name, _, _ in written:
                 (folder / name).unlink(missing_ok=True)
             raise
         # Committed. Bookkeeping, then erase what the new manifest no longer names.
-        for seg, name, digest in written:
+        self.outdated = False
+        for seg, name, digest, vec_digest in written:
             if seg.file is not None:
                 segments.obsolete.append(seg.obsolete())
-            seg.file, seg.digest, seg.disk_count = name, digest, seg.n
+            seg.file, seg.digest, seg.vectors_digest, seg.disk_count = name, digest, vec_digest, seg.n
             seg.disk_rows, seg.scrub, seg.dirty = None, None, False
+            seg.folder = str(folder)
+            if self._cipher is None:
+                self._map_written(seg)
+
+    def _map_written(self, seg: Segment) -> None:
+        """Serve a segment just written from its file: its templates become shared file
+        pages instead of this process's memory (an import of a million templates does not
+        keep 2 GB of copies). Best effort: if the file cannot be mapped, the copy stays."""
+        assert seg.file is not None
+        _, _, _, vec_off, end = _layout(seg.n, self._dim, self._code_bytes, self._itemsize)
+        try:
+            with open(self.folder / seg.file, "rb") as f:
+                mapping = mmap.mmap(f.fileno(), end, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+        except (OSError, ValueError):
+            return
+        if hasattr(mmap, "MADV_RANDOM"):
+            mapping.madvise(mmap.MADV_RANDOM)
+        vecs = np.frombuffer(mapping, dtype=f"<f{self._itemsize}", count=seg.n * self._dim, offset=vec_off)
+        seg.replace_buffer(vecs.reshape(seg.n, self._dim))
+        seg.mapping = mapping
+        seg.fd, seg.vectors_offset = _open_for_rows(self.folder / seg.file), vec_off
 
     def erase(self, segments: Segments, wipe: bool = False) -> None:
         """After a :meth:`commit`: zero the removed rows of the files it replaced and delete
@@ -404,58 +583,103 @@ class SegmentFiles:
 
     def _write_segment(
         self, path: Path, segments: Segments, seg: Segment, start: int, generation: int, model_digest: bytes
-    ) -> str:
-        n = seg.n
+    ) -> tuple[str, str]:
+        """Write one segment file (format version 2); return the hex SHA-256 of its head (of
+        everything after the header when sealed) and of its templates ("" when sealed)."""
+        seg.verify()  # a damaged template is never copied into a new file
+        n, dim, cb = seg.n, self._dim, self._code_bytes
         ids = np.ascontiguousarray(segments.ids[start : start + n], dtype="<i8")
-        vecs = np.ascontiguousarray(seg.view(), dtype="<f4")
+        vecs = np.ascontiguousarray(seg.view(), dtype=f"<f{self._itemsize}")
         codes = np.ascontiguousarray(segments.codes[start : start + n])
-        payload: list[bytes | memoryview] = [ids.data.cast("B"), vecs.data.cast("B"), codes.data.cast("B")]
+        sums = row_sums(vecs).astype("<u4")
+        _, _, head_end, vec_off, _ = _layout(n, dim, cb, self._itemsize)
+        head: list[bytes | memoryview] = [ids.data.cast("B"), sums.data.cast("B"), codes.data.cast("B")]
+        pad = bytes(vec_off - head_end)
+        vec_view = vecs.data.cast("B")
+        body: list[bytes | memoryview] = [*head, pad, vec_view]
         if self._cipher is not None:
-            payload = [self._cipher.seal(b"".join(payload), _PURPOSE)]
-        h = hashlib.sha256()
-        for part in payload:
-            h.update(part)
-        digest = h.digest()
+            sealed = self._cipher.seal(b"".join(body), _PURPOSE)
+            head_digest, vec_digest, body = hashlib.sha256(sealed).digest(), bytes(32), [sealed]
+        else:
+            h = hashlib.sha256()
+            for part in head:
+                h.update(part)
+            head_digest, vec_digest = h.digest(), hashlib.sha256(vec_view).digest()
         header = _HEADER.pack(
             _SEALED_MAGIC if self._cipher is not None else _MAGIC,
             _VERSION,
             _HEADER_SIZE,
-            self._dim,
-            self._code_bytes,
+            dim,
+            cb,
             n,
             generation,
             model_digest,
-            digest,
+            head_digest,
+            vec_digest,
+            self._itemsize,
+            0,
+            vec_off,
         ).ljust(_HEADER_SIZE, b"\0")
-        write_file(path, [header, *payload])
-        return digest.hex()
+        write_file(path, [header, *body])
+        return head_digest.hex(), ("" if self._cipher is not None else vec_digest.hex())
+
+    def _row_spans(self, header: bytes, count: int, row: int) -> list[tuple[int, int]]:
+        """Where row ``row`` of a plaintext segment file of ``count`` rows lies, as (offset,
+        size) pairs, from its header's magic (format 1 or 2); [] for an unknown header."""
+        dim, cb = self._dim, self._code_bytes
+        if header[:8] == _MAGIC_V1:
+            vec_off = _HEADER_SIZE_V1 + 8 * count
+            code_off = vec_off + 4 * dim * count
+            return [
+                (_HEADER_SIZE_V1 + 8 * row, 8),
+                (vec_off + 4 * dim * row, 4 * dim),
+                (code_off + cb * row, cb),
+            ]
+        if header[:8] == _MAGIC and len(header) >= _HEADER.size:
+            itemsize = _HEADER.unpack_from(header)[10]
+            sums_off, codes_off, _, vec_off, _ = _layout(count, dim, cb, itemsize)
+            return [
+                (_HEADER_SIZE + 8 * row, 8),
+                (sums_off + 4 * row, 4),
+                (codes_off + cb * row, cb),
+                (vec_off + itemsize * dim * row, itemsize * dim),
+            ]
+        return []
 
     def _scrub(self, path: Path, count: int, rows: list[int]) -> None:
-        """Zero the given rows (id, vector, code) of a segment file, fsync it, delete it.
+        """Zero the given rows (id, checksum, code, template) of a segment file, fsync it,
+        delete it.
 
         The file is no longer named by the manifest; zeroing first keeps removed templates
         out of the disk blocks the deletion frees (on filesystems that write in place). The
         zeroing is best effort; the deletion is not (its failure is an error of save).
         """
         if rows and self._cipher is None:  # sealed rows are ciphertext: deleting is enough
-            vec_bytes, code_bytes = 4 * self._dim, self._code_bytes
-            vec_off = _HEADER_SIZE + 8 * count
-            code_off = vec_off + vec_bytes * count
             try:
                 with open(path, "r+b") as f:
-                    for r in rows:
-                        for offset, size in (
-                            (_HEADER_SIZE + 8 * r, 8),
-                            (vec_off + vec_bytes * r, vec_bytes),
-                            (code_off + code_bytes * r, code_bytes),
-                        ):
-                            f.seek(offset)
-                            f.write(b"\0" * size)
+                    header = f.read(_HEADER_SIZE)
+                    spans = [span for r in rows for span in self._row_spans(header, count, r)]
+                    if not spans:  # not a file of ours as we know it: zero it whole
+                        f.seek(0)
+                        size = os.fstat(f.fileno()).st_size
+                        spans = [(0, size)]
+                    for offset, size in spans:
+                        f.seek(offset)
+                        f.write(b"\0" * size)
                     f.flush()
                     os.fsync(f.fileno())
             except OSError:
                 pass
         path.unlink(missing_ok=True)
+
+
+def _open_for_rows(path: Path) -> int | None:
+    """A read-only descriptor for reading rows of a segment file (None if it cannot be
+    opened: rows are then read through the mapping)."""
+    try:
+        return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
 
 
 def _zero_fill(path: Path) -> None:

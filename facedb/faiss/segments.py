@@ -1,32 +1,72 @@
-"""The store's templates in memory: runs of rows (segments), with their ids and sign codes.
+"""The store's templates: runs of rows (segments), with their ids and sign codes.
 
 A segment is the unit saved as one file (:mod:`facedb.faiss.format`): up to
-``segment_size`` templates. Segments loaded from files are memory-mapped read-only
-(private mappings), so reopening does not copy them; a segment is copied into memory when it
-is first changed. Removed rows are dropped at once (freed rows of owned buffers are zeroed)
-and remembered, per file, so that the next save erases them on disk. When removals leave
-more than twice the segments needed, the segments are repacked.
+``segment_size`` templates, stored as float32 or float16 (``precision``). Only the ids and
+the sign codes of every row are held in memory; the templates of segments loaded from files
+are memory-mapped read-only (private mappings, never written), so opening reads none of
+them, a search reads only the rows it re-ranks, and every process shares the page cache. A
+segment is copied into memory when it is first changed. Removed rows are dropped at once
+(freed rows of owned buffers are zeroed) and remembered, per file, so that the next save
+erases them on disk. When removals leave more than twice the segments needed, the segments
+are repacked.
+
+Verification: a mapped segment whose templates were not hashed when it was opened (a large
+store, searched approximately) carries the SHA-256 of its templates and a checksum of each
+row (:func:`row_sums`). Every row a search reads is checked against its row checksum, and a
+segment is hashed whole before it is read whole (an exact search), changed or rewritten; a
+mismatch raises :class:`~facedb.errors.IndexUnavailable` (``"corrupt"``), so a damaged
+template is never scored.
 
 Not thread-safe on its own: the store's readers-writer lock guards it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import mmap
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from facedb.errors import GalleryError
+from facedb.errors import GalleryError, IndexUnavailable
 
-__all__ = ["Segment", "Segments"]
+__all__ = ["PRECISIONS", "Precision", "Segment", "Segments", "row_sums"]
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
+U32 = npt.NDArray[np.uint32]
+Rows = npt.NDArray[Any]
+"""Templates as stored: float32 or float16 rows."""
+
+Precision = Literal["float32", "float16"]
+"""How the templates are stored on disk and read back for the exact re-rank."""
+
+PRECISIONS: Final[dict[str, type[np.floating[Any]]]] = {"float32": np.float32, "float16": np.float16}
+
+# Odd 32-bit weights: a change of any one word of a row changes its sum modulo 2**32.
+_WEIGHTS: Final = (
+    np.random.default_rng(0x5EED).integers(0, 2**31, size=65_536, dtype=np.uint32) * 2 + 1
+).astype(np.uint32)
+
+
+# Above this many rows in one gather (a batch of queries), rows are copied through the
+# segments' mappings: one positioned read a row costs more Python than the pages it saves.
+_READ_LIMIT: Final = 512
+
+
+def row_sums(rows: Rows) -> U32:
+    """A checksum of each stored row: the sum modulo 2**32 of its words (float32 bits, or
+    float16 bits widened) times fixed odd weights. Any single changed word changes it."""
+    words = rows.view(np.uint32) if rows.dtype.itemsize == 4 else rows.view(np.uint16).astype(np.uint32)
+    sums: U32 = np.einsum("ij,j->i", words, _WEIGHTS[: words.shape[1]], dtype=np.uint32)
+    return sums
+
 
 Obsolete = tuple[str, int, list[int]]
 """A file no longer needed: (name, its row count, its rows removed since it was written)."""
@@ -36,25 +76,72 @@ Obsolete = tuple[str, int, list[int]]
 class Segment:
     """One run of consecutive rows of the store, saved as one file.
 
-    ``vectors[:n]`` are the templates; the rows' ids and codes live in the store's global
-    arrays. ``file`` is the segment file holding its last saved state (``disk_count`` rows);
-    ``disk_rows[i]`` is the row of that file holding current row i (-1: added since; None:
-    the identity) and ``scrub`` lists the rows of that file removed since it was written.
+    ``vectors[:n]`` are the templates (float32 or float16); the rows' ids and codes live in
+    the store's global arrays. ``file`` is the segment file holding its last saved state
+    (``disk_count`` rows); ``disk_rows[i]`` is the row of that file holding current row i
+    (-1: added since; None: the identity) and ``scrub`` lists the rows of that file removed
+    since it was written. ``unverified`` is the SHA-256 of the mapped templates when they
+    were not hashed on opening (``sums`` then holds each row's checksum); None once they are.
     """
 
-    vectors: F32
+    vectors: Rows
     n: int
     file: str | None = None
     digest: str = ""
+    vectors_digest: str = ""
     disk_count: int = 0
     disk_rows: I64 | None = None
     scrub: list[int] | None = None
     dirty: bool = True
     mapping: mmap.mmap | None = None
+    unverified: bytes | None = None
+    sums: U32 | None = None
+    folder: str = ""
+    fd: int | None = None
+    vectors_offset: int = 0
 
-    def view(self) -> F32:
-        """The templates float32[n, dim] (a view, not a copy)."""
+    def view(self) -> Rows:
+        """The templates [n, dim] as stored (a view, not a copy)."""
         return self.vectors[: self.n]
+
+    def verify(self) -> None:
+        """Hash the mapped templates whole if that was left for later (see the module).
+
+        Raises:
+            IndexUnavailable: they do not match the checksum the file was written with.
+        """
+        if self.unverified is None:
+            return
+        if hashlib.sha256(np.ascontiguousarray(self.vectors).data).digest() != self.unverified:
+            raise IndexUnavailable(
+                "corrupt", f"the vector index in {self.folder}: {self.file} fails its checksum"
+            )
+        self.unverified, self.sums = None, None
+
+    def verify_kept(self, local: I64) -> None:
+        """Before rows ``local`` are removed: check every other row against its row checksum
+        (not the whole segment's hash: another process that removed the same rows has zeroed
+        them in the file this one still maps)."""
+        if self.unverified is None:
+            return
+        keep = np.setdiff1d(np.arange(self.n, dtype=np.int64), local)
+        self.check_rows(keep, self.vectors[keep])
+
+    def check_rows(self, local: I64, rows: Rows) -> None:
+        """Check rows just read (``rows = vectors[local]``) against their row checksums.
+
+        Raises:
+            IndexUnavailable: a row that does not match.
+        """
+        if self.sums is None:
+            return
+        bad = np.flatnonzero(row_sums(rows) != self.sums[local])
+        if bad.size:
+            raise IndexUnavailable(
+                "corrupt",
+                f"the vector index in {self.folder}: row {int(local[bad[0]])} of {self.file} "
+                "fails its checksum",
+            )
 
     def obsolete(self) -> Obsolete:
         """Its file, to be erased once a save no longer names it."""
@@ -68,9 +155,23 @@ class Segment:
             return np.full(self.n, -1, dtype=np.int64)
         return np.arange(self.n, dtype=np.int64)
 
-    def replace_buffer(self, buffer: F32) -> None:
+    def unmap_pages(self) -> None:
+        """Drop the pages this process has mapped of the segment's file (they stay in the
+        page cache): after a batch copied its rows through the mapping, with the cached
+        pages around each one that the kernel maps along (fault-around)."""
+        if self.mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+            try:
+                self.mapping.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError):  # closed meanwhile, or not supported: harmless
+                pass
+
+    def replace_buffer(self, buffer: Rows) -> None:
         """Hold ``buffer`` as the vectors, releasing the file mapping if there was one."""
         self.vectors = buffer
+        self.unverified, self.sums = None, None
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
         if self.mapping is not None:
             mapping, self.mapping = self.mapping, None
             try:
@@ -80,10 +181,11 @@ class Segment:
 
     def append(self, rows: F32, segment_size: int) -> None:
         """Add templates at the end (the caller keeps within ``segment_size``)."""
+        self.verify()
         need = self.n + len(rows)
         if not self.vectors.flags.writeable or need > len(self.vectors):
             capacity = min(segment_size, max(need, 2 * len(self.vectors), 64))
-            buffer = np.zeros((capacity, self.vectors.shape[1]), dtype=np.float32)
+            buffer = np.zeros((capacity, self.vectors.shape[1]), dtype=self.vectors.dtype)
             buffer[: self.n] = self.vectors[: self.n]
             self.replace_buffer(buffer)
         self.disk_rows = np.concatenate([self._disk_rows(), np.full(len(rows), -1, dtype=np.int64)])
@@ -93,6 +195,7 @@ class Segment:
 
     def delete(self, local: I64) -> None:
         """Drop these rows of the segment, keeping the order of the others."""
+        self.verify_kept(local)
         keep = np.ones(self.n, dtype=bool)
         keep[local] = False
         kept = self.vectors[: self.n][keep]
@@ -118,11 +221,14 @@ class Segments:
         dim: template dimension.
         segment_size: templates per segment.
         where: how error messages name the store (``"the vector index in <folder>"``).
+        precision: how new segments store templates (``"float32"`` or ``"float16"``).
     """
 
-    def __init__(self, dim: int, segment_size: int, where: str) -> None:
+    def __init__(self, dim: int, segment_size: int, where: str, precision: Precision = "float32") -> None:
         self.dim = dim
         self.segment_size = segment_size
+        self.precision: Precision = precision
+        self.dtype = PRECISIONS[precision]
         self.code_bytes = (dim + 7) // 8
         self._where = where
         self.segments: list[Segment] = []
@@ -166,27 +272,20 @@ class Segments:
         codes[: self.n] = self.codes[: self.n]
         self.ids, self.codes = ids, codes
 
-    def load(
-        self, loaded: list[tuple[mmap.mmap | None, I64, F32, U8]], files: list[str], digests: list[str]
-    ) -> None:
-        """Take the rows of segment files just verified (an empty store only)."""
+    def load(self, loaded: list[Segment], ids: list[I64], codes: list[U8]) -> None:
+        """Take the segments of files just opened, with their rows' ids and codes (an empty
+        store only)."""
         if loaded:
-            self.ids = np.concatenate([ids for _, ids, _, _ in loaded]).astype(np.int64)
-            self.codes = np.ascontiguousarray(np.concatenate([c for _, _, _, c in loaded]), dtype=np.uint8)
-        self.n = sum(len(ids) for _, ids, _, _ in loaded)
-        for file, digest, (mapping, _, vecs, _) in zip(files, digests, loaded, strict=True):
-            self.segments.append(
-                Segment(
-                    vecs,
-                    len(vecs),
-                    file=file,
-                    digest=digest,
-                    disk_count=len(vecs),
-                    dirty=False,
-                    mapping=mapping,
-                )
-            )
+            self.ids = np.concatenate(ids).astype(np.int64, copy=False)
+            self.codes = np.ascontiguousarray(np.concatenate(codes), dtype=np.uint8)
+        self.n = sum(len(i) for i in ids)
+        self.segments.extend(loaded)
         self.recount()
+
+    def verify_all(self) -> None:
+        """Hash every segment whose templates were left unverified (see the module)."""
+        for seg in self.segments:
+            seg.verify()
 
     def add(self, ids: I64, vectors: F32, codes: U8) -> None:
         """Append rows (ids checked by the caller: new and unique)."""
@@ -197,7 +296,7 @@ class Segments:
         pos = 0
         while pos < m:
             if not self.segments or self.segments[-1].n >= self.segment_size:
-                self.segments.append(Segment(np.zeros((0, self.dim), dtype=np.float32), 0))
+                self.segments.append(Segment(np.zeros((0, self.dim), dtype=self.dtype), 0))
             seg = self.segments[-1]
             take = min(self.segment_size - seg.n, m - pos)
             seg.append(vectors[pos : pos + take], self.segment_size)
@@ -211,6 +310,8 @@ class Segments:
         n = self.n
         rows = np.flatnonzero(np.isin(self.ids[:n], np.array(gone, dtype=np.int64)))
         seg_of = np.searchsorted(self.starts, rows, side="right") - 1
+        for j in np.unique(seg_of).tolist():  # before anything changes: a damaged one raises
+            self.segments[j].verify_kept(rows[seg_of == j] - self.starts[j])
         for j in np.unique(seg_of).tolist():
             local = rows[seg_of == j] - self.starts[j]
             self.segments[j].delete(local.astype(np.int64))
@@ -227,7 +328,7 @@ class Segments:
                 kept.append(seg)
             elif seg.file is not None:
                 self.obsolete.append(seg.obsolete())
-                seg.replace_buffer(np.zeros((0, self.dim), dtype=np.float32))
+                seg.replace_buffer(np.zeros((0, self.dim), dtype=self.dtype))
         self.segments = kept
         self.n = m
         self.id_set().difference_update(gone)
@@ -237,12 +338,13 @@ class Segments:
 
     def _repack(self) -> None:
         """Merge fragmented segments into full ones (after many removals)."""
+        self.verify_all()
         for seg in self.segments:
             if seg.file is not None:
                 self.obsolete.append(seg.obsolete())
         vectors = np.concatenate([s.view() for s in self.segments]) if self.segments else None
         for seg in self.segments:
-            seg.replace_buffer(np.zeros((0, self.dim), dtype=np.float32))
+            seg.replace_buffer(np.zeros((0, self.dim), dtype=self.dtype))
         self.segments = []
         if vectors is not None:
             for start in range(0, len(vectors), self.segment_size):
@@ -251,17 +353,60 @@ class Segments:
         self.recount()
 
     def gather(self, rows: I64) -> F32:
-        """Vectors float32[len(rows), dim] of global rows, from their segments."""
-        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        """Vectors float32[len(rows), dim] of global rows, from their segments; every row read
+        from a segment not yet hashed whole is checked against its row checksum.
+
+        Raises:
+            IndexUnavailable: a row that fails its checksum (see the module).
+        """
         seg_of = np.searchsorted(self.starts, rows, side="right") - 1
         local = rows - self.starts[seg_of]
+        if len(rows) <= _READ_LIMIT:
+            return self._read(seg_of, local)
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
         order = np.argsort(seg_of, kind="stable")
         sorted_seg = seg_of[order]
         bounds = np.flatnonzero(np.diff(sorted_seg)) + 1
         for part in np.split(order, bounds):
             seg = self.segments[int(seg_of[part[0]])]
-            out[part] = seg.vectors[local[part]]
+            picked = seg.vectors[local[part]]
+            seg.check_rows(local[part], picked)
+            out[part] = picked
+            seg.unmap_pages()
         return out
+
+    def _read(self, seg_of: I64, local: I64) -> F32:
+        """A few rows (a query's re-rank), each read from its segment's file when it has one
+        open: one positioned read a row, through the page cache, so that the pages read are
+        not mapped into this process (a mapping would also map the cached pages around each
+        one, up to 64 KB a fault: the whole index after a few hundred queries)."""
+        m, dim = len(local), self.dim
+        row_bytes = dim * np.dtype(self.dtype).itemsize
+        buffer = bytearray(m * row_bytes)
+        view = memoryview(buffer)
+        expected = np.zeros(m, dtype=np.uint32)
+        checked = np.zeros(m, dtype=bool)
+        segments = self.segments
+        for i, (j, row) in enumerate(zip(seg_of.tolist(), local.tolist(), strict=True)):
+            seg = segments[j]
+            target = view[i * row_bytes : (i + 1) * row_bytes]
+            if seg.fd is None:
+                target[:] = np.ascontiguousarray(seg.vectors[row], dtype=self.dtype).data.cast("B")
+            elif os.preadv(seg.fd, [target], seg.vectors_offset + row * row_bytes) != row_bytes:
+                raise IndexUnavailable(
+                    "corrupt", f"{self._where}: {seg.file} is shorter than its header says"
+                )
+            if seg.sums is not None:
+                expected[i], checked[i] = seg.sums[row], True
+        stored = np.frombuffer(buffer, dtype=self.dtype).reshape(m, dim)
+        if checked.any():
+            bad = np.flatnonzero(checked & (row_sums(stored) != expected))
+            if bad.size:
+                seg = segments[int(seg_of[bad[0]])]
+                raise IndexUnavailable(
+                    "corrupt", f"{self._where}: row {int(local[bad[0]])} of {seg.file} fails its checksum"
+                )
+        return stored.astype(np.float32)
 
     def ids_at(self, rows: I64) -> I64:
         """The ids of global rows; -1 stays -1."""
@@ -273,7 +418,7 @@ class Segments:
         """Drop every row and release buffers and mappings."""
         segments, self.segments = self.segments, []
         for seg in segments:
-            seg.replace_buffer(np.zeros((0, self.dim), dtype=np.float32))
+            seg.replace_buffer(np.zeros((0, self.dim), dtype=self.dtype))
         self.ids = np.zeros(0, dtype=np.int64)
         self.codes = np.zeros((0, self.code_bytes), dtype=np.uint8)
         self.n = 0

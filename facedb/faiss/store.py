@@ -46,7 +46,7 @@ from facedb.faiss.exact import FlatSearch
 from facedb.faiss.format import SegmentFiles
 from facedb.faiss.locking import RWLock
 from facedb.faiss.search import BatchThreads, Searcher
-from facedb.faiss.segments import F32, I64, Segments
+from facedb.faiss.segments import F32, I64, PRECISIONS, Precision, Segments
 from facedb.faiss.signbits import SignBitSearch, sign_codes
 from facedb.templates import content_digest
 
@@ -99,6 +99,9 @@ class FaissStore:
             (approximate) the speed of one; give more on an idle many-core machine.
         cipher: the gallery key's cipher (facedb.encryption): the files are sealed with it
             and read into memory (not memory-mapped) to be decrypted; None: plaintext.
+        precision: how the templates are stored and re-ranked: ``"float32"`` (the default)
+            or ``"float16"`` (half the disk and page cache; scores differ from float32 by
+            about 1e-3, see docs/scaling.md). The sign codes are the same either way.
     """
 
     def __init__(
@@ -113,6 +116,7 @@ class FaissStore:
         rerank: int = DEFAULT_RERANK,
         threads: int | None = 1,
         cipher: Cipher | None = None,
+        precision: Precision = "float32",
     ) -> None:
         for name, value, low in (
             ("dim", dim, 1),
@@ -124,6 +128,8 @@ class FaissStore:
                 raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
         if mode not in ("auto", "exact", "approximate"):
             raise ConfigError(f"mode must be 'auto', 'exact' or 'approximate', got {mode!r}")
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision must be 'float32' or 'float16', got {precision!r}")
         if not isinstance(model, str) or not model:
             raise ConfigError(f"model must be a non-empty string, got {model!r}")
         if threads is None:
@@ -136,8 +142,8 @@ class FaissStore:
         self._mode: Mode = mode
         self._exact_limit = exact_limit
         self._generation: int | None = None
-        self._segments = Segments(dim, segment_size, f"the vector index in {self._folder}")
-        self._files = SegmentFiles(self._folder, dim, model, cipher)
+        self._segments = Segments(dim, segment_size, f"the vector index in {self._folder}", precision)
+        self._files = SegmentFiles(self._folder, dim, model, cipher, precision)
         self._exact = FlatSearch()
         self._signbits = SignBitSearch(rerank)
         self._threads = BatchThreads(threads)
@@ -176,6 +182,16 @@ class FaissStore:
     def kind(self) -> str:
         """The search structure in use now (under ``"auto"`` it depends on the size)."""
         return self._searcher(self._segments.n).kind
+
+    @property
+    def precision(self) -> Precision:
+        """How the templates are stored (``"float32"`` or ``"float16"``)."""
+        return self._segments.precision
+
+    @property
+    def outdated(self) -> bool:
+        """The index was opened from an older file format: :meth:`save` rewrites it whole."""
+        return self._files.outdated
 
     @property
     def segment_count(self) -> int:
@@ -408,12 +424,16 @@ class FaissStore:
         rerank: int = DEFAULT_RERANK,
         threads: int | None = 1,
         cipher: Cipher | None = None,
+        precision: Precision = "float32",
     ) -> FaissStore:
-        """Open the index saved in ``folder``, verifying every byte against its checksums.
+        """Open the index saved in ``folder``: the manifest, and each segment's ids and codes,
+        verified against their checksums; the templates are memory-mapped, not read (hashed
+        at once only when the store will search exactly; otherwise checked as they are read:
+        see :mod:`facedb.faiss.format`).
 
         Args:
-            folder, dim, model, mode, exact_limit, segment_size, rerank, threads, cipher: as
-                for :class:`FaissStore`.
+            folder, dim, model, mode, exact_limit, segment_size, rerank, threads, cipher,
+                precision: as for :class:`FaissStore`.
             generation: the caller's current generation; an index saved at another one is
                 stale.
             allow_stale: open a stale index anyway (its :attr:`generation` tells which), so
@@ -434,8 +454,11 @@ class FaissStore:
             rerank=rerank,
             threads=threads,
             cipher=cipher,
+            precision=precision,
         )
-        store._generation = store._files.load(store._segments, generation, allow_stale)
+        store._generation = store._files.load(
+            store._segments, generation, allow_stale, lambda count: store._searcher(count) is store._exact
+        )
         return store
 
     def close(self) -> None:

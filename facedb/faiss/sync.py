@@ -74,6 +74,7 @@ class SyncedIndex:
         self._on_disk: int | None = None  # the generation of the files as we last saw them
         self._lock = threading.RLock()
         self._unsaved = False  # the in-memory index is ahead of its files (a save failed)
+        self._store: Store | None = None  # to rebuild from when a template fails its checksum
 
     @classmethod
     def open(
@@ -92,6 +93,7 @@ class SyncedIndex:
             read_only=store.read_only,
             cipher=store.cipher,
         )
+        index._store = store
         with index._lock, index._file_lock():
             index._load(store)
         return index
@@ -124,8 +126,31 @@ class SyncedIndex:
         ``consistency`` is accepted and changes nothing: this index is local, and every
         gallery call catches it up with the SQL generation before it searches, so another
         process's acknowledged writes are already in it (a strong read at no extra cost).
+
+        A template that fails its checksum as it is read is never scored. Either another
+        process removed it and zeroed it in the file this one still reads (a search that ran
+        before this process caught up): the index is loaded again from the folder; or the
+        files were damaged (see facedb.faiss.format): the index is rebuilt from the database.
+        The search is then answered from the new index.
         """
-        return self._vectors.search(queries, k)
+        vectors = self._vectors
+        try:
+            return vectors.search(queries, k)
+        except IndexUnavailable as e:
+            if self._store is None:
+                raise
+            log.warning("vector index in %s unusable (%s): loading it again", self.folder, e)
+            with self._lock:
+                if self._vectors is vectors:  # not already reloaded by another thread
+                    with self._file_lock():
+                        self._load(self._store)
+            try:
+                return self._vectors.search(queries, k)
+            except IndexUnavailable as again:
+                log.warning("vector index in %s unusable (%s): rebuilding it", self.folder, again)
+                with self._lock, self._file_lock():
+                    self._rebuild_locked(self._store)
+                return self._vectors.search(queries, k)
 
     def ids(self) -> set[int]:
         """Every face id in the index."""
@@ -140,12 +165,17 @@ class SyncedIndex:
     def sync(self, store: Store) -> None:
         """Catches up with SQL when another process (or a crash) left the index behind, and
         retries a save that failed (a full disk)."""
+        self._store = store
         if store.generation() == self._generation and not self._unsaved:
             return
         with self._lock:
             current = store.generation()
             if current != self._generation:
-                self._catch_up(store)
+                try:
+                    self._catch_up(store)
+                except IndexUnavailable as e:  # a damaged segment met while catching up
+                    log.warning("vector index in %s unusable (%s): rebuilding it", self.folder, e)
+                    self._rebuild_in_memory(store)
                 self._save(store)
             elif self._unsaved:
                 self._save(store)
@@ -256,6 +286,8 @@ class SyncedIndex:
         self._on_disk = self._generation
         if self._generation != current:
             self._catch_up(store)
+            self._save_locked(store)
+        elif loaded.outdated:  # an index of an older format: rewritten in the current one
             self._save_locked(store)
 
     def _catch_up(self, store: Store) -> None:
