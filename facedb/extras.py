@@ -15,6 +15,8 @@ video      opencv-python-headless                       ``facedb watch``, ``face
 encryption cryptography                                 ``FaceDB(key=...)``, ``facedb rekey``
 events     httpx, paho-mqtt                             ``facedb events``, ``db.events``
                                                         (webhooks; MQTT)
+openvino   openvino (about 180 MB installed)            a second runtime for the models,
+                                                        ``FaceEngine(runtime=...)``
 all        all of the above
 ========== ============================================ =====================================
 """
@@ -39,6 +41,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "video": ("cv2",),
     "encryption": ("cryptography",),
     "events": ("httpx", "paho"),
+    "openvino": ("openvino",),
 }
 
 
