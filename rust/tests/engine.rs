@@ -157,21 +157,6 @@ fn on(runtime: &str, cache: &str) -> EngineConfig {
     }
 }
 
-/// The largest difference of box and landmark coordinates, and the lowest cosine, between two
-/// answers for one photo (same faces in the same order).
-fn apart(a: &[facedb::Face], b: &[facedb::Face]) -> (f32, f32) {
-    assert_eq!(a.len(), b.len());
-    let mut far = 0f32;
-    let mut cos = 1f32;
-    for (x, y) in a.iter().zip(b) {
-        let coords = x.bbox.iter().chain(x.landmarks.iter().flatten());
-        let other = y.bbox.iter().chain(y.landmarks.iter().flatten());
-        far = coords.zip(other).map(|(p, q)| (p - q).abs()).fold(far, f32::max);
-        cos = cos.min(similarity(&x.embedding, &y.embedding));
-    }
-    (far, cos)
-}
-
 #[test]
 fn onnxruntime_forced_says_so() {
     let Some(_) = engine() else { return };
@@ -198,6 +183,21 @@ fn without_the_feature_every_model_runs_on_onnxruntime() {
 #[cfg(feature = "openvino")]
 mod openvino {
     use super::*;
+
+    /// The largest difference of box and landmark coordinates, and the lowest cosine, between two
+    /// answers for one photo (same faces in the same order).
+    fn apart(a: &[facedb::Face], b: &[facedb::Face]) -> (f32, f32) {
+        assert_eq!(a.len(), b.len());
+        let mut far = 0f32;
+        let mut cos = 1f32;
+        for (x, y) in a.iter().zip(b) {
+            let coords = x.bbox.iter().chain(x.landmarks.iter().flatten());
+            let other = y.bbox.iter().chain(y.landmarks.iter().flatten());
+            far = coords.zip(other).map(|(p, q)| (p - q).abs()).fold(far, f32::max);
+            cos = cos.min(similarity(&x.embedding, &y.embedding));
+        }
+        (far, cos)
+    }
 
     /// The engine with both models forced onto OpenVINO, or None where its library is not
     /// installed (outside CI).
