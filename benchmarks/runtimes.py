@@ -9,11 +9,16 @@ For the detector (SCRFD-500M, a 640x480 input, as a 4:3 photo's main pass) and t
   install step could);
 - OpenVINO fp32, LATENCY hint, one stream, at 1 and 2 threads (the engine's settings);
 - throughput on both cores: two ONNX Runtime sessions of one thread each in two threads (what
-  ``detect_many`` does) against OpenVINO's THROUGHPUT hint with two infer requests in flight.
+  ``detect_many`` does) against OpenVINO's THROUGHPUT hint with two infer requests in flight;
+
+and the whole pipeline from files over the test photos (``--folder``, default ../shared/faces)
+with ``FaceEngine(runtime="onnxruntime")``, ``runtime="openvino"`` and the automatic choice,
+interleaved in one process so that a shared machine's load falls on all alike: images/s of
+``detect_many`` and of ``detect`` one photo at a time.
 
 Needs the ``openvino`` extra. Run from the repository root::
 
-    .venv/bin/python benchmarks/runtimes.py [--runs 20] [--json out.json]
+    .venv/bin/python benchmarks/runtimes.py [--runs 20] [--rounds 5] [--json out.json]
 """
 
 from __future__ import annotations
@@ -100,9 +105,32 @@ def two_at_once(runs: list[Callable[[], object]], batches: int) -> Callable[[], 
     return run
 
 
+def pipelines(folder: Path, rounds: int) -> dict[str, float]:
+    """images/s of each engine, median over `rounds` interleaved passes over the folder."""
+    import facedb
+
+    paths = sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    engines = {
+        "onnxruntime": facedb.FaceEngine(runtime="onnxruntime"),
+        "openvino": facedb.FaceEngine(runtime="openvino"),
+        "auto": facedb.FaceEngine(),
+    }
+    cases: dict[str, Callable[[], object]] = {}
+    for name, engine in engines.items():
+        chosen = ", ".join(f"{m} {r['runtime']}" for m, r in engine.runtimes.items())
+        cases[f"detect_many, {name} ({chosen})"] = lambda e=engine: list(e.detect_many(paths))
+        cases[f"detect one at a time, {name} ({chosen})"] = lambda e=engine: [e.detect(p) for p in paths]
+    got = interleaved(cases, rounds)
+    return {name: len(paths) / (ms / 1000) for name, ms in got.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=20, help="interleaved runs of each case")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved passes of each pipeline")
+    parser.add_argument(
+        "--folder", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "faces"
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the figures as JSON")
     args = parser.parse_args()
     import openvino
@@ -161,8 +189,14 @@ def main() -> int:
         print(f"\n{label}")
         for name, ms in got.items():
             print(f"  {name:<62} {ms:7.1f}")
+    speeds = pipelines(args.folder, args.rounds)
+    load = os.getloadavg()
+    print(f"\nimages/s over {args.folder} ({args.rounds} interleaved passes); load average {load[0]:.2f}")
+    for name, speed in speeds.items():
+        print(f"  {name:<90} {speed:6.1f}")
     if args.json:
-        args.json.write_text(json.dumps({"load_average": load, "ms": report}, indent=2) + "\n")
+        figures = {"load_average": load, "ms": report, "images_per_s": speeds}
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
 
 

@@ -56,6 +56,8 @@ impl RuntimeReport {
 /// What the measurement needs to know about the engine.
 pub(crate) struct Setup<'a> {
     pub ort: &'a Runtime,
+    /// ONNX Runtime's library (its file name carries the version: part of the cache key).
+    pub ort_library: &'a Path,
     pub openvino: &'a Runtime,
     pub threads: usize,
     pub det_size: usize,
@@ -196,18 +198,14 @@ fn cache_key(setup: &Setup, role: Role, path: &Path) -> std::result::Result<Stri
         .map_err(|e| format!("onnxruntime: the {} {} cannot be read: {e}", role.name(), path.display()))?;
     let digest = Sha256::digest(&bytes);
     let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    let ort = match setup.ort {
-        Runtime::OnnxRuntime(_) => "ort",
-        #[cfg(feature = "openvino")]
-        Runtime::OpenVino(_) => "ov",
-    };
+    let ort = setup.ort_library.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let openvino = match setup.openvino {
         #[cfg(feature = "openvino")]
         Runtime::OpenVino(ov) => ov.version().to_owned(),
         Runtime::OnnxRuntime(_) => String::new(),
     };
     Ok(format!(
-        "{}|sha256:{hex}|cpu:{}|threads:{}|{ort}|openvino:{openvino}|facedb:{}",
+        "{}|sha256:{hex}|cpu:{}|threads:{}|onnxruntime:{ort}|openvino:{openvino}|facedb:{}",
         role.name(),
         cpu_name(),
         setup.threads,

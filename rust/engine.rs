@@ -204,6 +204,8 @@ impl FaceEngine {
         let cache_dir = config.cache_dir.clone().or_else(default_cache_dir);
         let setup = crate::choice::Setup {
             ort: &ort,
+            ort_library: &found.ort_library,
+            // Replaced by OpenVINO's runtime in `choice::runtimes` once it is loaded.
             openvino: &ort,
             threads,
             det_size: config.det_size,
