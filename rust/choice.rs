@@ -16,7 +16,8 @@
 //! the threads per session and both runtimes' versions, so that the next engine starts at once.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -98,7 +99,7 @@ pub(crate) fn runtimes(
     let wants_openvino = choices.iter().any(|(_, c)| *c != RuntimeChoice::Fixed(RuntimeKind::OnnxRuntime));
     // OpenVINO, or why not.
     let openvino: std::result::Result<Runtime, String> =
-        if !wants_openvino { Err(String::new()) } else { load_openvino(openvino_library) };
+        if !wants_openvino { Err(String::new()) } else { load_openvino(openvino_library, setup.cache_dir) };
     let mut on = [setup.ort.clone(), setup.ort.clone()];
     let mut reports = [
         RuntimeReport::new(RuntimeKind::OnnxRuntime, String::new()),
@@ -142,13 +143,20 @@ pub(crate) fn runtimes(
 }
 
 #[cfg(feature = "openvino")]
-fn load_openvino(library: &std::result::Result<PathBuf, String>) -> std::result::Result<Runtime, String> {
+fn load_openvino(
+    library: &std::result::Result<PathBuf, String>,
+    cache_dir: Option<&Path>,
+) -> std::result::Result<Runtime, String> {
     let path = library.as_ref().map_err(Clone::clone)?;
-    crate::openvino::load(path).map(Runtime::OpenVino).map_err(|e| e.to_string())
+    let cache = cache_dir.map(|dir| dir.join("openvino"));
+    crate::openvino::load(path).map(|ov| Runtime::OpenVino(ov.with_cache(cache))).map_err(|e| e.to_string())
 }
 
 #[cfg(not(feature = "openvino"))]
-fn load_openvino(_: &std::result::Result<PathBuf, String>) -> std::result::Result<Runtime, String> {
+fn load_openvino(
+    _: &std::result::Result<PathBuf, String>,
+    _: Option<&Path>,
+) -> std::result::Result<Runtime, String> {
     Err("this build of facedb has no OpenVINO support (cargo feature `openvino`)".into())
 }
 
@@ -194,10 +202,8 @@ pub(crate) fn choose(
 
 /// The cache key of a model: its content, the CPU, the threads and both runtimes.
 fn cache_key(setup: &Setup, role: Role, path: &Path) -> std::result::Result<String, String> {
-    let bytes = std::fs::read(path)
+    let hex = digest(path)
         .map_err(|e| format!("onnxruntime: the {} {} cannot be read: {e}", role.name(), path.display()))?;
-    let digest = Sha256::digest(&bytes);
-    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
     let ort = setup.ort_library.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let openvino = match setup.openvino {
         #[cfg(feature = "openvino")]
@@ -211,6 +217,26 @@ fn cache_key(setup: &Setup, role: Role, path: &Path) -> std::result::Result<Stri
         setup.threads,
         env!("CARGO_PKG_VERSION")
     ))
+}
+
+/// The first 12 bytes of the file's SHA-256, in hex; remembered for the process by path, size
+/// and modification time (hashing the recognizer costs about 30 ms an engine otherwise).
+fn digest(path: &Path) -> std::io::Result<String> {
+    /// A file as last seen: path, size, modification time.
+    type Seen = (PathBuf, u64, Option<SystemTime>);
+    static SEEN: Mutex<Vec<(Seen, String)>> = Mutex::new(Vec::new());
+    let meta = std::fs::metadata(path)?;
+    let key = (path.to_owned(), meta.len(), meta.modified().ok());
+    let seen = |key: &Seen| {
+        SEEN.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    };
+    if let Some(hex) = seen(&key) {
+        return Ok(hex);
+    }
+    let bytes = std::fs::read(path)?;
+    let hex: String = Sha256::digest(&bytes).iter().take(12).map(|b| format!("{b:02x}")).collect();
+    SEEN.lock().unwrap_or_else(|e| e.into_inner()).push((key, hex.clone()));
+    Ok(hex)
 }
 
 /// The CPU's model name (Linux's /proc/cpuinfo), or the architecture elsewhere.

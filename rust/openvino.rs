@@ -21,6 +21,10 @@ use crate::runtime::Output;
 pub struct OpenVino {
     library: PathBuf,
     version: String,
+    /// OpenVINO's own cache of compiled models (CACHE_DIR): a model compiles in about 30 ms
+    /// from it instead of 160 (the recognizer, measured here), and an engine compiles it once
+    /// per session.
+    cache: Option<PathBuf>,
 }
 
 impl OpenVino {
@@ -32,6 +36,12 @@ impl OpenVino {
     /// OpenVINO's build number, e.g. `2026.4.1-...`.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The same library, compiling models through a cache in `dir` (None: no cache).
+    pub fn with_cache(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache = dir;
+        self
     }
 }
 
@@ -50,7 +60,7 @@ pub fn load(library: &Path) -> Result<OpenVino> {
         let core =
             Core::new().map_err(|e| format!("cannot start OpenVINO from {}: {e}", wanted.display()))?;
         drop(core);
-        Ok(OpenVino { library: wanted.clone(), version: ::openvino::version().build_number })
+        Ok(OpenVino { library: wanted.clone(), version: ::openvino::version().build_number, cache: None })
     });
     match loaded {
         Ok(ov) if ov.library == wanted => Ok(ov.clone()),
@@ -78,7 +88,7 @@ pub struct Shapes {
 }
 
 /// Compiles the ONNX file `path` for the CPU with `threads` threads.
-pub fn compile(_runtime: &OpenVino, path: &Path, threads: usize) -> Result<Request> {
+pub fn compile(runtime: &OpenVino, path: &Path, threads: usize) -> Result<Request> {
     let failed = |e: String| Error::model(format!("OpenVINO cannot load model {}: {e}", path.display()));
     let text = path.to_str().ok_or_else(|| failed("the path is not UTF-8".into()))?;
     let mut core = Core::new().map_err(|e| failed(e.to_string()))?;
@@ -91,6 +101,10 @@ pub fn compile(_runtime: &OpenVino, path: &Path, threads: usize) -> Result<Reque
         (RwPropertyKey::HintEnableCpuPinning, "NO"),
     ];
     core.set_properties(&DeviceType::CPU, properties).map_err(|e| failed(e.to_string()))?;
+    if let Some(dir) = runtime.cache.as_ref().and_then(|d| d.to_str()) {
+        // Only a speed-up: a cache that cannot be used leaves the compilation as it was.
+        core.set_property(&DeviceType::CPU, &RwPropertyKey::CacheDir, dir).ok();
+    }
     let model = core.read_model_from_file(text, "").map_err(|e| failed(e.to_string()))?;
     let mut compiled = core.compile_model(&model, DeviceType::CPU).map_err(|e| failed(e.to_string()))?;
     let dims = |shape: ::openvino::PartialShape| -> Vec<i64> {
