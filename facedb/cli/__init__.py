@@ -93,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        if args.runtime:
+            from facedb.engine.shared import use_runtime
+
+            use_runtime(args.runtime)
         status: int = args.func(args)
         return status
     except FaceDBError as e:

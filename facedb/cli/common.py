@@ -161,6 +161,12 @@ def _gallery_options(parser: argparse.ArgumentParser, default: Any) -> None:
         "buffalo_s for a new one)",
     )
     parser.add_argument(
+        "--runtime",
+        default=default,
+        help="what runs the models: auto (default: the fastest with the same answers, measured once), "
+        "onnxruntime, openvino, or detector=...,recognizer=... (default: $FACEDB_RUNTIME, else auto)",
+    )
+    parser.add_argument(
         "--key-file",
         default=default,
         help="a file holding the gallery's encryption key (default: $FACEDB_KEY_FILE, else $FACEDB_KEY; "

@@ -97,6 +97,8 @@ def _shown(key: str, value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4f}"
+    if key == "runtimes" and isinstance(value, dict):
+        return "; ".join(f"{model}: {r['runtime']} ({r['reason']})" for model, r in value.items())
     if key.endswith("_at") and isinstance(value, str):
         return _local(datetime.fromisoformat(value))
     return str(value)

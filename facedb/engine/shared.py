@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Literal
@@ -16,21 +17,24 @@ from facedb.engine.face_engine import FaceEngine
 from facedb.engine.faces import Face
 from facedb.engine.packs import DEFAULT_PACK
 from facedb.engine.photos import Color, ImageInput
-from facedb.errors import FaceDBError
+from facedb.errors import ConfigError, FaceDBError
 
-__all__ = ["default_engine", "detect", "detect_many", "embedding", "pack_engine", "verify"]
+__all__ = ["default_engine", "detect", "detect_many", "embedding", "pack_engine", "use_runtime", "verify"]
 
 
 _default: FaceEngine | None = None
+_default_runtime: str | None = None
 _default_lock = threading.Lock()
 
 
 def default_engine() -> FaceEngine:
-    """The engine behind the module-level functions, created on first use."""
+    """The engine behind the module-level functions, created on first use, with the runtime
+    of :func:`use_runtime`, else ``$FACEDB_RUNTIME``, else ``"auto"``."""
     global _default
     with _default_lock:
         if _default is None:
-            _default = FaceEngine()
+            runtime = _default_runtime or os.environ.get("FACEDB_RUNTIME") or "auto"
+            _default = FaceEngine(runtime=runtime)
         return _default
 
 
@@ -45,8 +49,22 @@ def pack_engine(pack: str) -> FaceEngine:
     with _default_lock:
         found = _by_pack.get(pack)
         if found is None:
-            found = _by_pack[pack] = FaceEngine(pack=pack)
+            runtime = _default_runtime or os.environ.get("FACEDB_RUNTIME") or "auto"
+            found = _by_pack[pack] = FaceEngine(pack=pack, runtime=runtime)
         return found
+
+
+def use_runtime(runtime: str) -> None:
+    """Sets the runtime of the default engine (``facedb --runtime``) before its first use.
+
+    Raises:
+        ConfigError: the default engine already runs with another runtime.
+    """
+    global _default_runtime
+    with _default_lock:
+        if _default is not None and runtime != _default_runtime:
+            raise ConfigError(f"the default engine is already loaded; runtime={runtime!r} comes too late")
+        _default_runtime = runtime
 
 
 def detect(image: ImageInput, *, color: Color = "bgr") -> list[Face]:

@@ -323,7 +323,8 @@ class Maintenance:
     def stats(self, *, catch_up: bool = True) -> dict[str, Any]:
         """Sizes and settings: people, faces, model, index kind and folder, the threshold in
         force and where it came from (``threshold_source``, ``calibration_*``; a
-        ``calibration_warning`` once the gallery has grown well past its calibration).
+        ``calibration_warning`` once the gallery has grown well past its calibration), and
+        ``runtimes``: which runtime runs each model and why (``FaceEngine.runtimes``).
 
         ``catch_up=False`` reads the SQL store only, without bringing the index up to date
         first: it never writes (what the service's ``/health`` answers with).
@@ -347,6 +348,7 @@ class Maintenance:
             "index_location": self.ctx.vectors.location,
             "threshold": self.ctx.thresholds.naming,
             "encrypted": self.ctx.store.cipher is not None,
+            "runtimes": self.ctx.engine.runtimes,
             **rules,
         }
 

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use facedb::{similarity, ChannelOrder, EngineConfig, FaceEngine, ImageView, Pack, Source};
+use facedb::{
+    similarity, ChannelOrder, EngineConfig, FaceEngine, ImageView, Pack, RuntimeKind, RuntimePolicy, Source,
+};
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"))
@@ -170,4 +172,128 @@ fn the_sface_pack_runs_from_rust() {
     };
     let (obama, biden) = (template("obama.jpg"), template("biden.jpg"));
     assert!(similarity(&obama, &biden) < 0.3, "{}", similarity(&obama, &biden));
+}
+
+// -- runtimes (issue 28) ----------------------------------------------------------------------
+
+fn on(runtime: &str, cache: &str) -> EngineConfig {
+    let dir = std::env::temp_dir().join(format!("facedb-runtimes-{cache}-{}", std::process::id()));
+    EngineConfig {
+        runtime: RuntimePolicy::parse(runtime).expect("runtime"),
+        cache_dir: Some(dir),
+        ..EngineConfig::default()
+    }
+}
+
+#[test]
+fn onnxruntime_forced_says_so() {
+    let Some(_) = engine() else { return };
+    let engine = FaceEngine::new(on("onnxruntime", "ort")).expect("engine");
+    for (model, report) in engine.runtimes() {
+        assert_eq!(report.runtime, RuntimeKind::OnnxRuntime, "{model}");
+        assert!(report.reason.contains("asked for"), "{}", report.reason);
+    }
+}
+
+#[cfg(not(feature = "openvino"))]
+#[test]
+fn without_the_feature_every_model_runs_on_onnxruntime() {
+    let Some(engine) = engine() else { return };
+    for (_, report) in engine.runtimes() {
+        assert_eq!(report.runtime, RuntimeKind::OnnxRuntime);
+        assert!(report.reason.contains("cargo feature `openvino`"), "{}", report.reason);
+    }
+    let err = FaceEngine::new(on("openvino", "nofeature")).err().expect("no openvino");
+    assert_eq!(err.code(), "model_error");
+    assert!(err.to_string().contains("cargo feature `openvino`"), "{err}");
+}
+
+#[cfg(feature = "openvino")]
+mod openvino {
+    use super::*;
+
+    /// The largest difference of box and landmark coordinates, and the lowest cosine, between two
+    /// answers for one photo (same faces in the same order).
+    fn apart(a: &[facedb::Face], b: &[facedb::Face]) -> (f32, f32) {
+        assert_eq!(a.len(), b.len());
+        let mut far = 0f32;
+        let mut cos = 1f32;
+        for (x, y) in a.iter().zip(b) {
+            let coords = x.bbox.iter().chain(x.landmarks.iter().flatten());
+            let other = y.bbox.iter().chain(y.landmarks.iter().flatten());
+            far = coords.zip(other).map(|(p, q)| (p - q).abs()).fold(far, f32::max);
+            cos = cos.min(similarity(&x.embedding, &y.embedding));
+        }
+        (far, cos)
+    }
+
+    /// The engine with both models forced onto OpenVINO, or None where its library is not
+    /// installed (outside CI).
+    fn on_openvino() -> Option<FaceEngine> {
+        engine()?;
+        match FaceEngine::new(on("openvino", "ov")) {
+            Ok(engine) => Some(engine),
+            Err(e) if !in_ci() => {
+                eprintln!("skipped: {e}");
+                None
+            }
+            Err(e) => panic!("OpenVINO must load in CI: {e}"),
+        }
+    }
+
+    #[test]
+    fn openvino_gives_onnxruntime_answers() {
+        let Some(ov) = on_openvino() else { return };
+        let ort = FaceEngine::new(on("onnxruntime", "ort2")).expect("engine");
+        for (model, report) in ov.runtimes() {
+            assert_eq!(report.runtime, RuntimeKind::OpenVino, "{model}");
+        }
+        for name in ["yaoming.jpg", "players.jpg", "gdp.jpg"] {
+            let path = wheel_photo(&ort, name);
+            let a = ort.detect_source(&Source::Path(&path)).expect("ort");
+            let b = ov.detect_source(&Source::Path(&path)).expect("openvino");
+            let (far, cos) = apart(&a, &b);
+            assert!(far <= 0.1 && cos >= 0.9999, "{name}: {far} px, cosine {cos}");
+        }
+    }
+
+    #[test]
+    fn the_automatic_choice_is_measured_then_cached() {
+        let Some(_) = on_openvino() else { return };
+        let config = on("auto", "auto");
+        let dir = config.cache_dir.clone().expect("dir");
+        std::fs::remove_dir_all(&dir).ok();
+        let first = FaceEngine::new(config.clone()).expect("first");
+        for (model, report) in first.runtimes() {
+            assert!(
+                report.reason.contains("answers match") && report.reason.contains(" ms "),
+                "{model}: {}",
+                report.reason
+            );
+        }
+        let second = FaceEngine::new(config).expect("second");
+        for ((_, a), (_, b)) in first.runtimes().into_iter().zip(second.runtimes()) {
+            assert_eq!(a.runtime, b.runtime);
+            assert!(b.reason.contains("cached"), "{}", b.reason);
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_missing_library_is_an_error_when_forced_and_a_reason_otherwise() {
+        let Some(_) = engine() else { return };
+        let bad = PathBuf::from("/nonexistent/libopenvino_c.so.0");
+        let mut forced = on("openvino", "bad");
+        forced.models.openvino_library = Some(bad.clone());
+        let err = FaceEngine::new(forced).err().expect("forced");
+        assert_eq!(err.code(), "model_error");
+        assert!(err.to_string().contains("/nonexistent/libopenvino_c.so.0"), "{err}");
+        let mut auto = on("auto", "bad");
+        auto.models.openvino_library = Some(bad);
+        let engine = FaceEngine::new(auto).expect("falls back");
+        for (_, report) in engine.runtimes() {
+            assert_eq!(report.runtime, RuntimeKind::OnnxRuntime);
+            assert!(report.reason.contains("/nonexistent/libopenvino_c.so.0"), "{}", report.reason);
+        }
+    }
 }
