@@ -194,7 +194,7 @@ def test_reembed_lists_what_it_cannot_make_anew_and_swaps_nothing(
         template = facedb.default_engine().embedding(people["rose_leslie"][0])
         db.import_embeddings(["imported"], template[None, :])
         with pytest.raises(
-            facedb.GalleryError, match=r"2 faces keep no crop.*'biden'.*'imported'.*Nothing was swapped"
+            facedb.GalleryError, match=r"2 faces have no new template.*'biden'.*no crop kept.*'imported'.*Nothing was swapped"
         ):
             db.reembed("sface")
         assert db.engine.pack == "buffalo_s" and db.facts.dimension == 512
@@ -317,3 +317,31 @@ def test_the_enrollment_floor_is_the_packs(sface: facedb.FaceEngine, faces_dir: 
     with facedb.FaceDB(tmp_path / "b") as db:
         db.enroll("obama", _people(faces_dir)["obama"][:1])
         assert db.thresholds.enrollment == 0.35
+
+
+def test_a_face_enrolled_while_reembedding_is_never_dropped(
+    sface: facedb.FaceEngine, faces_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process enrolls after the batches and before the swap: the swap sees the face
+    (it keeps a crop, so it is not one to drop even with drop_missing) and refuses; a rerun
+    makes its template and moves every face."""
+    people = _people(faces_dir)
+    folder = tmp_path / "g"
+    with facedb.FaceDB(folder) as db, facedb.FaceDB(folder) as other:
+        db.enroll("obama", people["obama"])
+        catch_up = db._ctx.sync
+        enrolled: list[str] = []
+
+        def enroll_then_catch_up() -> None:
+            if not enrolled:
+                enrolled.append(other.enroll("biden", people["biden"][:1]).name)
+            catch_up()
+
+        monkeypatch.setattr(db._ctx, "sync", enroll_then_catch_up)
+        with pytest.raises(facedb.GalleryError, match="1 faces have no new template.*not re-embedded yet"):
+            db.reembed("sface", drop_missing=True)
+        assert enrolled == ["biden"] and db.facts.pack == "buffalo_s"
+        monkeypatch.setattr(db._ctx, "sync", catch_up)
+        report = db.reembed("sface")
+        assert report.faces == len(people["obama"]) + 1 and report.dropped == []
+        assert {p.name for p in db.people()} == {"obama", "biden"}

@@ -24,6 +24,7 @@ from facedb.engine.packs import check_pack
 from facedb.errors import ConfigError, GalleryError
 from facedb.ranking import faces_to_fetch, rank_people
 from facedb.results import CheckReport, ReembedReport
+from facedb.store.reembeds import NOT_YET
 
 __all__ = ["Maintenance", "wipe_index_folder"]
 
@@ -281,22 +282,24 @@ class Maintenance:
             done += len(todo)
             if progress is not None:
                 progress(done, total)
-        with store.read() as s:
-            missing = store.not_reembedded(s, model)
-        dropped = [line for lines in missing.values() for line in lines]
-        if dropped and not drop_missing:
-            counts = ", ".join(f"{len(v)} {k}" for k, v in missing.items() if v)
-            shown = "; ".join(dropped[:10]) + ("; ..." if len(dropped) > 10 else "")
-            raise GalleryError(
-                f"cannot move {self.ctx.location} to the {target.pack} pack: {counts} keep no crop to "
-                f"make a new template from ({shown}). Nothing was swapped; the {done} template(s) made "
-                "are kept, so a rerun resumes. Rerun with drop_missing=True (--drop-missing) to "
-                "delete what cannot be made anew, or remove it first"
-            )
         with self.ctx.lock:
             self.ctx.sync()
             with self.ctx.writes.change() as change:
                 store.check_key(change.session)  # the key and the old model, before the swap
+                # Under the write's lock: what another process added meanwhile is seen here, and
+                # is either made anew already or refused, never dropped unasked.
+                missing = store.not_reembedded(change.session, model)
+                dropped = [line for lines in missing.values() for line in lines]
+                # A face with a crop is never dropped: it was enrolled meanwhile, and a rerun makes it.
+                if dropped and (not drop_missing or any(NOT_YET in line for line in dropped)):
+                    counts = ", ".join(f"{len(v)} {k}" for k, v in missing.items() if v)
+                    shown = "; ".join(dropped[:10]) + ("; ..." if len(dropped) > 10 else "")
+                    raise GalleryError(
+                        f"cannot move {self.ctx.location} to the {target.pack} pack: {counts} have no "
+                        f"new template ({shown}). Nothing was swapped; the {done} template(s) made are "
+                        "kept, so a rerun resumes (and makes those enrolled meanwhile). Rerun with "
+                        "drop_missing=True (--drop-missing) to delete what keeps no crop, or remove it first"
+                    )
                 swapped, deleted, cleared = store.swap_reembeds(
                     change.session, model, target.embedding_size, target.pack
                 )

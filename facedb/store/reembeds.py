@@ -24,7 +24,11 @@ from facedb.models import (
 from facedb.store.database import Database, core_table
 from facedb.store.templates import template_bytes
 
-__all__ = ["ReembedQueries"]
+__all__ = ["NOT_YET", "ReembedQueries"]
+
+#: How :meth:`ReembedQueries.not_reembedded` names a face that keeps a crop but has no new
+#: template yet (enrolled while a re-embedding ran): never dropped, made by a rerun.
+NOT_YET = "not re-embedded yet"
 
 
 def _count(result: object) -> int:
@@ -97,7 +101,7 @@ class ReembedQueries(Database):
         return {
             "faces": [
                 f"face {i} of {name!r} ({image or 'imported template'}): "
-                + ("no crop kept" if no_crop else "not re-embedded yet")
+                + ("no crop kept" if no_crop else NOT_YET)
                 for i, name, image, no_crop in faces
             ],
             "negative examples": [
