@@ -194,7 +194,8 @@ def test_reembed_lists_what_it_cannot_make_anew_and_swaps_nothing(
         template = facedb.default_engine().embedding(people["rose_leslie"][0])
         db.import_embeddings(["imported"], template[None, :])
         with pytest.raises(
-            facedb.GalleryError, match=r"2 faces have no new template.*'biden'.*no crop kept.*'imported'.*Nothing was swapped"
+            facedb.GalleryError,
+            match=r"2 faces have no new template.*'biden'.*no crop kept.*'imported'.*Nothing was swapped",
         ):
             db.reembed("sface")
         assert db.engine.pack == "buffalo_s" and db.facts.dimension == 512
