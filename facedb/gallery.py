@@ -19,12 +19,13 @@ from facedb.context import GalleryContext, check_unit
 from facedb.engine import Color, FaceEngine, ImageInput
 from facedb.enrollment import EnrollmentPolicy
 from facedb.errors import ConfigError
+from facedb.faiss import wipe_folder
 from facedb.folders import FolderImport, import_folder
 from facedb.jobs.enrollment import Enroller
 from facedb.jobs.events import Events
 from facedb.jobs.feedback import Feedback
 from facedb.jobs.groups import Groups
-from facedb.jobs.maintenance import Maintenance, wipe_index_folder
+from facedb.jobs.maintenance import Maintenance
 from facedb.jobs.people import People
 from facedb.jobs.recognition import Recognition
 from facedb.results import Identification, Person, ReembedReport
@@ -290,7 +291,7 @@ class FaceDB:
         index_folder = self._ctx.vectors.location
         engine = pack if isinstance(pack, FaceEngine) else None
         self.close()
-        wipe_index_folder(index_folder)
+        wipe_folder(index_folder)
         self._open(GalleryContext(self._path, **{**self._args, "engine": engine, "pack": report.pack}))
         return report
 

@@ -125,6 +125,26 @@ impl Detector {
         self.decode(&outputs, (width, height), scale, threshold)
     }
 
+    /// That one stride's outputs hold as many values as the input size says: (what, values,
+    /// expected) each; a ModelError naming them otherwise.
+    fn check_outputs(
+        &self,
+        stride: usize,
+        (width, height): (usize, usize),
+        parts: &[(&str, &[f32], usize)],
+    ) -> Result<()> {
+        if parts.iter().all(|(_, values, want)| values.len() == *want) {
+            return Ok(());
+        }
+        let got: Vec<String> =
+            parts.iter().map(|(what, v, want)| format!("{} {what} (expected {want})", v.len())).collect();
+        Err(Error::model(format!(
+            "detector {} output for stride {stride} at input {width}x{height} has {} values",
+            self.model.path().display(),
+            got.join(", ")
+        )))
+    }
+
     /// OpenCV's `FaceDetectorYN::postProcess`: per stride and cell, score sqrt(cls x obj)
     /// (each clamped to [0, 1]), box centre (cell + offset) x stride and side exp(v) x stride,
     /// landmarks (cell + offset) x stride.
@@ -146,19 +166,16 @@ impl Detector {
                 &outputs[level + 2 * levels].data,
                 &outputs[level + 3 * levels].data,
             );
-            if cls.len() != cells || obj.len() != cells || boxes.len() != cells * 4 || kps.len() != cells * 10
-            {
-                return Err(Error::model(format!(
-                    "detector {} output for stride {stride} has {}/{}/{}/{} values; expected {cells}, {cells}, {} and {} at input {width}x{height}",
-                    self.model.path().display(),
-                    cls.len(),
-                    obj.len(),
-                    boxes.len(),
-                    kps.len(),
-                    cells * 4,
-                    cells * 10
-                )));
-            }
+            self.check_outputs(
+                stride,
+                (width, height),
+                &[
+                    ("score", cls, cells),
+                    ("objectness", obj, cells),
+                    ("box", boxes, cells * 4),
+                    ("keypoint", kps, cells * 10),
+                ],
+            )?;
             let s = stride as f32;
             for i in 0..cells {
                 let score = (cls[i].clamp(0.0, 1.0) * obj[i].clamp(0.0, 1.0)).sqrt();
@@ -198,17 +215,11 @@ impl Detector {
             let anchors = cells * (height / stride) * self.anchors_per_cell;
             let (scores, boxes, kps) =
                 (&outputs[level].data, &outputs[level + levels].data, &outputs[level + 2 * levels].data);
-            if scores.len() != anchors || boxes.len() != anchors * 4 || kps.len() != anchors * 10 {
-                return Err(Error::model(format!(
-                    "detector {} output for stride {stride} has {} scores, {} box and {} keypoint values; expected {anchors}, {} and {} at input {width}x{height}",
-                    self.model.path().display(),
-                    scores.len(),
-                    boxes.len(),
-                    kps.len(),
-                    anchors * 4,
-                    anchors * 10
-                )));
-            }
+            self.check_outputs(
+                stride,
+                (width, height),
+                &[("score", scores, anchors), ("box", boxes, anchors * 4), ("keypoint", kps, anchors * 10)],
+            )?;
             let s = stride as f32;
             for (i, &score) in scores.iter().enumerate() {
                 if score < threshold {

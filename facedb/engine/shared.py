@@ -27,14 +27,18 @@ _default_runtime: str | None = None
 _default_lock = threading.Lock()
 
 
+def _runtime() -> str:
+    """The shared engines' runtime: :func:`use_runtime`'s, else ``$FACEDB_RUNTIME``, else auto."""
+    return _default_runtime or os.environ.get("FACEDB_RUNTIME") or "auto"
+
+
 def default_engine() -> FaceEngine:
     """The engine behind the module-level functions, created on first use, with the runtime
     of :func:`use_runtime`, else ``$FACEDB_RUNTIME``, else ``"auto"``."""
     global _default
     with _default_lock:
         if _default is None:
-            runtime = _default_runtime or os.environ.get("FACEDB_RUNTIME") or "auto"
-            _default = FaceEngine(runtime=runtime)
+            _default = FaceEngine(runtime=_runtime())
         return _default
 
 
@@ -49,8 +53,7 @@ def pack_engine(pack: str) -> FaceEngine:
     with _default_lock:
         found = _by_pack.get(pack)
         if found is None:
-            runtime = _default_runtime or os.environ.get("FACEDB_RUNTIME") or "auto"
-            found = _by_pack[pack] = FaceEngine(pack=pack, runtime=runtime)
+            found = _by_pack[pack] = FaceEngine(pack=pack, runtime=_runtime())
         return found
 
 

@@ -23,7 +23,7 @@ Inside this package ``import faiss`` is the FAISS library itself (absolute impor
 
 from __future__ import annotations
 
-from facedb.faiss.format import MANIFEST_NAME
+from facedb.faiss.format import MANIFEST_NAME, wipe_folder
 from facedb.faiss.store import DEFAULT_RERANK, DEFAULT_SEGMENT_SIZE, EXACT_LIMIT, FaissStore, Mode
 from facedb.faiss.sync import SyncedIndex
 
@@ -35,4 +35,5 @@ __all__ = [
     "FaissStore",
     "Mode",
     "SyncedIndex",
+    "wipe_folder",
 ]

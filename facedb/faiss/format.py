@@ -79,7 +79,7 @@ from facedb.encryption import OVERHEAD, Cipher
 from facedb.errors import GalleryError, IndexUnavailable
 from facedb.faiss.segments import I64, PRECISIONS, U8, Precision, Segment, Segments, row_sums
 
-__all__ = ["MANIFEST_NAME", "SegmentFiles", "fsync_dir", "write_file"]
+__all__ = ["MANIFEST_NAME", "SegmentFiles", "fsync_dir", "wipe_folder", "write_file"]
 
 MANIFEST_NAME: Final = "index.json"
 _FORMAT: Final = "facedb-vector-index"
@@ -680,6 +680,20 @@ def _open_for_rows(path: Path) -> int | None:
         return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
+
+
+def wipe_folder(folder: str | os.PathLike[str]) -> None:
+    """Zeroes every index file in ``folder`` whole, then deletes it (the lock file stays):
+    an index of another model (``reembed``) leaves no template bytes behind, and the index
+    is rebuilt at the next open."""
+    path = Path(folder)
+    if not path.is_dir():
+        return
+    for file in sorted(path.iterdir()):
+        if file.name == ".lock" or not file.is_file() or file.is_symlink():
+            continue
+        _zero_fill(file)
+        file.unlink()
 
 
 def _zero_fill(path: Path) -> None:

@@ -4,11 +4,9 @@ SQL and the vector index checked (and repaired), the index rebuilt, and its stat
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,28 +24,9 @@ from facedb.ranking import faces_to_fetch, rank_people
 from facedb.results import CheckReport, ReembedReport
 from facedb.store.reembeds import NOT_YET
 
-__all__ = ["Maintenance", "wipe_index_folder"]
+__all__ = ["Maintenance"]
 
 log = logging.getLogger("facedb")
-
-
-def wipe_index_folder(folder: str) -> None:
-    """Zeroes every index file in ``folder`` whole, then deletes it: after ``reembed`` the
-    old pack's templates (those of dropped faces too) leave no bytes behind; the index is
-    rebuilt at the next open. The lock file stays."""
-    path = Path(folder)
-    if not path.is_dir():
-        return
-    for file in sorted(path.iterdir()):
-        if file.name == ".lock" or not file.is_file() or file.is_symlink():
-            continue
-        size = file.stat().st_size
-        with open(file, "r+b") as f:
-            for start in range(0, size, 1 << 20):
-                f.write(bytes(min(1 << 20, size - start)))
-            f.flush()
-            os.fsync(f.fileno())
-        file.unlink()
 
 
 class Maintenance:
