@@ -19,7 +19,6 @@ from facedb.context import GalleryContext, check_unit
 from facedb.engine import Color, FaceEngine, ImageInput
 from facedb.enrollment import EnrollmentPolicy
 from facedb.errors import ConfigError
-from facedb.faiss import wipe_folder
 from facedb.folders import FolderImport, import_folder
 from facedb.jobs.enrollment import Enroller
 from facedb.jobs.events import Events
@@ -287,6 +286,9 @@ class FaceDB:
             >>> report = db.reembed("sface", progress=lambda done, total: print(done, total))
             >>> report.faces, report.dropped
         """
+        # Imported here: importing FAISS at `import facedb` would log before `serve` sets logging up.
+        from facedb.faiss import wipe_folder
+
         report = self._maintenance.reembed(pack, batch=batch, drop_missing=drop_missing, progress=progress)
         index_folder = self._ctx.vectors.location
         engine = pack if isinstance(pack, FaceEngine) else None
