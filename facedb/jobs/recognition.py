@@ -54,23 +54,37 @@ class Recognition:
         if not nonzero.any():
             return [[] for _ in range(len(matrix))]
         probes = unit_rows(matrix[nonzero], "embeddings")
-        found = iter(self.respect_rejections(probes, self.candidates(probes, k, consistency)))
+        found = iter(self.named_candidates(probes, k, consistency))
         return [next(found) if keep else [] for keep in nonzero]
 
     def candidates(
         self, matrix: NDArray[np.float32], k: int, consistency: Consistency | None = None
     ) -> list[list[Candidate]]:
         """The k best people for each row, as the vector store and SQL say now."""
+        return self._ranked(matrix, k, consistency)[0]
+
+    def named_candidates(
+        self, matrix: NDArray[np.float32], k: int, consistency: Consistency | None = None
+    ) -> list[list[Candidate]]:
+        """:meth:`candidates` without the people each row was said not to be
+        (:meth:`respect_rejections`)."""
+        candidates, rejected = self._ranked(matrix, k, consistency)
+        return self.respect_rejections(matrix, candidates, rejected)
+
+    def _ranked(
+        self, matrix: NDArray[np.float32], k: int, consistency: Consistency | None
+    ) -> tuple[list[list[Candidate]], set[int]]:
+        """The k best people for each row, and which of the people found have negative
+        examples (read with their owners, in the same query)."""
         # No len() here: counting a Milvus collection is a consistent read that waits for
         # the server's next time tick, 100 ms or more.
         sims, ids = self.ctx.vectors.search(matrix, faces_to_fetch(k), consistency=consistency)
         # Hits are checked against SQL: a face removed by any process is never returned.
-        owners, rows = self.ctx.store.face_owners(sorted({int(i) for i in ids.ravel() if i >= 0}))
-        people = {pid: person_from_fields(row, count) for pid, (row, count) in rows.items()}
-        return [
-            [Candidate(people[pid], sim) for pid, sim in ranked]
-            for ranked in rank_people(sims, ids, owners, k)
-        ]
+        owners, rows, rejected = self.ctx.store.face_owners(sorted({int(i) for i in ids.ravel() if i >= 0}))
+        order = rank_people(sims, ids, owners, k)
+        # Only the people ranked become Person objects (a search fetches 4k faces' owners).
+        people = {pid: person_from_fields(*rows[pid]) for pid in {pid for best in order for pid, _ in best}}
+        return [[Candidate(people[pid], sim) for pid, sim in best] for best in order], rejected
 
     def identify(
         self,
@@ -162,7 +176,7 @@ class Recognition:
             return []
         self.ctx.sync()
         matrix = np.vstack([f.embedding for f in faces]).astype(np.float32)
-        candidates = self.respect_rejections(matrix, self.candidates(matrix, max(k, 2), consistency))
+        candidates = self.named_candidates(matrix, max(k, 2), consistency)
         # A face below the quality bar names nobody, so it cannot take a person from another.
         assigned = assign_faces(
             [
@@ -198,12 +212,17 @@ class Recognition:
         return results
 
     def respect_rejections(
-        self, matrix: NDArray[np.float32], candidates: list[list[Candidate]]
+        self, matrix: NDArray[np.float32], candidates: list[list[Candidate]], rejected: set[int] | None = None
     ) -> list[list[Candidate]]:
         """The candidates without those each face was said not to be (:func:`drop_rejected`):
         the negative examples of the candidates only, read in one indexed query, so that a
-        rejection made by any process counts at once."""
+        rejection made by any process counts at once. ``rejected``: the candidates known
+        (in the owners' snapshot) to have negative examples; no query when none does."""
         people = sorted({c.person.id for cands in candidates for c in cands})
+        if rejected is not None:
+            people = [p for p in people if p in rejected]
+            if not people:
+                return candidates
         with self.ctx.store.read() as s:
             owners, negatives = self.ctx.store.negatives(s, people, self.ctx.facts.dimension)
         if len(owners) == 0:

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from facedb.models import ChangeRow, GalleryRow, VectorSyncRow
@@ -110,13 +108,19 @@ class ChangeLog(Database):
         # The row is created first if missing (by one of any number of first replayers: the
         # others find it), so that there is always a row to lock.
         dialect = s.get_bind().dialect.name
+        # The dialects' own inserts are imported here: PostgreSQL's brings asyncio and every
+        # driver's module with it, a twentieth of a second at every open of a SQLite gallery.
         if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
             s.execute(
                 postgresql_insert(core_table(VectorSyncRow))
                 .values(store=store_key, generation=-1)
                 .on_conflict_do_nothing(index_elements=["store"])
             )
         elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
             s.execute(
                 sqlite_insert(core_table(VectorSyncRow))
                 .values(store=store_key, generation=-1)

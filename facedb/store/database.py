@@ -37,7 +37,7 @@ from facedb.encryption import Cipher
 from facedb.errors import DatabaseUnavailable, GalleryError, MissingExtra, ReadOnlyGallery
 from facedb.extras import DISTRIBUTION
 from facedb.models import bind_cipher
-from facedb.store.schema import check_revision, current_revision, migrate, serialize
+from facedb.store.schema import SCHEMA_HEAD, check_revision, current_revision, migrate, serialize
 
 __all__ = ["Database", "core_table", "insert_many", "normalise_url", "sqlite_url", "utc_now"]
 
@@ -187,16 +187,19 @@ class Database:
                 if read_only:
                     check_revision(conn, self.safe_url)
                 else:
-                    if not create:
-                        if current_revision(conn) is None:
-                            raise GalleryError(f"{self.safe_url} holds no facedb gallery (and create=False)")
-                    conn = conn.execution_options(facedb_write=True)
-                    with conn.begin():
-                        # Any number of processes may open a fresh database at once: one
-                        # migrates, the others wait and find it done (SQLite's BEGIN IMMEDIATE
-                        # does the same).
-                        serialize(conn)
-                        migrate(conn)
+                    current = current_revision(conn)
+                    if not create and current is None:
+                        raise GalleryError(f"{self.safe_url} holds no facedb gallery (and create=False)")
+                    # At this facedb's newest revision already: nothing to migrate, and no
+                    # write lock to take (alembic is not even loaded).
+                    if current != SCHEMA_HEAD:
+                        conn = conn.execution_options(facedb_write=True)
+                        with conn.begin():
+                            # Any number of processes may open a fresh database at once: one
+                            # migrates, the others wait and find it done (SQLite's BEGIN
+                            # IMMEDIATE does the same).
+                            serialize(conn)
+                            migrate(conn)
         except GalleryError:
             raise
         except (ImportError, NoSuchModuleError) as e:

@@ -11,10 +11,10 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import bindparam, exists, func, insert, select, text
 from sqlalchemy.orm import Session, aliased
 
-from facedb.models import FaceRow, GalleryRow, PersonRow
+from facedb.models import FaceRow, GalleryRow, PersonRow, RejectionRow
 from facedb.store.copies import COPIED_TABLES
 from facedb.store.database import Database, core_table, insert_many, utc_now
 from facedb.store.templates import template_bytes
@@ -62,7 +62,11 @@ _OWNERS = select(
     .correlate(PersonRow)
     .scalar_subquery()
     .label("face_count"),
+    exists().where(RejectionRow.person_id == PersonRow.id).correlate(PersonRow).label("has_negatives"),
 ).join(PersonRow, PersonRow.id == FaceRow.person_id)
+#: The owners of a list of faces: one statement, compiled once (the list is expanded when it
+#: runs), where a fresh ``in_()`` would be compiled again on every search.
+_OWNERS_OF = _OWNERS.where(FaceRow.id.in_(bindparam("face_ids", expanding=True)))
 
 
 class PeopleQueries(Database):
@@ -264,19 +268,23 @@ class PeopleQueries(Database):
 
     def face_owners(
         self, face_ids: Sequence[int]
-    ) -> tuple[dict[int, int], dict[int, tuple[PersonFields, int]]]:
-        """For the faces that still exist: face id -> person id, and person id -> (the
-        person's columns, face count), in one query on a bare connection of its own (columns,
-        not ORM objects, and no session: this is on every search's path)."""
+    ) -> tuple[dict[int, int], dict[int, tuple[PersonFields, int]], set[int]]:
+        """For the faces that still exist: face id -> person id, person id -> (the person's
+        columns, face count), and which of those people have negative examples, in one query
+        on a bare connection of its own (columns, not ORM objects, and no session: this is on
+        every search's path)."""
         if not face_ids:
-            return {}, {}
+            return {}, {}, set()
         owners: dict[int, int] = {}
         people: dict[int, tuple[PersonFields, int]] = {}
+        rejected: set[int] = set()
         with self._query() as conn:
-            for row in conn.execute(_OWNERS.where(FaceRow.id.in_(list(face_ids)))):
+            for row in conn.execute(_OWNERS_OF, {"face_ids": [int(i) for i in face_ids]}):
                 owners[int(row.face_id)] = int(row.id)
                 people[int(row.id)] = (row, int(row.face_count))
-        return owners, people
+                if row.has_negatives:
+                    rejected.add(int(row.id))
+        return owners, people, rejected
 
     def face_rows_after(self, s: Session, face_id: int, limit: int) -> list[dict[str, Any]]:
         """Up to `limit` faces with ids above `face_id`, by id, every column (template
