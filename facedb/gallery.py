@@ -198,7 +198,9 @@ class FaceDB:
     store = _Part[Store]("The SQL store (the source of truth; for tools such as ``facedb copy``).")
     writes = _Part[Writes]("The one write path (facedb.writes), for code that writes through ``store``.")
     vectors = _Part[GalleryVectors]("The vector store (FAISS or Milvus), derived from the SQL store.")
-    engine = _Part[FaceEngine]("The face engine.")
+    engine = _Part[FaceEngine](
+        "The face engine (the shared engine of the gallery's pack loads at first use: at the first photo)."
+    )
     facts = _Part[GalleryFacts]("The gallery's identity, model and template dimension.")
     read_only = _Part[bool]("Whether the gallery was opened read-only.")
     thumbnails = _Part[bool]("Whether a thumbnail of each new face is kept.")

@@ -93,11 +93,14 @@ class GalleryFactsQueries(Database):
         one), or checks an existing gallery's against it (its own transaction: it runs once,
         on open). From then on every call checks that the gallery still holds this model's
         templates (:func:`check_model_id`)."""
-        if self.read_only:
-            with self.read() as s:
-                found = s.get(GalleryRow, 1)
-                if found is None or not found.uid:
-                    raise GalleryError(f"{self.safe_url} holds no facedb gallery yet (opened read-only)")
+        # A gallery with nothing to record is only checked, in a read: no write lock at open.
+        with self.read() as s:
+            found = s.get(GalleryRow, 1)
+            complete = found is not None and bool(found.uid)
+            adopt = found is not None and found.pack is None and pack is not None and found.generation == 0
+            if self.read_only and not complete:
+                raise GalleryError(f"{self.safe_url} holds no facedb gallery yet (opened read-only)")
+            if found is not None and found.uid and (self.read_only or not adopt):
                 _check_model(found, model_id, dimension, self.safe_url, pack)
                 check_key_id(found.key_id, self.key_id, self.safe_url)
                 self.model_id, self.pack = found.model_id, pack
