@@ -19,6 +19,7 @@
 //! ```
 
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -43,45 +44,55 @@ pub struct Neighbours {
 }
 
 /// The `k` codes nearest to each query. `codes` holds n codes and `queries` q codes, each
-/// `width` bytes (a multiple of 8) one after another. `threads` 0 chooses: one thread below
+/// `width` bytes one after another (any width; 64, 128 and 256 take the AVX-512 path). `threads` 0 chooses: one thread below
 /// [`PARALLEL_BYTES`] of codes, else the machine's available parallelism. Among codes at one
 /// distance the lower rows are kept, so the answer is the first k of the (distance, row) order.
 pub fn knn(codes: &[u8], queries: &[u8], width: usize, k: usize, threads: usize) -> Result<Neighbours> {
-    if width == 0 || width % 8 != 0 {
-        return Err(config(format!("Hamming codes must be a multiple of 8 bytes wide, got {width}")));
+    if width == 0 {
+        return Err(config("Hamming codes must be at least 1 byte wide, got 0".into()));
     }
-    if codes.len() % width != 0 || queries.len() % width != 0 {
+    if !codes.len().is_multiple_of(width) || !queries.len().is_multiple_of(width) {
         return Err(config(format!(
             "Hamming codes of {width} bytes cannot fill {} bytes of codes and {} bytes of queries",
             codes.len(),
             queries.len()
         )));
     }
-    let (n, q) = (codes.len() / width, queries.len() / width);
+    let q = queries.len() / width;
     if q.checked_mul(k).is_none_or(|cells| cells > MAX_ANSWER) {
         return Err(config(format!(
             "k = {k} for {q} queries would answer more than {MAX_ANSWER} neighbours"
         )));
     }
-    let kernel = Kernel::detect(width);
     let threads = match threads {
         0 if codes.len() < PARALLEL_BYTES => 1,
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         t => t,
     };
-    // At least a few thousand rows a thread, so that small scans do not pay for threads.
-    let threads = threads.min(n.div_ceil(4096)).max(1);
-    let per_thread = n.div_ceil(threads);
-    let scan = &|start: usize| {
-        let end = (start + per_thread).min(n);
-        scan_rows(kernel, &codes[start * width..end * width], start, queries, width, k)
-    };
-    let parts: Vec<Vec<TopK>> = if threads == 1 {
-        vec![scan(0)]
+    Ok(knn_with(Kernel::detect(width), codes, queries, width, k, threads))
+}
+
+/// [`knn`] with its arguments checked and its kernel chosen.
+fn knn_with(
+    kernel: Kernel,
+    codes: &[u8],
+    queries: &[u8],
+    width: usize,
+    k: usize,
+    threads: usize,
+) -> Neighbours {
+    let q = queries.len() / width;
+    let blocks = (codes.len() / width).div_ceil(block_rows(width));
+    // Threads take the next unscanned block until none is left, so a thread that waits for
+    // a busy core leaves its share to the others instead of holding up the answer.
+    let next = AtomicUsize::new(0);
+    let scan = || scan_blocks(kernel, codes, queries, width, k, &next);
+    let parts: Vec<Vec<TopK>> = if threads <= 1 || blocks <= 1 {
+        vec![scan()]
     } else {
         std::thread::scope(|s| {
-            let handles: Vec<_> = (1..threads).map(|t| s.spawn(move || scan(t * per_thread))).collect();
-            let mut parts = vec![scan(0)];
+            let handles: Vec<_> = (1..threads.min(blocks)).map(|_| s.spawn(scan)).collect();
+            let mut parts = vec![scan()];
             for h in handles {
                 // A panic in a scan thread is a bug; resume it here, where the caller's
                 // catch_unwind (the Python bindings') turns it into an error.
@@ -100,7 +111,7 @@ pub fn knn(codes: &[u8], queries: &[u8], width: usize, k: usize, threads: usize)
         merged.sort_unstable();
         merged.truncate(k);
         for &(distance, row) in &merged {
-            // distance <= 8 * width and row < n, both checked to fit above.
+            // A distance is at most 8 * width bits and a row is below the slice's length.
             out.distances.push(i32::try_from(distance).unwrap_or(MISSING_DISTANCE));
             out.rows.push(i64::try_from(row).unwrap_or(-1));
         }
@@ -109,7 +120,7 @@ pub fn knn(codes: &[u8], queries: &[u8], width: usize, k: usize, threads: usize)
             out.rows.push(-1);
         }
     }
-    Ok(out)
+    out
 }
 
 fn config(message: String) -> Error {
@@ -199,29 +210,34 @@ impl Kernel {
 }
 
 /// Rows per block: each block (128 KB, in L2) is scanned for every query before the next, so
-/// that a batch of queries reads the codes from memory once.
+/// that a batch of queries reads the codes from memory once; it is also what a thread takes
+/// at a time.
 fn block_rows(width: usize) -> usize {
     ((128 * 1024 / width).max(8) / 8) * 8
 }
 
-/// The top k of each query among `codes`, whose first row is row `first` of the whole scan.
-fn scan_rows(
+/// The top k of each query among the blocks of `codes` this thread takes from `next`, in
+/// increasing order (what [`TopK::bound`] relies on).
+fn scan_blocks(
     kernel: Kernel,
     codes: &[u8],
-    first: usize,
     queries: &[u8],
     width: usize,
     k: usize,
+    next: &AtomicUsize,
 ) -> Vec<TopK> {
+    let rows = block_rows(width);
     let mut tops: Vec<TopK> =
         queries.chunks_exact(width).map(|_| TopK::new(k, codes.len() / width)).collect();
     if k == 0 {
         return tops;
     }
     let words: Vec<Vec<u64>> = queries.chunks_exact(width).map(words_of).collect();
-    let step = block_rows(width) * width;
-    for (b, block) in codes.chunks(step).enumerate() {
-        let start = first + b * block_rows(width);
+    let blocks: Vec<&[u8]> = codes.chunks(rows * width).collect();
+    loop {
+        let b = next.fetch_add(1, Ordering::Relaxed);
+        let Some(block) = blocks.get(b) else { break };
+        let start = b * rows;
         for ((query, words), top) in queries.chunks_exact(width).zip(&words).zip(&mut tops) {
             match kernel {
                 #[cfg(target_arch = "x86_64")]
@@ -232,36 +248,42 @@ fn scan_rows(
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: Kernel::detect chose Popcnt only after is_x86_feature_detected! found
                 // popcnt on this CPU.
-                Kernel::Popcnt => unsafe { x86::scan_popcnt(block, words, start, top) },
-                Kernel::Portable => scan_words(block, words, start, top),
+                Kernel::Popcnt => unsafe { x86::scan_popcnt(block, words, width, start, top) },
+                Kernel::Portable => scan_words(block, words, width, start, top),
             }
         }
     }
     tops
 }
 
-/// A code as native-endian 64-bit words (`width` is a multiple of 8). Both sides of a
-/// distance are read the same way, so the byte order does not change the count.
+/// A code as native-endian 64-bit words, the last one padded with zero bytes when the width
+/// is not a multiple of 8. Both sides of a distance are read the same way, so the byte order
+/// does not change the count.
 fn words_of(code: &[u8]) -> Vec<u64> {
-    code.chunks_exact(8)
-        .map(|w| u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
-        .collect()
+    code.chunks(8).map(word).collect()
 }
 
-/// The word-at-a-time scan; inlined into callers compiled with `popcnt` it uses that.
+/// Up to 8 bytes as a word, zero-padded.
 #[inline(always)]
-fn scan_words(codes: &[u8], query: &[u64], first: usize, top: &mut TopK) {
-    let width = query.len() * 8;
+fn word(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w[..bytes.len()].copy_from_slice(bytes);
+    u64::from_ne_bytes(w)
+}
+
+/// The word-at-a-time scan of codes `width` bytes wide (`query` is [`words_of`] a code);
+/// inlined into callers compiled with `popcnt` it uses that.
+#[inline(always)]
+fn scan_words(codes: &[u8], query: &[u64], width: usize, first: usize, top: &mut TopK) {
+    let whole = width / 8;
     let mut bound = top.bound();
     for (i, row) in codes.chunks_exact(width).enumerate() {
-        let distance: u32 = row
-            .chunks_exact(8)
-            .zip(query)
-            .map(|(w, q)| {
-                let w = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-                (w ^ q).count_ones()
-            })
-            .sum();
+        let (words, tail) = row.split_at(whole * 8);
+        let mut distance: u32 =
+            words.chunks_exact(8).zip(query).map(|(w, q)| (word(w) ^ q).count_ones()).sum();
+        if let Some(q) = query.get(whole) {
+            distance += (word(tail) ^ q).count_ones();
+        }
         if distance < bound {
             top.offer(distance, first + i);
             bound = top.bound();
@@ -278,8 +300,14 @@ mod x86 {
     /// # Safety
     /// The CPU must have `popcnt`.
     #[target_feature(enable = "popcnt")]
-    pub(super) unsafe fn scan_popcnt(codes: &[u8], query: &[u64], first: usize, top: &mut TopK) {
-        scan_words(codes, query, first, top);
+    pub(super) unsafe fn scan_popcnt(
+        codes: &[u8],
+        query: &[u64],
+        width: usize,
+        first: usize,
+        top: &mut TopK,
+    ) {
+        scan_words(codes, query, width, first, top);
     }
 
     /// The popcounts of `row ^ query` summed over the row's P 64-byte parts, as 8 lane counts.
@@ -367,7 +395,7 @@ mod x86 {
             }
             i += 8;
         }
-        scan_words(&codes[i * width..], &super::words_of(query), first + i, top);
+        scan_words(&codes[i * width..], &super::words_of(query), width, first + i, top);
     }
 }
 
@@ -405,43 +433,10 @@ mod tests {
         out
     }
 
-    fn run(
-        kernel: Kernel,
-        codes: &[u8],
-        queries: &[u8],
-        width: usize,
-        k: usize,
-        threads: usize,
-    ) -> Neighbours {
-        // The public function with one kernel forced: scan per thread range, merge as knn does.
-        let n = codes.len() / width;
-        let per = n.div_ceil(threads.max(1)).max(1);
-        let parts: Vec<Vec<TopK>> = (0..n.div_ceil(per).max(1))
-            .map(|t| {
-                let end = ((t + 1) * per).min(n);
-                scan_rows(kernel, &codes[t * per * width..end * width], t * per, queries, width, k)
-            })
-            .collect();
-        let mut out = Neighbours { distances: vec![], rows: vec![] };
-        for query in 0..queries.len() / width {
-            let mut all: Vec<(u32, usize)> =
-                parts.iter().flat_map(|p| p[query].heap.iter().copied()).collect();
-            all.sort_unstable();
-            all.truncate(k);
-            out.distances.extend(all.iter().map(|p| p.0 as i32));
-            out.rows.extend(all.iter().map(|p| p.1 as i64));
-            for _ in all.len()..k {
-                out.distances.push(MISSING_DISTANCE);
-                out.rows.push(-1);
-            }
-        }
-        out
-    }
-
     #[test]
     fn every_kernel_matches_sorting_every_distance() {
-        for width in [8, 16, 32, 64, 128] {
-            for n in [0, 1, 7, 8, 9, 63, 500, 5000] {
+        for width in [1, 2, 7, 8, 12, 16, 32, 64, 128, 256] {
+            for n in [0, 1, 7, 8, 9, 63, 500, 5000, 40_000] {
                 let codes = bytes(n * width, n as u64 + width as u64);
                 // Duplicated rows make ties: the lower row must come first.
                 let codes: Vec<u8> = codes.iter().chain(&codes[..(n / 2) * width]).copied().collect();
@@ -450,7 +445,7 @@ mod tests {
                     let want = brute(&codes, &queries, width, k);
                     for kernel in Kernel::all(width) {
                         for threads in [1, 3] {
-                            let got = run(kernel, &codes, &queries, width, k, threads);
+                            let got = knn_with(kernel, &codes, &queries, width, k, threads);
                             assert_eq!(got, want, "{kernel:?} width {width} n {n} k {k} threads {threads}");
                         }
                     }
@@ -469,7 +464,7 @@ mod tests {
         codes[128] = 0x80;
         codes[192..256].fill(0xFF);
         for kernel in Kernel::all(64) {
-            let got = run(kernel, &codes, &[0; 64], 64, 4, 1);
+            let got = knn_with(kernel, &codes, &[0; 64], 64, 4, 1);
             assert_eq!(got.distances, [0, 1, 64, 512], "{kernel:?}");
             assert_eq!(got.rows, [0, 2, 1, 3], "{kernel:?}");
         }
@@ -484,8 +479,8 @@ mod tests {
     }
 
     #[test]
-    fn refuses_widths_that_are_not_whole_words() {
-        for (codes, width) in [(vec![0u8; 12], 12), (vec![0u8; 12], 0), (vec![0u8; 12], 8)] {
+    fn refuses_sizes_that_are_not_whole_codes() {
+        for (codes, width) in [(vec![0u8; 12], 0), (vec![0u8; 12], 8), (vec![0u8; 8], 3)] {
             assert!(matches!(knn(&codes, &[0; 8], width, 1, 0), Err(Error::Config { .. })));
         }
     }

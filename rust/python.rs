@@ -560,6 +560,9 @@ fn code_rows<'py>(name: &str, array: &Bound<'py, PyAny>) -> crate::Result<PyRead
     typed.try_readonly().map_err(|e| wrong(format!("readable, got {e}")))
 }
 
+/// Distances int32[q, k] and rows int64[q, k].
+type Nearest<'py> = (Bound<'py, PyArray2<i32>>, Bound<'py, PyArray2<i64>>);
+
 /// The k nearest codes of each query by Hamming distance: (distances int32[q, k], rows
 /// int64[q, k]), sorted by (distance, row), -1 and 2**31 - 1 where fewer than k codes.
 #[pyfunction]
@@ -570,7 +573,7 @@ fn knn_hamming<'py>(
     queries: &Bound<'py, PyAny>,
     k: i64,
     threads: i64,
-) -> PyResult<(Bound<'py, PyArray2<i32>>, Bound<'py, PyArray2<i64>>)> {
+) -> PyResult<Nearest<'py>> {
     let (k, threads): (usize, usize) = (count("k", k)?, count("threads", threads)?);
     let (codes, queries) = (code_rows("codes", codes)?, code_rows("queries", queries)?);
     let (width, query_width) = (codes.shape()[1], queries.shape()[1]);
