@@ -158,7 +158,7 @@ def knn_hamming(
     sign bits of a 512-d template); ``codes`` is read in place, without the GIL.
     Returns (distances int32[q, k], rows int64[q, k]), each query's row sorted by
     (distance, row) (of codes at one distance the lower rows are kept), padded with
-    ``2**31 - 1`` and -1 when n < k. ``threads``: 0 runs one thread below 6.4 MB of codes
+    ``2**31 - 1`` and -1 when n < k. ``threads``: 0 runs one thread below 16 MB of codes
     and one per core above; n > 0 splits the rows over n threads. ConfigError for another
     dtype or shape, widths that differ, or a strided array.
 

@@ -26,9 +26,10 @@ use crate::error::{Error, Result};
 /// The distance of a missing neighbour (fewer than k codes), as FAISS pads: `i32::MAX`.
 pub const MISSING_DISTANCE: i32 = i32::MAX;
 
-/// Below this many bytes of codes a scan runs on the calling thread: starting a thread costs
-/// tens of microseconds, what a one-thread scan of about 100,000 64-byte codes saves.
-pub const PARALLEL_BYTES: usize = 6_400_000;
+/// Below this many bytes of codes (250,000 64-byte codes) a scan runs on the calling thread:
+/// such codes are mostly in the cache, scanned at 50-60 GB/s by one thread (0.13 ms for
+/// 100,000), and a helper thread costs tens of microseconds to start.
+pub const PARALLEL_BYTES: usize = 16_000_000;
 
 /// The most neighbours one call answers (queries times k), so that a mistaken k is an error
 /// rather than an allocation of all memory.
@@ -83,23 +84,10 @@ fn knn_with(
 ) -> Neighbours {
     let q = queries.len() / width;
     let blocks = (codes.len() / width).div_ceil(block_rows(width));
-    // Threads take the next unscanned block until none is left, so a thread that waits for
-    // a busy core leaves its share to the others instead of holding up the answer.
-    let next = AtomicUsize::new(0);
-    let scan = || scan_blocks(kernel, codes, queries, width, k, &next);
     let parts: Vec<Vec<TopK>> = if threads <= 1 || blocks <= 1 {
-        vec![scan()]
+        vec![scan_blocks(kernel, codes, queries, width, k, &AtomicUsize::new(0))]
     } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (1..threads.min(blocks)).map(|_| s.spawn(scan)).collect();
-            let mut parts = vec![scan()];
-            for h in handles {
-                // A panic in a scan thread is a bug; resume it here, where the caller's
-                // catch_unwind (the Python bindings') turns it into an error.
-                parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            }
-            parts
-        })
+        helpers::scan(kernel, codes, queries, width, k, threads.min(blocks) - 1)
     };
     let mut out = Neighbours { distances: Vec::with_capacity(q * k), rows: Vec::with_capacity(q * k) };
     let mut merged = Vec::new();
@@ -121,6 +109,112 @@ fn knn_with(
         }
     }
     out
+}
+
+/// Scans shared with helper threads that never hold up the answer: threads take the next
+/// unscanned block until none is left, and a helper that has not started by the time the
+/// calling thread has taken the last block (its core busy with another process: two threads
+/// on this 2-core machine were often slower than one) finds the scan closed and leaves
+/// without touching the codes. The caller then waits only for helpers inside a block.
+mod helpers {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+    use super::{scan_blocks, Kernel, TopK};
+
+    #[derive(Default)]
+    struct Gate {
+        closed: bool,
+        inside: usize,
+        failed: bool,
+        parts: Vec<Vec<TopK>>,
+    }
+
+    #[derive(Default)]
+    struct Shared {
+        gate: Mutex<Gate>,
+        left: Condvar,
+        next: AtomicUsize,
+    }
+
+    /// The caller's slices as raw parts, for threads that may outlive the call.
+    #[derive(Clone, Copy)]
+    struct Borrowed {
+        codes: (*const u8, usize),
+        queries: (*const u8, usize),
+    }
+
+    // SAFETY: the pointers are only dereferenced by a helper inside the gate (see `scan`),
+    // while the caller's shared borrows of both slices are alive; u8 slices are Sync.
+    unsafe impl Send for Borrowed {}
+
+    /// Leaves the gate, also when the scan panics (then the caller panics too).
+    struct Inside<'a>(&'a Shared);
+
+    impl Drop for Inside<'_> {
+        fn drop(&mut self) {
+            let mut gate = self.0.gate.lock().unwrap_or_else(PoisonError::into_inner);
+            gate.inside -= 1;
+            gate.failed |= std::thread::panicking();
+            self.0.left.notify_all();
+        }
+    }
+
+    /// Each query's top k in parts (the caller's, then each helper's that took part).
+    pub(super) fn scan(
+        kernel: Kernel,
+        codes: &[u8],
+        queries: &[u8],
+        width: usize,
+        k: usize,
+        helpers: usize,
+    ) -> Vec<Vec<TopK>> {
+        let shared = Arc::new(Shared::default());
+        let borrowed =
+            Borrowed { codes: (codes.as_ptr(), codes.len()), queries: (queries.as_ptr(), queries.len()) };
+        for _ in 0..helpers {
+            let shared = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new().name("facedb-hamming".into()).spawn(move || {
+                let borrowed = borrowed;
+                {
+                    let mut gate = shared.gate.lock().unwrap_or_else(PoisonError::into_inner);
+                    if gate.closed {
+                        return;
+                    }
+                    gate.inside += 1;
+                }
+                let inside = Inside(&shared);
+                // SAFETY: this thread entered the gate before the caller closed it, and the
+                // caller does not return (ending its borrows of `codes` and `queries`) until
+                // every thread that entered has left (`inside` back to 0, counted under the
+                // lock, also when this scan unwinds); the parts are those borrows' pointers
+                // and lengths, unchanged.
+                let (codes, queries) = unsafe {
+                    (
+                        std::slice::from_raw_parts(borrowed.codes.0, borrowed.codes.1),
+                        std::slice::from_raw_parts(borrowed.queries.0, borrowed.queries.1),
+                    )
+                };
+                let part = scan_blocks(kernel, codes, queries, width, k, &shared.next);
+                shared.gate.lock().unwrap_or_else(PoisonError::into_inner).parts.push(part);
+                drop(inside);
+            });
+            // A thread that cannot be started leaves its share to the caller.
+            drop(spawned);
+        }
+        let mine = scan_blocks(kernel, codes, queries, width, k, &shared.next);
+        let mut gate = shared.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        gate.closed = true;
+        while gate.inside > 0 {
+            gate = shared.left.wait(gate).unwrap_or_else(PoisonError::into_inner);
+        }
+        // A helper's panic is a bug; panic here, where the caller's catch_unwind (the Python
+        // bindings') turns it into an error, rather than answer without its blocks.
+        assert!(!gate.failed, "a Hamming scan thread panicked");
+        let mut parts = std::mem::take(&mut gate.parts);
+        parts.push(mine);
+        parts
+    }
 }
 
 fn config(message: String) -> Error {
