@@ -9,7 +9,7 @@ alike:
 * faiss: ``faiss.knn_hamming`` on one OpenMP thread (what facedb called before; more OpenMP
   threads made single queries many times slower on this busy machine, see DESIGN.md);
 * native 1 / native 2: ``facedb._native.knn_hamming(codes, q, k, threads)`` on 1 and 2
-  threads; native auto: ``threads=0``, what facedb uses (one thread below 16 MB of codes);
+  threads; native auto: ``threads=0``, what facedb uses (one thread below 16 MB of codes times queries);
 
 each as p50 / p99 wall time, the bytes of codes read a second at p50, the process CPU time a
 call (all threads), and the ratio of its p50 and p99 to faiss's. And a batch: all queries in

@@ -158,9 +158,10 @@ def knn_hamming(
     sign bits of a 512-d template); ``codes`` is read in place, without the GIL.
     Returns (distances int32[q, k], rows int64[q, k]), each query's row sorted by
     (distance, row) (of codes at one distance the lower rows are kept), padded with
-    ``2**31 - 1`` and -1 when n < k. ``threads``: 0 runs one thread below 16 MB of codes
-    and one per core above; n > 0 splits the rows over n threads. ConfigError for another
-    dtype or shape, widths that differ, or a strided array.
+    ``2**31 - 1`` and -1 when n < k. ``threads``: 0 runs one thread while the codes' size
+    times q is below 16 MB and one per core above; n > 0 splits the rows over n threads (at
+    most one per core). ConfigError for another dtype or shape, widths that differ, or a
+    strided array.
 
     >>> codes = np.packbits(np.eye(8, dtype=bool)[:3], axis=1).repeat(8, axis=1)
     >>> knn_hamming(codes, codes[1:2], 2)

@@ -26,9 +26,10 @@ use crate::error::{Error, Result};
 /// The distance of a missing neighbour (fewer than k codes), as FAISS pads: `i32::MAX`.
 pub const MISSING_DISTANCE: i32 = i32::MAX;
 
-/// Below this many bytes of codes (250,000 64-byte codes) a scan runs on the calling thread:
-/// such codes are mostly in the cache, scanned at 50-60 GB/s by one thread (0.13 ms for
-/// 100,000), and a helper thread costs tens of microseconds to start.
+/// Below this many bytes of codes scanned (250,000 64-byte codes for one query, fewer for a
+/// batch) a scan runs on the calling thread: such codes are mostly in the cache, scanned at
+/// 50-60 GB/s by one thread (0.13 ms for 100,000), and a helper thread costs tens of
+/// microseconds to start.
 pub const PARALLEL_BYTES: usize = 16_000_000;
 
 /// The most neighbours one call answers (queries times k), so that a mistaken k is an error
@@ -45,9 +46,11 @@ pub struct Neighbours {
 }
 
 /// The `k` codes nearest to each query. `codes` holds n codes and `queries` q codes, each
-/// `width` bytes one after another (any width; 64, 128 and 256 take the AVX-512 path). `threads` 0 chooses: one thread below
-/// [`PARALLEL_BYTES`] of codes, else the machine's available parallelism. Among codes at one
-/// distance the lower rows are kept, so the answer is the first k of the (distance, row) order.
+/// `width` bytes one after another (any width; 64, 128 and 256 take the AVX-512 path).
+/// `threads` 0 chooses: one thread while the codes' bytes times q stay below
+/// [`PARALLEL_BYTES`], else the machine's available parallelism, which also caps any other
+/// count. Among codes at one distance the lower rows are kept, so the answer is the first k of
+/// the (distance, row) order.
 pub fn knn(codes: &[u8], queries: &[u8], width: usize, k: usize, threads: usize) -> Result<Neighbours> {
     if width == 0 {
         return Err(config("Hamming codes must be at least 1 byte wide, got 0".into()));
@@ -65,10 +68,11 @@ pub fn knn(codes: &[u8], queries: &[u8], width: usize, k: usize, threads: usize)
             "k = {k} for {q} queries would answer more than {MAX_ANSWER} neighbours"
         )));
     }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = match threads {
-        0 if codes.len() < PARALLEL_BYTES => 1,
-        0 => std::thread::available_parallelism().map_or(1, usize::from),
-        t => t,
+        0 if codes.len().saturating_mul(q) < PARALLEL_BYTES => 1,
+        0 => cores,
+        t => t.min(cores),
     };
     Ok(knn_with(Kernel::detect(width), codes, queries, width, k, threads))
 }
@@ -160,6 +164,20 @@ mod helpers {
         }
     }
 
+    /// Closes the gate and waits for the helpers inside it: before the caller returns, also
+    /// when its own scan unwinds, since the codes may be freed right after.
+    struct Closing<'a>(&'a Shared);
+
+    impl Drop for Closing<'_> {
+        fn drop(&mut self) {
+            let mut gate = self.0.gate.lock().unwrap_or_else(PoisonError::into_inner);
+            gate.closed = true;
+            while gate.inside > 0 {
+                gate = self.0.left.wait(gate).unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+    }
+
     /// Each query's top k in parts (the caller's, then each helper's that took part).
     pub(super) fn scan(
         kernel: Kernel,
@@ -172,10 +190,11 @@ mod helpers {
         let shared = Arc::new(Shared::default());
         let borrowed =
             Borrowed { codes: (codes.as_ptr(), codes.len()), queries: (queries.as_ptr(), queries.len()) };
+        let closing = Closing(&shared);
         for _ in 0..helpers {
             let shared = Arc::clone(&shared);
             let spawned = std::thread::Builder::new().name("facedb-hamming".into()).spawn(move || {
-                let borrowed = borrowed;
+                let borrowed = borrowed; // the whole (Send) struct, not its pointer fields
                 {
                     let mut gate = shared.gate.lock().unwrap_or_else(PoisonError::into_inner);
                     if gate.closed {
@@ -185,10 +204,10 @@ mod helpers {
                 }
                 let inside = Inside(&shared);
                 // SAFETY: this thread entered the gate before the caller closed it, and the
-                // caller does not return (ending its borrows of `codes` and `queries`) until
-                // every thread that entered has left (`inside` back to 0, counted under the
-                // lock, also when this scan unwinds); the parts are those borrows' pointers
-                // and lengths, unchanged.
+                // caller does not return or unwind (ending its borrows of `codes` and
+                // `queries`) before `Closing` has seen every thread that entered leave
+                // (`inside` back to 0, counted under the lock, also when this scan unwinds);
+                // the parts are those borrows' pointers and lengths, unchanged.
                 let (codes, queries) = unsafe {
                     (
                         std::slice::from_raw_parts(borrowed.codes.0, borrowed.codes.1),
@@ -203,11 +222,8 @@ mod helpers {
             drop(spawned);
         }
         let mine = scan_blocks(kernel, codes, queries, width, k, &shared.next);
+        drop(closing);
         let mut gate = shared.gate.lock().unwrap_or_else(PoisonError::into_inner);
-        gate.closed = true;
-        while gate.inside > 0 {
-            gate = shared.left.wait(gate).unwrap_or_else(PoisonError::into_inner);
-        }
         // A helper's panic is a bug; panic here, where the caller's catch_unwind (the Python
         // bindings') turns it into an error, rather than answer without its blocks.
         assert!(!gate.failed, "a Hamming scan thread panicked");
