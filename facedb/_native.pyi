@@ -155,7 +155,8 @@ def knn_hamming(
     """The ``k`` codes nearest to each query by Hamming distance, as ``faiss.knn_hamming``.
 
     ``codes`` uint8[n, b] and ``queries`` uint8[q, b] are C-contiguous, b >= 1 (64 for the
-    sign bits of a 512-d template); ``codes`` is read in place, without the GIL.
+    sign bits of a 512-d template); ``codes`` is read in place, without the GIL, so nothing
+    may write to it meanwhile (FaissStore searches under its read lock).
     Returns (distances int32[q, k], rows int64[q, k]), each query's row sorted by
     (distance, row) (of codes at one distance the lower rows are kept), padded with
     ``2**31 - 1`` and -1 when n < k. ``threads``: 0 runs one thread while the codes' size

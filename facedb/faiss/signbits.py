@@ -1,9 +1,9 @@
 """The approximate searcher: a Hamming scan over sign bits, then an exact rerank.
 
 One sign bit per dimension (64 bytes a 512-d template) is scanned by the native
-``knn_hamming`` (the answer of FAISS's ``knn_hamming`` / IndexBinaryFlat, with AVX-512 popcount
-and the rows split over the cores: about 34 GB/s of codes on one thread here, the memory's
-limit, so a second thread is what makes a million codes faster); the ``rerank`` best candidates
+``knn_hamming`` (FAISS's ``knn_hamming`` answer, as IndexBinaryFlat gives it, with AVX-512
+popcounts; a million codes are scanned at the memory's speed, 30-38 GB/s on one core here,
+and a second thread helps only when the other core is free); the ``rerank`` best candidates
 are then scored exactly (as IndexRefine does). Templates of different people are nearly orthogonal
 while a genuine match is far closer, so the coarse scan keeps the true match among its
 candidates (measured with ``benchmarks/search.py``).
