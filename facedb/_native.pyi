@@ -27,6 +27,7 @@ __all__ = [
     "Engine",
     "__version__",
     "error_kinds",
+    "knn_hamming",
     "photo_name",
     "similarity",
 ]
@@ -147,3 +148,23 @@ def photo_name(image: object) -> str:
 
 def error_kinds() -> list[tuple[str, str]]:
     """(code, facedb.errors class name) of every kind of engine error."""
+
+def knn_hamming(
+    codes: NDArray[np.uint8], queries: NDArray[np.uint8], k: int, threads: int = 0
+) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+    """The ``k`` codes nearest to each query by Hamming distance, as ``faiss.knn_hamming``.
+
+    ``codes`` uint8[n, b] and ``queries`` uint8[q, b] are C-contiguous, b >= 1 (64 for the
+    sign bits of a 512-d template); ``codes`` is read in place, without the GIL, so nothing
+    may write to it meanwhile (FaissStore searches under its read lock).
+    Returns (distances int32[q, k], rows int64[q, k]), each query's row sorted by
+    (distance, row) (of codes at one distance the lower rows are kept), padded with
+    ``2**31 - 1`` and -1 when n < k. ``threads``: 0 runs one thread while the codes' size
+    times q is below 16 MB and one per core above; n > 0 splits the rows over n threads (at
+    most one per core). ConfigError for another dtype or shape, widths that differ, or a
+    strided array.
+
+    >>> codes = np.packbits(np.eye(8, dtype=bool)[:3], axis=1).repeat(8, axis=1)
+    >>> knn_hamming(codes, codes[1:2], 2)
+    (array([[ 0, 16]], dtype=int32), array([[1, 0]]))
+    """

@@ -17,6 +17,7 @@ pub mod detect;
 pub mod embed;
 pub mod engine;
 pub mod error;
+pub mod hamming;
 pub mod image;
 #[cfg(feature = "openvino")]
 pub mod openvino;

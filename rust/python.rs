@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use ndarray::Array3;
 use numpy::{
-    PyArray1, PyArray2, PyArray3, PyArray4, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray,
-    PyUntypedArrayMethods,
+    PyArray1, PyArray2, PyArray3, PyArray4, PyArrayMethods, PyReadonlyArray2, PyReadonlyArrayDyn,
+    PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -544,6 +544,59 @@ fn packed<'a>(v: &'a ndarray::ArrayViewD<'_, f32>) -> Cow<'a, [f32]> {
     }
 }
 
+/// A 2-D uint8 array whose rows are read in place: C-contiguous, or a ConfigError naming it.
+fn code_rows<'py>(name: &str, array: &Bound<'py, PyAny>) -> crate::Result<PyReadonlyArray2<'py, u8>> {
+    let wrong = |what: String| Error::Config { message: format!("{name} must be {what}") };
+    let Ok(untyped) = array.cast::<PyUntypedArray>() else {
+        return Err(wrong("a numpy uint8 array".into()));
+    };
+    let described = format!("dtype {}, shape {}", untyped.dtype(), shape_text(untyped.shape()));
+    let Ok(typed) = untyped.cast::<PyArray2<u8>>() else {
+        return Err(wrong(format!("a 2-D uint8 array, got {described}")));
+    };
+    if !typed.is_c_contiguous() {
+        return Err(wrong(format!("C-contiguous (np.ascontiguousarray), got a strided {described}")));
+    }
+    typed.try_readonly().map_err(|e| wrong(format!("readable, got {e}")))
+}
+
+/// Distances int32[q, k] and rows int64[q, k].
+type Nearest<'py> = (Bound<'py, PyArray2<i32>>, Bound<'py, PyArray2<i64>>);
+
+/// The k nearest codes of each query by Hamming distance: (distances int32[q, k], rows
+/// int64[q, k]), sorted by (distance, row), -1 and 2**31 - 1 where fewer than k codes.
+#[pyfunction]
+#[pyo3(signature = (codes, queries, k, threads = 0))]
+fn knn_hamming<'py>(
+    py: Python<'py>,
+    codes: &Bound<'py, PyAny>,
+    queries: &Bound<'py, PyAny>,
+    k: i64,
+    threads: i64,
+) -> PyResult<Nearest<'py>> {
+    let (k, threads): (usize, usize) = (count("k", k)?, count("threads", threads)?);
+    let (codes, queries) = (code_rows("codes", codes)?, code_rows("queries", queries)?);
+    let (width, query_width) = (codes.shape()[1], queries.shape()[1]);
+    if width != query_width {
+        return Err(Error::Config {
+            message: format!("codes are {width} bytes wide but queries {query_width}"),
+        }
+        .into());
+    }
+    let q = queries.shape()[0];
+    // C-contiguous, checked by code_rows, so the slices are the rows in order.
+    let (code_bytes, query_bytes) =
+        (codes.as_slice().map_err(to_config)?, queries.as_slice().map_err(to_config)?);
+    let found = without_gil(py, || crate::hamming::knn(code_bytes, query_bytes, width, k, threads))?;
+    let distances = PyArray1::from_vec(py, found.distances).reshape([q, k])?;
+    let rows = PyArray1::from_vec(py, found.rows).reshape([q, k])?;
+    Ok((distances, rows))
+}
+
+fn to_config(e: impl std::fmt::Display) -> Error {
+    Error::Config { message: e.to_string() }
+}
+
 /// How errors name a photo argument: its path, `<N bytes>` or `<array HxWxC>`.
 #[pyfunction]
 fn photo_name(image: &Bound<'_, PyAny>) -> PyResult<String> {
@@ -567,6 +620,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(similarity, m)?)?;
     m.add_function(wrap_pyfunction!(photo_name, m)?)?;
     m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(knn_hamming, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The engine's defaults, EngineConfig's one copy, for facedb.FaceEngine's signature.
     m.add("PACKS", Pack::ALL.iter().map(|p| p.name()).collect::<Vec<_>>())?;

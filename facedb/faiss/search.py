@@ -1,9 +1,11 @@
 """What both searchers share: the searcher interface, top-k selection and threads.
 
-Every search runs on one OpenMP thread per calling thread: on a busy machine several OpenMP
-threads made a single query 10-50 times slower. A batch can be cut into chunks searched on
-``threads`` Python threads (:class:`BatchThreads`; default 1, see
-:class:`~facedb.faiss.store.FaissStore`).
+The exact searcher runs FAISS on one OpenMP thread per calling thread (:func:`omp_threads`):
+on a busy machine several OpenMP threads made a single query 10-50 times slower. The
+sign-bit searcher does not use FAISS (its scan is native and chooses its own threads), so
+FAISS is imported only when an exact search first runs: a new process serving a large gallery
+never loads it. A batch can be cut into chunks searched on ``threads`` Python threads
+(:class:`BatchThreads`; default 1, see :class:`~facedb.faiss.store.FaissStore`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Final, Protocol
 
-import faiss
 import numpy as np
 
 from facedb.faiss.segments import F32, I64, Segments
@@ -41,16 +42,14 @@ class Searcher(Protocol):
 @contextmanager
 def omp_threads(n: int) -> Iterator[None]:
     """Run faiss on ``n`` OpenMP threads in this thread (the setting is per thread)."""
+    import faiss  # here: see the module
+
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(n)
     try:
         yield
     finally:
         faiss.omp_set_num_threads(previous)
-
-
-def _one_omp_thread() -> None:
-    faiss.omp_set_num_threads(1)
 
 
 def top_k(sims: F32, rows: I64, k: int) -> tuple[F32, I64]:
@@ -72,8 +71,8 @@ def top_k(sims: F32, rows: I64, k: int) -> tuple[F32, I64]:
 
 
 class BatchThreads:
-    """Runs a search over a batch of queries on ``threads`` Python threads, each on one
-    OpenMP thread; small batches (and ``threads=1``) run on the calling thread."""
+    """Runs a search over a batch of queries on ``threads`` Python threads; small batches
+    (and ``threads=1``) run on the calling thread."""
 
     def __init__(self, threads: int) -> None:
         self._threads = threads
@@ -84,8 +83,7 @@ class BatchThreads:
         """``search(q)``, with the rows of ``q`` spread over the threads."""
         nq = len(q)
         if nq < _BATCH_MIN or self._threads == 1:
-            with omp_threads(1):
-                return search(q)
+            return search(q)
         pool = self._get_pool()
         chunk = math.ceil(nq / self._threads)
         parts = list(pool.map(lambda s: search(q[s : s + chunk]), range(0, nq, chunk)))
@@ -97,9 +95,7 @@ class BatchThreads:
     def _get_pool(self) -> ThreadPoolExecutor:
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    self._threads, thread_name_prefix="facedb-index", initializer=_one_omp_thread
-                )
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="facedb-index")
             return self._pool
 
     def shutdown(self) -> None:

@@ -379,7 +379,7 @@ class FaissStore:
         return self._signbits if approximate else self._exact
 
     def _search_rows(self, q: F32, k: int) -> tuple[F32, I64]:
-        """Search under the read lock, on the calling thread's OpenMP setting."""
+        """Search under the read lock."""
         segments = self._segments
         best_s, best_rows = self._searcher(segments.n).search(segments, q, k)
         return best_s, segments.ids_at(best_rows)
