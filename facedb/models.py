@@ -139,6 +139,7 @@ class FaceRow(Base):
     __tablename__ = "faces"
     __table_args__ = (
         Index("ix_faces_person", "person_id"),
+        Index("ix_faces_id_person", "id", "person_id"),  # the hits' owners (store/people.py)
         Index("ix_faces_person_image", "person_id", "image_sha256"),
         {"sqlite_autoincrement": True},
     )

@@ -133,3 +133,29 @@ def test_negative_examples_still_count_when_owners_are_asked_once(
     again = db.search(probe, k=1)[0]
     assert all(c.person.name != "imported 3" for c in again)
     assert len(seen) == 3, seen
+
+
+def test_the_owners_of_hits_are_read_from_an_index_not_from_the_faces_rows(
+    statements: tuple[facedb.FaceDB, list[str]],
+) -> None:
+    """A face's row holds its template, thumbnail and crop: at a million faces the table is
+    gigabytes, and reading one row per hit from it costs a page read each once it is out
+    of the page cache. The hits' owners come from a covering index instead."""
+    db, _ = statements
+    captured: list[tuple[str, object]] = []
+
+    def note(conn: object, cursor: object, statement: str, parameters: object, *args: object) -> None:
+        captured.append((statement, parameters))
+
+    event.listen(db.store.engine, "before_cursor_execute", note)
+    db.search(unit_rows(11, 1)[0], k=3)
+    event.remove(db.store.engine, "before_cursor_execute", note)
+    owners = [(sql, params) for sql, params in captured if "face_count" in sql]
+    assert len(owners) == 1
+    sql, params = owners[0]
+    with db.store.engine.connect() as conn:
+        plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
+    faces_lookups = [
+        step for step in plan if step.startswith("SEARCH f ") or step.startswith("SEARCH faces ")
+    ]
+    assert faces_lookups and all("COVERING INDEX" in step for step in faces_lookups), plan

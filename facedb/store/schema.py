@@ -18,7 +18,7 @@ __all__ = ["SCHEMA_HEAD", "check_revision", "current_revision", "head_revision",
 #: The newest migration's revision (a test keeps it equal to alembic's head): an open that
 #: finds the database at it needs no migration, and alembic (a tenth of a second to import,
 #: and every migration script to read) is not loaded at all.
-SCHEMA_HEAD = "0010"
+SCHEMA_HEAD = "0011"
 
 
 def _alembic_config(connection: Connection) -> Config:
