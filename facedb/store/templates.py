@@ -16,7 +16,7 @@ from facedb.models import FaceRow
 from facedb.store.database import Database
 from facedb.templates import content_digest
 
-__all__ = ["TemplateQueries", "template_array", "template_bytes", "usable"]
+__all__ = ["TemplateQueries", "template_array", "template_blobs", "template_bytes", "usable"]
 
 log = logging.getLogger("facedb")
 
@@ -24,6 +24,17 @@ log = logging.getLogger("facedb")
 def template_bytes(vector: NDArray[np.float32]) -> bytes:
     """A template as stored: little-endian float32."""
     return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def template_blobs(templates: NDArray[np.float32]) -> list[bytes]:
+    """Each row of float32[N, D] as stored (:func:`template_bytes`), from one conversion of
+    the whole matrix rather than one a row."""
+    matrix = np.ascontiguousarray(templates, dtype="<f4")
+    if matrix.ndim != 2:
+        raise ValueError(f"templates must be a 2-D array, got shape {matrix.shape}")
+    data = matrix.tobytes()
+    size = matrix.shape[1] * 4
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 def template_array(blob: bytes, dimension: int) -> NDArray[np.float32]:
