@@ -79,7 +79,10 @@ def unit_part(matrix: npt.ArrayLike, norms: NDArray[np.float64], what: str) -> N
     whether the rows are scaled all at once or a part at a time."""
     with np.errstate(over="ignore", invalid="ignore"):
         rows = np.asarray(matrix).astype(np.float32, copy=False)
-    unit: NDArray[np.float32] = (rows / norms[:, None]).astype(np.float32)
+    # Divided in float64 and rounded into float32 as it goes: the values of a float64
+    # quotient cast to float32, without the quotient's float64 temporary.
+    unit: NDArray[np.float32] = np.empty(rows.shape, dtype=np.float32)
+    np.divide(rows, norms[:, None], out=unit, casting="same_kind")
     if not np.isfinite(unit).all():  # cannot happen for finite float32 input; never store it
         raise ConfigError(f"{what} cannot be scaled to unit length")
     return unit

@@ -26,13 +26,16 @@ def template_bytes(vector: NDArray[np.float32]) -> bytes:
     return np.ascontiguousarray(vector, dtype="<f4").tobytes()
 
 
-def template_blobs(templates: NDArray[np.float32]) -> list[bytes]:
-    """Each row of float32[N, D] as stored (:func:`template_bytes`), from one conversion of
-    the whole matrix rather than one a row."""
+def template_blobs(templates: NDArray[np.float32]) -> list[memoryview]:
+    """Each row of float32[N, D] as stored (the bytes of :func:`template_bytes`), as views
+    of one little-endian matrix (no copy when ``templates`` is one already): the drivers
+    bind any bytes-like value, and a bulk import makes no million small copies."""
     matrix = np.ascontiguousarray(templates, dtype="<f4")
     if matrix.ndim != 2:
         raise ValueError(f"templates must be a 2-D array, got shape {matrix.shape}")
-    data = matrix.tobytes()
+    if matrix.size == 0:
+        return [memoryview(b"")] * len(matrix)
+    data = matrix.data.cast("B")
     size = matrix.shape[1] * 4
     return [data[i : i + size] for i in range(0, len(data), size)]
 
