@@ -84,6 +84,7 @@ class SyncedIndex:
         self._store: Store | None = None  # to rebuild from when a template fails its checksum
         self._bulk = 0  # bulk writes in progress (bulk())
         self._pending = 0  # rows added or removed in memory since the last save
+        self._saver: threading.Thread | None = None  # a bulk write's save in progress
 
     @classmethod
     def open(
@@ -193,7 +194,8 @@ class SyncedIndex:
     def bulk(self) -> Iterator[None]:
         """A bulk write (an import): within it, :meth:`apply` saves after every
         :data:`BULK_SAVE_ROWS` rows added rather than after each change (a removal is saved at
-        once, as always); what is left is saved when the outermost bulk write ends.
+        once, as always), on a thread of its own while the writer goes on with SQL; what is
+        left is saved when the outermost bulk write ends, after that thread.
 
         Each change is committed to SQL before it is applied, so the files lagging behind
         lose nothing: a crash leaves them at an earlier generation, and the next open (of
@@ -204,19 +206,33 @@ class SyncedIndex:
         try:
             yield
         finally:
+            saver = self._saver
+            if saver is not None:
+                saver.join()
             with self._lock:
                 self._bulk -= 1
                 if not self._bulk and self._unsaved and self._store is not None:
-                    try:
-                        self._save(self._store)
-                    except Exception as e:
-                        log.warning(
-                            "saving the vector index in %s after a bulk write failed (%s): "
-                            "it will be saved by the next call",
-                            self.folder,
-                            e,
-                            exc_info=not isinstance(e, FaceDBError | OSError),
-                        )
+                    self._save_or_warn(self._store)
+
+    def _save_or_warn(self, store: Store) -> None:
+        """Saves within a bulk write: a failure is a warning (the changes are committed to
+        SQL; the next :meth:`sync` saves them)."""
+        try:
+            self._save(store)
+        except Exception as e:
+            log.warning(
+                "saving the vector index in %s during a bulk write failed (%s): "
+                "it will be saved by the next call",
+                self.folder,
+                e,
+                exc_info=not isinstance(e, FaceDBError | OSError),
+            )
+
+    def _save_in_background(self, store: Store) -> None:
+        """A bulk write's periodic save, on a thread of its own: it holds the lock (the next
+        change waits for it), while the writer goes on with its next SQL transaction."""
+        with self._lock:
+            self._save_or_warn(store)
 
     def apply(
         self,
@@ -243,8 +259,16 @@ class SyncedIndex:
                 raise
             self._store = store
             self._pending += len(added) + len(removed)
-            if self._bulk and not removed and self._pending < BULK_SAVE_ROWS:
+            if self._bulk and not removed:
                 self._unsaved = True  # saved within BULK_SAVE_ROWS, at the end, or by sync()
+                saving = self._saver is not None and self._saver.is_alive()
+                if self._pending >= BULK_SAVE_ROWS and not saving:
+                    # Written beside the writer's next batch (SQLite, hashing and file
+                    # writes release the GIL), which two cores then overlap.
+                    self._saver = threading.Thread(
+                        target=self._save_in_background, args=(store,), name="facedb-index-save", daemon=True
+                    )
+                    self._saver.start()
                 return
             self._save(store)
 
