@@ -9,7 +9,7 @@ Gallery mode (the default) times the public API on a new gallery folder:
 
 * open (new) = ``FaceDB(folder)`` on an empty folder (loads the face engine's ONNX models).
 * import = ``db.import_embeddings(names, X)``, one person per row (SQLite rows, change log,
-  then the vector index saved after each batch).
+  the vector index saved every 64K rows and at the end).
 * single-query latency p50/p99: ``db.search(probe, k=5)`` for each probe alone, after one
   untimed warm query; rank-1 = the fraction of probes whose top candidate is the person
   imported from their source template. The calling thread's CPU time per query is shown

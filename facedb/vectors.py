@@ -15,6 +15,7 @@ search that asks for ``consistency="strong"`` (docs/scaling.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -66,6 +67,12 @@ class GalleryVectors(Protocol):
 
     def sync(self, store: Store) -> None:
         """Catches up with the SQL store if another process (or a crash) left it behind."""
+        ...
+
+    def bulk(self) -> AbstractContextManager[None]:
+        """A bulk write (an import) in progress: within it, changes applied may be written out
+        together rather than one by one (each is committed to SQL already, so a crash loses
+        nothing: the store catches up from the change log); all is written when it ends."""
         ...
 
     def apply(

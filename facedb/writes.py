@@ -165,7 +165,8 @@ class Writes:
         and the failure is a warning in the log, not an error for the caller to retry."""
         with self.lock:
             if change.generation is not None and change.faces_changed:
-                vectors = np.vstack(change._vectors) if change._vectors else None
+                parts = change._vectors
+                vectors = None if not parts else parts[0] if len(parts) == 1 else np.vstack(parts)
                 try:
                     self.vectors.apply(
                         change.generation,

@@ -23,12 +23,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedb.encryption import Cipher
-from facedb.errors import ConfigError, IndexUnavailable
+from facedb.errors import ConfigError, FaceDBError, IndexUnavailable
 from facedb.faiss.format import MANIFEST_NAME
 from facedb.faiss.store import FaissStore, Mode
 from facedb.store import Store
 
-__all__ = ["SyncedIndex"]
+__all__ = ["BULK_SAVE_ROWS", "SyncedIndex"]
 
 log = logging.getLogger("facedb")
 
@@ -40,6 +40,13 @@ def _disk_generation(folder: Path) -> int | None:
     except (OSError, ValueError, AttributeError):
         return None
     return value if isinstance(value, int) else None
+
+
+#: Within :meth:`SyncedIndex.bulk`, how many rows are applied in memory before the index is
+#: saved: four segments (128 MB of 512-d float32). An import then writes each segment about
+#: once, instead of writing its last, partly filled segment again after every batch, and never
+#: holds more than this unsaved in its own memory.
+BULK_SAVE_ROWS = 65_536
 
 
 class SyncedIndex:
@@ -75,6 +82,9 @@ class SyncedIndex:
         self._lock = threading.RLock()
         self._unsaved = False  # the in-memory index is ahead of its files (a save failed)
         self._store: Store | None = None  # to rebuild from when a template fails its checksum
+        self._bulk = 0  # bulk writes in progress (bulk())
+        self._pending = 0  # rows added or removed in memory since the last save
+        self._saver: threading.Thread | None = None  # a bulk write's save in progress
 
     @classmethod
     def open(
@@ -180,6 +190,50 @@ class SyncedIndex:
             elif self._unsaved:
                 self._save(store)
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """A bulk write (an import): within it, :meth:`apply` saves after every
+        :data:`BULK_SAVE_ROWS` rows added rather than after each change (a removal is saved at
+        once, as always), on a thread of its own while the writer goes on with SQL; what is
+        left is saved when the outermost bulk write ends, after that thread.
+
+        Each change is committed to SQL before it is applied, so the files lagging behind
+        lose nothing: a crash leaves them at an earlier generation, and the next open (of
+        this process or any other) catches them up from the change log. A failed final save
+        is a warning, retried by the next :meth:`sync`, as a failed save after a write is."""
+        with self._lock:
+            self._bulk += 1
+        try:
+            yield
+        finally:
+            saver = self._saver
+            if saver is not None:
+                saver.join()
+            with self._lock:
+                self._bulk -= 1
+                if not self._bulk and self._unsaved and self._store is not None:
+                    self._save_or_warn(self._store)
+
+    def _save_or_warn(self, store: Store) -> None:
+        """Saves within a bulk write: a failure is a warning (the changes are committed to
+        SQL; the next :meth:`sync` saves them)."""
+        try:
+            self._save(store)
+        except Exception as e:
+            log.warning(
+                "saving the vector index in %s during a bulk write failed (%s): "
+                "it will be saved by the next call",
+                self.folder,
+                e,
+                exc_info=not isinstance(e, FaceDBError | OSError),
+            )
+
+    def _save_in_background(self, store: Store) -> None:
+        """A bulk write's periodic save, on a thread of its own: it holds the lock (the next
+        change waits for it), while the writer goes on with its next SQL transaction."""
+        with self._lock:
+            self._save_or_warn(store)
+
     def apply(
         self,
         generation: int,
@@ -203,6 +257,19 @@ class SyncedIndex:
             except BaseException:
                 self._generation = -1  # half applied: rebuilt from SQL at the next call
                 raise
+            self._store = store
+            self._pending += len(added) + len(removed)
+            if self._bulk and not removed:
+                self._unsaved = True  # saved within BULK_SAVE_ROWS, at the end, or by sync()
+                saving = self._saver is not None and self._saver.is_alive()
+                if self._pending >= BULK_SAVE_ROWS and not saving:
+                    # Written beside the writer's next batch (SQLite, hashing and file
+                    # writes release the GIL), which two cores then overlap.
+                    self._saver = threading.Thread(
+                        target=self._save_in_background, args=(store,), name="facedb-index-save", daemon=True
+                    )
+                    self._saver.start()
+                return
             self._save(store)
 
     def rebuild(self, store: Store) -> None:
@@ -332,6 +399,7 @@ class SyncedIndex:
         with self._file_lock():
             self._save_locked(store)
         self._unsaved = False
+        self._pending = 0
 
     def _save_locked(self, store: Store) -> None:
         """Saves under the file lock. If another process saved since we loaded, its files

@@ -5,6 +5,7 @@ and the rule on names in use (a namesake only when asked for)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
@@ -35,11 +36,11 @@ from facedb.jobs.people import People, check_name
 from facedb.jobs.recognition import Recognition
 from facedb.results import Enrollment, Person, person_from_fields
 from facedb.store import FaceInfo
-from facedb.templates import check_matrix, unit_rows
+from facedb.templates import check_norms, row_norms, unit_part
 from facedb.thumbnails import pixels_of, thumbnail
 from facedb.writes import Change
 
-__all__ = ["Enroller", "as_list", "refuse_namesake"]
+__all__ = ["IMPORT_BATCH", "Enroller", "as_list", "refuse_namesake"]
 
 log = logging.getLogger("facedb")
 
@@ -442,38 +443,84 @@ class Enroller:
         """Bulk import: one new person per row of ``embeddings`` (float32[N, D]), trusted
         (the per-photo gates do not apply). Rows are L2-normalised.
 
+        Everything is checked before anything is written; then the rows are written in
+        batches of :data:`IMPORT_BATCH`, each its own transaction, scaled a batch at a time
+        (no copy of the whole array is made). A failure while writing (a full disk) raises
+        with the batches before it committed and none of the failing one.
+
         Raises:
-            ConfigError: wrong shape, dtype or dimension, non-finite values, or names and
-                rows that do not pair up.
+            ConfigError: wrong shape, dtype or dimension, non-finite values, zero rows, names
+                and rows that do not pair up, or metadata that is not JSON.
         """
         self.ctx.check_writable()
-        matrix = check_matrix(embeddings, self.ctx.facts.dimension, "embeddings")
-        if len(names) != len(matrix):
-            raise ConfigError(f"{len(names)} names for {len(matrix)} embeddings")
-        if metadata is not None and len(metadata) != len(matrix):
-            raise ConfigError(f"{len(metadata)} metadata entries for {len(matrix)} embeddings")
+        array, norms = row_norms(embeddings, self.ctx.facts.dimension, "embeddings")
+        if len(names) != len(array):
+            raise ConfigError(f"{len(names)} names for {len(array)} embeddings")
+        if metadata is not None and len(metadata) != len(array):
+            raise ConfigError(f"{len(metadata)} metadata entries for {len(array)} embeddings")
         names = [check_name(name) for name in names]
-        matrix = unit_rows(matrix, "embeddings")
+        check_norms(norms, "embeddings")
+        kept: list[dict[str, Any]] | None = None
+        serialised: list[str] | None = None
+        if metadata is not None:
+            kept = [dict(m) for m in metadata]
+            serialised = [_metadata_json(m, row) for row, m in enumerate(kept)]
+        with self.ctx.vectors.bulk():
+            people = self._import_batches(array, norms, names, kept, serialised)
+        return people
+
+    def _import_batches(
+        self,
+        array: NDArray[Any],
+        norms: NDArray[np.float64],
+        names: list[str],
+        kept: list[dict[str, Any]] | None,
+        serialised: list[str] | None,
+    ) -> list[Person]:
+        """The writes of :meth:`import_embeddings`, checked already: a transaction a batch."""
+        empty: Mapping[str, Any] = MappingProxyType({})  # one for every person without metadata
+        store = self.ctx.store
         people: list[Person] = []
-        batch = 20_000
-        for start in range(0, len(matrix), batch):
-            part = matrix[start : start + batch]
-            part_names = list(names[start : start + batch])
-            part_meta = (
-                [dict(m) for m in metadata[start : start + batch]]
-                if metadata is not None
-                else [{}] * len(part)
-            )
+        for start in range(0, len(array), IMPORT_BATCH):
+            stop = min(start + IMPORT_BATCH, len(array))
+            part = unit_part(array[start:stop], norms[start:stop], "embeddings")
+            part_names = names[start:stop]
             created = datetime.now(UTC)
             with self.ctx.writes.change() as change:
                 s = change.session
-                person_ids = self.ctx.store.add_people(s, part_names, part_meta, created)
-                face_ids = self.ctx.store.add_faces(
-                    s, person_ids, self.ctx.facts.model_id, part, [FaceInfo()] * len(part)
+                person_ids = store.add_people(
+                    s,
+                    part_names,
+                    created_at=created,
+                    metadata_json=None if serialised is None else serialised[start:stop],
                 )
+                face_ids = store.add_faces(s, person_ids, self.ctx.facts.model_id, part)
                 change.added(face_ids, part)
-            people += [
-                Person(id=pid, name=n, metadata=MappingProxyType(m), face_count=1, created_at=created)
-                for pid, n, m in zip(person_ids, part_names, part_meta, strict=True)
-            ]
+            del part, change  # the batch's templates go before the next batch's are made
+            if kept is None:
+                people += [
+                    Person(id=pid, name=n, metadata=empty, face_count=1, created_at=created)
+                    for pid, n in zip(person_ids, part_names, strict=True)
+                ]
+            else:
+                people += [
+                    Person(id=pid, name=n, metadata=MappingProxyType(m), face_count=1, created_at=created)
+                    for pid, n, m in zip(person_ids, part_names, kept[start:stop], strict=True)
+                ]
         return people
+
+
+#: Rows a bulk import writes per transaction.
+IMPORT_BATCH = 20_000
+
+
+def _metadata_json(metadata: Mapping[str, Any], row: int) -> str:
+    """A person's metadata as stored (sorted keys).
+
+    Raises:
+        ConfigError: it is not JSON (naming the row).
+    """
+    try:
+        return json.dumps(metadata, sort_keys=True)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"metadata of row {row} cannot be stored as JSON: {e}") from None

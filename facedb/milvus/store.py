@@ -38,6 +38,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal
 
 import numpy as np
@@ -144,6 +145,10 @@ class SyncedMilvus:
         elif not self._expected or self._expected[-1][1] != current:
             with store.read() as s:
                 self._note_expected(store.generation(s), store.count_faces(s))
+
+    def bulk(self) -> AbstractContextManager[None]:
+        """Nothing to gather: each change is replayed from the outbox as it is applied."""
+        return nullcontext()
 
     def apply(
         self,

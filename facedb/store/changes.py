@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from facedb.models import ChangeRow, GalleryRow, VectorSyncRow
-from facedb.store.database import Database, core_table
+from facedb.store.database import Database, core_table, insert_rows
 from facedb.store.facts import check_key_id, check_model_id
 
 __all__ = ["CHANGE_LOG_GENERATIONS", "ChangeLog", "ChangeSet"]
@@ -72,10 +72,17 @@ class ChangeLog(Database):
                 .returning(GalleryRow.generation)
             ).scalar_one()
         )
-        rows = [{"generation": generation, "face_id": i, "op": "add"} for i in added]
-        rows += [{"generation": generation, "face_id": i, "op": "remove"} for i in removed]
-        if rows:
-            s.execute(insert(core_table(ChangeRow)), rows)
+        # One row a face (an import of a million logs a million), bound once per value.
+        for op, ids in (("add", added), ("remove", removed)):
+            if ids:
+                insert_rows(
+                    s,
+                    core_table(ChangeRow),
+                    ("face_id",),
+                    ((i,) for i in ids),
+                    {"generation": generation, "op": op},
+                    returning=False,
+                )
         s.execute(delete(ChangeRow).where(ChangeRow.generation <= generation - CHANGE_LOG_GENERATIONS))
         return generation
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, aliased
 
 from facedb.models import FaceRow, GalleryRow, PersonRow, RejectionRow, UtcDateTime
 from facedb.store.copies import COPIED_TABLES
-from facedb.store.database import Database, core_table, insert_many, utc_now
-from facedb.store.templates import template_bytes
+from facedb.store.database import Database, core_table, insert_rows, utc_now
+from facedb.store.templates import template_blobs
 
 __all__ = ["FaceInfo", "PeopleQueries", "PersonFields"]
 
@@ -101,16 +101,28 @@ class PeopleQueries(Database):
         self,
         s: Session,
         names: Sequence[str],
-        metadata: Sequence[dict[str, Any]],
+        metadata: Sequence[Mapping[str, Any]] | None = None,
         created_at: datetime | None = None,
+        *,
+        metadata_json: Sequence[str] | None = None,
     ) -> list[int]:
-        """Inside a write: new people; their ids, in order (one bulk INSERT ... RETURNING)."""
+        """Inside a write: new people; their ids, in order (one bulk insert).
+
+        Args:
+            metadata: each person's metadata (None: none, ``{}``).
+            metadata_json: instead of ``metadata``, each person's metadata already as
+                ``json.dumps(..., sort_keys=True)`` (a bulk import serialises it all before
+                it writes anything).
+        """
         now = created_at or utc_now()
-        rows = [
-            {"name": name, "metadata": json.dumps(meta, sort_keys=True), "created_at": now}
-            for name, meta in zip(names, metadata, strict=True)
-        ]
-        return insert_many(s, core_table(PersonRow), rows)
+        if metadata_json is None:
+            metadata_json = (
+                [json.dumps(meta, sort_keys=True) for meta in metadata]
+                if metadata is not None
+                else ["{}"] * len(names)
+            )
+        rows = zip(names, metadata_json, strict=True)
+        return insert_rows(s, core_table(PersonRow), ("name", "metadata"), rows, {"created_at": now})
 
     def count_people(self, s: Session) -> int:
         """How many people the gallery holds."""
@@ -185,33 +197,51 @@ class PeopleQueries(Database):
         person_ids: Sequence[int],
         model_id: str,
         templates: NDArray[np.float32],
-        infos: Sequence[FaceInfo],
+        infos: Sequence[FaceInfo] | None = None,
     ) -> list[int]:
-        """Inside a write: new faces, the i-th template for the i-th person id; their ids."""
-        now = utc_now()
+        """Inside a write: new faces, the i-th template for the i-th person id (with the i-th
+        info; None: imported templates, of which nothing else is known); their ids."""
+        constants = {"model_id": model_id, "pack": self.pack, "created_at": utc_now()}
+        blobs = template_blobs(templates)
+        if infos is None:
+            return insert_rows(
+                s,
+                core_table(FaceRow),
+                ("person_id", "template"),
+                zip(person_ids, blobs, strict=True),
+                constants,
+            )
+        columns = (
+            "person_id",
+            "template",
+            "x1",
+            "y1",
+            "x2",
+            "y2",
+            "det_score",
+            "image_sha256",
+            "image_name",
+            "quality",
+            "thumbnail",
+            "crop",
+        )
         rows = []
-        for person_id, vector, info in zip(person_ids, templates, infos, strict=True):
+        for person_id, blob, info in zip(person_ids, blobs, infos, strict=True):
             box = list(info.bbox) if info.bbox is not None else [None] * 4
             rows.append(
-                {
-                    "person_id": person_id,
-                    "template": template_bytes(vector),
-                    "model_id": model_id,
-                    "x1": box[0],
-                    "y1": box[1],
-                    "x2": box[2],
-                    "y2": box[3],
-                    "det_score": info.det_score,
-                    "image_sha256": info.image_sha256,
-                    "image_name": info.image_name,
-                    "quality": info.quality,
-                    "thumbnail": info.thumbnail,
-                    "crop": info.crop,
-                    "pack": self.pack,
-                    "created_at": now,
-                }
+                (
+                    person_id,
+                    blob,
+                    *box[:4],
+                    info.det_score,
+                    info.image_sha256,
+                    info.image_name,
+                    info.quality,
+                    info.thumbnail,
+                    info.crop,
+                )
             )
-        return insert_many(s, core_table(FaceRow), rows)
+        return insert_rows(s, core_table(FaceRow), columns, rows, constants)
 
     def remove_face(self, s: Session, face_id: int) -> bool:
         """Inside a write: removes one face; False when no face has this id."""

@@ -16,7 +16,7 @@ from facedb.models import FaceRow
 from facedb.store.database import Database
 from facedb.templates import content_digest
 
-__all__ = ["TemplateQueries", "template_array", "template_bytes", "usable"]
+__all__ = ["TemplateQueries", "template_array", "template_blobs", "template_bytes", "usable"]
 
 log = logging.getLogger("facedb")
 
@@ -24,6 +24,20 @@ log = logging.getLogger("facedb")
 def template_bytes(vector: NDArray[np.float32]) -> bytes:
     """A template as stored: little-endian float32."""
     return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def template_blobs(templates: NDArray[np.float32]) -> list[memoryview]:
+    """Each row of float32[N, D] as stored (the bytes of :func:`template_bytes`), as views
+    of one little-endian matrix (no copy when ``templates`` is one already): the drivers
+    bind any bytes-like value, and a bulk import makes no million small copies."""
+    matrix = np.ascontiguousarray(templates, dtype="<f4")
+    if matrix.ndim != 2:
+        raise ValueError(f"templates must be a 2-D array, got shape {matrix.shape}")
+    if matrix.size == 0:
+        return [memoryview(b"")] * len(matrix)
+    data = matrix.data.cast("B")
+    size = matrix.shape[1] * 4
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 def template_array(blob: bytes, dimension: int) -> NDArray[np.float32]:
