@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import event, text
 
 import facedb
+from facedb.engine import packs
 from facedb.store.schema import SCHEMA_HEAD, head_revision
 
 from .helpers import run_python, unit_rows
@@ -159,3 +160,37 @@ def test_the_owners_of_hits_are_read_from_an_index_not_from_the_faces_rows(
         step for step in plan if step.startswith("SEARCH f ") or step.startswith("SEARCH faces ")
     ]
     assert faces_lookups and all("COVERING INDEX" in step for step in faces_lookups), plan
+
+
+def test_the_recognizers_identity_is_remembered_between_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new process opens a gallery without reading the 13 MB recognizer: its hash is kept
+    in the cache folder, under a key that changes with the file (path, inode, size, time)."""
+    monkeypatch.setenv("FACEDB_CACHE", str(tmp_path))
+    monkeypatch.setattr(packs, "_identities", {})
+    first = packs.installed_identity("buffalo_s")
+    assert first is not None and first[1] == 512
+    lines = (tmp_path / packs.IDENTITIES_FILE).read_text().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("\t" + first[0])
+    key = lines[0].split("\t")[0]
+    # What is remembered for the file as it is now is used as it is ...
+    (tmp_path / packs.IDENTITIES_FILE).write_text(f"{key}\tremembered:sha256:0\n")
+    monkeypatch.setattr(packs, "_identities", {})
+    assert packs.installed_identity("buffalo_s") == ("remembered:sha256:0", 512)
+    # ... and a line for the file as it was (another modification time) is not.
+    path, dev, ino, size, _ = key.split("|")
+    (tmp_path / packs.IDENTITIES_FILE).write_text(f"{path}|{dev}|{ino}|{size}|1\tstale:sha256:0\n")
+    monkeypatch.setattr(packs, "_identities", {})
+    assert packs.installed_identity("buffalo_s") == first
+
+
+def test_an_unwritable_cache_folder_only_means_hashing_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("")
+    monkeypatch.setenv("FACEDB_CACHE", str(blocked))
+    monkeypatch.setattr(packs, "_identities", {})
+    found = packs.installed_identity("buffalo_s")
+    assert found is not None and found[0].startswith("w600k_mbf.onnx:sha256:")

@@ -143,7 +143,12 @@ def pack_files(name: str) -> tuple[Path, Path] | None:
     return _converted(folder / pack.detector, pack), _converted(folder / pack.recognizer, pack)
 
 
-_identities: dict[tuple[str, int, int], str] = {}
+_identities: dict[str, str] = {}
+
+#: The file that remembers recognizer files' hashes between processes (in the cache folder):
+#: one line per file, ``key<TAB>model id``, the key naming the file's path, device, inode,
+#: size and modification time, so that a file changed or replaced in any way is hashed anew.
+IDENTITIES_FILE = "identities.tsv"
 
 
 def installed_identity(name: str) -> tuple[str, int] | None:
@@ -151,7 +156,9 @@ def installed_identity(name: str) -> tuple[str, int] | None:
     explicit files) has, found without loading it: so that a gallery can be opened, and
     searched by template, before any photo needs the models. None where only loading can
     tell (``FACEDB_MODELS`` names a folder the engine searches, or the pack's package is not
-    installed: loading then says what is wrong).
+    installed: loading then says what is wrong). A file's hash is remembered in the cache
+    folder (:data:`IDENTITIES_FILE`), so that a new process does not read 13 MB to open a
+    gallery; the engine hashes the file itself when it loads, and a gallery checks that again.
 
     Raises:
         ConfigError: no such pack.
@@ -171,10 +178,40 @@ def installed_identity(name: str) -> tuple[str, int] | None:
         stat = path.stat()
     except OSError:
         return None
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    key = f"{path}|{stat.st_dev}|{stat.st_ino}|{stat.st_size}|{stat.st_mtime_ns}"
     if key not in _identities:
-        _identities[key] = f"{path.name}:sha256:{_sha256(path)[:16]}"
+        remembered = _remembered(key)
+        _identities[key] = remembered or f"{path.name}:sha256:{_sha256(path)[:16]}"
+        if remembered is None:
+            _remember(key, _identities[key])
     return _identities[key], pack.dimension
+
+
+def _remembered(key: str) -> str | None:
+    """A model id remembered for this key (None: none, or the file cannot be read)."""
+    try:
+        text = (cache_folder() / IDENTITIES_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in text.splitlines():
+        found, _, model_id = line.partition("\t")
+        if found == key and model_id:
+            return model_id
+    return None
+
+
+def _remember(key: str, model_id: str) -> None:
+    """Appends a line to the identities file; best effort (a read-only or full cache folder
+    only means hashing again next time). One short append: concurrent writers do not mix."""
+    if "\t" in key or "\n" in key:  # a path no line could hold
+        return
+    try:
+        folder = cache_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / IDENTITIES_FILE, "a", encoding="utf-8") as f:
+            f.write(f"{key}\t{model_id}\n")
+    except OSError:
+        pass
 
 
 def _sha256(path: Path) -> str:
