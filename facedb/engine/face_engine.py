@@ -8,7 +8,6 @@ quality bar.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -22,7 +21,7 @@ from facedb import _native
 from facedb.calibration.priors import model_prior
 from facedb.engine.comparison import DEFAULT_THRESHOLD, Verification, similarity
 from facedb.engine.faces import AlignedFaces, Detection, Face
-from facedb.engine.packs import DEFAULT_PACK, check_pack, pack_files
+from facedb.engine.packs import DEFAULT_PACK, check_pack, file_sha256, pack_files
 from facedb.engine.photos import Color, ImageInput, as_photo, named_as_given, renamed
 from facedb.errors import ConfigError, FaceDBError
 from facedb.extras import require
@@ -250,11 +249,8 @@ class FaceEngine:
                 name = self._recognizer_source.name
                 self._model_id = f"{name}:sha256:{spec.sha256[name][:16]}"
             else:
-                digest = hashlib.sha256()
-                with open(self.recognizer_path, "rb") as f:
-                    for block in iter(lambda: f.read(1 << 20), b""):
-                        digest.update(block)
-                self._model_id = f"{self.recognizer_path.name}:sha256:{digest.hexdigest()[:16]}"
+                digest = file_sha256(self.recognizer_path)
+                self._model_id = f"{self.recognizer_path.name}:sha256:{digest[:16]}"
         return self._model_id
 
     def detect(self, image: ImageInput, *, color: Color = "bgr") -> list[Face]:

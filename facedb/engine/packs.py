@@ -36,7 +36,7 @@ from facedb import _native
 from facedb.errors import ConfigError, MissingExtra, ModelError
 from facedb.extras import DISTRIBUTION, load
 
-__all__ = ["DEFAULT_PACK", "PACKS", "Pack", "check_pack", "installed_identity", "pack_files"]
+__all__ = ["DEFAULT_PACK", "PACKS", "Pack", "check_pack", "file_sha256", "installed_identity", "pack_files"]
 
 #: The pack an engine runs when none is named.
 DEFAULT_PACK = "buffalo_s"
@@ -133,13 +133,12 @@ def pack_files(name: str) -> tuple[Path, Path] | None:
     pack = check_pack(name)
     if not pack.sha256:
         return None
-    spec = util.find_spec(pack.package)
-    if spec is None or not spec.submodule_search_locations:
+    folder = _package_folder(pack)
+    if folder is None:
         raise MissingExtra(
             f"the {name} pack needs the '{name}' extra ({pack.package} is not installed): {pack.install}",
             name,
         )
-    folder = Path(next(iter(spec.submodule_search_locations))) / pack.folder
     return _converted(folder / pack.detector, pack), _converted(folder / pack.recognizer, pack)
 
 
@@ -165,15 +164,15 @@ def installed_identity(name: str) -> tuple[str, int] | None:
     """
     pack = check_pack(name)
     if pack.sha256:  # converted files: the id is the wheel file's expected hash
-        if util.find_spec(pack.package) is None:
+        if _package_folder(pack) is None:
             return None
         return f"{pack.recognizer}:sha256:{pack.sha256[pack.recognizer][:16]}", pack.dimension
     if os.environ.get("FACEDB_MODELS"):
         return None
-    spec = util.find_spec(pack.package)
-    if spec is None or not spec.submodule_search_locations:
+    folder = _package_folder(pack)
+    if folder is None:
         return None
-    path = Path(next(iter(spec.submodule_search_locations))) / pack.folder / pack.recognizer
+    path = folder / pack.recognizer
     try:
         stat = path.stat()
     except OSError:
@@ -181,7 +180,7 @@ def installed_identity(name: str) -> tuple[str, int] | None:
     key = f"{path}|{stat.st_dev}|{stat.st_ino}|{stat.st_size}|{stat.st_mtime_ns}"
     if key not in _identities:
         remembered = _remembered(key)
-        _identities[key] = remembered or f"{path.name}:sha256:{_sha256(path)[:16]}"
+        _identities[key] = remembered or f"{path.name}:sha256:{file_sha256(path)[:16]}"
         if remembered is None:
             _remember(key, _identities[key])
     return _identities[key], pack.dimension
@@ -214,7 +213,16 @@ def _remember(key: str, model_id: str) -> None:
         pass
 
 
-def _sha256(path: Path) -> str:
+def _package_folder(pack: Pack) -> Path | None:
+    """The folder of the pack's models inside its installed package (None: not installed)."""
+    spec = util.find_spec(pack.package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / pack.folder
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read a megabyte at a time (hex)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -231,7 +239,7 @@ def _converted(source: Path, pack: Pack) -> Path:
     target = cache_folder() / "models" / f"{stem}-fp32-{want[:16]}.onnx"
     if target.is_file():
         return target
-    got = _sha256(source)
+    got = file_sha256(source)
     if got != want:
         raise ModelError(
             f"{source} is not the file the {pack.name} pack was measured with "
